@@ -1,0 +1,70 @@
+//! Exact JSON: `{"shape": [..], "data": ["p/q", ...]}` with the data in C order; integers are
+//! written without a denominator ("3"), fractions in lowest terms with a positive denominator.
+
+use super::{unravel, write_atomically, ExactTensor, IoError};
+use crate::io::Dtype;
+use crate::scalar::Rational;
+use ndarray::{ArrayD, IxDyn};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExactJson {
+    shape: Vec<usize>,
+    data: Vec<String>,
+}
+
+/// The exact JSON text of a tensor.
+pub fn exact_json_string(values: &ArrayD<Rational>) -> String {
+    let doc = ExactJson { shape: values.shape().to_vec(), data: values.iter().map(|q| q.to_string()).collect() };
+    serde_json::to_string(&doc).expect("strings and integers serialise")
+}
+
+/// Writes a tensor as exact JSON, atomically.
+pub fn write_exact_json(path: &Path, values: &ArrayD<Rational>) -> Result<(), IoError> {
+    let mut text = exact_json_string(values);
+    text.push('\n');
+    write_atomically(path, text.as_bytes())
+}
+
+/// Reads exact JSON (`"p/q"` or `"p"` strings).
+pub fn read_exact_json(path: &Path) -> Result<ExactTensor, IoError> {
+    let text = std::fs::read_to_string(path).map_err(|e| IoError::io(path, e))?;
+    parse_exact_json(&text, path)
+}
+
+/// Parses exact JSON text (`path` names the source in errors).
+pub fn parse_exact_json(text: &str, path: &Path) -> Result<ExactTensor, IoError> {
+    let malformed = |message: String| IoError::Malformed { path: path.to_path_buf(), format: "exact JSON", message };
+    let doc: ExactJson = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
+    let count = doc.shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s)).ok_or_else(|| malformed("shape overflows".into()))?;
+    if count != doc.data.len() {
+        return Err(malformed(format!("shape {:?} has {count} elements but data has {}", doc.shape, doc.data.len())));
+    }
+    let values = doc
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.trim().parse::<Rational>().map_err(|_| malformed(format!("element {:?} = {s:?} is not an integer or p/q fraction", unravel(i, &doc.shape))))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let values = ArrayD::from_shape_vec(IxDyn(&doc.shape), values).map_err(|e| malformed(e.to_string()))?;
+    Ok(ExactTensor { dtype: Dtype::Exact, values })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_refusals() {
+        let p = Path::new("mem.json");
+        let t = parse_exact_json(r#"{"shape": [3], "data": ["1/3", "-2", "4/6"]}"#, p).unwrap();
+        assert_eq!(exact_json_string(&t.values), r#"{"shape":[3],"data":["1/3","-2","2/3"]}"#);
+        assert!(parse_exact_json(r#"{"shape": [2], "data": ["1"]}"#, p).is_err());
+        assert!(parse_exact_json(r#"{"shape": [1], "data": ["1/0"]}"#, p).is_err());
+        assert!(parse_exact_json(r#"{"shape": [1], "data": ["x"]}"#, p).is_err());
+    }
+}

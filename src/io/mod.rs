@@ -1,0 +1,139 @@
+//! Reading and writing tensors: NumPy `.npy` files and exact JSON.
+//!
+//! Every element read is converted to an exact [`Rational`] (floats exactly, NaN and infinity
+//! refused with the index of the element); every element written to a float `.npy` is the
+//! correctly rounded value of the exact result.
+
+pub mod json;
+pub mod npy;
+
+pub use json::{read_exact_json, write_exact_json};
+pub use npy::{read_npy, read_npy_bytes, write_npy, Dtype};
+
+use crate::scalar::Rational;
+use ndarray::ArrayD;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A tensor read from a file, with the dtype it was stored in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExactTensor {
+    /// The stored element type (for JSON input: [`Dtype::Exact`]).
+    pub dtype: Dtype,
+    /// The exact values, in C order.
+    pub values: ArrayD<Rational>,
+}
+
+/// Why a file could not be read or written.
+#[derive(Debug, Error)]
+pub enum IoError {
+    /// The operating system refused.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The system's message.
+        message: String,
+    },
+    /// The file is not a well-formed .npy / exact JSON file.
+    #[error("{path}: malformed {format} file: {message}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// ".npy" or "exact JSON".
+        format: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The element type cannot be read exactly.
+    #[error("{path}: unsupported dtype '{dtype}': expected a real numeric dtype (bool, int8..int64, uint8..uint64, float16, float32, float64)")]
+    UnsupportedDtype {
+        /// The file.
+        path: PathBuf,
+        /// The dtype string.
+        dtype: String,
+    },
+    /// NaN or infinity where an exact value is required.
+    #[error("{path}: element {index:?} is {value}, which has no exact value")]
+    NotFinite {
+        /// The file.
+        path: PathBuf,
+        /// Multi-index of the first offending element.
+        index: Vec<usize>,
+        /// "nan", "inf" or "-inf".
+        value: String,
+    },
+    /// A value that the requested output dtype cannot hold.
+    #[error("{path}: element {index:?} = {value} is not representable as {dtype}")]
+    NotRepresentable {
+        /// The file.
+        path: PathBuf,
+        /// Multi-index of the element.
+        index: Vec<usize>,
+        /// The exact value.
+        value: String,
+        /// The output dtype.
+        dtype: String,
+    },
+}
+
+impl IoError {
+    pub(crate) fn io(path: &Path, error: impl std::fmt::Display) -> IoError {
+        IoError::Io { path: path.to_path_buf(), message: error.to_string() }
+    }
+}
+
+/// Multi-index of flat C-order position `flat` in `shape`.
+pub fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (slot, &size) in index.iter_mut().zip(shape).rev() {
+        if size > 0 {
+            *slot = flat % size;
+            flat /= size;
+        }
+    }
+    index
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename, so
+/// an error never leaves a partial output.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| IoError::io(path, "not a file name"))?;
+    let temporary = folder.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(IoError::io(path, e));
+    }
+    Ok(())
+}
+
+/// Reads a tensor from `.npy`, or from exact JSON when the name ends in `.json`.
+pub fn read_tensor(path: &Path) -> Result<ExactTensor, IoError> {
+    if path.extension().is_some_and(|e| e == "json") {
+        read_exact_json(path)
+    } else {
+        read_npy(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unravel_is_c_order() {
+        assert_eq!(unravel(5, &[2, 3]), vec![1, 2]);
+        assert_eq!(unravel(0, &[]), Vec::<usize>::new());
+    }
+}

@@ -1,0 +1,19 @@
+//! # convspec: the exact, executable specification of the convolutional layer
+//!
+//! * [`scalar`]: the ring/field traits the specification is generic over; exact rationals;
+//!   exact float -> rational conversion and correct rounding back to f64/f32/f16/bf16/TF32.
+//! * [`geometry`]: stride, dilation, groups, padding rules (explicit, valid, full, PyTorch's and
+//!   ONNX's 'same'), padding modes, output sizes, parameter and MAC counts, receptive fields.
+//! * [`reference`]: the operators written straight from their formulas: [`reference::correlate`]
+//!   (what frameworks call "conv"), [`reference::convolve`] (true convolution), NumPy's and
+//!   SciPy's convolution functions.
+//! * [`io`]: `.npy` and exact JSON.
+//! * [`seed`]: the worked examples of the seed document and what it got wrong.
+
+#![deny(missing_docs)]
+
+pub mod geometry;
+pub mod io;
+pub mod reference;
+pub mod scalar;
+pub mod seed;

@@ -1,0 +1,154 @@
+//! Exact conversion of binary floats to rationals.
+//!
+//! A finite IEEE 754 binary float with sign s, biased exponent E and fraction f of a format with
+//! p bits of precision and bias B is exactly
+//!
+//! * normal (E > 0):     (-1)^s * (2^(p-1) + f) * 2^(E - B - (p-1)),
+//! * subnormal (E = 0):  (-1)^s * f * 2^(1 - B - (p-1)),
+//!
+//! so every finite float is a rational m * 2^e with an integer m; NaN and the infinities are not
+//! numbers and are refused.
+
+use super::Rational;
+use num_bigint::BigInt;
+use num_traits::{One, Zero};
+use std::fmt;
+
+/// A float that has no exact rational value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversionError {
+    /// The value is NaN.
+    NaN,
+    /// The value is +infinity or -infinity.
+    Infinite {
+        /// True for -infinity.
+        negative: bool,
+    },
+}
+
+impl fmt::Display for ConversionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConversionError::NaN => write!(f, "NaN has no exact value"),
+            ConversionError::Infinite { negative: false } => write!(f, "inf has no exact value"),
+            ConversionError::Infinite { negative: true } => write!(f, "-inf has no exact value"),
+        }
+    }
+}
+
+impl std::error::Error for ConversionError {}
+
+/// `m * 2^e` as an exact rational.
+pub fn rational_from_parts(m: BigInt, e: i64) -> Rational {
+    if m.is_zero() {
+        return Rational::zero();
+    }
+    let shift = e.unsigned_abs() as usize;
+    if e >= 0 {
+        Rational::from_integer(m << shift)
+    } else {
+        Rational::new(m, BigInt::one() << shift)
+    }
+}
+
+/// Decodes the bits of a binary float with `precision` bits of significand (implicit bit
+/// included) and `exponent_bits` bits of exponent into `(negative, m, e)` with value
+/// `(-1)^negative * m * 2^e`, or an error for NaN and infinity.
+fn decode(
+    bits: u64,
+    precision: u32,
+    exponent_bits: u32,
+) -> Result<(bool, u64, i64), ConversionError> {
+    let fraction_bits = precision - 1;
+    let negative = (bits >> (fraction_bits + exponent_bits)) & 1 == 1;
+    let biased = ((bits >> fraction_bits) & ((1u64 << exponent_bits) - 1)) as i64;
+    let fraction = bits & ((1u64 << fraction_bits) - 1);
+    let bias = (1i64 << (exponent_bits - 1)) - 1;
+    let all_ones = (1i64 << exponent_bits) - 1;
+    if biased == all_ones {
+        return Err(if fraction == 0 {
+            ConversionError::Infinite { negative }
+        } else {
+            ConversionError::NaN
+        });
+    }
+    let (m, e) = if biased == 0 {
+        (fraction, 1 - bias - fraction_bits as i64)
+    } else {
+        (
+            fraction | (1u64 << fraction_bits),
+            biased - bias - fraction_bits as i64,
+        )
+    };
+    Ok((negative, m, e))
+}
+
+fn rational_from_bits(
+    bits: u64,
+    precision: u32,
+    exponent_bits: u32,
+) -> Result<Rational, ConversionError> {
+    let (negative, m, e) = decode(bits, precision, exponent_bits)?;
+    let m = BigInt::from(m);
+    Ok(rational_from_parts(if negative { -m } else { m }, e))
+}
+
+/// The exact rational value of a finite `f64`; NaN and infinities are refused.
+///
+/// `-0.0` maps to `0` (rationals have no signed zero).
+pub fn rational_from_f64(value: f64) -> Result<Rational, ConversionError> {
+    rational_from_bits(value.to_bits(), 53, 11)
+}
+
+/// The exact rational value of a finite `f32`; NaN and infinities are refused.
+pub fn rational_from_f32(value: f32) -> Result<Rational, ConversionError> {
+    rational_from_bits(u64::from(value.to_bits()), 24, 8)
+}
+
+/// The exact rational value of a finite IEEE binary16 value.
+pub fn rational_from_f16(value: half::f16) -> Result<Rational, ConversionError> {
+    rational_from_bits(u64::from(value.to_bits()), 11, 5)
+}
+
+/// The exact rational value of a finite bfloat16 value.
+pub fn rational_from_bf16(value: half::bf16) -> Result<Rational, ConversionError> {
+    rational_from_bits(u64::from(value.to_bits()), 8, 8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(n: i64, d: i64) -> Rational {
+        Rational::new(BigInt::from(n), BigInt::from(d))
+    }
+
+    #[test]
+    fn simple_values_are_exact() {
+        assert_eq!(rational_from_f64(0.5).unwrap(), q(1, 2));
+        assert_eq!(rational_from_f64(-3.0).unwrap(), q(-3, 1));
+        assert_eq!(rational_from_f64(0.1).unwrap(), q(3602879701896397, 36028797018963968));
+        assert_eq!(rational_from_f32(0.1).unwrap(), q(13421773, 134217728));
+        assert_eq!(rational_from_f64(-0.0).unwrap(), q(0, 1));
+    }
+
+    #[test]
+    fn extremes_are_exact() {
+        // Smallest positive subnormal f64 is 2^-1074, largest finite is (2^53 - 1) 2^971.
+        let tiny = rational_from_f64(f64::from_bits(1)).unwrap();
+        assert_eq!(tiny, Rational::new(BigInt::one(), BigInt::one() << 1074usize));
+        let max = rational_from_f64(f64::MAX).unwrap();
+        assert_eq!(max, Rational::from_integer(((BigInt::one() << 53usize) - 1) << 971usize));
+        let tiny32 = rational_from_f32(f32::from_bits(1)).unwrap();
+        assert_eq!(tiny32, Rational::new(BigInt::one(), BigInt::one() << 149usize));
+    }
+
+    #[test]
+    fn nan_and_infinity_are_refused() {
+        assert_eq!(rational_from_f64(f64::NAN), Err(ConversionError::NaN));
+        assert_eq!(
+            rational_from_f32(f32::NEG_INFINITY),
+            Err(ConversionError::Infinite { negative: true })
+        );
+    }
+}

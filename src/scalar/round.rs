@@ -1,0 +1,270 @@
+//! Correct rounding of exact rationals to binary floating-point formats.
+//!
+//! For a format with precision p (significand bits, implicit bit included), exponent width w,
+//! bias B = 2^(w-1) - 1, e_max = B and e_min = 1 - B, a non-zero rational q is written
+//! |q| = M * 2^(e - (p-1)) with e = max(floor(log2 |q|), e_min). The real M lies in [2^(p-1), 2^p)
+//! for normal results and in (0, 2^(p-1)) for subnormal ones. M is rounded to the nearest integer,
+//! ties to even (IEEE 754 roundTiesToEven); a carry to 2^p bumps e. If e then exceeds e_max the
+//! result is infinity (IEEE overflow under round-to-nearest). The encoding is
+//! sign | biased exponent | fraction, with biased exponent 0 for subnormals.
+//!
+//! One division of big integers per value: O(M(n)) for operands of n bits.
+
+use super::Rational;
+use num_bigint::BigInt;
+use num_integer::Integer as _;
+use num_traits::{One, Signed, Zero};
+
+/// A binary floating-point format, described by its precision and exponent width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FloatFormat {
+    /// Significand bits including the implicit leading bit (53 for f64).
+    pub precision: u32,
+    /// Exponent field width in bits (11 for f64).
+    pub exponent_bits: u32,
+}
+
+impl FloatFormat {
+    /// IEEE binary64 (`f64`).
+    pub const F64: FloatFormat = FloatFormat { precision: 53, exponent_bits: 11 };
+    /// IEEE binary32 (`f32`).
+    pub const F32: FloatFormat = FloatFormat { precision: 24, exponent_bits: 8 };
+    /// IEEE binary16 (`f16`, NumPy `float16`).
+    pub const F16: FloatFormat = FloatFormat { precision: 11, exponent_bits: 5 };
+    /// bfloat16: f32's exponent range with 8 bits of precision.
+    pub const BF16: FloatFormat = FloatFormat { precision: 8, exponent_bits: 8 };
+    /// NVIDIA TF32: f32's exponent range with 11 bits of precision (10 stored).
+    pub const TF32: FloatFormat = FloatFormat { precision: 11, exponent_bits: 8 };
+
+    /// Total width of the encoding in bits.
+    pub fn width(self) -> u32 {
+        1 + self.exponent_bits + self.precision - 1
+    }
+
+    /// The exponent bias B = 2^(w-1) - 1, which is also e_max.
+    pub fn bias(self) -> i64 {
+        (1i64 << (self.exponent_bits - 1)) - 1
+    }
+}
+
+/// floor(log2(n / d)) for positive integers n, d.
+fn floor_log2_ratio(n: &BigInt, d: &BigInt) -> i64 {
+    let estimate = n.bits() as i64 - d.bits() as i64;
+    // n / d lies in [2^(estimate-1), 2^(estimate+1)); decide which half by one comparison.
+    let (lhs, rhs) = if estimate >= 0 {
+        (n.clone(), d << estimate as usize)
+    } else {
+        (n << (-estimate) as usize, d.clone())
+    };
+    if lhs >= rhs {
+        estimate
+    } else {
+        estimate - 1
+    }
+}
+
+/// The bits of `q` correctly rounded (to nearest, ties to even) into `format`, in the low
+/// `format.width()` bits of the result. Zero maps to +0.
+pub fn round_to_bits(q: &Rational, format: FloatFormat) -> u64 {
+    if q.is_zero() {
+        return 0;
+    }
+    let negative = q.is_negative();
+    let n = q.numer().abs();
+    let d = q.denom().clone();
+    let p = i64::from(format.precision);
+    let e_max = format.bias();
+    let e_min = 1 - e_max;
+
+    let mut e = floor_log2_ratio(&n, &d).max(e_min);
+    // M = |q| * 2^(p-1-e) as quotient and remainder.
+    let shift = p - 1 - e;
+    let (num, den) = if shift >= 0 {
+        (n << shift as usize, d)
+    } else {
+        (n, d << (-shift) as usize)
+    };
+    let (mut m, r) = num.div_rem(&den);
+    let twice_r: BigInt = r << 1usize;
+    if twice_r > den || (twice_r == den && m.is_odd()) {
+        m += 1;
+    }
+    let implicit = BigInt::one() << (p - 1) as usize;
+    if m == (&implicit << 1usize) {
+        m >>= 1usize;
+        e += 1;
+    }
+    let sign_bit = u64::from(negative) << (format.width() - 1);
+    let fraction_bits = format.precision - 1;
+    if e > e_max {
+        let infinity_exponent = (1u64 << format.exponent_bits) - 1;
+        return sign_bit | (infinity_exponent << fraction_bits);
+    }
+    let (biased, fraction) = if m >= implicit {
+        ((e + e_max) as u64, m - implicit)
+    } else {
+        (0u64, m)
+    };
+    let fraction = u64::try_from(fraction).expect("fraction fits in the format");
+    sign_bit | (biased << fraction_bits) | fraction
+}
+
+/// `q` correctly rounded to `f64`.
+pub fn round_to_f64(q: &Rational) -> f64 {
+    f64::from_bits(round_to_bits(q, FloatFormat::F64))
+}
+
+/// `q` correctly rounded to `f32`.
+pub fn round_to_f32(q: &Rational) -> f32 {
+    f32::from_bits(round_to_bits(q, FloatFormat::F32) as u32)
+}
+
+/// `q` correctly rounded to IEEE binary16.
+pub fn round_to_f16(q: &Rational) -> half::f16 {
+    half::f16::from_bits(round_to_bits(q, FloatFormat::F16) as u16)
+}
+
+/// `q` correctly rounded to bfloat16.
+pub fn round_to_bf16(q: &Rational) -> half::bf16 {
+    half::bf16::from_bits(round_to_bits(q, FloatFormat::BF16) as u16)
+}
+
+/// `q` correctly rounded to TF32 (round to nearest), returned as the `f32` that holds it
+/// (TF32 values are the f32 values whose 13 low fraction bits are zero).
+pub fn round_to_tf32(q: &Rational) -> f32 {
+    let bits = round_to_bits(q, FloatFormat::TF32) as u32;
+    f32::from_bits(bits << 13)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::convert::{rational_from_f32, rational_from_f64, rational_from_parts};
+    use super::*;
+
+    fn pow2(e: i64) -> Rational {
+        rational_from_parts(BigInt::one(), e)
+    }
+    fn int(v: i64) -> Rational {
+        Rational::from_integer(BigInt::from(v))
+    }
+
+    #[test]
+    fn ties_go_to_even_in_f64() {
+        // 1 + 2^-53 is halfway between 1 and 1 + 2^-52: even is 1.
+        assert_eq!(round_to_f64(&(int(1) + pow2(-53))), 1.0);
+        // 1 + 3 * 2^-53 is halfway between 1 + 2^-52 (odd) and 1 + 2^-51 (even).
+        assert_eq!(round_to_f64(&(int(1) + int(3) * pow2(-53))), 1.0 + 2f64.powi(-51));
+        // Just above the tie rounds up.
+        assert_eq!(round_to_f64(&(int(1) + pow2(-53) + pow2(-200))), 1.0 + 2f64.powi(-52));
+        // Negative ties mirror positive ones.
+        assert_eq!(round_to_f64(&-(int(1) + pow2(-53))), -1.0);
+        // 2^53 + 1 is a tie between 2^53 and 2^53 + 2: 2^53 is even.
+        assert_eq!(round_to_f64(&int((1i64 << 53) + 1)), 9007199254740992.0);
+        assert_eq!(round_to_f64(&int((1i64 << 53) + 3)), 9007199254740996.0);
+    }
+
+    #[test]
+    fn thirds_and_tenths() {
+        let third = Rational::new(BigInt::from(1), BigInt::from(3));
+        assert_eq!(round_to_f64(&third), 1.0 / 3.0);
+        assert_eq!(round_to_f32(&third), 1.0f32 / 3.0);
+        let tenth = Rational::new(BigInt::from(1), BigInt::from(10));
+        assert_eq!(round_to_f64(&tenth), 0.1);
+        assert_eq!(round_to_f32(&tenth), 0.1f32);
+        assert_eq!(round_to_f16(&tenth).to_bits(), 0x2E66);
+        assert_eq!(round_to_bf16(&tenth).to_bits(), 0x3DCD);
+    }
+
+    #[test]
+    fn overflow_goes_to_infinity_exactly_at_the_threshold() {
+        // f64: the threshold is 2^1024 - 2^970 (max + half an ulp); below it stays max.
+        let threshold = pow2(1024) - pow2(970);
+        assert_eq!(round_to_f64(&threshold), f64::INFINITY);
+        assert_eq!(round_to_f64(&(threshold.clone() - pow2(-10))), f64::MAX);
+        assert_eq!(round_to_f64(&-threshold), f64::NEG_INFINITY);
+        // f16: max 65504, threshold 65520.
+        assert_eq!(round_to_f16(&int(65519)).to_f64(), 65504.0);
+        assert!(round_to_f16(&int(65520)).is_infinite());
+        // bf16: same range as f32, max (2^8 - 1) 2^120, threshold max + 2^119.
+        let bf16_max = int(255) * pow2(120);
+        assert_eq!(round_to_bf16(&bf16_max).to_bits(), 0x7F7F);
+        assert!(round_to_bf16(&(bf16_max + pow2(119))).is_infinite());
+        // f32: max + half ulp ties to even, which is 2^128: overflow.
+        let f32_max = rational_from_f32(f32::MAX).unwrap();
+        assert_eq!(round_to_f32(&(f32_max.clone() + pow2(103))), f32::INFINITY);
+        assert_eq!(round_to_f32(&(f32_max + pow2(102))), f32::MAX);
+    }
+
+    #[test]
+    fn subnormals_round_correctly() {
+        // Half the smallest f64 subnormal is a tie between 0 (even) and 2^-1074.
+        assert_eq!(round_to_f64(&pow2(-1075)).to_bits(), 0);
+        // Three quarters of it rounds up to it; 3/2 of it ties to 2 * 2^-1074 (even).
+        assert_eq!(round_to_f64(&(int(3) * pow2(-1076))).to_bits(), 1);
+        assert_eq!(round_to_f64(&(int(3) * pow2(-1075))).to_bits(), 2);
+        // The largest subnormal rounds up into the smallest normal when it should.
+        let below_min_normal = pow2(-1022) - pow2(-1075);
+        assert_eq!(round_to_f64(&below_min_normal), f64::MIN_POSITIVE);
+        // f16: smallest subnormal 2^-24, smallest normal 2^-14.
+        assert_eq!(round_to_f16(&pow2(-24)).to_bits(), 1);
+        assert_eq!(round_to_f16(&pow2(-25)).to_bits(), 0);
+        assert_eq!(round_to_f16(&(int(3) * pow2(-26))).to_bits(), 1);
+        assert_eq!(round_to_f16(&pow2(-14)).to_bits(), 0x0400);
+        // Negative subnormal keeps its sign.
+        assert_eq!(round_to_f32(&-pow2(-149)).to_bits(), 0x8000_0001);
+        // bf16 smallest subnormal is 2^-133.
+        assert_eq!(round_to_bf16(&pow2(-133)).to_bits(), 1);
+    }
+
+    #[test]
+    fn tf32_keeps_ten_fraction_bits() {
+        assert_eq!(round_to_tf32(&(int(1) + pow2(-10))), 1.0 + 2f32.powi(-10));
+        assert_eq!(round_to_tf32(&(int(1) + pow2(-11))), 1.0);
+        assert_eq!(round_to_tf32(&(int(1) + int(3) * pow2(-11))), 1.0 + 2f32.powi(-9));
+    }
+
+    #[test]
+    fn round_trip_of_floats_is_identity() {
+        for v in [1.0, -2.5, f64::MAX, f64::MIN_POSITIVE, 5e-324, 0.1, 1e300, -7e-310] {
+            assert_eq!(round_to_f64(&rational_from_f64(v).unwrap()), v);
+        }
+        for v in [1.0f32, f32::MAX, f32::MIN_POSITIVE, 1e-45, 0.3] {
+            assert_eq!(round_to_f32(&rational_from_f32(v).unwrap()), v);
+        }
+    }
+
+    proptest::proptest! {
+        // Rust's `f64 as f32` is correctly rounded (to nearest, ties to even) from the exact f64
+        // value, and so are `half`'s `from_f32` conversions from an f32: independent oracles.
+        #[test]
+        fn narrowing_f64_matches_the_cast(bits in proptest::num::u64::ANY) {
+            let v = f64::from_bits(bits);
+            proptest::prop_assume!(v.is_finite() && v != 0.0);
+            let q = rational_from_f64(v).unwrap();
+            proptest::prop_assert_eq!(round_to_f64(&q).to_bits(), v.to_bits());
+            proptest::prop_assert_eq!(round_to_f32(&q).to_bits(), (v as f32).to_bits());
+        }
+
+        #[test]
+        fn narrowing_f32_matches_half(bits in proptest::num::u32::ANY) {
+            let v = f32::from_bits(bits);
+            proptest::prop_assume!(v.is_finite() && v != 0.0);
+            let q = rational_from_f32(v).unwrap();
+            proptest::prop_assert_eq!(round_to_f32(&q).to_bits(), v.to_bits());
+            proptest::prop_assert_eq!(round_to_f16(&q).to_bits(), half::f16::from_f32(v).to_bits());
+            proptest::prop_assert_eq!(round_to_bf16(&q).to_bits(), half::bf16::from_f32(v).to_bits());
+        }
+
+        // Values drawn near the f32/f16/bf16 range and precision boundaries, where random bits
+        // rarely land: m has up to 24 bits, so m * 2^e is an f32.
+        #[test]
+        fn narrowing_near_boundaries(m in 1u32..(1u32 << 24), e in -170i32..110, negative in proptest::bool::ANY) {
+            let v = (m as f32) * 2f32.powi(e.clamp(-126, 100)) * 2f32.powi((e + 126).min(0).max(-40));
+            proptest::prop_assume!(v != 0.0 && v.is_finite());
+            let v = if negative { -v } else { v };
+            let q = rational_from_f32(v).unwrap();
+            proptest::prop_assert_eq!(round_to_f16(&q).to_bits(), half::f16::from_f32(v).to_bits());
+            proptest::prop_assert_eq!(round_to_bf16(&q).to_bits(), half::bf16::from_f32(v).to_bits());
+        }
+    }
+}
