@@ -33,6 +33,18 @@ fn refused(output: &Output, needle: &str) {
     assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
 }
 
+/// Replaces text in a version-1 .npy header, keeping its length (the padding absorbs the change).
+fn edit_header(npy: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let length = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    let header = std::str::from_utf8(&npy[10..10 + length]).unwrap();
+    let edited = header.trim_end().replace(from, to);
+    let padded = format!("{edited:<width$}\n", width = length - 1);
+    let mut out = npy[..10].to_vec();
+    out.extend_from_slice(padded.as_bytes());
+    out.extend_from_slice(&npy[10 + length..]);
+    out
+}
+
 #[test]
 fn correlate_writes_correctly_rounded_npy_and_exact_json() {
     let dir = tempfile::tempdir().unwrap();
@@ -120,7 +132,7 @@ fn bad_inputs_get_a_clear_error_and_exit_2() {
     refused(&run(&["--stride", "0"]), "stride must be positive");
     refused(&run(&["--dilation", "0"]), "dilation must be positive");
     refused(&run(&["--groups", "0"]), "groups must be positive");
-    refused(&run(&["--groups", "2"]), "expects 2 input channels");
+    refused(&run(&["--groups", "2"]), "expects 4 input channels");
     refused(&run(&["--padding", "same", "--stride", "2"]), "padding='same' is not supported for strided");
     refused(&run(&["--padding", "5", "--padding-mode", "reflect"]), "reflect padding of 5");
     refused(&run(&["--padding", "6", "--padding-mode", "circular"]), "circular padding of 6");
@@ -130,7 +142,9 @@ fn bad_inputs_get_a_clear_error_and_exit_2() {
     refused(&run(&["--padding-mode", "mirror"]), "--padding-mode");
     refused(&run(&["--pads", "1,2,3"]), "--pads");
     refused(&convspec(&["correlate", "--input", s(&x), "--weight", s(&w3)]), "expects 3 input channels");
-    refused(&convspec(&["correlate", "--input", s(&x), "--weight", s(&big)]), "has rank 3 but weight");
+    refused(&convspec(&["correlate", "--input", s(&x), "--weight", s(&big)]), "effective size 9");
+    let w4 = save(d, "w4.npy", &ints(&[1, 2, 1, 1, 1], &[1, 1]), Dtype::F64);
+    refused(&convspec(&["correlate", "--input", s(&x), "--weight", s(&w4)]), "has rank 3 but weight");
     refused(&run(&["--mode", "same", "--stride", "2"]), "do not apply with --mode");
     refused(&run(&["--mode", "middle"]), "invalid mode 'middle'");
     // Files.
@@ -142,10 +156,10 @@ fn bad_inputs_get_a_clear_error_and_exit_2() {
     std::fs::write(&truncated, &good[..good.len() - 5]).unwrap();
     refused(&convspec(&["correlate", "--input", s(&truncated), "--weight", s(&w)]), "truncated.npy: malformed .npy");
     let lying = d.join("lying.npy");
-    std::fs::write(&lying, String::from_utf8_lossy(&good).replace("(1, 2, 5)", "(1, 2, 99999999999999)").as_bytes()).unwrap();
+    std::fs::write(&lying, edit_header(&good, "(1, 2, 5)", "(1, 2, 99999999999999)")).unwrap();
     refused(&convspec(&["correlate", "--input", s(&lying), "--weight", s(&w)]), "header declares shape");
     let complex = d.join("complex.npy");
-    std::fs::write(&complex, String::from_utf8_lossy(&good).replace("<f8", "<c8").as_bytes()).unwrap();
+    std::fs::write(&complex, edit_header(&good, "<f8", "<c8")).unwrap();
     refused(&convspec(&["correlate", "--input", s(&complex), "--weight", s(&w)]), "unsupported dtype '<c8'");
     let mut nan = good.clone();
     let n = nan.len();

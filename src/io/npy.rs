@@ -149,13 +149,13 @@ pub fn read_npy_bytes(bytes: &[u8], path: &Path) -> Result<ExactTensor, IoError>
         .try_fold(1usize, |acc, &s| acc.checked_mul(s))
         .ok_or_else(|| malformed(path, format!("shape {shape:?} has too many elements")))?;
     let fortran = npy.order() == npyz::Order::Fortran;
-    let dtype_text = npy.dtype().descr().to_string();
+    let dtype_text = npy.dtype().descr().trim_matches('\'').to_string();
     let unsupported = || IoError::UnsupportedDtype { path: path.to_path_buf(), dtype: dtype_text.clone() };
     let type_str = match npy.dtype() {
         DType::Plain(t) => t,
         _ => return Err(unsupported()),
     };
-    let size = type_str.size_field();
+    let size = type_str.size_field() as usize;
     // Guard before allocation: the declared shape must match the data actually present.
     let needed = count.checked_mul(size).ok_or_else(|| malformed(path, "data size overflows"))?;
     if needed > bytes.len() {
