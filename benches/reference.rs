@@ -10,7 +10,9 @@ use ndarray::{ArrayD, IxDyn};
 fn data(shape: &[usize], seed: u64) -> ArrayD<Rational> {
     let mut state = seed;
     ArrayD::from_shape_fn(IxDyn(shape), |_| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         rational_from_f64(((state >> 40) as f64 / (1u64 << 24) as f64) - 0.5).unwrap()
     })
 }
@@ -23,8 +25,12 @@ fn bench_small_layer(c: &mut Criterion) {
     let wf = w.mapv(|q| round_to_f64(&q));
     let mut group = c.benchmark_group("reference_correlate_1x8x16x16_k3");
     group.sample_size(10);
-    group.bench_function("rational", |b| b.iter(|| correlate(&x, &w, None, &geometry).unwrap()));
-    group.bench_function("f64", |b| b.iter(|| correlate(&xf, &wf, None, &geometry).unwrap()));
+    group.bench_function("rational", |b| {
+        b.iter(|| correlate(&x, &w, None, &geometry).unwrap())
+    });
+    group.bench_function("f64", |b| {
+        b.iter(|| correlate(&xf, &wf, None, &geometry).unwrap())
+    });
     group.finish();
 }
 

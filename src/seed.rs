@@ -17,10 +17,12 @@ pub const W: [i64; 3] = [1, 1, 2];
 /// The seed's full convolution x * w (correct).
 pub const SEED_CONVOLUTION: [i64; 5] = [2, 1, 4, -1, 2];
 /// The seed's convolution matrix, which multiplies x (correct).
-pub const SEED_CONVOLUTION_MATRIX: [[i64; 3]; 5] = [[1, 0, 0], [1, 1, 0], [2, 1, 1], [0, 2, 1], [0, 0, 2]];
+pub const SEED_CONVOLUTION_MATRIX: [[i64; 3]; 5] =
+    [[1, 0, 0], [1, 1, 0], [2, 1, 1], [0, 2, 1], [0, 0, 2]];
 /// The seed's cross-correlation matrix for x ⋆ w (wrong: its first column starts 1 where the
 /// reversed kernel [2, 1, 1] puts a 2, so the matrix is not even Toeplitz).
-pub const SEED_CORRELATION_MATRIX: [[i64; 3]; 5] = [[1, 0, 0], [1, 2, 0], [1, 1, 2], [0, 1, 1], [0, 0, 1]];
+pub const SEED_CORRELATION_MATRIX: [[i64; 3]; 5] =
+    [[1, 0, 0], [1, 2, 0], [1, 1, 2], [0, 1, 1], [0, 0, 1]];
 /// The seed's x ⋆ w (wrong in its first element, a consequence of the matrix).
 pub const SEED_CORRELATION: [i64; 5] = [2, 0, 3, 0, 1];
 
@@ -38,12 +40,18 @@ pub struct Finding {
 }
 
 fn vector(values: &[i64]) -> ArrayD<Integer> {
-    ArrayD::from_shape_vec(IxDyn(&[1, 1, values.len()]), values.iter().map(|&v| Integer::from(v)).collect())
-        .expect("1-D")
+    ArrayD::from_shape_vec(
+        IxDyn(&[1, 1, values.len()]),
+        values.iter().map(|&v| Integer::from(v)).collect(),
+    )
+    .expect("1-D")
 }
 
 fn as_i64(values: ArrayD<Integer>) -> Vec<i64> {
-    values.iter().map(|v| i64::try_from(v).expect("small")).collect()
+    values
+        .iter()
+        .map(|v| i64::try_from(v).expect("small"))
+        .collect()
 }
 
 /// Full 1-D true convolution x * w by the reference engine.
@@ -64,15 +72,23 @@ pub fn matrix_by_probing(n: usize, op: impl Fn(&[i64]) -> Vec<i64>) -> Vec<Vec<i
     let columns: Vec<Vec<i64>> = (0..n)
         .map(|j| op(&(0..n).map(|i| i64::from(i == j)).collect::<Vec<_>>()))
         .collect();
-    (0..columns[0].len()).map(|r| columns.iter().map(|c| c[r]).collect()).collect()
+    (0..columns[0].len())
+        .map(|r| columns.iter().map(|c| c[r]).collect())
+        .collect()
 }
 
 fn show_matrix<const C: usize>(m: &[[i64; C]]) -> String {
-    m.iter().map(|row| format!("{row:?}")).collect::<Vec<_>>().join(" ")
+    m.iter()
+        .map(|row| format!("{row:?}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn show_rows(m: &[Vec<i64>]) -> String {
-    m.iter().map(|row| format!("{row:?}")).collect::<Vec<_>>().join(" ")
+    m.iter()
+        .map(|row| format!("{row:?}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Every checked claim of the seed.
@@ -81,8 +97,10 @@ pub fn findings() -> Vec<Finding> {
     let conv_matrix = matrix_by_probing(3, |x| full_convolution(x, &W));
     let corr = full_correlation(&X, &W);
     let corr_matrix = matrix_by_probing(3, |x| full_correlation(x, &W));
-    let seed_conv_matrix: Vec<Vec<i64>> = SEED_CONVOLUTION_MATRIX.iter().map(|r| r.to_vec()).collect();
-    let seed_corr_matrix: Vec<Vec<i64>> = SEED_CORRELATION_MATRIX.iter().map(|r| r.to_vec()).collect();
+    let seed_conv_matrix: Vec<Vec<i64>> =
+        SEED_CONVOLUTION_MATRIX.iter().map(|r| r.to_vec()).collect();
+    let seed_corr_matrix: Vec<Vec<i64>> =
+        SEED_CORRELATION_MATRIX.iter().map(|r| r.to_vec()).collect();
     vec![
         Finding {
             section: "1-D convolution: [2,-1,1] * [1,1,2] (padding 2 each side)",

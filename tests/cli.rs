@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn convspec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convspec")).args(args).output().expect("binary runs")
+    Command::new(env!("CARGO_BIN_EXE_convspec"))
+        .args(args)
+        .output()
+        .expect("binary runs")
 }
 
 fn save(dir: &Path, name: &str, values: &ArrayD<Rational>, dtype: Dtype) -> PathBuf {
@@ -48,22 +51,65 @@ fn edit_header(npy: &[u8], from: &str, to: &str) -> Vec<u8> {
 #[test]
 fn correlate_writes_correctly_rounded_npy_and_exact_json() {
     let dir = tempfile::tempdir().unwrap();
-    let x = save(dir.path(), "x.npy", &ints(&[1, 1, 4], &[1, 2, 3, 4]), Dtype::F32);
+    let x = save(
+        dir.path(),
+        "x.npy",
+        &ints(&[1, 1, 4], &[1, 2, 3, 4]),
+        Dtype::F32,
+    );
     let w = save(dir.path(), "w.npy", &ints(&[1, 1, 2], &[1, 10]), Dtype::F32);
     let b = save(dir.path(), "b.npy", &ints(&[1], &[1]), Dtype::F64);
     let y = dir.path().join("y.npy");
     let j = dir.path().join("y.json");
-    let out = convspec(&["correlate", "--input", s(&x), "--weight", s(&w), "--bias", s(&b), "--output", s(&y), "--exact-json", s(&j)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = convspec(&[
+        "correlate",
+        "--input",
+        s(&x),
+        "--weight",
+        s(&w),
+        "--bias",
+        s(&b),
+        "--output",
+        s(&y),
+        "--exact-json",
+        s(&j),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // By hand: [1+20, 2+30, 3+40] + 1 = [22, 33, 44]; dtype float64 (bias is float64).
     let read = read_npy(&y).unwrap();
     assert_eq!(read.dtype, Dtype::F64);
     assert_eq!(read.values, ints(&[1, 1, 3], &[22, 33, 44]));
-    assert_eq!(std::fs::read_to_string(&j).unwrap().trim(), r#"{"shape":[1,1,3],"data":["22","33","44"]}"#);
+    assert_eq!(
+        std::fs::read_to_string(&j).unwrap().trim(),
+        r#"{"shape":[1,1,3],"data":["22","33","44"]}"#
+    );
     // Convolution flips: [2+10, 3+20, 4+30] + 1.
-    let out = convspec(&["convolve", "--input", s(&x), "--weight", s(&w), "--bias", s(&b), "--output", s(&y), "--output-dtype", "int32"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(read_npy(&y).unwrap().values, ints(&[1, 1, 3], &[13, 24, 35]));
+    let out = convspec(&[
+        "convolve",
+        "--input",
+        s(&x),
+        "--weight",
+        s(&w),
+        "--bias",
+        s(&b),
+        "--output",
+        s(&y),
+        "--output-dtype",
+        "int32",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        read_npy(&y).unwrap().values,
+        ints(&[1, 1, 3], &[13, 24, 35])
+    );
 }
 
 #[test]
@@ -71,30 +117,80 @@ fn numpy_and_scipy_forms_through_mode() {
     let dir = tempfile::tempdir().unwrap();
     let a = save(dir.path(), "a.npy", &ints(&[3], &[1, 2, 3]), Dtype::Int(8));
     let v = save(dir.path(), "v.npy", &ints(&[3], &[0, 2, 1]), Dtype::Int(8));
-    let out = convspec(&["convolve", "--input", s(&a), "--weight", s(&v), "--mode", "same"]);
+    let out = convspec(&[
+        "convolve",
+        "--input",
+        s(&a),
+        "--weight",
+        s(&v),
+        "--mode",
+        "same",
+    ]);
     assert!(out.status.success());
     // np.convolve([1,2,3], [0,2,1], 'same') = [2, 5, 8] (hand: full [0,2,5,8,3], centre).
-    assert!(String::from_utf8_lossy(&out.stdout).contains("2  5  8"), "{}", String::from_utf8_lossy(&out.stdout));
-    let m = save(dir.path(), "m.npy", &ints(&[2, 2], &[1, 2, 3, 4]), Dtype::F64);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2  5  8"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let m = save(
+        dir.path(),
+        "m.npy",
+        &ints(&[2, 2], &[1, 2, 3, 4]),
+        Dtype::F64,
+    );
     let k = save(dir.path(), "k.npy", &ints(&[1, 1], &[1]), Dtype::F64);
-    let out = convspec(&["correlate", "--input", s(&m), "--weight", s(&k), "--boundary", "wrap", "--mode", "same"]);
+    let out = convspec(&[
+        "correlate",
+        "--input",
+        s(&m),
+        "--weight",
+        s(&k),
+        "--boundary",
+        "wrap",
+        "--mode",
+        "same",
+    ]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("3  4"));
 }
 
 #[test]
 fn size_reports_a_layer_and_a_stack() {
-    let out = convspec(&["size", "--input-shape", "1,3,224,224", "--weight-shape", "64,3,7,7", "--stride", "2", "--padding", "3", "--bias", "false"]);
+    let out = convspec(&[
+        "size",
+        "--input-shape",
+        "1,3,224,224",
+        "--weight-shape",
+        "64,3,7,7",
+        "--stride",
+        "2",
+        "--padding",
+        "3",
+        "--bias",
+        "false",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains("[1, 64, 112, 112]"), "{text}");
     assert!(text.contains("9408"), "{text}"); // 64*3*49 weights
-    assert!(text.contains(&(64u64 * 112 * 112 * 3 * 49).to_string()), "{text}");
+    assert!(
+        text.contains(&(64u64 * 112 * 112 * 3 * 49).to_string()),
+        "{text}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let stack = dir.path().join("stack.txt");
-    std::fs::write(&stack, "input 1,3,32,32\nconv out_channels=8 kernel=3 padding=1\nmax_pool kernel=2\n").unwrap();
+    std::fs::write(
+        &stack,
+        "input 1,3,32,32\nconv out_channels=8 kernel=3 padding=1\nmax_pool kernel=2\n",
+    )
+    .unwrap();
     let out = convspec(&["size", "--stack", s(&stack)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("[1, 8, 16, 16]"));
 }
 
@@ -103,7 +199,10 @@ fn demo_runs_and_names_the_seed_mistakes() {
     let out = convspec(&["demo"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(text.contains("[WRONG] cross-correlation [2,-1,1]"), "{text}");
+    assert!(
+        text.contains("[WRONG] cross-correlation [2,-1,1]"),
+        "{text}"
+    );
     assert!(text.contains("[4, 0, 3, 0, 1]"), "{text}");
 }
 
@@ -133,52 +232,139 @@ fn bad_inputs_get_a_clear_error_and_exit_2() {
     refused(&run(&["--dilation", "0"]), "dilation must be positive");
     refused(&run(&["--groups", "0"]), "groups must be positive");
     refused(&run(&["--groups", "2"]), "expects 4 input channels");
-    refused(&run(&["--padding", "same", "--stride", "2"]), "padding='same' is not supported for strided");
-    refused(&run(&["--padding", "5", "--padding-mode", "reflect"]), "reflect padding of 5");
-    refused(&run(&["--padding", "6", "--padding-mode", "circular"]), "circular padding of 6");
+    refused(
+        &run(&["--padding", "same", "--stride", "2"]),
+        "padding='same' is not supported for strided",
+    );
+    refused(
+        &run(&["--padding", "5", "--padding-mode", "reflect"]),
+        "reflect padding of 5",
+    );
+    refused(
+        &run(&["--padding", "6", "--padding-mode", "circular"]),
+        "circular padding of 6",
+    );
     refused(&run(&["--dilation", "3"]), "larger than the padded input");
-    refused(&run(&["--stride", "1,2"]), "invalid value '1,2' for --stride");
-    refused(&run(&["--padding", "sideways"]), "invalid value 'sideways' for --padding");
+    refused(
+        &run(&["--stride", "1,2"]),
+        "invalid value '1,2' for --stride",
+    );
+    refused(
+        &run(&["--padding", "sideways"]),
+        "invalid value 'sideways' for --padding",
+    );
     refused(&run(&["--padding-mode", "mirror"]), "--padding-mode");
     refused(&run(&["--pads", "1,2,3"]), "--pads");
-    refused(&convspec(&["correlate", "--input", s(&x), "--weight", s(&w3)]), "expects 3 input channels");
-    refused(&convspec(&["correlate", "--input", s(&x), "--weight", s(&big)]), "effective size 9");
+    refused(
+        &convspec(&["correlate", "--input", s(&x), "--weight", s(&w3)]),
+        "expects 3 input channels",
+    );
+    refused(
+        &convspec(&["correlate", "--input", s(&x), "--weight", s(&big)]),
+        "effective size 9",
+    );
     let w4 = save(d, "w4.npy", &ints(&[1, 2, 1, 1, 1], &[1, 1]), Dtype::F64);
-    refused(&convspec(&["correlate", "--input", s(&x), "--weight", s(&w4)]), "has rank 3 but weight");
-    refused(&run(&["--mode", "same", "--stride", "2"]), "do not apply with --mode");
+    refused(
+        &convspec(&["correlate", "--input", s(&x), "--weight", s(&w4)]),
+        "has rank 3 but weight",
+    );
+    refused(
+        &run(&["--mode", "same", "--stride", "2"]),
+        "do not apply with --mode",
+    );
     refused(&run(&["--mode", "middle"]), "invalid mode 'middle'");
     // Files.
     let garbage = d.join("garbage.npy");
     std::fs::write(&garbage, b"this is not a numpy file").unwrap();
-    refused(&convspec(&["correlate", "--input", s(&garbage), "--weight", s(&w)]), "garbage.npy: malformed .npy");
+    refused(
+        &convspec(&["correlate", "--input", s(&garbage), "--weight", s(&w)]),
+        "garbage.npy: malformed .npy",
+    );
     let good = std::fs::read(&x).unwrap();
     let truncated = d.join("truncated.npy");
     std::fs::write(&truncated, &good[..good.len() - 5]).unwrap();
-    refused(&convspec(&["correlate", "--input", s(&truncated), "--weight", s(&w)]), "truncated.npy: malformed .npy");
+    refused(
+        &convspec(&["correlate", "--input", s(&truncated), "--weight", s(&w)]),
+        "truncated.npy: malformed .npy",
+    );
     let lying = d.join("lying.npy");
-    std::fs::write(&lying, edit_header(&good, "(1, 2, 5)", "(1, 2, 99999999999999)")).unwrap();
-    refused(&convspec(&["correlate", "--input", s(&lying), "--weight", s(&w)]), "header declares shape");
+    std::fs::write(
+        &lying,
+        edit_header(&good, "(1, 2, 5)", "(1, 2, 99999999999999)"),
+    )
+    .unwrap();
+    refused(
+        &convspec(&["correlate", "--input", s(&lying), "--weight", s(&w)]),
+        "header declares shape",
+    );
     let complex = d.join("complex.npy");
     std::fs::write(&complex, edit_header(&good, "<f8", "<c8")).unwrap();
-    refused(&convspec(&["correlate", "--input", s(&complex), "--weight", s(&w)]), "unsupported dtype '<c8'");
+    refused(
+        &convspec(&["correlate", "--input", s(&complex), "--weight", s(&w)]),
+        "unsupported dtype '<c8'",
+    );
     let mut nan = good.clone();
     let n = nan.len();
     nan[n - 16..n - 8].copy_from_slice(&f64::NAN.to_le_bytes());
     let nan_path = d.join("nan.npy");
     std::fs::write(&nan_path, &nan).unwrap();
-    refused(&convspec(&["correlate", "--input", s(&nan_path), "--weight", s(&w)]), "element [0, 1, 3] is nan");
+    refused(
+        &convspec(&["correlate", "--input", s(&nan_path), "--weight", s(&w)]),
+        "element [0, 1, 3] is nan",
+    );
     let mut inf = good;
     inf[n - 8..].copy_from_slice(&f64::NEG_INFINITY.to_le_bytes());
     let inf_path = d.join("inf.npy");
     std::fs::write(&inf_path, &inf).unwrap();
-    refused(&convspec(&["correlate", "--input", s(&inf_path), "--weight", s(&w)]), "element [0, 1, 4] is -inf");
-    refused(&convspec(&["correlate", "--input", s(&d.join("missing.npy")), "--weight", s(&w)]), "missing.npy");
+    refused(
+        &convspec(&["correlate", "--input", s(&inf_path), "--weight", s(&w)]),
+        "element [0, 1, 4] is -inf",
+    );
+    refused(
+        &convspec(&[
+            "correlate",
+            "--input",
+            s(&d.join("missing.npy")),
+            "--weight",
+            s(&w),
+        ]),
+        "missing.npy",
+    );
     refused(&run(&["--output", s(&x)]), "is also an input");
     // A result that the requested integer dtype cannot hold.
-    let half = save(d, "half.npy", &ints(&[1, 2, 5], &[1; 10]).mapv(|v| v / Rational::from_integer(4.into())), Dtype::F64);
+    let half = save(
+        d,
+        "half.npy",
+        &ints(&[1, 2, 5], &[1; 10]).mapv(|v| v / Rational::from_integer(4.into())),
+        Dtype::F64,
+    );
     let out_path = d.join("out.npy");
-    refused(&convspec(&["correlate", "--input", s(&half), "--weight", s(&w), "--output", s(&out_path), "--output-dtype", "int8", "--stride", "1"]), "not representable as int8");
+    refused(
+        &convspec(&[
+            "correlate",
+            "--input",
+            s(&half),
+            "--weight",
+            s(&w),
+            "--output",
+            s(&out_path),
+            "--output-dtype",
+            "int8",
+            "--stride",
+            "1",
+        ]),
+        "not representable as int8",
+    );
     assert!(!out_path.exists(), "no partial output is left behind");
     // Overflowing sizes.
-    refused(&convspec(&["size", "--input-shape", "18446744073709551615,1,4,4", "--weight-shape", "18446744073709551615,1,1,1"]), "overflows");
+    refused(
+        &convspec(&[
+            "size",
+            "--input-shape",
+            "18446744073709551615,1,4,4",
+            "--weight-shape",
+            "18446744073709551615,1,1,1",
+        ]),
+        "overflows",
+    );
 }

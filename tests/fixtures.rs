@@ -6,7 +6,9 @@ mod common;
 use common::{fixture, tensor};
 use convspec::geometry::{ConvGeometry, Padding, PaddingMode};
 use convspec::reference::numpy::{np_convolve, np_correlate, Mode};
-use convspec::reference::scipy::{convolve2d, correlate2d, signal_convolve, signal_correlate, Boundary};
+use convspec::reference::scipy::{
+    convolve2d, correlate2d, signal_convolve, signal_correlate, Boundary,
+};
 use convspec::reference::{correlate, OpError};
 use convspec::scalar::{Integer, Rational};
 use serde_json::Value;
@@ -60,7 +62,11 @@ fn pytorch_conv1d_2d_3d_agree_exactly() {
         let geometry = torch_geometry(case, w.ndim() - 2);
         let result = correlate(&x, &w, b.as_ref(), &geometry);
         if case["expected"].is_null() {
-            assert!(result.is_err(), "{name}: PyTorch refused ({}) but we computed", case["error"]);
+            assert!(
+                result.is_err(),
+                "{name}: PyTorch refused ({}) but we computed",
+                case["error"]
+            );
             refused += 1;
         } else {
             let y = result.unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -81,9 +87,20 @@ fn numpy_convolve_and_correlate_agree_exactly() {
     for case in doc["cases"].as_array().unwrap() {
         let mode: Mode = case["mode"].as_str().unwrap().parse().unwrap();
         let (a, v) = (vec_of(&case["a"]), vec_of(&case["v"]));
-        let f = if case["function"] == "convolve" { np_convolve } else { np_correlate };
+        let f = if case["function"] == "convolve" {
+            np_convolve
+        } else {
+            np_correlate
+        };
         let got = f(&a, &v, mode).unwrap();
-        assert_eq!(got, vec_of(&case["expected"]), "np.{}({:?}, {:?}, {mode})", case["function"], a, v);
+        assert_eq!(
+            got,
+            vec_of(&case["expected"]),
+            "np.{}({:?}, {:?}, {mode})",
+            case["function"],
+            a,
+            v
+        );
     }
 }
 
@@ -100,16 +117,30 @@ fn scipy_signal_functions_agree_exactly() {
             "correlate" => signal_correlate(&in1, &in2, mode),
             _ => {
                 let boundary: Boundary = case["boundary"].as_str().unwrap().parse().unwrap();
-                let fill = Rational::from_integer(Integer::from(case["fillvalue"].as_i64().unwrap()));
-                let f = if function == "convolve2d" { convolve2d } else { correlate2d };
+                let fill =
+                    Rational::from_integer(Integer::from(case["fillvalue"].as_i64().unwrap()));
+                let f = if function == "convolve2d" {
+                    convolve2d
+                } else {
+                    correlate2d
+                };
                 f(&in1, &in2, mode, boundary, &fill)
             }
         };
-        let label = format!("{function} {mode} {:?} {:?} {}", in1.shape(), in2.shape(), case["boundary"]);
+        let label = format!(
+            "{function} {mode} {:?} {:?} {}",
+            in1.shape(),
+            in2.shape(),
+            case["boundary"]
+        );
         if case["expected"].is_null() {
             assert!(result.is_err(), "{label}: SciPy refused");
         } else {
-            assert_eq!(result.unwrap_or_else(|e| panic!("{label}: {e}")), tensor(&case["expected"]), "{label}");
+            assert_eq!(
+                result.unwrap_or_else(|e| panic!("{label}: {e}")),
+                tensor(&case["expected"]),
+                "{label}"
+            );
         }
         *counts.entry(function.to_string()).or_insert(0) += 1;
     }

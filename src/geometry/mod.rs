@@ -100,7 +100,11 @@ impl ConvGeometry {
             if got == rank {
                 Ok(())
             } else {
-                Err(GeometryError::RankMismatch { what, expected: rank, got })
+                Err(GeometryError::RankMismatch {
+                    what,
+                    expected: rank,
+                    got,
+                })
             }
         };
         check_len("kernel size", kernel.len())?;
@@ -170,7 +174,9 @@ impl DimGeometry {
         self.input
             .checked_add(self.pad_begin)
             .and_then(|v| v.checked_add(self.pad_end))
-            .ok_or(GeometryError::Overflow { what: "padded input size" })
+            .ok_or(GeometryError::Overflow {
+                what: "padded input size",
+            })
     }
 
     /// O = floor((L + p_b + p_e - d(k-1) - 1) / s) + 1; `dim` names the dimension in errors.
@@ -239,10 +245,18 @@ impl ConvShape {
         let in_channels = input_shape[1];
         let out_channels = weight_shape[0];
         if in_channels % groups != 0 {
-            return Err(GeometryError::GroupsDoNotDivide { what: "in_channels", channels: in_channels, groups });
+            return Err(GeometryError::GroupsDoNotDivide {
+                what: "in_channels",
+                channels: in_channels,
+                groups,
+            });
         }
         if out_channels % groups != 0 {
-            return Err(GeometryError::GroupsDoNotDivide { what: "out_channels", channels: out_channels, groups });
+            return Err(GeometryError::GroupsDoNotDivide {
+                what: "out_channels",
+                channels: out_channels,
+                groups,
+            });
         }
         if weight_shape[1] * groups != in_channels {
             return Err(GeometryError::Unsupported(format!(
@@ -252,7 +266,9 @@ impl ConvShape {
             )));
         }
         if out_channels == 0 {
-            return Err(GeometryError::Unsupported("weight has 0 output channels".into()));
+            return Err(GeometryError::Unsupported(
+                "weight has 0 output channels".into(),
+            ));
         }
         if let Some(len) = bias_len {
             if len != out_channels {
@@ -262,7 +278,13 @@ impl ConvShape {
             }
         }
         let dims = geometry.resolve(&input_shape[2..], &weight_shape[2..])?;
-        let shape = ConvShape { batch: input_shape[0], in_channels, out_channels, groups, dims };
+        let shape = ConvShape {
+            batch: input_shape[0],
+            in_channels,
+            out_channels,
+            groups,
+            dims,
+        };
         shape.output_shape()?;
         shape.macs()?;
         Ok(shape)
@@ -293,12 +315,22 @@ impl ConvShape {
     /// Number of weights plus (if `bias`) biases:
     /// C_out * (C_in / G) * prod(k) + [bias] C_out.
     pub fn parameter_count(&self, bias: bool) -> Result<u64, GeometryError> {
-        parameter_count(self.in_channels, self.out_channels, self.groups, &self.kernel(), bias)
+        parameter_count(
+            self.in_channels,
+            self.out_channels,
+            self.groups,
+            &self.kernel(),
+            bias,
+        )
     }
 
     /// Multiply-accumulates of the direct algorithm: N * C_out * prod(O) * (C_in / G) * prod(k).
     pub fn macs(&self) -> Result<u64, GeometryError> {
-        let mut factors = vec![self.batch, self.out_channels, self.in_channels / self.groups];
+        let mut factors = vec![
+            self.batch,
+            self.out_channels,
+            self.in_channels / self.groups,
+        ];
         factors.extend(self.output_spatial());
         factors.extend(self.kernel());
         checked_product(&factors, "multiply-accumulate count")
@@ -324,25 +356,41 @@ pub fn parameter_count(
         return Err(GeometryError::ZeroGroups);
     }
     if in_channels % groups != 0 {
-        return Err(GeometryError::GroupsDoNotDivide { what: "in_channels", channels: in_channels, groups });
+        return Err(GeometryError::GroupsDoNotDivide {
+            what: "in_channels",
+            channels: in_channels,
+            groups,
+        });
     }
     if out_channels % groups != 0 {
-        return Err(GeometryError::GroupsDoNotDivide { what: "out_channels", channels: out_channels, groups });
+        return Err(GeometryError::GroupsDoNotDivide {
+            what: "out_channels",
+            channels: out_channels,
+            groups,
+        });
     }
     let mut factors = vec![out_channels, in_channels / groups];
     factors.extend_from_slice(kernel);
     let weights = checked_product(&factors, "parameter count")?;
     let biases = if bias { out_channels as u64 } else { 0 };
-    weights.checked_add(biases).ok_or(GeometryError::Overflow { what: "parameter count" })
+    weights.checked_add(biases).ok_or(GeometryError::Overflow {
+        what: "parameter count",
+    })
 }
 
 /// Product of sizes as u64, or an overflow error naming `what`.
 pub fn checked_product(factors: &[usize], what: &'static str) -> Result<u64, GeometryError> {
-    factors.iter().try_fold(1u64, |acc, &f| {
-        acc.checked_mul(f as u64).ok_or(GeometryError::Overflow { what })
-    }).and_then(|p| {
-        usize::try_from(p).map(|_| p).map_err(|_| GeometryError::Overflow { what })
-    })
+    factors
+        .iter()
+        .try_fold(1u64, |acc, &f| {
+            acc.checked_mul(f as u64)
+                .ok_or(GeometryError::Overflow { what })
+        })
+        .and_then(|p| {
+            usize::try_from(p)
+                .map(|_| p)
+                .map_err(|_| GeometryError::Overflow { what })
+        })
 }
 
 #[cfg(test)]
@@ -352,13 +400,34 @@ mod tests {
     #[test]
     fn output_size_formula_by_hand() {
         // ResNet stem: L = 224, k = 7, s = 2, p = 3 -> floor((224 + 6 - 7) / 2) + 1 = 112.
-        let g = DimGeometry { input: 224, kernel: 7, stride: 2, dilation: 1, pad_begin: 3, pad_end: 3 };
+        let g = DimGeometry {
+            input: 224,
+            kernel: 7,
+            stride: 2,
+            dilation: 1,
+            pad_begin: 3,
+            pad_end: 3,
+        };
         assert_eq!(g.output_size(0).unwrap(), 112);
         // Dilation 2, k = 3 spans 5: L = 10 -> 6.
-        let g = DimGeometry { input: 10, kernel: 3, stride: 1, dilation: 2, pad_begin: 0, pad_end: 0 };
+        let g = DimGeometry {
+            input: 10,
+            kernel: 3,
+            stride: 1,
+            dilation: 2,
+            pad_begin: 0,
+            pad_end: 0,
+        };
         assert_eq!(g.output_size(0).unwrap(), 6);
         // Floor: L = 6, k = 3, s = 2 -> floor(3/2) + 1 = 2 (the seed's formula gives 2.5).
-        let g = DimGeometry { input: 6, kernel: 3, stride: 2, dilation: 1, pad_begin: 0, pad_end: 0 };
+        let g = DimGeometry {
+            input: 6,
+            kernel: 3,
+            stride: 2,
+            dilation: 1,
+            pad_begin: 0,
+            pad_end: 0,
+        };
         assert_eq!(g.output_size(0).unwrap(), 2);
     }
 
@@ -368,7 +437,11 @@ mod tests {
         let err = geo.resolve(&[6], &[3]).unwrap_err();
         assert_eq!(
             err,
-            GeometryError::KernelLargerThanPaddedInput { dim: 0, effective_kernel: 7, padded_input: 6 }
+            GeometryError::KernelLargerThanPaddedInput {
+                dim: 0,
+                effective_kernel: 7,
+                padded_input: 6
+            }
         );
     }
 

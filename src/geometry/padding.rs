@@ -55,7 +55,9 @@ impl Padding {
                 let needed = (output - 1)
                     .checked_mul(stride)
                     .and_then(|v| v.checked_add(span + 1))
-                    .ok_or(GeometryError::Overflow { what: "same padding" })?;
+                    .ok_or(GeometryError::Overflow {
+                        what: "same padding",
+                    })?;
                 let total = needed.saturating_sub(input);
                 let small = total / 2;
                 if *self == Padding::SameUpper {
@@ -75,7 +77,9 @@ pub fn effective_kernel(kernel: usize, dilation: usize) -> Result<usize, Geometr
         .unwrap_or(0)
         .checked_mul(dilation)
         .and_then(|v| v.checked_add(1))
-        .ok_or(GeometryError::Overflow { what: "effective kernel size" })
+        .ok_or(GeometryError::Overflow {
+            what: "effective kernel size",
+        })
 }
 
 /// What the padded positions hold (PyTorch's `padding_mode`).
@@ -106,8 +110,12 @@ impl PaddingMode {
     /// Checks PyTorch's limits for padding `pad` on an input of size `input`.
     pub fn check(self, dim: usize, pad: usize, input: usize) -> Result<(), GeometryError> {
         let broken = match self {
-            PaddingMode::Reflect if pad >= input => Some("reflect padding must be smaller than the input size"),
-            PaddingMode::Circular if pad > input => Some("circular padding must be at most the input size"),
+            PaddingMode::Reflect if pad >= input => {
+                Some("reflect padding must be smaller than the input size")
+            }
+            PaddingMode::Circular if pad > input => {
+                Some("circular padding must be at most the input size")
+            }
             _ => None,
         };
         match broken {

@@ -17,28 +17,44 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid value '{}' for {}: expected {}", self.value, self.argument, self.expected)
+        write!(
+            f,
+            "invalid value '{}' for {}: expected {}",
+            self.value, self.argument, self.expected
+        )
     }
 }
 
 impl std::error::Error for ParseError {}
 
 fn error(argument: &str, value: &str, expected: impl Into<String>) -> ParseError {
-    ParseError { argument: argument.into(), value: value.into(), expected: expected.into() }
+    ParseError {
+        argument: argument.into(),
+        value: value.into(),
+        expected: expected.into(),
+    }
 }
 
 /// A comma-separated list of non-negative integers (`"2"`, `"2,1"`).
 pub fn parse_list(argument: &str, value: &str) -> Result<Vec<usize>, ParseError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(error(argument, value, "a non-negative integer or a comma-separated list"));
+        return Err(error(
+            argument,
+            value,
+            "a non-negative integer or a comma-separated list",
+        ));
     }
     trimmed
         .split(',')
         .map(|part| {
-            part.trim()
-                .parse::<usize>()
-                .map_err(|_| error(argument, value, "a non-negative integer or a comma-separated list of them"))
+            part.trim().parse::<usize>().map_err(|_| {
+                error(
+                    argument,
+                    value,
+                    "a non-negative integer or a comma-separated list of them",
+                )
+            })
         })
         .collect()
 }
@@ -68,7 +84,9 @@ pub fn parse_padding(argument: &str, value: &str, rank: usize) -> Result<Padding
                 expected: format!("same, valid, full or {}", e.expected),
                 ..e
             })?;
-            Ok(Padding::Explicit(per_dim.into_iter().map(|p| (p, p)).collect()))
+            Ok(Padding::Explicit(
+                per_dim.into_iter().map(|p| (p, p)).collect(),
+            ))
         }
     }
 }
@@ -80,10 +98,15 @@ pub fn parse_onnx_pads(argument: &str, value: &str, rank: usize) -> Result<Paddi
         return Err(error(
             argument,
             value,
-            format!("{} values (begins then ends, ONNX order) for {rank} spatial dimensions", 2 * rank),
+            format!(
+                "{} values (begins then ends, ONNX order) for {rank} spatial dimensions",
+                2 * rank
+            ),
         ));
     }
-    Ok(Padding::Explicit((0..rank).map(|d| (list[d], list[rank + d])).collect()))
+    Ok(Padding::Explicit(
+        (0..rank).map(|d| (list[d], list[rank + d])).collect(),
+    ))
 }
 
 /// ONNX `auto_pad`: `same-upper`, `same-lower`, `valid` (also the ONNX spellings `SAME_UPPER`, ...).
@@ -103,7 +126,11 @@ pub fn parse_padding_mode(argument: &str, value: &str) -> Result<PaddingMode, Pa
         "reflect" => Ok(PaddingMode::Reflect),
         "replicate" => Ok(PaddingMode::Replicate),
         "circular" => Ok(PaddingMode::Circular),
-        _ => Err(error(argument, value, "zeros, reflect, replicate or circular")),
+        _ => Err(error(
+            argument,
+            value,
+            "zeros, reflect, replicate or circular",
+        )),
     }
 }
 
@@ -132,14 +159,23 @@ mod tests {
 
     #[test]
     fn padding_forms() {
-        assert_eq!(parse_padding("--padding", "same", 2).unwrap(), Padding::Same);
-        assert_eq!(parse_padding("--padding", "1,2", 2).unwrap(), Padding::Explicit(vec![(1, 1), (2, 2)]));
+        assert_eq!(
+            parse_padding("--padding", "same", 2).unwrap(),
+            Padding::Same
+        );
+        assert_eq!(
+            parse_padding("--padding", "1,2", 2).unwrap(),
+            Padding::Explicit(vec![(1, 1), (2, 2)])
+        );
         assert_eq!(
             parse_onnx_pads("--pads", "1,2,3,4", 2).unwrap(),
             Padding::Explicit(vec![(1, 3), (2, 4)])
         );
         assert!(parse_onnx_pads("--pads", "1,2,3", 2).is_err());
-        assert_eq!(parse_auto_pad("--auto-pad", "SAME_LOWER").unwrap(), Padding::SameLower);
+        assert_eq!(
+            parse_auto_pad("--auto-pad", "SAME_LOWER").unwrap(),
+            Padding::SameLower
+        );
         assert!(parse_padding("--padding", "sam", 2).is_err());
     }
 }

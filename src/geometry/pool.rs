@@ -28,7 +28,11 @@ pub struct PoolGeometry {
 ///
 /// (the last window must start inside the input or the left padding). Refuses padding beyond
 /// half the effective kernel, as PyTorch does, and windows that leave no output.
-pub fn pool_output_size(dim: usize, input: usize, g: &PoolGeometry) -> Result<usize, GeometryError> {
+pub fn pool_output_size(
+    dim: usize,
+    input: usize,
+    g: &PoolGeometry,
+) -> Result<usize, GeometryError> {
     if g.stride == 0 {
         return Err(GeometryError::ZeroStride { dim });
     }
@@ -44,15 +48,27 @@ pub fn pool_output_size(dim: usize, input: usize, g: &PoolGeometry) -> Result<us
     let span = effective_kernel(g.kernel, g.dilation)?;
     for pad in [g.pad_begin, g.pad_end] {
         if pad > span / 2 {
-            return Err(GeometryError::PoolPaddingTooLarge { dim, pad, effective_kernel: span });
+            return Err(GeometryError::PoolPaddingTooLarge {
+                dim,
+                pad,
+                effective_kernel: span,
+            });
         }
     }
     let padded = input + g.pad_begin + g.pad_end;
     if padded < span {
-        return Err(GeometryError::KernelLargerThanPaddedInput { dim, effective_kernel: span, padded_input: padded });
+        return Err(GeometryError::KernelLargerThanPaddedInput {
+            dim,
+            effective_kernel: span,
+            padded_input: padded,
+        });
     }
     let room = padded - span;
-    let mut out = if g.ceil_mode { room.div_ceil(g.stride) } else { room / g.stride } + 1;
+    let mut out = if g.ceil_mode {
+        room.div_ceil(g.stride)
+    } else {
+        room / g.stride
+    } + 1;
     if g.ceil_mode && (out - 1) * g.stride >= input + g.pad_begin {
         out -= 1;
     }
@@ -64,7 +80,14 @@ mod tests {
     use super::*;
 
     fn pool(kernel: usize, stride: usize, pad: usize, ceil_mode: bool) -> PoolGeometry {
-        PoolGeometry { kernel, stride, pad_begin: pad, pad_end: pad, dilation: 1, ceil_mode }
+        PoolGeometry {
+            kernel,
+            stride,
+            pad_begin: pad,
+            pad_end: pad,
+            dilation: 1,
+            ceil_mode,
+        }
     }
 
     #[test]

@@ -33,13 +33,18 @@ pub struct ReceptiveField {
 /// One step of the receptive-field recursion, per spatial dimension: (effective kernel, stride,
 /// begin padding).
 pub fn receptive_fields(layers: &[(usize, usize, usize)]) -> ReceptiveField {
-    layers.iter().fold(ReceptiveField { size: 1, jump: 1, start: 0 }, |rf, &(span, stride, pad)| {
+    layers.iter().fold(
         ReceptiveField {
+            size: 1,
+            jump: 1,
+            start: 0,
+        },
+        |rf, &(span, stride, pad)| ReceptiveField {
             size: rf.size + (span as u64 - 1) * rf.jump,
             jump: rf.jump * stride as u64,
             start: rf.start - pad as i64 * rf.jump as i64,
-        }
-    })
+        },
+    )
 }
 
 /// What a layer of a stack does.
@@ -131,7 +136,8 @@ pub struct Stack {
 /// Propagates the shape through the stack and reports each layer.
 pub fn analyse_stack(stack: &Stack) -> Result<Vec<LayerReport>, StackError> {
     let mut shape = stack.input.clone();
-    let mut rf_steps: Vec<Vec<(usize, usize, usize)>> = vec![Vec::new(); shape.len().saturating_sub(2)];
+    let mut rf_steps: Vec<Vec<(usize, usize, usize)>> =
+        vec![Vec::new(); shape.len().saturating_sub(2)];
     let mut reports = Vec::new();
     for (index, layer) in stack.layers.iter().enumerate() {
         let name = match layer.kind {
@@ -139,7 +145,11 @@ pub fn analyse_stack(stack: &Stack) -> Result<Vec<LayerReport>, StackError> {
             LayerKind::MaxPool { .. } => "max_pool",
             LayerKind::AvgPool { .. } => "avg_pool",
         };
-        let wrap = |source| StackError::Geometry { layer: index + 1, name, source };
+        let wrap = |source| StackError::Geometry {
+            layer: index + 1,
+            name,
+            source,
+        };
         let rank = shape.len() - 2;
         let geometry = ConvGeometry {
             stride: layer.stride.clone(),
@@ -149,13 +159,24 @@ pub fn analyse_stack(stack: &Stack) -> Result<Vec<LayerReport>, StackError> {
             groups: 1,
         };
         let (output_shape, parameters, macs, pads) = match &layer.kind {
-            LayerKind::Conv { out_channels, groups, bias } => {
+            LayerKind::Conv {
+                out_channels,
+                groups,
+                bias,
+            } => {
                 let groups = *groups;
                 let mut weight = vec![*out_channels, shape[1] / groups.max(1)];
                 weight.extend(&layer.kernel);
-                let conv = ConvShape::new(&shape, &weight, None, &geometry.clone().with_groups(groups)).map_err(wrap)?;
+                let conv =
+                    ConvShape::new(&shape, &weight, None, &geometry.clone().with_groups(groups))
+                        .map_err(wrap)?;
                 let pads = conv.dims.iter().map(|d| d.pad_begin).collect::<Vec<_>>();
-                (conv.output_shape().map_err(wrap)?, conv.parameter_count(*bias).map_err(wrap)?, conv.macs().map_err(wrap)?, pads)
+                (
+                    conv.output_shape().map_err(wrap)?,
+                    conv.parameter_count(*bias).map_err(wrap)?,
+                    conv.macs().map_err(wrap)?,
+                    pads,
+                )
             }
             LayerKind::MaxPool { ceil_mode } | LayerKind::AvgPool { ceil_mode } => {
                 let dims = geometry.resolve(&shape[2..], &layer.kernel).map_err(wrap)?;
@@ -184,7 +205,10 @@ pub fn analyse_stack(stack: &Stack) -> Result<Vec<LayerReport>, StackError> {
             output_shape: output_shape.clone(),
             parameters,
             macs,
-            receptive_field: rf_steps.iter().map(|steps| receptive_fields(steps)).collect(),
+            receptive_field: rf_steps
+                .iter()
+                .map(|steps| receptive_fields(steps))
+                .collect(),
         });
         shape = output_shape;
     }
@@ -192,7 +216,10 @@ pub fn analyse_stack(stack: &Stack) -> Result<Vec<LayerReport>, StackError> {
 }
 
 fn syntax(location: impl Into<String>, message: impl Into<String>) -> StackError {
-    StackError::Syntax { location: location.into(), message: message.into() }
+    StackError::Syntax {
+        location: location.into(),
+        message: message.into(),
+    }
 }
 
 /// Builds a layer from its kind name and `key=value` options (values as on the command line).
@@ -203,41 +230,102 @@ fn layer_from_options(
     rank: usize,
 ) -> Result<Layer, StackError> {
     let allowed: &[&str] = match kind {
-        "conv" => &["out_channels", "kernel", "stride", "padding", "dilation", "groups", "bias"],
+        "conv" => &[
+            "out_channels",
+            "kernel",
+            "stride",
+            "padding",
+            "dilation",
+            "groups",
+            "bias",
+        ],
         "max_pool" => &["kernel", "stride", "padding", "dilation", "ceil_mode"],
         "avg_pool" => &["kernel", "stride", "padding", "ceil_mode"],
-        other => return Err(syntax(location, format!("unknown layer kind '{other}': expected conv, max_pool or avg_pool"))),
+        other => {
+            return Err(syntax(
+                location,
+                format!("unknown layer kind '{other}': expected conv, max_pool or avg_pool"),
+            ))
+        }
     };
     if let Some(key) = options.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(syntax(location, format!("unknown option '{key}' for {kind}: expected one of {}", allowed.join(", "))));
+        return Err(syntax(
+            location,
+            format!(
+                "unknown option '{key}' for {kind}: expected one of {}",
+                allowed.join(", ")
+            ),
+        ));
     }
     let p = |e: ParseError| syntax(location, e.to_string());
     let get = |key: &str| options.get(key).map(String::as_str);
-    let kernel = parse_per_dim("kernel", get("kernel").ok_or_else(|| syntax(location, format!("{kind} needs kernel=")))?, rank).map_err(p)?;
+    let kernel = parse_per_dim(
+        "kernel",
+        get("kernel").ok_or_else(|| syntax(location, format!("{kind} needs kernel=")))?,
+        rank,
+    )
+    .map_err(p)?;
     // PyTorch pools default the stride to the kernel size; convolutions to 1.
     let stride = match get("stride") {
         Some(v) => parse_per_dim("stride", v, rank).map_err(p)?,
         None if kind == "conv" => vec![1; rank],
         None => kernel.clone(),
     };
-    let dilation = get("dilation").map(|v| parse_per_dim("dilation", v, rank)).transpose().map_err(p)?.unwrap_or(vec![1; rank]);
-    let padding = get("padding").map(|v| parse_padding("padding", v, rank)).transpose().map_err(p)?.unwrap_or(Padding::symmetric(0, rank));
-    let flag = |key: &str, default: bool| get(key).map(|v| parse_bool(key, v)).transpose().map_err(p).map(|v| v.unwrap_or(default));
+    let dilation = get("dilation")
+        .map(|v| parse_per_dim("dilation", v, rank))
+        .transpose()
+        .map_err(p)?
+        .unwrap_or(vec![1; rank]);
+    let padding = get("padding")
+        .map(|v| parse_padding("padding", v, rank))
+        .transpose()
+        .map_err(p)?
+        .unwrap_or(Padding::symmetric(0, rank));
+    let flag = |key: &str, default: bool| {
+        get(key)
+            .map(|v| parse_bool(key, v))
+            .transpose()
+            .map_err(p)
+            .map(|v| v.unwrap_or(default))
+    };
     let kind = match kind {
         "conv" => {
-            let out = get("out_channels").ok_or_else(|| syntax(location, "conv needs out_channels="))?;
+            let out =
+                get("out_channels").ok_or_else(|| syntax(location, "conv needs out_channels="))?;
             let out_channels = single(location, "out_channels", out)?;
-            let groups = get("groups").map(|v| single(location, "groups", v)).transpose()?.unwrap_or(1);
-            LayerKind::Conv { out_channels, groups, bias: flag("bias", true)? }
+            let groups = get("groups")
+                .map(|v| single(location, "groups", v))
+                .transpose()?
+                .unwrap_or(1);
+            LayerKind::Conv {
+                out_channels,
+                groups,
+                bias: flag("bias", true)?,
+            }
         }
-        "max_pool" => LayerKind::MaxPool { ceil_mode: flag("ceil_mode", false)? },
-        _ => LayerKind::AvgPool { ceil_mode: flag("ceil_mode", false)? },
+        "max_pool" => LayerKind::MaxPool {
+            ceil_mode: flag("ceil_mode", false)?,
+        },
+        _ => LayerKind::AvgPool {
+            ceil_mode: flag("ceil_mode", false)?,
+        },
     };
-    Ok(Layer { kind, kernel, stride, dilation, padding })
+    Ok(Layer {
+        kind,
+        kernel,
+        stride,
+        dilation,
+        padding,
+    })
 }
 
 fn single(location: &str, key: &str, value: &str) -> Result<usize, StackError> {
-    value.trim().parse().map_err(|_| syntax(location, format!("{key} must be a non-negative integer, got '{value}'")))
+    value.trim().parse().map_err(|_| {
+        syntax(
+            location,
+            format!("{key} must be a non-negative integer, got '{value}'"),
+        )
+    })
 }
 
 fn input_shape(location: &str, value: &str) -> Result<Vec<usize>, StackError> {
@@ -277,18 +365,26 @@ pub fn parse_stack_text(text: &str) -> Result<Stack, StackError> {
         }
         let rank = match &input {
             Some(shape) => shape.len() - 2,
-            None => return Err(syntax(&location, "the input line (input N,C,spatial...) must come before the layers")),
+            None => {
+                return Err(syntax(
+                    &location,
+                    "the input line (input N,C,spatial...) must come before the layers",
+                ))
+            }
         };
         let mut options = BTreeMap::new();
         for word in words {
-            let (key, value) = word.split_once('=').ok_or_else(|| syntax(&location, format!("expected key=value, got '{word}'")))?;
+            let (key, value) = word
+                .split_once('=')
+                .ok_or_else(|| syntax(&location, format!("expected key=value, got '{word}'")))?;
             if options.insert(key.to_string(), value.to_string()).is_some() {
                 return Err(syntax(&location, format!("option '{key}' given twice")));
             }
         }
         layers.push(layer_from_options(&location, kind, &options, rank)?);
     }
-    let input = input.ok_or_else(|| syntax("end of file", "no input line (input N,C,spatial...)"))?;
+    let input =
+        input.ok_or_else(|| syntax("end of file", "no input line (input N,C,spatial...)"))?;
     Ok(Stack { input, layers })
 }
 
@@ -296,25 +392,45 @@ pub fn parse_stack_text(text: &str) -> Result<Stack, StackError> {
 /// `{"input": [1,3,224,224], "layers": [{"op": "conv", "out_channels": 64, "kernel": 7, ...}]}`.
 /// Values are numbers, booleans, lists of numbers or strings such as `"same"`.
 pub fn parse_stack_json(text: &str) -> Result<Stack, StackError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| syntax("JSON", e.to_string()))?;
-    let object = value.as_object().ok_or_else(|| syntax("JSON", "expected an object with \"input\" and \"layers\""))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| syntax("JSON", e.to_string()))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| syntax("JSON", "expected an object with \"input\" and \"layers\""))?;
     if let Some(key) = object.keys().find(|k| *k != "input" && *k != "layers") {
-        return Err(syntax("JSON", format!("unknown key '{key}': expected \"input\" and \"layers\"")));
+        return Err(syntax(
+            "JSON",
+            format!("unknown key '{key}': expected \"input\" and \"layers\""),
+        ));
     }
-    let input = object.get("input").ok_or_else(|| syntax("JSON", "missing \"input\""))?;
-    let input = input_shape("\"input\"", &json_to_text(input).ok_or_else(|| syntax("\"input\"", "expected a list of integers"))?)?;
+    let input = object
+        .get("input")
+        .ok_or_else(|| syntax("JSON", "missing \"input\""))?;
+    let input = input_shape(
+        "\"input\"",
+        &json_to_text(input).ok_or_else(|| syntax("\"input\"", "expected a list of integers"))?,
+    )?;
     let rank = input.len() - 2;
-    let entries = object.get("layers").and_then(|l| l.as_array()).ok_or_else(|| syntax("JSON", "missing \"layers\" list"))?;
+    let entries = object
+        .get("layers")
+        .and_then(|l| l.as_array())
+        .ok_or_else(|| syntax("JSON", "missing \"layers\" list"))?;
     let layers = entries
         .iter()
         .enumerate()
         .map(|(i, entry)| {
             let location = format!("layer {}", i + 1);
-            let fields = entry.as_object().ok_or_else(|| syntax(&location, "expected an object"))?;
-            let kind = fields.get("op").and_then(|v| v.as_str()).ok_or_else(|| syntax(&location, "missing \"op\" (conv, max_pool or avg_pool)"))?;
+            let fields = entry
+                .as_object()
+                .ok_or_else(|| syntax(&location, "expected an object"))?;
+            let kind = fields
+                .get("op")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| syntax(&location, "missing \"op\" (conv, max_pool or avg_pool)"))?;
             let mut options = BTreeMap::new();
             for (key, value) in fields.iter().filter(|(k, _)| *k != "op") {
-                let text = json_to_text(value).ok_or_else(|| syntax(&location, format!("unusable value for '{key}'")))?;
+                let text = json_to_text(value)
+                    .ok_or_else(|| syntax(&location, format!("unusable value for '{key}'")))?;
                 options.insert(key.clone(), text);
             }
             layer_from_options(&location, kind, &options, rank)
@@ -329,7 +445,11 @@ fn json_to_text(value: &serde_json::Value) -> Option<String> {
         Value::Number(n) => n.as_u64().map(|v| v.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         Value::String(s) => Some(s.clone()),
-        Value::Array(items) => items.iter().map(|v| v.as_u64().map(|v| v.to_string())).collect::<Option<Vec<_>>>().map(|v| v.join(",")),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_u64().map(|v| v.to_string()))
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join(",")),
         _ => None,
     }
 }
@@ -356,9 +476,30 @@ conv out_channels=64 kernel=3 padding=1 bias=false
         assert_eq!(reports[2].output_shape, vec![1, 64, 56, 56]);
         // Receptive fields by hand: 7; 7 + 2*2 = 11 (jump 4); 11 + 2*4 = 19.
         let rf: Vec<_> = reports.iter().map(|r| r.receptive_field[0]).collect();
-        assert_eq!(rf[0], ReceptiveField { size: 7, jump: 2, start: -3 });
-        assert_eq!(rf[1], ReceptiveField { size: 11, jump: 4, start: -5 });
-        assert_eq!(rf[2], ReceptiveField { size: 19, jump: 4, start: -9 });
+        assert_eq!(
+            rf[0],
+            ReceptiveField {
+                size: 7,
+                jump: 2,
+                start: -3
+            }
+        );
+        assert_eq!(
+            rf[1],
+            ReceptiveField {
+                size: 11,
+                jump: 4,
+                start: -5
+            }
+        );
+        assert_eq!(
+            rf[2],
+            ReceptiveField {
+                size: 19,
+                jump: 4,
+                start: -9
+            }
+        );
     }
 
     #[test]
@@ -374,9 +515,14 @@ conv out_channels=64 kernel=3 padding=1 bias=false
 
     #[test]
     fn bad_stacks_are_refused_with_a_location() {
-        assert!(matches!(parse_stack_text("conv kernel=3"), Err(StackError::Syntax { .. })));
+        assert!(matches!(
+            parse_stack_text("conv kernel=3"),
+            Err(StackError::Syntax { .. })
+        ));
         assert!(parse_stack_text("input 1,3,8\nconv out_channels=4 kernel=3 strid=2").is_err());
-        let err = analyse_stack(&parse_stack_text("input 1,3,8\nconv out_channels=4 kernel=9").unwrap()).unwrap_err();
+        let err =
+            analyse_stack(&parse_stack_text("input 1,3,8\nconv out_channels=4 kernel=9").unwrap())
+                .unwrap_err();
         assert!(err.to_string().contains("layer 1"), "{err}");
         assert!(parse_stack_json("[1,2]").is_err());
     }

@@ -17,7 +17,10 @@ struct ExactJson {
 
 /// The exact JSON text of a tensor.
 pub fn exact_json_string(values: &ArrayD<Rational>) -> String {
-    let doc = ExactJson { shape: values.shape().to_vec(), data: values.iter().map(|q| q.to_string()).collect() };
+    let doc = ExactJson {
+        shape: values.shape().to_vec(),
+        data: values.iter().map(|q| q.to_string()).collect(),
+    };
     serde_json::to_string(&doc).expect("strings and integers serialise")
 }
 
@@ -36,22 +39,43 @@ pub fn read_exact_json(path: &Path) -> Result<ExactTensor, IoError> {
 
 /// Parses exact JSON text (`path` names the source in errors).
 pub fn parse_exact_json(text: &str, path: &Path) -> Result<ExactTensor, IoError> {
-    let malformed = |message: String| IoError::Malformed { path: path.to_path_buf(), format: "exact JSON", message };
+    let malformed = |message: String| IoError::Malformed {
+        path: path.to_path_buf(),
+        format: "exact JSON",
+        message,
+    };
     let doc: ExactJson = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
-    let count = doc.shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s)).ok_or_else(|| malformed("shape overflows".into()))?;
+    let count = doc
+        .shape
+        .iter()
+        .try_fold(1usize, |a, &s| a.checked_mul(s))
+        .ok_or_else(|| malformed("shape overflows".into()))?;
     if count != doc.data.len() {
-        return Err(malformed(format!("shape {:?} has {count} elements but data has {}", doc.shape, doc.data.len())));
+        return Err(malformed(format!(
+            "shape {:?} has {count} elements but data has {}",
+            doc.shape,
+            doc.data.len()
+        )));
     }
     let values = doc
         .data
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            s.trim().parse::<Rational>().map_err(|_| malformed(format!("element {:?} = {s:?} is not an integer or p/q fraction", unravel(i, &doc.shape))))
+            s.trim().parse::<Rational>().map_err(|_| {
+                malformed(format!(
+                    "element {:?} = {s:?} is not an integer or p/q fraction",
+                    unravel(i, &doc.shape)
+                ))
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let values = ArrayD::from_shape_vec(IxDyn(&doc.shape), values).map_err(|e| malformed(e.to_string()))?;
-    Ok(ExactTensor { dtype: Dtype::Exact, values })
+    let values =
+        ArrayD::from_shape_vec(IxDyn(&doc.shape), values).map_err(|e| malformed(e.to_string()))?;
+    Ok(ExactTensor {
+        dtype: Dtype::Exact,
+        values,
+    })
 }
 
 #[cfg(test)]
@@ -62,7 +86,10 @@ mod tests {
     fn round_trip_and_refusals() {
         let p = Path::new("mem.json");
         let t = parse_exact_json(r#"{"shape": [3], "data": ["1/3", "-2", "4/6"]}"#, p).unwrap();
-        assert_eq!(exact_json_string(&t.values), r#"{"shape":[3],"data":["1/3","-2","2/3"]}"#);
+        assert_eq!(
+            exact_json_string(&t.values),
+            r#"{"shape":[3],"data":["1/3","-2","2/3"]}"#
+        );
         assert!(parse_exact_json(r#"{"shape": [2], "data": ["1"]}"#, p).is_err());
         assert!(parse_exact_json(r#"{"shape": [1], "data": ["1/0"]}"#, p).is_err());
         assert!(parse_exact_json(r#"{"shape": [1], "data": ["x"]}"#, p).is_err());

@@ -80,7 +80,10 @@ pub enum IoError {
 
 impl IoError {
     pub(crate) fn io(path: &Path, error: impl std::fmt::Display) -> IoError {
-        IoError::Io { path: path.to_path_buf(), message: error.to_string() }
+        IoError::Io {
+            path: path.to_path_buf(),
+            message: error.to_string(),
+        }
     }
 }
 
@@ -103,8 +106,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().ok_or_else(|| IoError::io(path, "not a file name"))?;
-    let temporary = folder.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let name = path
+        .file_name()
+        .ok_or_else(|| IoError::io(path, "not a file name"))?;
+    let temporary = folder.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut file = std::fs::File::create(&temporary)?;
         file.write_all(bytes)?;

@@ -2,13 +2,13 @@
 
 use super::{unravel, write_atomically, ExactTensor, IoError};
 use crate::scalar::{
-    rational_from_f16, rational_from_f32, rational_from_f64, round_to_bf16, round_to_f16, round_to_f32,
-    round_to_f64, ConversionError, Rational,
+    rational_from_f16, rational_from_f32, rational_from_f64, round_to_bf16, round_to_f16,
+    round_to_f32, round_to_f64, ConversionError, Rational,
 };
 use ndarray::{ArrayD, IxDyn};
+use npyz::{DType, TypeChar};
 use num_bigint::BigInt;
 use num_traits::ToPrimitive;
-use npyz::{DType, TypeChar};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -51,7 +51,10 @@ impl Dtype {
 
     /// True for the float dtypes.
     pub fn is_float(self) -> bool {
-        matches!(self, Dtype::F16 | Dtype::Bf16 | Dtype::F32 | Dtype::F64 | Dtype::Exact)
+        matches!(
+            self,
+            Dtype::F16 | Dtype::Bf16 | Dtype::F32 | Dtype::F64 | Dtype::Exact
+        )
     }
 
     /// NumPy's result type of an operation on two dtypes, restricted to what we write: any
@@ -100,7 +103,11 @@ impl FromStr for Dtype {
 }
 
 fn malformed(path: &Path, message: impl fmt::Display) -> IoError {
-    IoError::Malformed { path: path.to_path_buf(), format: ".npy", message: message.to_string() }
+    IoError::Malformed {
+        path: path.to_path_buf(),
+        format: ".npy",
+        message: message.to_string(),
+    }
 }
 
 /// Reads a `.npy` file into exact rationals.
@@ -133,7 +140,10 @@ fn convert_floats<F: Copy>(
 }
 
 fn integers<I: Into<BigInt>>(values: Vec<I>) -> Vec<Rational> {
-    values.into_iter().map(|v| Rational::from_integer(v.into())).collect()
+    values
+        .into_iter()
+        .map(|v| Rational::from_integer(v.into()))
+        .collect()
 }
 
 /// Reads `.npy` bytes (`path` names the source in errors).
@@ -150,14 +160,19 @@ pub fn read_npy_bytes(bytes: &[u8], path: &Path) -> Result<ExactTensor, IoError>
         .ok_or_else(|| malformed(path, format!("shape {shape:?} has too many elements")))?;
     let fortran = npy.order() == npyz::Order::Fortran;
     let dtype_text = npy.dtype().descr().trim_matches('\'').to_string();
-    let unsupported = || IoError::UnsupportedDtype { path: path.to_path_buf(), dtype: dtype_text.clone() };
+    let unsupported = || IoError::UnsupportedDtype {
+        path: path.to_path_buf(),
+        dtype: dtype_text.clone(),
+    };
     let type_str = match npy.dtype() {
         DType::Plain(t) => t,
         _ => return Err(unsupported()),
     };
     let size = type_str.size_field() as usize;
     // Guard before allocation: the declared shape must match the data actually present.
-    let needed = count.checked_mul(size).ok_or_else(|| malformed(path, "data size overflows"))?;
+    let needed = count
+        .checked_mul(size)
+        .ok_or_else(|| malformed(path, "data size overflows"))?;
     if needed > bytes.len() {
         return Err(malformed(
             path,
@@ -165,35 +180,109 @@ pub fn read_npy_bytes(bytes: &[u8], path: &Path) -> Result<ExactTensor, IoError>
         ));
     }
     // Data come in file order; for Fortran order that is the C order of the reversed shape.
-    let file_shape: Vec<usize> = if fortran { shape.iter().rev().copied().collect() } else { shape.clone() };
+    let file_shape: Vec<usize> = if fortran {
+        shape.iter().rev().copied().collect()
+    } else {
+        shape.clone()
+    };
     let read_err = |e: std::io::Error| malformed(path, format!("cannot read the data: {e}"));
     let (dtype, values) = match (type_str.type_char(), size) {
-        (TypeChar::Bool, 1) => (Dtype::Bool, npy.into_vec::<bool>().map_err(read_err)?.into_iter().map(|b| Rational::from_integer(BigInt::from(u8::from(b)))).collect()),
-        (TypeChar::Int, 1) => (Dtype::Int(1), integers(npy.into_vec::<i8>().map_err(read_err)?)),
-        (TypeChar::Int, 2) => (Dtype::Int(2), integers(npy.into_vec::<i16>().map_err(read_err)?)),
-        (TypeChar::Int, 4) => (Dtype::Int(4), integers(npy.into_vec::<i32>().map_err(read_err)?)),
-        (TypeChar::Int, 8) => (Dtype::Int(8), integers(npy.into_vec::<i64>().map_err(read_err)?)),
-        (TypeChar::Uint, 1) => (Dtype::Uint(1), integers(npy.into_vec::<u8>().map_err(read_err)?)),
-        (TypeChar::Uint, 2) => (Dtype::Uint(2), integers(npy.into_vec::<u16>().map_err(read_err)?)),
-        (TypeChar::Uint, 4) => (Dtype::Uint(4), integers(npy.into_vec::<u32>().map_err(read_err)?)),
-        (TypeChar::Uint, 8) => (Dtype::Uint(8), integers(npy.into_vec::<u64>().map_err(read_err)?)),
-        (TypeChar::Float, 2) => (Dtype::F16, convert_floats(path, &file_shape, npy.into_vec::<half::f16>().map_err(read_err)?, rational_from_f16)?),
-        (TypeChar::Float, 4) => (Dtype::F32, convert_floats(path, &file_shape, npy.into_vec::<f32>().map_err(read_err)?, rational_from_f32)?),
-        (TypeChar::Float, 8) => (Dtype::F64, convert_floats(path, &file_shape, npy.into_vec::<f64>().map_err(read_err)?, rational_from_f64)?),
+        (TypeChar::Bool, 1) => (
+            Dtype::Bool,
+            npy.into_vec::<bool>()
+                .map_err(read_err)?
+                .into_iter()
+                .map(|b| Rational::from_integer(BigInt::from(u8::from(b))))
+                .collect(),
+        ),
+        (TypeChar::Int, 1) => (
+            Dtype::Int(1),
+            integers(npy.into_vec::<i8>().map_err(read_err)?),
+        ),
+        (TypeChar::Int, 2) => (
+            Dtype::Int(2),
+            integers(npy.into_vec::<i16>().map_err(read_err)?),
+        ),
+        (TypeChar::Int, 4) => (
+            Dtype::Int(4),
+            integers(npy.into_vec::<i32>().map_err(read_err)?),
+        ),
+        (TypeChar::Int, 8) => (
+            Dtype::Int(8),
+            integers(npy.into_vec::<i64>().map_err(read_err)?),
+        ),
+        (TypeChar::Uint, 1) => (
+            Dtype::Uint(1),
+            integers(npy.into_vec::<u8>().map_err(read_err)?),
+        ),
+        (TypeChar::Uint, 2) => (
+            Dtype::Uint(2),
+            integers(npy.into_vec::<u16>().map_err(read_err)?),
+        ),
+        (TypeChar::Uint, 4) => (
+            Dtype::Uint(4),
+            integers(npy.into_vec::<u32>().map_err(read_err)?),
+        ),
+        (TypeChar::Uint, 8) => (
+            Dtype::Uint(8),
+            integers(npy.into_vec::<u64>().map_err(read_err)?),
+        ),
+        (TypeChar::Float, 2) => (
+            Dtype::F16,
+            convert_floats(
+                path,
+                &file_shape,
+                npy.into_vec::<half::f16>().map_err(read_err)?,
+                rational_from_f16,
+            )?,
+        ),
+        (TypeChar::Float, 4) => (
+            Dtype::F32,
+            convert_floats(
+                path,
+                &file_shape,
+                npy.into_vec::<f32>().map_err(read_err)?,
+                rational_from_f32,
+            )?,
+        ),
+        (TypeChar::Float, 8) => (
+            Dtype::F64,
+            convert_floats(
+                path,
+                &file_shape,
+                npy.into_vec::<f64>().map_err(read_err)?,
+                rational_from_f64,
+            )?,
+        ),
         _ => return Err(unsupported()),
     };
     if values.len() != count {
-        return Err(malformed(path, format!("expected {count} elements, read {}", values.len())));
+        return Err(malformed(
+            path,
+            format!("expected {count} elements, read {}", values.len()),
+        ));
     }
-    let array = ArrayD::from_shape_vec(IxDyn(&file_shape), values).map_err(|e| malformed(path, e))?;
-    let values = if fortran { array.reversed_axes().as_standard_layout().into_owned() } else { array };
+    let array =
+        ArrayD::from_shape_vec(IxDyn(&file_shape), values).map_err(|e| malformed(path, e))?;
+    let values = if fortran {
+        array.reversed_axes().as_standard_layout().into_owned()
+    } else {
+        array
+    };
     Ok(ExactTensor { dtype, values })
 }
 
 fn header_for(shape: &[usize], descr: &str) -> Vec<u8> {
     let dims = match shape.len() {
         1 => format!("({},)", shape[0]),
-        _ => format!("({})", shape.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
     let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {dims}, }}");
     // Magic (6) + version (2) + length (2) + dict + newline, padded to a multiple of 64.
@@ -208,14 +297,26 @@ fn header_for(shape: &[usize], descr: &str) -> Vec<u8> {
 
 /// Encodes exact values as `.npy` bytes of `dtype`: floats correctly rounded (to nearest, ties
 /// to even), integers only when exact and in range (`path` names the target in errors).
-pub fn encode_npy(values: &ArrayD<Rational>, dtype: Dtype, path: &Path) -> Result<Vec<u8>, IoError> {
+pub fn encode_npy(
+    values: &ArrayD<Rational>,
+    dtype: Dtype,
+    path: &Path,
+) -> Result<Vec<u8>, IoError> {
     let shape = values.shape();
     let (descr, width) = match dtype {
         Dtype::F64 => ("<f8", 8),
         Dtype::F32 | Dtype::Bf16 => ("<f4", 4),
         Dtype::F16 => ("<f2", 2),
-        Dtype::Int(b) => (["|i1", "<i2", "", "<i4", "", "", "", "<i8"][b as usize - 1], b as usize),
-        other => return Err(IoError::io(path, format!("cannot write dtype {other} to .npy"))),
+        Dtype::Int(b) => (
+            ["|i1", "<i2", "", "<i4", "", "", "", "<i8"][b as usize - 1],
+            b as usize,
+        ),
+        other => {
+            return Err(IoError::io(
+                path,
+                format!("cannot write dtype {other} to .npy"),
+            ))
+        }
     };
     let mut bytes = header_for(shape, descr);
     bytes.reserve(values.len() * width);
@@ -226,10 +327,14 @@ pub fn encode_npy(values: &ArrayD<Rational>, dtype: Dtype, path: &Path) -> Resul
             Dtype::Bf16 => bytes.extend_from_slice(&round_to_bf16(q).to_f32().to_le_bytes()),
             Dtype::F16 => bytes.extend_from_slice(&round_to_f16(q).to_bits().to_le_bytes()),
             Dtype::Int(b) => {
-                let fits = q.is_integer().then(|| q.to_integer().to_i64()).flatten().filter(|v| {
-                    let bits = 8 * u32::from(b);
-                    bits == 64 || (*v >= -(1i64 << (bits - 1)) && *v < (1i64 << (bits - 1)))
-                });
+                let fits = q
+                    .is_integer()
+                    .then(|| q.to_integer().to_i64())
+                    .flatten()
+                    .filter(|v| {
+                        let bits = 8 * u32::from(b);
+                        bits == 64 || (*v >= -(1i64 << (bits - 1)) && *v < (1i64 << (bits - 1)))
+                    });
                 let v = fits.ok_or_else(|| IoError::NotRepresentable {
                     path: path.to_path_buf(),
                     index: unravel(i, shape),
@@ -260,7 +365,9 @@ mod tests {
 
     #[test]
     fn round_trip_through_bytes() {
-        let values = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![q(1, 3), q(-2, 1), q(0, 1), q(7, 4)]).unwrap();
+        let values =
+            ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![q(1, 3), q(-2, 1), q(0, 1), q(7, 4)])
+                .unwrap();
         let path = Path::new("memory.npy");
         let bytes = encode_npy(&values, Dtype::F64, path).unwrap();
         let back = read_npy_bytes(&bytes, path).unwrap();
@@ -268,7 +375,10 @@ mod tests {
         assert_eq!(back.values[[0, 0]], rational_from_f64(1.0 / 3.0).unwrap());
         assert_eq!(back.values[[1, 1]], q(7, 4));
         let ints = encode_npy(&values.mapv(|v| v * q(3, 1)), Dtype::Int(8), path);
-        assert!(matches!(ints, Err(IoError::NotRepresentable { .. })), "7/4 * 3 is not an integer");
+        assert!(
+            matches!(ints, Err(IoError::NotRepresentable { .. })),
+            "7/4 * 3 is not an integer"
+        );
     }
 
     #[test]

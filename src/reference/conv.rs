@@ -56,10 +56,18 @@ pub fn correlate<T: Ring>(
     }
     if let Some(b) = bias {
         if b.ndim() != 1 {
-            return Err(OpError::Invalid(format!("bias must be 1-D (C_out,), got shape {:?}", b.shape())));
+            return Err(OpError::Invalid(format!(
+                "bias must be 1-D (C_out,), got shape {:?}",
+                b.shape()
+            )));
         }
     }
-    let shape = ConvShape::new(input.shape(), weight.shape(), bias.map(|b| b.len()), geometry)?;
+    let shape = ConvShape::new(
+        input.shape(),
+        weight.shape(),
+        bias.map(|b| b.len()),
+        geometry,
+    )?;
     let rank = shape.dims.len();
     let in_per_group = shape.in_channels / shape.groups;
     let out_per_group = shape.out_channels / shape.groups;
@@ -151,17 +159,43 @@ mod tests {
         let w = tensor(&[1, 1, 2], &[1, 100]);
         // Dilation 2: y[i] = x[i] + 100 x[i+2] -> [301, 402, 503].
         let g = ConvGeometry::new(1).with_dilation(vec![2]);
-        assert_eq!(correlate(&x, &w, None, &g).unwrap().into_raw_vec_and_offset().0, vec![301, 402, 503]);
+        assert_eq!(
+            correlate(&x, &w, None, &g)
+                .unwrap()
+                .into_raw_vec_and_offset()
+                .0,
+            vec![301, 402, 503]
+        );
         // Stride 2, padding 1 zeros: padded [0,1,2,3,4,5,0] -> windows at 0,2,4: [100, 302, 504].
-        let g = ConvGeometry::new(1).with_stride(vec![2]).with_padding(Padding::symmetric(1, 1));
-        assert_eq!(correlate(&x, &w, None, &g).unwrap().into_raw_vec_and_offset().0, vec![100, 302, 504]);
+        let g = ConvGeometry::new(1)
+            .with_stride(vec![2])
+            .with_padding(Padding::symmetric(1, 1));
+        assert_eq!(
+            correlate(&x, &w, None, &g)
+                .unwrap()
+                .into_raw_vec_and_offset()
+                .0,
+            vec![100, 302, 504]
+        );
         // Reflect: padded [2,1,2,3,4,5,4]: windows (2,1), (2,3), (4,5) -> [102, 302, 504].
         let g = g.with_padding_mode(PaddingMode::Reflect);
-        assert_eq!(correlate(&x, &w, None, &g).unwrap().into_raw_vec_and_offset().0, vec![102, 302, 504]);
+        assert_eq!(
+            correlate(&x, &w, None, &g)
+                .unwrap()
+                .into_raw_vec_and_offset()
+                .0,
+            vec![102, 302, 504]
+        );
         // Circular: padded [5,1,...,5,1] -> [105, 302, 504]; last window (4,5)... and bias 7.
         let g = g.with_padding_mode(PaddingMode::Circular);
         let b = arr1(&[7i64]).into_dyn();
-        assert_eq!(correlate(&x, &w, Some(&b), &g).unwrap().into_raw_vec_and_offset().0, vec![112, 309, 511]);
+        assert_eq!(
+            correlate(&x, &w, Some(&b), &g)
+                .unwrap()
+                .into_raw_vec_and_offset()
+                .0,
+            vec![112, 309, 511]
+        );
     }
 
     #[test]
@@ -170,7 +204,13 @@ mod tests {
         let x = tensor(&[1, 2, 2], &[1, 2, 3, 4]);
         let w = tensor(&[2, 1, 1], &[10, 100]);
         let g = ConvGeometry::new(1).with_groups(2);
-        assert_eq!(correlate(&x, &w, None, &g).unwrap().into_raw_vec_and_offset().0, vec![10, 20, 300, 400]);
+        assert_eq!(
+            correlate(&x, &w, None, &g)
+                .unwrap()
+                .into_raw_vec_and_offset()
+                .0,
+            vec![10, 20, 300, 400]
+        );
     }
 
     #[test]
@@ -183,7 +223,10 @@ mod tests {
 
     #[test]
     fn multi_indices_are_c_order() {
-        assert_eq!(multi_indices(&[2, 2]), vec![vec![0, 0], vec![0, 1], vec![1, 0], vec![1, 1]]);
+        assert_eq!(
+            multi_indices(&[2, 2]),
+            vec![vec![0, 0], vec![0, 1], vec![1, 0], vec![1, 1]]
+        );
         assert_eq!(multi_indices(&[]), vec![Vec::<usize>::new()]);
     }
 }

@@ -42,7 +42,9 @@ impl FromStr for Mode {
             "full" => Ok(Mode::Full),
             "same" => Ok(Mode::Same),
             "valid" => Ok(Mode::Valid),
-            other => Err(format!("invalid mode '{other}': expected full, same or valid")),
+            other => Err(format!(
+                "invalid mode '{other}': expected full, same or valid"
+            )),
         }
     }
 }
@@ -125,14 +127,23 @@ mod tests {
         // From the NumPy docs: np.convolve([1, 2, 3], [0, 1, 0.5]) = [0, 1, 2.5, 4, 1.5];
         // doubled to stay in integers: [1,2,3] * [0,2,1] = [0, 2, 5, 8, 3].
         let (a, v) = (ints(&[1, 2, 3]), ints(&[0, 2, 1]));
-        assert_eq!(np_convolve(&a, &v, Mode::Full).unwrap(), ints(&[0, 2, 5, 8, 3]));
+        assert_eq!(
+            np_convolve(&a, &v, Mode::Full).unwrap(),
+            ints(&[0, 2, 5, 8, 3])
+        );
         assert_eq!(np_convolve(&a, &v, Mode::Same).unwrap(), ints(&[2, 5, 8]));
         assert_eq!(np_convolve(&a, &v, Mode::Valid).unwrap(), ints(&[5]));
         // np.correlate([1, 2, 3], [0, 1, 0.5], 'full') = [0.5, 2, 3.5, 3, 0]; doubled:
-        assert_eq!(np_correlate(&a, &v, Mode::Full).unwrap(), ints(&[1, 4, 7, 6, 0]));
+        assert_eq!(
+            np_correlate(&a, &v, Mode::Full).unwrap(),
+            ints(&[1, 4, 7, 6, 0])
+        );
         assert_eq!(np_correlate(&a, &v, Mode::Same).unwrap(), ints(&[4, 7, 6]));
         // Swapped arguments reverse the result: np.correlate([0, 1, 0.5], [1, 2, 3], 'full').
-        assert_eq!(np_correlate(&v, &a, Mode::Full).unwrap(), ints(&[0, 6, 7, 4, 1]));
+        assert_eq!(
+            np_correlate(&v, &a, Mode::Full).unwrap(),
+            ints(&[0, 6, 7, 4, 1])
+        );
     }
 
     #[test]

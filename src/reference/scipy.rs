@@ -56,7 +56,9 @@ impl FromStr for Boundary {
             "fill" | "pad" => Ok(Boundary::Fill),
             "wrap" | "circular" => Ok(Boundary::Wrap),
             "symm" | "symmetric" => Ok(Boundary::Symm),
-            other => Err(format!("invalid boundary '{other}': expected fill, wrap or symm")),
+            other => Err(format!(
+                "invalid boundary '{other}': expected fill, wrap or symm"
+            )),
         }
     }
 }
@@ -82,7 +84,11 @@ impl Boundary {
             Boundary::Fill => None,
             Boundary::Wrap => Some(j.rem_euclid(m) as usize),
             Boundary::Symm => {
-                let k = if j >= 0 { j % (2 * m) } else { (j + 1).abs() % (2 * m) };
+                let k = if j >= 0 {
+                    j % (2 * m)
+                } else {
+                    (j + 1).abs() % (2 * m)
+                };
                 Some(if k >= m { 2 * m - k - 1 } else { k } as usize)
             }
         }
@@ -99,7 +105,8 @@ fn swap_needed(mode: Mode, s1: &[usize], s2: &[usize]) -> Result<bool, OpError> 
     let ok2 = s2.iter().zip(s1).all(|(a, b)| a >= b);
     if !(ok1 || ok2) {
         return Err(OpError::Invalid(
-            "For 'valid' mode, one must be at least as large as the other in every dimension".into(),
+            "For 'valid' mode, one must be at least as large as the other in every dimension"
+                .into(),
         ));
     }
     Ok(!ok1)
@@ -114,12 +121,21 @@ fn reversed<T: Clone>(a: &ArrayD<T>) -> ArrayD<T> {
 }
 
 /// `scipy.signal.convolve(in1, in2, mode)` (the result of every `method`).
-pub fn signal_convolve<T: Ring>(in1: &ArrayD<T>, in2: &ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, OpError> {
+pub fn signal_convolve<T: Ring>(
+    in1: &ArrayD<T>,
+    in2: &ArrayD<T>,
+    mode: Mode,
+) -> Result<ArrayD<T>, OpError> {
     if in1.ndim() == 0 && in2.ndim() == 0 {
-        return Ok(ArrayD::from_elem(IxDyn(&[]), in1.first().unwrap().clone() * in2.first().unwrap().clone()));
+        return Ok(ArrayD::from_elem(
+            IxDyn(&[]),
+            in1.first().unwrap().clone() * in2.first().unwrap().clone(),
+        ));
     }
     if in1.ndim() != in2.ndim() {
-        return Err(OpError::Invalid("volume and kernel should have the same dimensionality".into()));
+        return Err(OpError::Invalid(
+            "volume and kernel should have the same dimensionality".into(),
+        ));
     }
     if in1.is_empty() || in2.is_empty() {
         return Ok(ArrayD::from_shape_vec(IxDyn(&[0]), Vec::new()).expect("empty"));
@@ -127,10 +143,16 @@ pub fn signal_convolve<T: Ring>(in1: &ArrayD<T>, in2: &ArrayD<T>, mode: Mode) ->
     let (s1, s2) = (in1.shape(), in2.shape());
     swap_needed(mode, s1, s2)?;
     let (shape, offset): (Vec<usize>, Vec<usize>) = match mode {
-        Mode::Full => (s1.iter().zip(s2).map(|(a, b)| a + b - 1).collect(), vec![0; s1.len()]),
+        Mode::Full => (
+            s1.iter().zip(s2).map(|(a, b)| a + b - 1).collect(),
+            vec![0; s1.len()],
+        ),
         Mode::Same => (s1.to_vec(), s2.iter().map(|b| (b - 1) / 2).collect()),
         Mode::Valid => (
-            s1.iter().zip(s2).map(|(a, b)| a.max(b) - a.min(b) + 1).collect(),
+            s1.iter()
+                .zip(s2)
+                .map(|(a, b)| a.max(b) - a.min(b) + 1)
+                .collect(),
             s1.iter().zip(s2).map(|(a, b)| a.min(b) - 1).collect(),
         ),
     };
@@ -153,12 +175,18 @@ pub fn signal_convolve<T: Ring>(in1: &ArrayD<T>, in2: &ArrayD<T>, mode: Mode) ->
 }
 
 /// `scipy.signal.correlate(in1, in2, mode)`: `convolve(in1, reversed in2, mode)`.
-pub fn signal_correlate<T: Ring>(in1: &ArrayD<T>, in2: &ArrayD<T>, mode: Mode) -> Result<ArrayD<T>, OpError> {
+pub fn signal_correlate<T: Ring>(
+    in1: &ArrayD<T>,
+    in2: &ArrayD<T>,
+    mode: Mode,
+) -> Result<ArrayD<T>, OpError> {
     if in1.ndim() == 0 && in2.ndim() == 0 {
         return signal_convolve(in1, in2, mode);
     }
     if in1.ndim() != in2.ndim() {
-        return Err(OpError::Invalid("in1 and in2 should have the same dimensionality".into()));
+        return Err(OpError::Invalid(
+            "in1 and in2 should have the same dimensionality".into(),
+        ));
     }
     signal_convolve(in1, &reversed(in2), mode)
 }
@@ -195,8 +223,17 @@ fn convolve2d_core<T: Ring>(
         let mut sum = T::zero();
         for j in 0..nw[0] {
             for k in 0..nw[1] {
-                let step = |d: usize, t: usize| if flip { base(index[d], d) - t as i64 } else { base(index[d], d) + t as i64 };
-                let value = match (boundary.source(step(0, j), ns[0]), boundary.source(step(1, k), ns[1])) {
+                let step = |d: usize, t: usize| {
+                    if flip {
+                        base(index[d], d) - t as i64
+                    } else {
+                        base(index[d], d) + t as i64
+                    }
+                };
+                let value = match (
+                    boundary.source(step(0, j), ns[0]),
+                    boundary.source(step(1, k), ns[1]),
+                ) {
                     (Some(r), Some(c)) => image[IxDyn(&[r, c])].clone(),
                     _ => fillvalue.clone(),
                 };
@@ -209,7 +246,9 @@ fn convolve2d_core<T: Ring>(
 
 fn check_2d<T>(in1: &ArrayD<T>, in2: &ArrayD<T>, name: &str) -> Result<(), OpError> {
     if in1.ndim() != 2 || in2.ndim() != 2 {
-        return Err(OpError::Invalid(format!("{name} inputs must both be 2-D arrays")));
+        return Err(OpError::Invalid(format!(
+            "{name} inputs must both be 2-D arrays"
+        )));
     }
     if in1.is_empty() || in2.is_empty() {
         return Err(OpError::Invalid(format!("{name} inputs must not be empty")));
@@ -226,7 +265,11 @@ pub fn convolve2d<T: Ring>(
     fillvalue: &T,
 ) -> Result<ArrayD<T>, OpError> {
     check_2d(in1, in2, "convolve2d")?;
-    let (in1, in2) = if swap_needed(mode, in1.shape(), in2.shape())? { (in2, in1) } else { (in1, in2) };
+    let (in1, in2) = if swap_needed(mode, in1.shape(), in2.shape())? {
+        (in2, in1)
+    } else {
+        (in1, in2)
+    };
     Ok(convolve2d_core(in1, in2, true, mode, boundary, fillvalue))
 }
 
@@ -257,21 +300,42 @@ mod tests {
     #[test]
     fn symm_and_wrap_index_maps_match_scipy_comments() {
         // SciPy's own tables for m = 5, j = -7..=10.
-        let symm: Vec<usize> = (-7..=10).map(|j| Boundary::Symm.source(j, 5).unwrap()).collect();
-        assert_eq!(symm, vec![3, 4, 4, 3, 2, 1, 0, 0, 1, 2, 3, 4, 4, 3, 2, 1, 0, 0]);
-        let wrap: Vec<usize> = (-7..=10).map(|j| Boundary::Wrap.source(j, 5).unwrap()).collect();
-        assert_eq!(wrap, vec![3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0]);
+        let symm: Vec<usize> = (-7..=10)
+            .map(|j| Boundary::Symm.source(j, 5).unwrap())
+            .collect();
+        assert_eq!(
+            symm,
+            vec![3, 4, 4, 3, 2, 1, 0, 0, 1, 2, 3, 4, 4, 3, 2, 1, 0, 0]
+        );
+        let wrap: Vec<usize> = (-7..=10)
+            .map(|j| Boundary::Wrap.source(j, 5).unwrap())
+            .collect();
+        assert_eq!(
+            wrap,
+            vec![3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0]
+        );
     }
 
     #[test]
     fn convolve_full_by_hand_and_same_keeps_in1_shape() {
         let a = grid(&[3], &[1, 2, 3]);
         let v = grid(&[2], &[1, 1]);
-        assert_eq!(signal_convolve(&a, &v, Mode::Full).unwrap().into_raw_vec_and_offset().0, grid(&[4], &[1, 3, 5, 3]).into_raw_vec_and_offset().0);
+        assert_eq!(
+            signal_convolve(&a, &v, Mode::Full)
+                .unwrap()
+                .into_raw_vec_and_offset()
+                .0,
+            grid(&[4], &[1, 3, 5, 3]).into_raw_vec_and_offset().0
+        );
         // same: offset floor(1/2) = 0 -> [1, 3, 5]; with in1 shorter the shape is still in1's.
         assert_eq!(signal_convolve(&a, &v, Mode::Same).unwrap().shape(), &[3]);
         assert_eq!(signal_convolve(&v, &a, Mode::Same).unwrap().shape(), &[2]);
-        assert!(signal_convolve(&grid(&[2, 3], &[0; 6]), &grid(&[3, 2], &[0; 6]), Mode::Valid).is_err());
+        assert!(signal_convolve(
+            &grid(&[2, 3], &[0; 6]),
+            &grid(&[3, 2], &[0; 6]),
+            Mode::Valid
+        )
+        .is_err());
     }
 
     #[test]
@@ -280,7 +344,10 @@ mod tests {
         let k = grid(&[2, 2], &[1, -1, 2, 0]);
         for mode in [Mode::Full, Mode::Same, Mode::Valid] {
             let zero = Integer::from(0);
-            assert_eq!(convolve2d(&a, &k, mode, Boundary::Fill, &zero).unwrap(), signal_convolve(&a, &k, mode).unwrap());
+            assert_eq!(
+                convolve2d(&a, &k, mode, Boundary::Fill, &zero).unwrap(),
+                signal_convolve(&a, &k, mode).unwrap()
+            );
         }
     }
 }

@@ -127,7 +127,10 @@ mod tests {
     fn simple_values_are_exact() {
         assert_eq!(rational_from_f64(0.5).unwrap(), q(1, 2));
         assert_eq!(rational_from_f64(-3.0).unwrap(), q(-3, 1));
-        assert_eq!(rational_from_f64(0.1).unwrap(), q(3602879701896397, 36028797018963968));
+        assert_eq!(
+            rational_from_f64(0.1).unwrap(),
+            q(3602879701896397, 36028797018963968)
+        );
         assert_eq!(rational_from_f32(0.1).unwrap(), q(13421773, 134217728));
         assert_eq!(rational_from_f64(-0.0).unwrap(), q(0, 1));
     }
@@ -136,11 +139,20 @@ mod tests {
     fn extremes_are_exact() {
         // Smallest positive subnormal f64 is 2^-1074, largest finite is (2^53 - 1) 2^971.
         let tiny = rational_from_f64(f64::from_bits(1)).unwrap();
-        assert_eq!(tiny, Rational::new(BigInt::one(), BigInt::one() << 1074usize));
+        assert_eq!(
+            tiny,
+            Rational::new(BigInt::one(), BigInt::one() << 1074usize)
+        );
         let max = rational_from_f64(f64::MAX).unwrap();
-        assert_eq!(max, Rational::from_integer(((BigInt::one() << 53usize) - 1) << 971usize));
+        assert_eq!(
+            max,
+            Rational::from_integer(((BigInt::one() << 53usize) - 1) << 971usize)
+        );
         let tiny32 = rational_from_f32(f32::from_bits(1)).unwrap();
-        assert_eq!(tiny32, Rational::new(BigInt::one(), BigInt::one() << 149usize));
+        assert_eq!(
+            tiny32,
+            Rational::new(BigInt::one(), BigInt::one() << 149usize)
+        );
     }
 
     #[test]

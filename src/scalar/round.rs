@@ -26,15 +26,30 @@ pub struct FloatFormat {
 
 impl FloatFormat {
     /// IEEE binary64 (`f64`).
-    pub const F64: FloatFormat = FloatFormat { precision: 53, exponent_bits: 11 };
+    pub const F64: FloatFormat = FloatFormat {
+        precision: 53,
+        exponent_bits: 11,
+    };
     /// IEEE binary32 (`f32`).
-    pub const F32: FloatFormat = FloatFormat { precision: 24, exponent_bits: 8 };
+    pub const F32: FloatFormat = FloatFormat {
+        precision: 24,
+        exponent_bits: 8,
+    };
     /// IEEE binary16 (`f16`, NumPy `float16`).
-    pub const F16: FloatFormat = FloatFormat { precision: 11, exponent_bits: 5 };
+    pub const F16: FloatFormat = FloatFormat {
+        precision: 11,
+        exponent_bits: 5,
+    };
     /// bfloat16: f32's exponent range with 8 bits of precision.
-    pub const BF16: FloatFormat = FloatFormat { precision: 8, exponent_bits: 8 };
+    pub const BF16: FloatFormat = FloatFormat {
+        precision: 8,
+        exponent_bits: 8,
+    };
     /// NVIDIA TF32: f32's exponent range with 11 bits of precision (10 stored).
-    pub const TF32: FloatFormat = FloatFormat { precision: 11, exponent_bits: 8 };
+    pub const TF32: FloatFormat = FloatFormat {
+        precision: 11,
+        exponent_bits: 8,
+    };
 
     /// Total width of the encoding in bits.
     pub fn width(self) -> u32 {
@@ -153,9 +168,15 @@ mod tests {
         // 1 + 2^-53 is halfway between 1 and 1 + 2^-52: even is 1.
         assert_eq!(round_to_f64(&(int(1) + pow2(-53))), 1.0);
         // 1 + 3 * 2^-53 is halfway between 1 + 2^-52 (odd) and 1 + 2^-51 (even).
-        assert_eq!(round_to_f64(&(int(1) + int(3) * pow2(-53))), 1.0 + 2f64.powi(-51));
+        assert_eq!(
+            round_to_f64(&(int(1) + int(3) * pow2(-53))),
+            1.0 + 2f64.powi(-51)
+        );
         // Just above the tie rounds up.
-        assert_eq!(round_to_f64(&(int(1) + pow2(-53) + pow2(-200))), 1.0 + 2f64.powi(-52));
+        assert_eq!(
+            round_to_f64(&(int(1) + pow2(-53) + pow2(-200))),
+            1.0 + 2f64.powi(-52)
+        );
         // Negative ties mirror positive ones.
         assert_eq!(round_to_f64(&-(int(1) + pow2(-53))), -1.0);
         // 2^53 + 1 is a tie between 2^53 and 2^53 + 2: 2^53 is even.
@@ -220,12 +241,24 @@ mod tests {
     fn tf32_keeps_ten_fraction_bits() {
         assert_eq!(round_to_tf32(&(int(1) + pow2(-10))), 1.0 + 2f32.powi(-10));
         assert_eq!(round_to_tf32(&(int(1) + pow2(-11))), 1.0);
-        assert_eq!(round_to_tf32(&(int(1) + int(3) * pow2(-11))), 1.0 + 2f32.powi(-9));
+        assert_eq!(
+            round_to_tf32(&(int(1) + int(3) * pow2(-11))),
+            1.0 + 2f32.powi(-9)
+        );
     }
 
     #[test]
     fn round_trip_of_floats_is_identity() {
-        for v in [1.0, -2.5, f64::MAX, f64::MIN_POSITIVE, 5e-324, 0.1, 1e300, -7e-310] {
+        for v in [
+            1.0,
+            -2.5,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            0.1,
+            1e300,
+            -7e-310,
+        ] {
             assert_eq!(round_to_f64(&rational_from_f64(v).unwrap()), v);
         }
         for v in [1.0f32, f32::MAX, f32::MIN_POSITIVE, 1e-45, 0.3] {

@@ -80,7 +80,13 @@ pub fn render(values: &ArrayD<Rational>) -> String {
     let shape = values.shape();
     let mut out = format!("shape {shape:?}\n");
     let width = shape.last().copied().unwrap_or(1).max(1);
-    let rows: Vec<String> = values.iter().map(|q| q.to_string()).collect::<Vec<_>>().chunks(width).map(|row| row.join("  ")).collect();
+    let rows: Vec<String> = values
+        .iter()
+        .map(|q| q.to_string())
+        .collect::<Vec<_>>()
+        .chunks(width)
+        .map(|row| row.join("  "))
+        .collect();
     let outer = &shape[..shape.len().saturating_sub(1)];
     for (r, row) in rows.iter().enumerate() {
         let mut index = convspec::io::unravel(r, outer);

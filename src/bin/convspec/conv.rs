@@ -4,7 +4,9 @@ use crate::common::{render, GeometryArgs};
 use clap::Args;
 use convspec::io::{read_tensor, write_exact_json, write_npy, Dtype, ExactTensor};
 use convspec::reference::numpy::{np_convolve, np_correlate, Mode};
-use convspec::reference::scipy::{convolve2d, correlate2d, signal_convolve, signal_correlate, Boundary};
+use convspec::reference::scipy::{
+    convolve2d, correlate2d, signal_convolve, signal_correlate, Boundary,
+};
 use convspec::reference::{convolve, correlate};
 use convspec::scalar::{rational_from_f64, Rational};
 use ndarray::{ArrayD, IxDyn};
@@ -60,44 +62,91 @@ fn parse_fillvalue(text: &str) -> Result<Rational, String> {
     if let Ok(q) = text.trim().parse::<Rational>() {
         return Ok(q);
     }
-    let v: f64 = text.trim().parse().map_err(|_| format!("invalid value '{text}' for --fillvalue: expected an integer, p/q or a decimal number"))?;
+    let v: f64 = text.trim().parse().map_err(|_| {
+        format!(
+            "invalid value '{text}' for --fillvalue: expected an integer, p/q or a decimal number"
+        )
+    })?;
     rational_from_f64(v).map_err(|e| format!("invalid value '{text}' for --fillvalue: {e}"))
 }
 
 fn array_1d(t: &ExactTensor, name: &str) -> Result<Vec<Rational>, String> {
     if t.values.ndim() != 1 {
-        return Err(format!("{name} must be 1-D for NumPy's rules, got shape {:?}", t.values.shape()));
+        return Err(format!(
+            "{name} must be 1-D for NumPy's rules, got shape {:?}",
+            t.values.shape()
+        ));
     }
     Ok(t.values.iter().cloned().collect())
 }
 
-fn compute_array_form(args: &ConvArgs, op: Operation, input: &ExactTensor, weight: &ExactTensor) -> Result<ArrayD<Rational>, String> {
+fn compute_array_form(
+    args: &ConvArgs,
+    op: Operation,
+    input: &ExactTensor,
+    weight: &ExactTensor,
+) -> Result<ArrayD<Rational>, String> {
     if args.geometry.any() {
         return Err("layer flags (--stride, --padding, --dilation, --groups, --padding-mode, --pads, --auto-pad) do not apply with --mode/--boundary (NumPy/SciPy form)".into());
     }
     if args.bias.is_some() {
         return Err("--bias does not apply with --mode/--boundary (NumPy/SciPy form)".into());
     }
-    let mode: Mode = args.mode.as_deref().unwrap_or("full").parse().map_err(|e| format!("--mode: {e}"))?;
+    let mode: Mode = args
+        .mode
+        .as_deref()
+        .unwrap_or("full")
+        .parse()
+        .map_err(|e| format!("--mode: {e}"))?;
     if args.boundary.is_some() || args.fillvalue.is_some() {
-        let boundary: Boundary = args.boundary.as_deref().unwrap_or("fill").parse().map_err(|e| format!("--boundary: {e}"))?;
-        let fill = args.fillvalue.as_deref().map(parse_fillvalue).transpose()?.unwrap_or_default();
-        let f = if op == Operation::Convolve { convolve2d } else { correlate2d };
+        let boundary: Boundary = args
+            .boundary
+            .as_deref()
+            .unwrap_or("fill")
+            .parse()
+            .map_err(|e| format!("--boundary: {e}"))?;
+        let fill = args
+            .fillvalue
+            .as_deref()
+            .map(parse_fillvalue)
+            .transpose()?
+            .unwrap_or_default();
+        let f = if op == Operation::Convolve {
+            convolve2d
+        } else {
+            correlate2d
+        };
         return f(&input.values, &weight.values, mode, boundary, &fill).map_err(|e| e.to_string());
     }
-    let library = args.library.as_deref().unwrap_or(if input.values.ndim() == 1 && weight.values.ndim() == 1 { "numpy" } else { "scipy" });
+    let library = args.library.as_deref().unwrap_or(
+        if input.values.ndim() == 1 && weight.values.ndim() == 1 {
+            "numpy"
+        } else {
+            "scipy"
+        },
+    );
     match library {
         "numpy" => {
             let (a, v) = (array_1d(input, "--input")?, array_1d(weight, "--weight")?);
-            let f = if op == Operation::Convolve { np_convolve } else { np_correlate };
+            let f = if op == Operation::Convolve {
+                np_convolve
+            } else {
+                np_correlate
+            };
             let out = f(&a, &v, mode).map_err(|e| e.to_string())?;
             Ok(ArrayD::from_shape_vec(IxDyn(&[out.len()]), out).expect("1-D"))
         }
         "scipy" => {
-            let f = if op == Operation::Convolve { signal_convolve } else { signal_correlate };
+            let f = if op == Operation::Convolve {
+                signal_convolve
+            } else {
+                signal_correlate
+            };
             f(&input.values, &weight.values, mode).map_err(|e| e.to_string())
         }
-        other => Err(format!("invalid value '{other}' for --library: expected numpy or scipy")),
+        other => Err(format!(
+            "invalid value '{other}' for --library: expected numpy or scipy"
+        )),
     }
 }
 
@@ -110,18 +159,33 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Runs the subcommand.
 pub fn run(args: ConvArgs, op: Operation) -> Result<(), String> {
-    let inputs: Vec<&PathBuf> = [Some(&args.input), Some(&args.weight), args.bias.as_ref()].into_iter().flatten().collect();
+    let inputs: Vec<&PathBuf> = [Some(&args.input), Some(&args.weight), args.bias.as_ref()]
+        .into_iter()
+        .flatten()
+        .collect();
     for out in [&args.output, &args.exact_json].into_iter().flatten() {
         if let Some(clash) = inputs.iter().find(|i| same_file(i, out)) {
-            return Err(format!("output {} is also an input ({}); refusing to overwrite it", out.display(), clash.display()));
+            return Err(format!(
+                "output {} is also an input ({}); refusing to overwrite it",
+                out.display(),
+                clash.display()
+            ));
         }
     }
-    let output_dtype: Option<Dtype> = args.output_dtype.as_deref().map(str::parse).transpose().map_err(|e| format!("--output-dtype: {e}"))?;
+    let output_dtype: Option<Dtype> = args
+        .output_dtype
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| format!("--output-dtype: {e}"))?;
     let read = |p: &Path| read_tensor(p).map_err(|e| e.to_string());
     let input = read(&args.input)?;
     let weight = read(&args.weight)?;
     let bias = args.bias.as_deref().map(read).transpose()?;
-    let array_form = args.mode.is_some() || args.boundary.is_some() || args.fillvalue.is_some() || args.library.is_some();
+    let array_form = args.mode.is_some()
+        || args.boundary.is_some()
+        || args.fillvalue.is_some()
+        || args.library.is_some();
     let result = if array_form {
         compute_array_form(&args, op, &input, &weight)?
     } else {
@@ -129,10 +193,22 @@ pub fn run(args: ConvArgs, op: Operation) -> Result<(), String> {
             format!("--weight {} has shape {:?}: expected (C_out, C_in/groups, k...) with at least one spatial dimension (or use --mode for NumPy/SciPy arrays)", args.weight.display(), weight.values.shape())
         })?;
         let geometry = args.geometry.geometry(rank)?;
-        let f = if op == Operation::Convolve { convolve } else { correlate };
-        f(&input.values, &weight.values, bias.as_ref().map(|b| &b.values), &geometry).map_err(|e| e.to_string())?
+        let f = if op == Operation::Convolve {
+            convolve
+        } else {
+            correlate
+        };
+        f(
+            &input.values,
+            &weight.values,
+            bias.as_ref().map(|b| &b.values),
+            &geometry,
+        )
+        .map_err(|e| e.to_string())?
     };
-    let promoted = bias.iter().fold(input.dtype.promote(weight.dtype), |d, b| d.promote(b.dtype));
+    let promoted = bias
+        .iter()
+        .fold(input.dtype.promote(weight.dtype), |d, b| d.promote(b.dtype));
     if let Some(path) = &args.output {
         write_npy(path, &result, output_dtype.unwrap_or(promoted)).map_err(|e| e.to_string())?;
     }

@@ -30,31 +30,91 @@ pub struct SizeArgs {
 pub fn run(args: SizeArgs) -> Result<(), String> {
     if let Some(path) = &args.stack {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let stack = if path.extension().is_some_and(|e| e == "json") { parse_stack_json(&text) } else { parse_stack_text(&text) }
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let stack = if path.extension().is_some_and(|e| e == "json") {
+            parse_stack_json(&text)
+        } else {
+            parse_stack_text(&text)
+        }
+        .map_err(|e| format!("{}: {e}", path.display()))?;
         let reports = analyse_stack(&stack).map_err(|e| format!("{}: {e}", path.display()))?;
-        println!("{:<4} {:<9} {:<24} {:>12} {:>16}  receptive field (size/jump/start per dim)", "#", "layer", "output shape", "parameters", "MACs");
-        println!("{:<4} {:<9} {:<24}", "0", "input", format!("{:?}", stack.input));
+        println!(
+            "{:<4} {:<9} {:<24} {:>12} {:>16}  receptive field (size/jump/start per dim)",
+            "#", "layer", "output shape", "parameters", "MACs"
+        );
+        println!(
+            "{:<4} {:<9} {:<24}",
+            "0",
+            "input",
+            format!("{:?}", stack.input)
+        );
         for (i, r) in reports.iter().enumerate() {
-            let rf: Vec<String> = r.receptive_field.iter().map(|f| format!("{}/{}/{}", f.size, f.jump, f.start)).collect();
-            println!("{:<4} {:<9} {:<24} {:>12} {:>16}  {}", i + 1, r.name, format!("{:?}", r.output_shape), r.parameters, r.macs, rf.join(" "));
+            let rf: Vec<String> = r
+                .receptive_field
+                .iter()
+                .map(|f| format!("{}/{}/{}", f.size, f.jump, f.start))
+                .collect();
+            println!(
+                "{:<4} {:<9} {:<24} {:>12} {:>16}  {}",
+                i + 1,
+                r.name,
+                format!("{:?}", r.output_shape),
+                r.parameters,
+                r.macs,
+                rf.join(" ")
+            );
         }
         let params: u64 = reports.iter().map(|r| r.parameters).sum();
         let macs: u64 = reports.iter().map(|r| r.macs).sum();
         println!("total parameters {params}, total MACs {macs}");
         return Ok(());
     }
-    let input = parse_list("--input-shape", args.input_shape.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
-    let weight = parse_list("--weight-shape", args.weight_shape.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
-    let bias = args.bias.as_deref().map(|b| parse_bool("--bias", b)).transpose().map_err(|e| e.to_string())?.unwrap_or(true);
+    let input = parse_list(
+        "--input-shape",
+        args.input_shape.as_deref().unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let weight = parse_list(
+        "--weight-shape",
+        args.weight_shape.as_deref().unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let bias = args
+        .bias
+        .as_deref()
+        .map(|b| parse_bool("--bias", b))
+        .transpose()
+        .map_err(|e| e.to_string())?
+        .unwrap_or(true);
     let rank = weight.len().checked_sub(2).filter(|r| *r >= 1).ok_or_else(|| format!("--weight-shape {weight:?}: expected C_out,C_in/groups,k... with at least one spatial dimension"))?;
     let geometry = args.geometry.geometry(rank)?;
     let shape = ConvShape::new(&input, &weight, None, &geometry).map_err(|e| e.to_string())?;
-    let pads: Vec<String> = shape.dims.iter().map(|d| format!("({}, {})", d.pad_begin, d.pad_end)).collect();
-    println!("output shape      {:?}", shape.output_shape().map_err(|e| e.to_string())?);
+    let pads: Vec<String> = shape
+        .dims
+        .iter()
+        .map(|d| format!("({}, {})", d.pad_begin, d.pad_end))
+        .collect();
+    println!(
+        "output shape      {:?}",
+        shape.output_shape().map_err(|e| e.to_string())?
+    );
     println!("padding (b, e)    {}", pads.join(" "));
-    println!("parameters        {} ({} weights{})", shape.parameter_count(bias).map_err(|e| e.to_string())?, shape.parameter_count(false).map_err(|e| e.to_string())?, if bias { format!(" + {} biases", shape.out_channels) } else { String::new() });
-    println!("MACs              {}", shape.macs().map_err(|e| e.to_string())?);
-    println!("reduction length  {} (C_in/groups * prod(k))", shape.reduction_length());
+    println!(
+        "parameters        {} ({} weights{})",
+        shape.parameter_count(bias).map_err(|e| e.to_string())?,
+        shape.parameter_count(false).map_err(|e| e.to_string())?,
+        if bias {
+            format!(" + {} biases", shape.out_channels)
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "MACs              {}",
+        shape.macs().map_err(|e| e.to_string())?
+    );
+    println!(
+        "reduction length  {} (C_in/groups * prod(k))",
+        shape.reduction_length()
+    );
     Ok(())
 }
