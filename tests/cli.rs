@@ -50,7 +50,7 @@ fn edit_header(npy: &[u8], from: &str, to: &str) -> Vec<u8> {
 
 #[test]
 fn correlate_writes_correctly_rounded_npy_and_exact_json() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let x = save(
         dir.path(),
         "x.npy",
@@ -114,7 +114,7 @@ fn correlate_writes_correctly_rounded_npy_and_exact_json() {
 
 #[test]
 fn numpy_and_scipy_forms_through_mode() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let a = save(dir.path(), "a.npy", &ints(&[3], &[1, 2, 3]), Dtype::Int(8));
     let v = save(dir.path(), "v.npy", &ints(&[3], &[0, 2, 1]), Dtype::Int(8));
     let out = convspec(&[
@@ -178,7 +178,7 @@ fn size_reports_a_layer_and_a_stack() {
         text.contains(&(64u64 * 112 * 112 * 3 * 49).to_string()),
         "{text}"
     );
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let stack = dir.path().join("stack.txt");
     std::fs::write(
         &stack,
@@ -216,7 +216,7 @@ fn help_states_the_mapping() {
 
 #[test]
 fn bad_inputs_get_a_clear_error_and_exit_2() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let d = dir.path();
     let x = save(d, "x.npy", &ints(&[1, 2, 5], &[1; 10]), Dtype::F64);
     let w = save(d, "w.npy", &ints(&[2, 2, 3], &[1; 12]), Dtype::F64);
@@ -366,5 +366,244 @@ fn bad_inputs_get_a_clear_error_and_exit_2() {
             "18446744073709551615,1,1,1",
         ]),
         "overflows",
+    );
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn layer_family_commands() {
+    let dir = common::tempdir();
+    let d = dir.path();
+    // conv-transpose by hand: x = [1, 2], w = [1, 10, 100], stride 2, padding 1,
+    // output_padding 1, bias 5 -> [15, 107, 25, 205].
+    let x = save(d, "x.npy", &ints(&[1, 1, 2], &[1, 2]), Dtype::F64);
+    let w = save(d, "w.npy", &ints(&[1, 1, 3], &[1, 10, 100]), Dtype::F64);
+    let b = save(d, "b.npy", &ints(&[1], &[5]), Dtype::F64);
+    let y = d.join("y.npy");
+    ok(&convspec(&[
+        "conv-transpose",
+        "--input",
+        s(&x),
+        "--weight",
+        s(&w),
+        "--bias",
+        s(&b),
+        "--stride",
+        "2",
+        "--padding",
+        "1",
+        "--output-padding",
+        "1",
+        "--output",
+        s(&y),
+    ]));
+    assert_eq!(
+        read_npy(&y).unwrap().values,
+        ints(&[1, 1, 4], &[15, 107, 25, 205])
+    );
+    // The issue's AvgPool1d(2, stride=3, ceil_mode=True) on 0..6 -> [1/2, 7/2, 6].
+    let r = save(
+        d,
+        "r.npy",
+        &ints(&[1, 1, 7], &[0, 1, 2, 3, 4, 5, 6]),
+        Dtype::F32,
+    );
+    let text = ok(&convspec(&[
+        "pool",
+        "avg",
+        "--input",
+        s(&r),
+        "--kernel-size",
+        "2",
+        "--stride",
+        "3",
+        "--ceil-mode",
+        "true",
+    ]));
+    assert!(text.contains("1/2  7/2  6"), "{text}");
+    // Max pooling with PyTorch indices written as int64.
+    let idx = d.join("idx.npy");
+    ok(&convspec(&[
+        "pool",
+        "max",
+        "--input",
+        s(&r),
+        "--kernel-size",
+        "3",
+        "--stride",
+        "2",
+        "--indices",
+        s(&idx),
+        "--output",
+        s(&y),
+    ]));
+    let indices = read_npy(&idx).unwrap();
+    assert_eq!(indices.dtype, Dtype::Int(8));
+    assert_eq!(indices.values, ints(&[1, 1, 3], &[2, 4, 6]));
+    // Adaptive average of 0..6 to 3 bins [0,3) [2,5) [4,7): 1, 3, 5.
+    let text = ok(&convspec(&[
+        "pool",
+        "adaptive-avg",
+        "--input",
+        s(&r),
+        "--output-size",
+        "3",
+    ]));
+    assert!(text.contains("1  3  5"), "{text}");
+    // grad: x = [1, 2, 3, 4], w = [1, 10], g = [1, 0, 2]: dx = [1, 10, 2, 20], dw = [7, 10], db = 3.
+    let gx = save(d, "gx.npy", &ints(&[1, 1, 4], &[1, 2, 3, 4]), Dtype::F64);
+    let gw = save(d, "gw.npy", &ints(&[1, 1, 2], &[1, 10]), Dtype::F64);
+    let g = save(d, "g.npy", &ints(&[1, 1, 3], &[1, 0, 2]), Dtype::F64);
+    let (di, dw, db) = (d.join("di.npy"), d.join("dw.npy"), d.join("db.json"));
+    ok(&convspec(&[
+        "grad",
+        "--input",
+        s(&gx),
+        "--weight",
+        s(&gw),
+        "--grad-output",
+        s(&g),
+        "--grad-input",
+        s(&di),
+        "--grad-weight",
+        s(&dw),
+        "--grad-bias",
+        s(&db),
+    ]));
+    assert_eq!(
+        read_npy(&di).unwrap().values,
+        ints(&[1, 1, 4], &[1, 10, 2, 20])
+    );
+    assert_eq!(read_npy(&dw).unwrap().values, ints(&[1, 1, 2], &[7, 10]));
+    assert!(std::fs::read_to_string(&db).unwrap().contains(r#"["3"]"#));
+    // unfold then fold of a 3x3 image with 2x2 windows: the centre is read four times.
+    let img = save(
+        d,
+        "img.npy",
+        &ints(&[1, 1, 3, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9]),
+        Dtype::F64,
+    );
+    let cols = d.join("cols.npy");
+    ok(&convspec(&[
+        "unfold",
+        "--input",
+        s(&img),
+        "--kernel-size",
+        "2",
+        "--output",
+        s(&cols),
+    ]));
+    assert_eq!(read_npy(&cols).unwrap().values.shape(), &[1, 4, 4]);
+    let back = d.join("back.npy");
+    ok(&convspec(&[
+        "fold",
+        "--input",
+        s(&cols),
+        "--output-size",
+        "3,3",
+        "--kernel-size",
+        "2",
+        "--output",
+        s(&back),
+    ]));
+    assert_eq!(
+        read_npy(&back).unwrap().values,
+        ints(&[1, 1, 3, 3], &[1, 4, 3, 8, 20, 12, 7, 16, 9])
+    );
+
+    // Refusals: typed errors, one line, exit 2.
+    refused(
+        &convspec(&[
+            "conv-transpose",
+            "--input",
+            s(&x),
+            "--weight",
+            s(&w),
+            "--output-padding",
+            "1",
+        ]),
+        "output padding must be smaller than either stride or dilation",
+    );
+    refused(
+        &convspec(&[
+            "pool",
+            "max",
+            "--input",
+            s(&r),
+            "--kernel-size",
+            "2",
+            "--padding",
+            "2",
+        ]),
+        "at most half",
+    );
+    refused(
+        &convspec(&[
+            "pool",
+            "adaptive-avg",
+            "--input",
+            s(&r),
+            "--output-size",
+            "0",
+        ]),
+        "output_size must be positive",
+    );
+    refused(
+        &convspec(&[
+            "pool",
+            "avg",
+            "--input",
+            s(&r),
+            "--kernel-size",
+            "2",
+            "--divisor-override",
+            "0",
+        ]),
+        "divisor_override must be non-zero",
+    );
+    refused(
+        &convspec(&[
+            "pool",
+            "avg",
+            "--input",
+            s(&r),
+            "--kernel-size",
+            "2",
+            "--ceil-mode",
+            "yes",
+        ]),
+        "invalid value 'yes' for --ceil-mode",
+    );
+    refused(
+        &convspec(&[
+            "grad",
+            "--input",
+            s(&gx),
+            "--weight",
+            s(&gw),
+            "--grad-output",
+            s(&gx),
+        ]),
+        "grad_output has shape [1, 1, 4] but the forward output has shape [1, 1, 3]",
+    );
+    refused(
+        &convspec(&[
+            "fold",
+            "--input",
+            s(&cols),
+            "--output-size",
+            "4,4",
+            "--kernel-size",
+            "2",
+        ]),
+        "expected size of input's dimension 2",
     );
 }

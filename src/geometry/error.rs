@@ -84,15 +84,27 @@ pub enum GeometryError {
         /// input + pad_begin + pad_end.
         padded_input: usize,
     },
-    /// A pooling padding larger than half the (effective) kernel, which PyTorch refuses.
-    #[error("pool padding {pad} in spatial dimension {dim} must be at most half of the effective kernel size {effective_kernel}")]
+    /// A pooling padding larger than half the kernel, which PyTorch refuses.
+    #[error("pool padding {pad} in spatial dimension {dim} must be at most half of the kernel size {kernel}")]
     PoolPaddingTooLarge {
         /// Spatial dimension (0-based).
         dim: usize,
         /// The padding.
         pad: usize,
-        /// The effective kernel size.
-        effective_kernel: usize,
+        /// The kernel size.
+        kernel: usize,
+    },
+    /// PyTorch refuses an output padding that is not smaller than the stride or the dilation.
+    #[error("output padding must be smaller than either stride or dilation, but got output_padding {output_padding}, stride {stride}, dilation {dilation} in spatial dimension {dim}")]
+    OutputPaddingTooLarge {
+        /// Spatial dimension (0-based).
+        dim: usize,
+        /// The output padding.
+        output_padding: usize,
+        /// The stride there.
+        stride: usize,
+        /// The dilation there.
+        dilation: usize,
     },
     /// A size that does not fit in the machine's integers.
     #[error("{what} overflows 64-bit arithmetic")]

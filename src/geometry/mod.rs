@@ -16,11 +16,13 @@ pub mod padding;
 pub mod parse;
 pub mod pool;
 pub mod stack;
+pub mod transpose;
 
 pub use error::GeometryError;
 pub use padding::{effective_kernel, Padding, PaddingMode};
-pub use pool::{pool_output_size, PoolGeometry};
+pub use pool::{pool_output_size, PoolGeometry, PoolParams};
 pub use stack::{receptive_fields, ReceptiveField};
+pub use transpose::{DimTranspose, TransposeGeometry, TransposePadding, TransposeShape};
 
 /// The geometry of a convolution (correlation) layer, independent of tensor sizes.
 ///
@@ -239,25 +241,9 @@ impl ConvShape {
             )));
         }
         let groups = geometry.groups;
-        if groups == 0 {
-            return Err(GeometryError::ZeroGroups);
-        }
         let in_channels = input_shape[1];
         let out_channels = weight_shape[0];
-        if in_channels % groups != 0 {
-            return Err(GeometryError::GroupsDoNotDivide {
-                what: "in_channels",
-                channels: in_channels,
-                groups,
-            });
-        }
-        if out_channels % groups != 0 {
-            return Err(GeometryError::GroupsDoNotDivide {
-                what: "out_channels",
-                channels: out_channels,
-                groups,
-            });
-        }
+        check_groups(in_channels, out_channels, groups)?;
         if weight_shape[1] * groups != in_channels {
             return Err(GeometryError::Unsupported(format!(
                 "weight of shape {weight_shape:?} expects {} input channels (weight[1] * groups = {} * {groups}), but the input has {in_channels}",
@@ -352,23 +338,7 @@ pub fn parameter_count(
     kernel: &[usize],
     bias: bool,
 ) -> Result<u64, GeometryError> {
-    if groups == 0 {
-        return Err(GeometryError::ZeroGroups);
-    }
-    if in_channels % groups != 0 {
-        return Err(GeometryError::GroupsDoNotDivide {
-            what: "in_channels",
-            channels: in_channels,
-            groups,
-        });
-    }
-    if out_channels % groups != 0 {
-        return Err(GeometryError::GroupsDoNotDivide {
-            what: "out_channels",
-            channels: out_channels,
-            groups,
-        });
-    }
+    check_groups(in_channels, out_channels, groups)?;
     let mut factors = vec![out_channels, in_channels / groups];
     factors.extend_from_slice(kernel);
     let weights = checked_product(&factors, "parameter count")?;
@@ -376,6 +346,27 @@ pub fn parameter_count(
     weights.checked_add(biases).ok_or(GeometryError::Overflow {
         what: "parameter count",
     })
+}
+
+/// PyTorch's channel rule for groups: G > 0 divides both C_in and C_out.
+pub fn check_groups(
+    in_channels: usize,
+    out_channels: usize,
+    groups: usize,
+) -> Result<(), GeometryError> {
+    if groups == 0 {
+        return Err(GeometryError::ZeroGroups);
+    }
+    for (what, channels) in [("in_channels", in_channels), ("out_channels", out_channels)] {
+        if channels % groups != 0 {
+            return Err(GeometryError::GroupsDoNotDivide {
+                what,
+                channels,
+                groups,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Product of sizes as u64, or an overflow error naming `what`.

@@ -1,4 +1,5 @@
-//! Pooling window geometry (sizes only; the pooling operators come with the layer family).
+//! Pooling window geometry: sizes and the checks PyTorch makes (the operators are in
+//! [`reference::pool`](crate::reference::pool)).
 
 use super::{effective_kernel, GeometryError};
 
@@ -27,7 +28,8 @@ pub struct PoolGeometry {
 /// ```
 ///
 /// (the last window must start inside the input or the left padding). Refuses padding beyond
-/// half the effective kernel, as PyTorch does, and windows that leave no output.
+/// half the kernel size, floor(k/2), as PyTorch's `pool2d_shape_check` does (also with dilation),
+/// and windows that leave no output.
 pub fn pool_output_size(
     dim: usize,
     input: usize,
@@ -47,11 +49,11 @@ pub fn pool_output_size(
     }
     let span = effective_kernel(g.kernel, g.dilation)?;
     for pad in [g.pad_begin, g.pad_end] {
-        if pad > span / 2 {
+        if pad > g.kernel / 2 {
             return Err(GeometryError::PoolPaddingTooLarge {
                 dim,
                 pad,
-                effective_kernel: span,
+                kernel: g.kernel,
             });
         }
     }
@@ -73,6 +75,105 @@ pub fn pool_output_size(
         out -= 1;
     }
     Ok(out)
+}
+
+/// The parameters of an N-d pooling layer, PyTorch's `max_pool{1,2,3}d` / `avg_pool{1,2,3}d`
+/// arguments (and ONNX `MaxPool` / `AveragePool` with asymmetric `pads`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolParams {
+    /// Window size per spatial dimension (`kernel_size`).
+    pub kernel_size: Vec<usize>,
+    /// Stride per spatial dimension (PyTorch's default: the kernel size).
+    pub stride: Vec<usize>,
+    /// (begin, end) padding per spatial dimension; PyTorch's `padding=p` is (p, p).
+    pub padding: Vec<(usize, usize)>,
+    /// Dilation per spatial dimension (PyTorch: max pooling only).
+    pub dilation: Vec<usize>,
+    /// Round the output size up (with the rule that the last window starts inside the input or
+    /// the left padding).
+    pub ceil_mode: bool,
+}
+
+impl PoolParams {
+    /// PyTorch's defaults for a window: stride = kernel_size, padding 0, dilation 1, floor.
+    pub fn new(kernel_size: Vec<usize>) -> PoolParams {
+        let rank = kernel_size.len();
+        PoolParams {
+            stride: kernel_size.clone(),
+            kernel_size,
+            padding: vec![(0, 0); rank],
+            dilation: vec![1; rank],
+            ceil_mode: false,
+        }
+    }
+
+    /// The number of spatial dimensions.
+    pub fn rank(&self) -> usize {
+        self.kernel_size.len()
+    }
+
+    /// Sets the stride.
+    pub fn with_stride(mut self, stride: Vec<usize>) -> Self {
+        self.stride = stride;
+        self
+    }
+
+    /// Sets symmetric padding p per dimension (PyTorch's `padding`).
+    pub fn with_padding(mut self, padding: Vec<usize>) -> Self {
+        self.padding = padding.into_iter().map(|p| (p, p)).collect();
+        self
+    }
+
+    /// Sets (begin, end) padding per dimension (ONNX's `pads`).
+    pub fn with_pads(mut self, pads: Vec<(usize, usize)>) -> Self {
+        self.padding = pads;
+        self
+    }
+
+    /// Sets the dilation.
+    pub fn with_dilation(mut self, dilation: Vec<usize>) -> Self {
+        self.dilation = dilation;
+        self
+    }
+
+    /// Sets ceil_mode.
+    pub fn with_ceil_mode(mut self, ceil_mode: bool) -> Self {
+        self.ceil_mode = ceil_mode;
+        self
+    }
+
+    /// One [`PoolGeometry`] and output size per spatial dimension of an input of spatial sizes
+    /// `input`, checked as [`pool_output_size`] checks.
+    pub fn resolve(&self, input: &[usize]) -> Result<Vec<(PoolGeometry, usize)>, GeometryError> {
+        let rank = self.rank();
+        for (what, got) in [
+            ("input spatial dimensions", input.len()),
+            ("stride", self.stride.len()),
+            ("padding", self.padding.len()),
+            ("dilation", self.dilation.len()),
+        ] {
+            if got != rank {
+                return Err(GeometryError::RankMismatch {
+                    what,
+                    expected: rank,
+                    got,
+                });
+            }
+        }
+        (0..rank)
+            .map(|dim| {
+                let g = PoolGeometry {
+                    kernel: self.kernel_size[dim],
+                    stride: self.stride[dim],
+                    pad_begin: self.padding[dim].0,
+                    pad_end: self.padding[dim].1,
+                    dilation: self.dilation[dim],
+                    ceil_mode: self.ceil_mode,
+                };
+                Ok((g, pool_output_size(dim, input[dim], &g)?))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -106,5 +207,24 @@ mod tests {
     fn padding_over_half_the_kernel_is_refused() {
         assert!(pool_output_size(0, 8, &pool(3, 1, 2, false)).is_err());
         assert!(pool_output_size(0, 8, &pool(4, 1, 2, false)).is_ok());
+    }
+
+    #[test]
+    fn ceil_mode_cases_frameworks_got_wrong() {
+        // (L, k, s, p) -> the correct size (PyTorch >= 1.x and ONNX opset 22 agree).
+        for (input, kernel, stride, pad, expected) in [
+            (32, 1, 2, 0, 16),
+            (5, 2, 2, 1, 3),
+            (9, 4, 4, 2, 3),
+            (6, 1, 2, 0, 3),
+            (7, 2, 3, 0, 3),
+        ] {
+            let g = pool(kernel, stride, pad, true);
+            assert_eq!(
+                pool_output_size(0, input, &g).unwrap(),
+                expected,
+                "L={input} k={kernel} s={stride} p={pad}"
+            );
+        }
     }
 }

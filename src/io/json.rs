@@ -5,23 +5,21 @@ use super::{unravel, write_atomically, ExactTensor, IoError};
 use crate::io::Dtype;
 use crate::scalar::Rational;
 use ndarray::{ArrayD, IxDyn};
-use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::path::Path;
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExactJson {
-    shape: Vec<usize>,
-    data: Vec<String>,
-}
 
 /// The exact JSON text of a tensor.
 pub fn exact_json_string(values: &ArrayD<Rational>) -> String {
-    let doc = ExactJson {
-        shape: values.shape().to_vec(),
-        data: values.iter().map(|q| q.to_string()).collect(),
-    };
-    serde_json::to_string(&doc).expect("strings and integers serialise")
+    let data: Vec<Value> = values
+        .iter()
+        .map(|q| Value::String(q.to_string()))
+        .collect();
+    // Written by hand so that "shape" comes first (serde_json's map sorts its keys).
+    format!(
+        "{{\"shape\":{},\"data\":{}}}",
+        Value::from(values.shape().to_vec()),
+        Value::Array(data)
+    )
 }
 
 /// Writes a tensor as exact JSON, atomically.
@@ -44,34 +42,55 @@ pub fn parse_exact_json(text: &str, path: &Path) -> Result<ExactTensor, IoError>
         format: "exact JSON",
         message,
     };
-    let doc: ExactJson = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
-    let count = doc
-        .shape
+    let doc: Value = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
+    let object = doc.as_object().ok_or_else(|| {
+        malformed("expected an object {\"shape\": [...], \"data\": [...]}".into())
+    })?;
+    if let Some(unknown) = object.keys().find(|k| *k != "shape" && *k != "data") {
+        return Err(malformed(format!(
+            "unknown field `{unknown}`, expected `shape` and `data`"
+        )));
+    }
+    let shape: Vec<usize> = object
+        .get("shape")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("missing `shape`: a list of sizes".into()))?
+        .iter()
+        .map(|v| v.as_u64().and_then(|s| usize::try_from(s).ok()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| malformed("`shape` must hold non-negative integers".into()))?;
+    let data: Vec<&str> = object
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("missing `data`: a list of \"p/q\" strings".into()))?
+        .iter()
+        .map(Value::as_str)
+        .collect::<Option<_>>()
+        .ok_or_else(|| malformed("`data` must hold strings such as \"3\" or \"-1/3\"".into()))?;
+    let count = shape
         .iter()
         .try_fold(1usize, |a, &s| a.checked_mul(s))
         .ok_or_else(|| malformed("shape overflows".into()))?;
-    if count != doc.data.len() {
+    if count != data.len() {
         return Err(malformed(format!(
-            "shape {:?} has {count} elements but data has {}",
-            doc.shape,
-            doc.data.len()
+            "shape {shape:?} has {count} elements but data has {}",
+            data.len()
         )));
     }
-    let values = doc
-        .data
+    let values = data
         .iter()
         .enumerate()
         .map(|(i, s)| {
             s.trim().parse::<Rational>().map_err(|_| {
                 malformed(format!(
                     "element {:?} = {s:?} is not an integer or p/q fraction",
-                    unravel(i, &doc.shape)
+                    unravel(i, &shape)
                 ))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let values =
-        ArrayD::from_shape_vec(IxDyn(&doc.shape), values).map_err(|e| malformed(e.to_string()))?;
+        ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| malformed(e.to_string()))?;
     Ok(ExactTensor {
         dtype: Dtype::Exact,
         values,
@@ -93,5 +112,8 @@ mod tests {
         assert!(parse_exact_json(r#"{"shape": [2], "data": ["1"]}"#, p).is_err());
         assert!(parse_exact_json(r#"{"shape": [1], "data": ["1/0"]}"#, p).is_err());
         assert!(parse_exact_json(r#"{"shape": [1], "data": ["x"]}"#, p).is_err());
+        assert!(parse_exact_json(r#"{"shape": [1], "data": [1]}"#, p).is_err());
+        assert!(parse_exact_json(r#"{"shape": [1], "data": ["1"], "dtype": "f"}"#, p).is_err());
+        assert!(parse_exact_json(r#"[1, 2]"#, p).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! `.npy` files (format versions 1-3, either byte order, C or Fortran order) through `npyz`.
+//! `.npy` files (format versions 1-3, either byte order, C or Fortran order) (our own header parser, see [`parse_npy_header`]).
 
 use super::{unravel, write_atomically, ExactTensor, IoError};
 use crate::scalar::{
@@ -6,7 +6,6 @@ use crate::scalar::{
     round_to_f32, round_to_f64, ConversionError, Rational,
 };
 use ndarray::{ArrayD, IxDyn};
-use npyz::{DType, TypeChar};
 use num_bigint::BigInt;
 use num_traits::ToPrimitive;
 use std::fmt;
@@ -139,132 +138,297 @@ fn convert_floats<F: Copy>(
         .collect()
 }
 
-fn integers<I: Into<BigInt>>(values: Vec<I>) -> Vec<Rational> {
-    values
-        .into_iter()
-        .map(|v| Rational::from_integer(v.into()))
+/// The header of a `.npy` file: what NumPy's format specification (`numpy.lib.format`) puts
+/// in the Python dict literal after the magic string and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpyHeader {
+    /// The `descr` string, e.g. `<f8`.
+    pub descr: String,
+    /// `fortran_order`.
+    pub fortran_order: bool,
+    /// `shape`.
+    pub shape: Vec<usize>,
+    /// Offset of the first data byte.
+    pub data_offset: usize,
+}
+
+/// Parses the magic string, version, header length and header dict of `.npy` bytes.
+///
+/// The dict is a Python literal with the keys `descr` (a string; a list means a structured
+/// dtype, which is refused), `fortran_order` (`True`/`False`) and `shape` (a tuple of
+/// integers), in any order, single or double quotes, with optional trailing commas. We parse it
+/// ourselves: the grammar is fixed by the format, and the `.npy` crates pull in a full
+/// Python-literal parser (pest, plus C code for stack growth) that dominated our clean build.
+pub fn parse_npy_header(bytes: &[u8]) -> Result<NpyHeader, String> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err("not a .npy file (missing the \\x93NUMPY magic string)".into());
+    }
+    let (length, start): (usize, usize) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err("truncated header".into());
+            }
+            let length = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+            (length as usize, 12)
+        }
+        major => return Err(format!("unsupported format version {major}.{}", bytes[7])),
+    };
+    let end = start
+        .checked_add(length)
+        .filter(|&e| e <= bytes.len())
+        .ok_or("truncated header")?;
+    let text = std::str::from_utf8(&bytes[start..end]).map_err(|_| "header is not text")?;
+    let mut parser = HeaderParser {
+        rest: text.trim_end(),
+    };
+    let (mut descr, mut fortran_order, mut shape) = (None, None, None);
+    parser.expect('{')?;
+    while !parser.eat('}') {
+        let key = parser.string()?;
+        parser.expect(':')?;
+        match key.as_str() {
+            "descr" => {
+                if parser.peek() == Some('[') {
+                    return Err("structured dtypes are not supported".into());
+                }
+                descr = Some(parser.string()?)
+            }
+            "fortran_order" => fortran_order = Some(parser.boolean()?),
+            "shape" => shape = Some(parser.tuple()?),
+            other => return Err(format!("unexpected header key '{other}'")),
+        }
+        if !parser.eat(',') {
+            parser.expect('}')?;
+            break;
+        }
+    }
+    Ok(NpyHeader {
+        descr: descr.ok_or("header has no 'descr'")?,
+        fortran_order: fortran_order.ok_or("header has no 'fortran_order'")?,
+        shape: shape.ok_or("header has no 'shape'")?,
+        data_offset: end,
+    })
+}
+
+/// A cursor over the header dict literal.
+struct HeaderParser<'a> {
+    rest: &'a str,
+}
+
+impl HeaderParser<'_> {
+    fn peek(&mut self) -> Option<char> {
+        self.rest = self.rest.trim_start();
+        self.rest.chars().next()
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        if self.peek() == Some(c) {
+            self.rest = &self.rest[c.len_utf8()..];
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, c: char) -> Result<(), String> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(format!(
+                "malformed header dict: expected '{c}' at '{}'",
+                self.snippet()
+            ))
+        }
+    }
+
+    fn snippet(&self) -> String {
+        self.rest.chars().take(20).collect()
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        let quote = match self.peek() {
+            Some(q @ ('\'' | '"')) => q,
+            _ => {
+                return Err(format!(
+                    "malformed header dict: expected a string at '{}'",
+                    self.snippet()
+                ))
+            }
+        };
+        let body = &self.rest[1..];
+        let close = body
+            .find(quote)
+            .ok_or("malformed header dict: unterminated string")?;
+        self.rest = &body[close + 1..];
+        Ok(body[..close].to_string())
+    }
+
+    fn boolean(&mut self) -> Result<bool, String> {
+        self.peek();
+        for (word, value) in [("True", true), ("False", false)] {
+            if let Some(rest) = self.rest.strip_prefix(word) {
+                self.rest = rest;
+                return Ok(value);
+            }
+        }
+        Err(format!(
+            "malformed header dict: expected True or False at '{}'",
+            self.snippet()
+        ))
+    }
+
+    fn tuple(&mut self) -> Result<Vec<usize>, String> {
+        self.expect('(')?;
+        let mut values = Vec::new();
+        while !self.eat(')') {
+            self.peek();
+            let digits = self.rest.len()
+                - self
+                    .rest
+                    .trim_start_matches(|c: char| c.is_ascii_digit())
+                    .len();
+            if digits == 0 {
+                return Err(format!(
+                    "malformed shape: expected a non-negative integer at '{}'",
+                    self.snippet()
+                ));
+            }
+            let value = self.rest[..digits]
+                .parse()
+                .map_err(|_| format!("shape entry {} is too large", &self.rest[..digits]))?;
+            self.rest = &self.rest[digits..];
+            self.rest = self.rest.strip_prefix('L').unwrap_or(self.rest); // Python 2 longs
+            values.push(value);
+            if !self.eat(',') {
+                self.expect(')')?;
+                break;
+            }
+        }
+        Ok(values)
+    }
+}
+
+/// Decodes `count` elements of `width` bytes each, big- or little-endian, with `decode` taking
+/// the little-endian bytes of one element.
+fn decode<V>(data: &[u8], width: usize, big_endian: bool, decode: impl Fn(&[u8]) -> V) -> Vec<V> {
+    data.chunks_exact(width)
+        .map(|chunk| {
+            if big_endian {
+                let mut le = chunk.to_vec();
+                le.reverse();
+                decode(&le)
+            } else {
+                decode(chunk)
+            }
+        })
         .collect()
 }
 
 /// Reads `.npy` bytes (`path` names the source in errors).
 pub fn read_npy_bytes(bytes: &[u8], path: &Path) -> Result<ExactTensor, IoError> {
-    let npy = npyz::NpyFile::new(bytes).map_err(|e| malformed(path, e))?;
-    let shape: Vec<usize> = npy
-        .shape()
-        .iter()
-        .map(|&s| usize::try_from(s).map_err(|_| malformed(path, "dimension too large")))
-        .collect::<Result<_, _>>()?;
+    let header = parse_npy_header(bytes).map_err(|e| malformed(path, e))?;
+    let shape = header.shape.clone();
     let count = shape
         .iter()
         .try_fold(1usize, |acc, &s| acc.checked_mul(s))
         .ok_or_else(|| malformed(path, format!("shape {shape:?} has too many elements")))?;
-    let fortran = npy.order() == npyz::Order::Fortran;
-    let dtype_text = npy.dtype().descr().trim_matches('\'').to_string();
+    let descr = header.descr.as_str();
     let unsupported = || IoError::UnsupportedDtype {
         path: path.to_path_buf(),
-        dtype: dtype_text.clone(),
+        dtype: descr.to_string(),
     };
-    let type_str = match npy.dtype() {
-        DType::Plain(t) => t,
+    let (order, kind, size) = {
+        let mut chars = descr.chars();
+        let order = chars.next().ok_or_else(unsupported)?;
+        let kind = chars.next().ok_or_else(unsupported)?;
+        let size: usize = chars.as_str().parse().map_err(|_| unsupported())?;
+        (order, kind, size)
+    };
+    let big_endian = match order {
+        '<' | '|' => false,
+        '>' => true,
+        '=' => cfg!(target_endian = "big"),
         _ => return Err(unsupported()),
     };
-    let size = type_str.size_field() as usize;
     // Guard before allocation: the declared shape must match the data actually present.
     let needed = count
         .checked_mul(size)
         .ok_or_else(|| malformed(path, "data size overflows"))?;
-    if needed > bytes.len() {
+    let data = &bytes[header.data_offset..];
+    if needed > data.len() {
         return Err(malformed(
             path,
-            format!("header declares shape {shape:?} of {dtype_text} ({needed} bytes) but the file has only {} bytes", bytes.len()),
+            format!("header declares shape {shape:?} of {descr} ({needed} bytes) but the file has only {} data bytes", data.len()),
         ));
     }
+    let data = &data[..needed];
     // Data come in file order; for Fortran order that is the C order of the reversed shape.
-    let file_shape: Vec<usize> = if fortran {
+    let file_shape: Vec<usize> = if header.fortran_order {
         shape.iter().rev().copied().collect()
     } else {
         shape.clone()
     };
-    let read_err = |e: std::io::Error| malformed(path, format!("cannot read the data: {e}"));
-    let (dtype, values) = match (type_str.type_char(), size) {
-        (TypeChar::Bool, 1) => (
-            Dtype::Bool,
-            npy.into_vec::<bool>()
-                .map_err(read_err)?
-                .into_iter()
-                .map(|b| Rational::from_integer(BigInt::from(u8::from(b))))
-                .collect(),
-        ),
-        (TypeChar::Int, 1) => (
-            Dtype::Int(1),
-            integers(npy.into_vec::<i8>().map_err(read_err)?),
-        ),
-        (TypeChar::Int, 2) => (
-            Dtype::Int(2),
-            integers(npy.into_vec::<i16>().map_err(read_err)?),
-        ),
-        (TypeChar::Int, 4) => (
-            Dtype::Int(4),
-            integers(npy.into_vec::<i32>().map_err(read_err)?),
-        ),
-        (TypeChar::Int, 8) => (
-            Dtype::Int(8),
-            integers(npy.into_vec::<i64>().map_err(read_err)?),
-        ),
-        (TypeChar::Uint, 1) => (
-            Dtype::Uint(1),
-            integers(npy.into_vec::<u8>().map_err(read_err)?),
-        ),
-        (TypeChar::Uint, 2) => (
-            Dtype::Uint(2),
-            integers(npy.into_vec::<u16>().map_err(read_err)?),
-        ),
-        (TypeChar::Uint, 4) => (
-            Dtype::Uint(4),
-            integers(npy.into_vec::<u32>().map_err(read_err)?),
-        ),
-        (TypeChar::Uint, 8) => (
-            Dtype::Uint(8),
-            integers(npy.into_vec::<u64>().map_err(read_err)?),
-        ),
-        (TypeChar::Float, 2) => (
+    let int = |signed: bool| {
+        decode(data, size, big_endian, |b| {
+            let mut buf = [0u8; 8];
+            buf[..size].copy_from_slice(b);
+            let unsigned = u64::from_le_bytes(buf);
+            if signed && size < 8 && b[size - 1] & 0x80 != 0 {
+                BigInt::from(unsigned as i64 - (1i64 << (8 * size)))
+            } else if signed {
+                BigInt::from(unsigned as i64)
+            } else {
+                BigInt::from(unsigned)
+            }
+        })
+        .into_iter()
+        .map(Rational::from_integer)
+        .collect::<Vec<_>>()
+    };
+    let (dtype, values) = match (kind, size) {
+        ('b', 1) | ('?', 1) => (Dtype::Bool, int(false)),
+        ('i', 1 | 2 | 4 | 8) => (Dtype::Int(size as u8), int(true)),
+        ('u', 1 | 2 | 4 | 8) => (Dtype::Uint(size as u8), int(false)),
+        ('f', 2) => (
             Dtype::F16,
             convert_floats(
                 path,
                 &file_shape,
-                npy.into_vec::<half::f16>().map_err(read_err)?,
+                decode(data, 2, big_endian, |b| u16::from_le_bytes([b[0], b[1]])),
                 rational_from_f16,
             )?,
         ),
-        (TypeChar::Float, 4) => (
+        ('f', 4) => (
             Dtype::F32,
             convert_floats(
                 path,
                 &file_shape,
-                npy.into_vec::<f32>().map_err(read_err)?,
+                decode(data, 4, big_endian, |b| {
+                    f32::from_le_bytes(b.try_into().expect("4 bytes"))
+                }),
                 rational_from_f32,
             )?,
         ),
-        (TypeChar::Float, 8) => (
+        ('f', 8) => (
             Dtype::F64,
             convert_floats(
                 path,
                 &file_shape,
-                npy.into_vec::<f64>().map_err(read_err)?,
+                decode(data, 8, big_endian, |b| {
+                    f64::from_le_bytes(b.try_into().expect("8 bytes"))
+                }),
                 rational_from_f64,
             )?,
         ),
         _ => return Err(unsupported()),
     };
-    if values.len() != count {
-        return Err(malformed(
-            path,
-            format!("expected {count} elements, read {}", values.len()),
-        ));
+    if dtype == Dtype::Bool && values.iter().any(|v| *v > Rational::from_integer(1.into())) {
+        return Err(malformed(path, "bool data other than 0 or 1"));
     }
     let array =
         ArrayD::from_shape_vec(IxDyn(&file_shape), values).map_err(|e| malformed(path, e))?;
-    let values = if fortran {
+    let values = if header.fortran_order {
         array.reversed_axes().as_standard_layout().into_owned()
     } else {
         array
@@ -324,8 +488,10 @@ pub fn encode_npy(
         match dtype {
             Dtype::F64 => bytes.extend_from_slice(&round_to_f64(q).to_le_bytes()),
             Dtype::F32 => bytes.extend_from_slice(&round_to_f32(q).to_le_bytes()),
-            Dtype::Bf16 => bytes.extend_from_slice(&round_to_bf16(q).to_f32().to_le_bytes()),
-            Dtype::F16 => bytes.extend_from_slice(&round_to_f16(q).to_bits().to_le_bytes()),
+            Dtype::Bf16 => {
+                bytes.extend_from_slice(&(u32::from(round_to_bf16(q)) << 16).to_le_bytes())
+            }
+            Dtype::F16 => bytes.extend_from_slice(&round_to_f16(q).to_le_bytes()),
             Dtype::Int(b) => {
                 let fits = q
                     .is_integer()
@@ -391,5 +557,66 @@ mod tests {
         assert!(read_npy_bytes(b"not a numpy file at all", path).is_err());
         let lying = String::from_utf8_lossy(&bytes).replace("(4,)", "(999999999999,)");
         assert!(read_npy_bytes(lying.as_bytes(), path).is_err());
+    }
+
+    /// Version 1.0 bytes with the given header dict (length computed) and data.
+    fn npy_bytes(dict: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        out.extend_from_slice(dict.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    #[test]
+    fn header_dicts_as_numpy_writes_them() {
+        let h = parse_npy_header(&npy_bytes(
+            "{'descr': '>i2', 'fortran_order': True, 'shape': (2, 3), }          \n",
+            &[],
+        ))
+        .unwrap();
+        assert_eq!(h.descr, ">i2");
+        assert!(h.fortran_order);
+        assert_eq!(h.shape, vec![2, 3]);
+        // Keys in another order, double quotes, a 0-d array.
+        let bytes = npy_bytes(
+            "{\"shape\": (), \"fortran_order\": False, \"descr\": \"<f8\"}   \n",
+            &2.5f64.to_le_bytes(),
+        );
+        assert_eq!(parse_npy_header(&bytes).unwrap().shape, Vec::<usize>::new());
+        let t = read_npy_bytes(&bytes, Path::new("m.npy")).unwrap();
+        assert_eq!(t.values[IxDyn(&[])], q(5, 2));
+        // Big-endian signed integers.
+        let mut data = (-3i16).to_be_bytes().to_vec();
+        data.extend_from_slice(&300i16.to_be_bytes());
+        let be = npy_bytes(
+            "{'descr': '>i2', 'fortran_order': False, 'shape': (2,)}\n",
+            &data,
+        );
+        let t = read_npy_bytes(&be, Path::new("m.npy")).unwrap();
+        assert_eq!(
+            t.values.iter().cloned().collect::<Vec<_>>(),
+            vec![q(-3, 1), q(300, 1)]
+        );
+        // Fortran order: the file holds columns first.
+        let mut data = Vec::new();
+        for v in [1i8, 4, 2, 5, 3, 6] {
+            data.push(v as u8);
+        }
+        let f = npy_bytes(
+            "{'descr': '|i1', 'fortran_order': True, 'shape': (2, 3), }\n",
+            &data,
+        );
+        let t = read_npy_bytes(&f, Path::new("m.npy")).unwrap();
+        assert_eq!(t.values[[0, 2]], q(3, 1));
+        assert_eq!(t.values[[1, 0]], q(4, 1));
+        // Structured dtypes and garbage are refused.
+        assert!(parse_npy_header(&npy_bytes("{'descr': [('a', '<f8')]}", &[])).is_err());
+        assert!(parse_npy_header(&npy_bytes(
+            "{'descr': '<f8', 'shape': (-1,), 'fortran_order': False}",
+            &[]
+        ))
+        .is_err());
+        assert!(parse_npy_header(&npy_bytes("{'descr': '<f8'", &[])).is_err());
     }
 }

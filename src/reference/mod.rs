@@ -11,14 +11,27 @@
 //! * [`convolve`] is true convolution: the same with the kernel flipped in every spatial
 //!   dimension, (x * w)[t] = sum_tau x[t - tau] w[tau] with padding 'full', the seed's operation
 //!   and the mathematician's.
+//! * [`conv_transpose`] is the transposed convolution (the adjoint of [`correlate`]), [`pool`]
+//!   the pooling family, [`backward`] the gradients, [`unfold`] im2col / col2im.
 //! * [`numpy`] and [`scipy`] reproduce `np.convolve` / `np.correlate` and
 //!   `scipy.signal.convolve` / `correlate` / `convolve2d` / `correlate2d` exactly.
 
+pub mod backward;
 pub mod conv;
 pub mod numpy;
+pub mod pool;
 pub mod scipy;
+pub mod transpose;
+pub mod unfold;
 
+pub use backward::{correlate_backward, ConvGradients};
 pub use conv::{convolve, correlate};
+pub use pool::{
+    adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool, global_max_pool, max_pool,
+    AvgOptions, MaxPoolOutput,
+};
+pub use transpose::conv_transpose;
+pub use unfold::{fold, unfold, UnfoldParams};
 
 use crate::geometry::GeometryError;
 use thiserror::Error;

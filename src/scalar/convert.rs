@@ -105,14 +105,15 @@ pub fn rational_from_f32(value: f32) -> Result<Rational, ConversionError> {
     rational_from_bits(u64::from(value.to_bits()), 24, 8)
 }
 
-/// The exact rational value of a finite IEEE binary16 value.
-pub fn rational_from_f16(value: half::f16) -> Result<Rational, ConversionError> {
-    rational_from_bits(u64::from(value.to_bits()), 11, 5)
+/// The exact rational value of a finite IEEE binary16 value, given by its 16 bits.
+pub fn rational_from_f16(bits: u16) -> Result<Rational, ConversionError> {
+    rational_from_bits(u64::from(bits), 11, 5)
 }
 
-/// The exact rational value of a finite bfloat16 value.
-pub fn rational_from_bf16(value: half::bf16) -> Result<Rational, ConversionError> {
-    rational_from_bits(u64::from(value.to_bits()), 8, 8)
+/// The exact rational value of a finite bfloat16 value, given by its 16 bits (the high half of
+/// an f32).
+pub fn rational_from_bf16(bits: u16) -> Result<Rational, ConversionError> {
+    rational_from_bits(u64::from(bits), 8, 8)
 }
 
 #[cfg(test)]

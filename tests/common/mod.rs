@@ -40,3 +40,36 @@ pub fn ints(shape: &[usize], values: &[i64]) -> ArrayD<Rational> {
     )
     .unwrap()
 }
+
+/// A fresh directory under the system's temporary directory, removed when dropped (what the
+/// `tempfile` crate does, without its dependencies).
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Creates a [`TempDir`] with a name no other test (or process) uses.
+pub fn tempdir() -> TempDir {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let path = std::env::temp_dir().join(format!(
+        "convspec-test-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&path).expect("temporary directory");
+    TempDir(path)
+}

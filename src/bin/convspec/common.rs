@@ -5,8 +5,10 @@ use convspec::geometry::parse::{
     parse_auto_pad, parse_onnx_pads, parse_padding, parse_padding_mode, parse_per_dim,
 };
 use convspec::geometry::ConvGeometry;
+use convspec::io::{read_tensor, write_exact_json, write_npy, Dtype, ExactTensor};
 use convspec::scalar::Rational;
 use ndarray::ArrayD;
+use std::path::{Path, PathBuf};
 
 /// The layer geometry, with PyTorch's argument names in kebab case.
 #[derive(Args, Debug, Default, Clone)]
@@ -98,4 +100,127 @@ pub fn render(values: &ArrayD<Rational>) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Where a result goes: a correctly rounded .npy, exact JSON, or (neither given) the terminal.
+#[derive(Args, Debug, Default, Clone)]
+pub struct OutputArgs {
+    /// Output .npy, correctly rounded from the exact result to --output-dtype.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Exact output as JSON ({"shape": [...], "data": ["p/q", ...]}).
+    #[arg(long)]
+    pub exact_json: Option<PathBuf>,
+    /// dtype of --output: float64 | float32 | float16 | bfloat16 (stored as float32) | int64 | int32 | int16 | int8. Default: NumPy's promotion of the input dtypes (float64 when an integer input gives a fraction).
+    #[arg(long)]
+    pub output_dtype: Option<String>,
+}
+
+/// Refuses an output path that is also an input (it would be overwritten before it is read).
+pub fn refuse_clobber(inputs: &[&Path], outputs: &[&Path]) -> Result<(), String> {
+    for out in outputs {
+        if let Some(clash) = inputs.iter().find(|i| same_file(i, out)) {
+            return Err(format!(
+                "output {} is also an input ({}); refusing to overwrite it",
+                out.display(),
+                clash.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// Reads a tensor, the error naming the flag and file.
+pub fn read_flag(flag: &str, path: &Path) -> Result<ExactTensor, String> {
+    read_tensor(path).map_err(|e| format!("{flag}: {e}"))
+}
+
+/// Parses an optional `--output-dtype`.
+pub fn parse_dtype(text: Option<&str>) -> Result<Option<Dtype>, String> {
+    text.map(str::parse)
+        .transpose()
+        .map_err(|e| format!("--output-dtype: {e}"))
+}
+
+/// The dtype a result is written in by default: the promoted input dtype, except that an
+/// integer dtype becomes float64 when the exact result holds a fraction.
+pub fn default_dtype(promoted: Dtype, result: &ArrayD<Rational>) -> Dtype {
+    if !promoted.is_float() && result.iter().any(|q| !q.is_integer()) {
+        Dtype::F64
+    } else {
+        promoted
+    }
+}
+
+impl OutputArgs {
+    /// The output paths given.
+    pub fn paths(&self) -> Vec<&Path> {
+        [&self.output, &self.exact_json]
+            .into_iter()
+            .flatten()
+            .map(PathBuf::as_path)
+            .collect()
+    }
+
+    /// Writes (or prints) the result; `promoted` is the dtype promotion of the inputs.
+    pub fn emit(&self, result: &ArrayD<Rational>, promoted: Dtype) -> Result<(), String> {
+        let dtype = parse_dtype(self.output_dtype.as_deref())?
+            .unwrap_or_else(|| default_dtype(promoted, result));
+        if let Some(path) = &self.output {
+            write_npy(path, result, dtype).map_err(|e| e.to_string())?;
+        }
+        if let Some(path) = &self.exact_json {
+            write_exact_json(path, result).map_err(|e| e.to_string())?;
+        }
+        if self.output.is_none() && self.exact_json.is_none() {
+            print!("{}", render(result));
+        }
+        Ok(())
+    }
+}
+
+/// The input, weight and optional bias of a layer, read after refusing outputs that would
+/// overwrite them; also NumPy's promotion of their dtypes.
+pub struct LayerFiles {
+    /// --input.
+    pub input: ExactTensor,
+    /// --weight.
+    pub weight: ExactTensor,
+    /// --bias.
+    pub bias: Option<ExactTensor>,
+    /// The promoted dtype of the three.
+    pub promoted: Dtype,
+}
+
+/// Reads `--input`, `--weight` and `--bias` (see [`LayerFiles`]).
+pub fn read_layer_files(
+    input: &Path,
+    weight: &Path,
+    bias: Option<&Path>,
+    outputs: &[&Path],
+) -> Result<LayerFiles, String> {
+    let inputs: Vec<&Path> = [Some(input), Some(weight), bias]
+        .into_iter()
+        .flatten()
+        .collect();
+    refuse_clobber(&inputs, outputs)?;
+    let input = read_flag("--input", input)?;
+    let weight = read_flag("--weight", weight)?;
+    let bias = bias.map(|p| read_flag("--bias", p)).transpose()?;
+    let promoted = bias
+        .iter()
+        .fold(input.dtype.promote(weight.dtype), |d, b| d.promote(b.dtype));
+    Ok(LayerFiles {
+        input,
+        weight,
+        bias,
+        promoted,
+    })
 }

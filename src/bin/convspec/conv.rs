@@ -1,8 +1,8 @@
 //! `convspec correlate` and `convspec convolve`.
 
-use crate::common::{render, GeometryArgs};
+use crate::common::{read_layer_files, GeometryArgs, OutputArgs};
 use clap::Args;
-use convspec::io::{read_tensor, write_exact_json, write_npy, Dtype, ExactTensor};
+use convspec::io::ExactTensor;
 use convspec::reference::numpy::{np_convolve, np_correlate, Mode};
 use convspec::reference::scipy::{
     convolve2d, correlate2d, signal_convolve, signal_correlate, Boundary,
@@ -10,7 +10,7 @@ use convspec::reference::scipy::{
 use convspec::reference::{convolve, correlate};
 use convspec::scalar::{rational_from_f64, Rational};
 use ndarray::{ArrayD, IxDyn};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Which operation.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -33,15 +33,8 @@ pub struct ConvArgs {
     /// Bias: .npy (C_out,).
     #[arg(long)]
     bias: Option<PathBuf>,
-    /// Output .npy, correctly rounded from the exact result to --output-dtype.
-    #[arg(long)]
-    output: Option<PathBuf>,
-    /// Exact output as JSON ({"shape": [...], "data": ["p/q", ...]}).
-    #[arg(long)]
-    exact_json: Option<PathBuf>,
-    /// dtype of --output: float64 | float32 | float16 | bfloat16 (stored as float32) | int64 | int32 | int16 | int8. Default: NumPy's promotion of the input dtypes.
-    #[arg(long)]
-    output_dtype: Option<String>,
+    #[command(flatten)]
+    out: OutputArgs,
     #[command(flatten)]
     geometry: GeometryArgs,
     /// NumPy/SciPy output mode: full | same | valid (selects the array form instead of the layer form).
@@ -150,44 +143,21 @@ fn compute_array_form(
     }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
-}
-
 /// Runs the subcommand.
 pub fn run(args: ConvArgs, op: Operation) -> Result<(), String> {
-    let inputs: Vec<&PathBuf> = [Some(&args.input), Some(&args.weight), args.bias.as_ref()]
-        .into_iter()
-        .flatten()
-        .collect();
-    for out in [&args.output, &args.exact_json].into_iter().flatten() {
-        if let Some(clash) = inputs.iter().find(|i| same_file(i, out)) {
-            return Err(format!(
-                "output {} is also an input ({}); refusing to overwrite it",
-                out.display(),
-                clash.display()
-            ));
-        }
-    }
-    let output_dtype: Option<Dtype> = args
-        .output_dtype
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(|e| format!("--output-dtype: {e}"))?;
-    let read = |p: &Path| read_tensor(p).map_err(|e| e.to_string());
-    let input = read(&args.input)?;
-    let weight = read(&args.weight)?;
-    let bias = args.bias.as_deref().map(read).transpose()?;
+    let files = read_layer_files(
+        &args.input,
+        &args.weight,
+        args.bias.as_deref(),
+        &args.out.paths(),
+    )?;
+    let (input, weight, bias) = (&files.input, &files.weight, &files.bias);
     let array_form = args.mode.is_some()
         || args.boundary.is_some()
         || args.fillvalue.is_some()
         || args.library.is_some();
     let result = if array_form {
-        compute_array_form(&args, op, &input, &weight)?
+        compute_array_form(&args, op, input, weight)?
     } else {
         let rank = weight.values.ndim().checked_sub(2).filter(|r| *r >= 1).ok_or_else(|| {
             format!("--weight {} has shape {:?}: expected (C_out, C_in/groups, k...) with at least one spatial dimension (or use --mode for NumPy/SciPy arrays)", args.weight.display(), weight.values.shape())
@@ -206,17 +176,5 @@ pub fn run(args: ConvArgs, op: Operation) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?
     };
-    let promoted = bias
-        .iter()
-        .fold(input.dtype.promote(weight.dtype), |d, b| d.promote(b.dtype));
-    if let Some(path) = &args.output {
-        write_npy(path, &result, output_dtype.unwrap_or(promoted)).map_err(|e| e.to_string())?;
-    }
-    if let Some(path) = &args.exact_json {
-        write_exact_json(path, &result).map_err(|e| e.to_string())?;
-    }
-    if args.output.is_none() && args.exact_json.is_none() {
-        print!("{}", render(&result));
-    }
-    Ok(())
+    args.out.emit(&result, files.promoted)
 }

@@ -1,0 +1,511 @@
+//! `convspec conv-transpose`, `pool`, `grad`, `unfold` and `fold`.
+
+use crate::common::{read_flag, read_layer_files, refuse_clobber, GeometryArgs, OutputArgs};
+use clap::{Args, ValueEnum};
+use convspec::geometry::parse::{parse_bool, parse_list, parse_onnx_pads, parse_per_dim};
+use convspec::geometry::{Padding, PoolParams, TransposeGeometry, TransposePadding};
+use convspec::io::{write_exact_json, write_npy, Dtype, ExactTensor};
+use convspec::reference::pool::{
+    adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool, global_max_pool, max_pool,
+    AvgOptions, MaxPoolOutput,
+};
+use convspec::reference::{conv_transpose, correlate_backward, fold, unfold, UnfoldParams};
+use convspec::scalar::Rational;
+use ndarray::ArrayD;
+use std::path::{Path, PathBuf};
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The spatial rank of a layer from its weight (C_?, C_?, k...).
+fn weight_rank(weight: &ExactTensor, flag: &str) -> Result<usize, String> {
+    weight
+        .values
+        .ndim()
+        .checked_sub(2)
+        .filter(|r| *r >= 1)
+        .ok_or_else(|| {
+            format!(
+                "{flag} has shape {:?}: expected (channels, channels, k...) with at least one spatial dimension",
+                weight.values.shape()
+            )
+        })
+}
+
+/// Arguments of `convspec conv-transpose`.
+#[derive(Args, Debug)]
+pub struct TransposeArgs {
+    /// Input .npy (N, C_in, L...) or unbatched (C_in, L...) (.json reads exact JSON).
+    #[arg(long)]
+    input: PathBuf,
+    /// Weight .npy (C_in, C_out/groups, k...), PyTorch's layout for transposed convolution.
+    #[arg(long)]
+    weight: PathBuf,
+    /// Bias .npy (C_out,).
+    #[arg(long)]
+    bias: Option<PathBuf>,
+    /// Stride: one value or a comma list (default 1).
+    #[arg(long)]
+    stride: Option<String>,
+    /// Padding (cropped from both ends of each dimension): one value or a comma list (default 0).
+    #[arg(long, conflicts_with_all = ["pads", "output_shape"])]
+    padding: Option<String>,
+    /// Output padding added at the end of each dimension; must be smaller than the stride or the dilation (default 0).
+    #[arg(long)]
+    output_padding: Option<String>,
+    /// Dilation: one value or a comma list (default 1).
+    #[arg(long)]
+    dilation: Option<String>,
+    /// Groups (default 1).
+    #[arg(long)]
+    groups: Option<usize>,
+    /// ONNX-ordered asymmetric pads: all begins, then all ends.
+    #[arg(long, conflicts_with_all = ["output_shape", "auto_pad"])]
+    pads: Option<String>,
+    /// ONNX output_shape (spatial sizes): the pads are derived from it.
+    #[arg(long)]
+    output_shape: Option<String>,
+    /// ONNX auto_pad: same-upper | same-lower (output L*stride unless --output-shape) | valid | notset.
+    #[arg(long)]
+    auto_pad: Option<String>,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+fn transpose_geometry(args: &TransposeArgs, rank: usize) -> Result<TransposeGeometry, String> {
+    let mut g = TransposeGeometry::new(rank);
+    if let Some(v) = &args.stride {
+        g.stride = parse_per_dim("--stride", v, rank).map_err(err)?;
+    }
+    if let Some(v) = &args.dilation {
+        g.dilation = parse_per_dim("--dilation", v, rank).map_err(err)?;
+    }
+    if let Some(v) = &args.output_padding {
+        g.output_padding = parse_per_dim("--output-padding", v, rank).map_err(err)?;
+    }
+    if let Some(v) = &args.padding {
+        let p = parse_per_dim("--padding", v, rank).map_err(err)?;
+        g.padding = TransposePadding::Explicit(p.into_iter().map(|p| (p, p)).collect());
+    }
+    if let Some(v) = &args.pads {
+        match parse_onnx_pads("--pads", v, rank).map_err(err)? {
+            Padding::Explicit(pads) => g.padding = TransposePadding::Explicit(pads),
+            _ => unreachable!("parse_onnx_pads gives explicit pads"),
+        }
+    }
+    let extra_at_end = match args.auto_pad.as_deref().map(str::trim) {
+        None | Some("notset") => None,
+        Some("same-upper") => Some(true),
+        Some("same-lower") => Some(false),
+        Some("valid") => {
+            g.padding = TransposePadding::Explicit(vec![(0, 0); rank]);
+            None
+        }
+        Some(other) => {
+            return Err(format!(
+                "invalid value '{other}' for --auto-pad: expected same-upper, same-lower, valid or notset"
+            ))
+        }
+    };
+    if let Some(v) = &args.output_shape {
+        let shape = parse_list("--output-shape", v).map_err(err)?;
+        if shape.len() != rank {
+            return Err(format!(
+                "--output-shape has {} values but the weight has {rank} spatial dimensions",
+                shape.len()
+            ));
+        }
+        g.padding = TransposePadding::OutputShape {
+            shape,
+            extra_at_end: extra_at_end.unwrap_or(false),
+        };
+    } else if let Some(extra_at_end) = extra_at_end {
+        g.padding = TransposePadding::Same { extra_at_end };
+    }
+    if let Some(groups) = args.groups {
+        g.groups = groups;
+    }
+    Ok(g)
+}
+
+/// Runs `convspec conv-transpose`.
+pub fn run_transpose(args: TransposeArgs) -> Result<(), String> {
+    let files = read_layer_files(
+        &args.input,
+        &args.weight,
+        args.bias.as_deref(),
+        &args.out.paths(),
+    )?;
+    let (input, weight, bias) = (&files.input, &files.weight, &files.bias);
+    let geometry = transpose_geometry(&args, weight_rank(weight, "--weight")?)?;
+    let result = conv_transpose(
+        &input.values,
+        &weight.values,
+        bias.as_ref().map(|b| &b.values),
+        &geometry,
+    )
+    .map_err(err)?;
+    args.out.emit(&result, files.promoted)
+}
+
+/// The pooling operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PoolKind {
+    /// max_pool{1,2,3}d (ONNX MaxPool).
+    Max,
+    /// avg_pool{1,2,3}d (ONNX AveragePool).
+    Avg,
+    /// adaptive_avg_pool{1,2,3}d.
+    AdaptiveAvg,
+    /// adaptive_max_pool{1,2,3}d.
+    AdaptiveMax,
+    /// ONNX GlobalAveragePool.
+    GlobalAvg,
+    /// ONNX GlobalMaxPool.
+    GlobalMax,
+}
+
+/// Whose index convention `--indices` follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IndexLayout {
+    /// Flat within each (n, c) plane (PyTorch's return_indices).
+    Pytorch,
+    /// Flat over the whole input tensor (ONNX MaxPool's Indices, storage_order 0).
+    Onnx,
+}
+
+/// Arguments of `convspec pool`.
+#[derive(Args, Debug)]
+pub struct PoolArgs {
+    /// max | avg | adaptive-avg | adaptive-max | global-avg | global-max.
+    #[arg(value_enum)]
+    kind: PoolKind,
+    /// Input .npy (N, C, L...) or unbatched (C, L...); global pools take (N, C, L...).
+    #[arg(long)]
+    input: PathBuf,
+    /// Window size: one value per spatial dimension, or a comma list (max, avg).
+    #[arg(long)]
+    kernel_size: Option<String>,
+    /// Stride (default: the kernel size).
+    #[arg(long)]
+    stride: Option<String>,
+    /// Padding on both sides, at most half the kernel size (default 0).
+    #[arg(long, conflicts_with = "pads")]
+    padding: Option<String>,
+    /// ONNX-ordered asymmetric pads: all begins, then all ends.
+    #[arg(long)]
+    pads: Option<String>,
+    /// Dilation (max pooling; default 1).
+    #[arg(long)]
+    dilation: Option<String>,
+    /// Round output sizes up: true | false (default false).
+    #[arg(long)]
+    ceil_mode: Option<String>,
+    /// Average over the padded window: true | false (default true).
+    #[arg(long)]
+    count_include_pad: Option<String>,
+    /// Divide every average by this instead (non-zero).
+    #[arg(long)]
+    divisor_override: Option<usize>,
+    /// Output size for adaptive pooling: one value or a comma list.
+    #[arg(long)]
+    output_size: Option<String>,
+    /// Write the chosen indices (int64 .npy) of max pooling here.
+    #[arg(long)]
+    indices: Option<PathBuf>,
+    /// Index convention of --indices: pytorch (per plane, default) | onnx (whole tensor).
+    #[arg(long, value_enum, default_value_t = IndexLayout::Pytorch)]
+    indices_layout: IndexLayout,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+fn pool_params(args: &PoolArgs) -> Result<PoolParams, String> {
+    let kernel = args
+        .kernel_size
+        .as_deref()
+        .ok_or("--kernel-size is required for max and avg pooling")?;
+    let kernel = parse_list("--kernel-size", kernel).map_err(err)?;
+    let rank = kernel.len();
+    let mut params = PoolParams::new(kernel);
+    if let Some(v) = &args.stride {
+        params.stride = parse_per_dim("--stride", v, rank).map_err(err)?;
+    }
+    if let Some(v) = &args.padding {
+        params = params.with_padding(parse_per_dim("--padding", v, rank).map_err(err)?);
+    }
+    if let Some(v) = &args.pads {
+        match parse_onnx_pads("--pads", v, rank).map_err(err)? {
+            Padding::Explicit(pads) => params.padding = pads,
+            _ => unreachable!("parse_onnx_pads gives explicit pads"),
+        }
+    }
+    if let Some(v) = &args.dilation {
+        params.dilation = parse_per_dim("--dilation", v, rank).map_err(err)?;
+    }
+    if let Some(v) = &args.ceil_mode {
+        params.ceil_mode = parse_bool("--ceil-mode", v).map_err(err)?;
+    }
+    Ok(params)
+}
+
+fn refuse_flags(args: &PoolArgs, flags: &[(&str, bool)]) -> Result<(), String> {
+    for (name, given) in flags {
+        if *given {
+            return Err(format!(
+                "{name} does not apply to {} pooling",
+                args.kind.to_possible_value().expect("named").get_name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `convspec pool`.
+pub fn run_pool(args: PoolArgs) -> Result<(), String> {
+    let mut outputs = args.out.paths();
+    if let Some(p) = &args.indices {
+        outputs.push(p);
+    }
+    refuse_clobber(&[&args.input], &outputs)?;
+    let input = read_flag("--input", &args.input)?;
+    let x = &input.values;
+    let window_flags = [
+        ("--kernel-size", args.kernel_size.is_some()),
+        ("--stride", args.stride.is_some()),
+        ("--padding", args.padding.is_some()),
+        ("--pads", args.pads.is_some()),
+        ("--dilation", args.dilation.is_some()),
+        ("--ceil-mode", args.ceil_mode.is_some()),
+    ];
+    let avg_flags = [
+        ("--count-include-pad", args.count_include_pad.is_some()),
+        ("--divisor-override", args.divisor_override.is_some()),
+    ];
+    let max_flags = [("--indices", args.indices.is_some())];
+    let adaptive_flags = [("--output-size", args.output_size.is_some())];
+    let output_size = |rank_hint: usize| -> Result<Vec<usize>, String> {
+        let text = args
+            .output_size
+            .as_deref()
+            .ok_or("--output-size is required for adaptive pooling")?;
+        let list = parse_list("--output-size", text).map_err(err)?;
+        Ok(if list.len() == 1 {
+            vec![list[0]; rank_hint]
+        } else {
+            list
+        })
+    };
+    // Adaptive pools infer their rank from the input: (N, C, L...) when a single size is given.
+    let batched_rank = x.ndim().saturating_sub(2).max(1);
+    let (values, max_output): (ArrayD<Rational>, Option<MaxPoolOutput<Rational>>) = match args.kind
+    {
+        PoolKind::Max => {
+            refuse_flags(&args, &avg_flags)?;
+            refuse_flags(&args, &adaptive_flags)?;
+            let out = max_pool(x, &pool_params(&args)?).map_err(err)?;
+            (out.values.clone(), Some(out))
+        }
+        PoolKind::Avg => {
+            refuse_flags(&args, &max_flags)?;
+            refuse_flags(&args, &adaptive_flags)?;
+            let mut options = AvgOptions::default();
+            if let Some(v) = &args.count_include_pad {
+                options.count_include_pad = parse_bool("--count-include-pad", v).map_err(err)?;
+            }
+            options.divisor_override = args.divisor_override;
+            (
+                avg_pool(x, &pool_params(&args)?, &options).map_err(err)?,
+                None,
+            )
+        }
+        PoolKind::AdaptiveAvg => {
+            refuse_flags(&args, &window_flags)?;
+            refuse_flags(&args, &avg_flags)?;
+            refuse_flags(&args, &max_flags)?;
+            (
+                adaptive_avg_pool(x, &output_size(batched_rank)?).map_err(err)?,
+                None,
+            )
+        }
+        PoolKind::AdaptiveMax => {
+            refuse_flags(&args, &window_flags)?;
+            refuse_flags(&args, &avg_flags)?;
+            let out = adaptive_max_pool(x, &output_size(batched_rank)?).map_err(err)?;
+            (out.values.clone(), Some(out))
+        }
+        PoolKind::GlobalAvg => {
+            refuse_flags(&args, &window_flags)?;
+            refuse_flags(&args, &avg_flags)?;
+            refuse_flags(&args, &max_flags)?;
+            refuse_flags(&args, &adaptive_flags)?;
+            (global_avg_pool(x, batched_rank).map_err(err)?, None)
+        }
+        PoolKind::GlobalMax => {
+            refuse_flags(&args, &window_flags)?;
+            refuse_flags(&args, &avg_flags)?;
+            refuse_flags(&args, &adaptive_flags)?;
+            let out = global_max_pool(x, batched_rank).map_err(err)?;
+            (out.values.clone(), Some(out))
+        }
+    };
+    if let (Some(path), Some(out)) = (&args.indices, &max_output) {
+        let indices = match args.indices_layout {
+            IndexLayout::Pytorch => out.indices.clone(),
+            IndexLayout::Onnx => out.onnx_indices(x.shape()),
+        };
+        let as_rational = indices.mapv(|i| Rational::from_integer(i.into()));
+        write_npy(path, &as_rational, Dtype::Int(8)).map_err(err)?;
+    }
+    args.out.emit(&values, input.dtype)
+}
+
+/// Arguments of `convspec grad`.
+#[derive(Args, Debug)]
+pub struct GradArgs {
+    /// Forward input .npy (N, C_in, L...) or unbatched (C_in, L...).
+    #[arg(long)]
+    input: PathBuf,
+    /// Forward weight .npy (C_out, C_in/groups, k...).
+    #[arg(long)]
+    weight: PathBuf,
+    /// Upstream gradient dL/dy .npy, the shape of the forward output.
+    #[arg(long)]
+    grad_output: PathBuf,
+    #[command(flatten)]
+    geometry: GeometryArgs,
+    /// Write dL/dx here (.npy, or exact JSON when the name ends in .json).
+    #[arg(long)]
+    grad_input: Option<PathBuf>,
+    /// Write dL/dw here.
+    #[arg(long)]
+    grad_weight: Option<PathBuf>,
+    /// Write dL/db here.
+    #[arg(long)]
+    grad_bias: Option<PathBuf>,
+    /// dtype of the .npy gradients (default: promotion of the input dtypes).
+    #[arg(long)]
+    output_dtype: Option<String>,
+}
+
+/// Runs `convspec grad`.
+pub fn run_grad(args: GradArgs) -> Result<(), String> {
+    let outputs: Vec<&Path> = [&args.grad_input, &args.grad_weight, &args.grad_bias]
+        .into_iter()
+        .flatten()
+        .map(PathBuf::as_path)
+        .collect();
+    refuse_clobber(&[&args.input, &args.weight, &args.grad_output], &outputs)?;
+    let input = read_flag("--input", &args.input)?;
+    let weight = read_flag("--weight", &args.weight)?;
+    let grad_output = read_flag("--grad-output", &args.grad_output)?;
+    let geometry = args.geometry.geometry(weight_rank(&weight, "--weight")?)?;
+    let grads = correlate_backward(
+        &input.values,
+        &weight.values,
+        &grad_output.values,
+        &geometry,
+    )
+    .map_err(err)?;
+    let promoted = input.dtype.promote(weight.dtype).promote(grad_output.dtype);
+    let dtype = crate::common::parse_dtype(args.output_dtype.as_deref())?.unwrap_or(promoted);
+    let write = |path: &Path, values: &ArrayD<Rational>| -> Result<(), String> {
+        if path.extension().is_some_and(|e| e == "json") {
+            write_exact_json(path, values).map_err(err)
+        } else {
+            write_npy(path, values, dtype).map_err(err)
+        }
+    };
+    let targets = [
+        ("grad_input", &args.grad_input, &grads.input),
+        ("grad_weight", &args.grad_weight, &grads.weight),
+        ("grad_bias", &args.grad_bias, &grads.bias),
+    ];
+    if outputs.is_empty() {
+        for (name, _, values) in targets {
+            println!("{name}:");
+            print!("{}", crate::common::render(values));
+        }
+        return Ok(());
+    }
+    for (_, path, values) in targets {
+        if let Some(path) = path {
+            write(path, values)?;
+        }
+    }
+    Ok(())
+}
+
+/// Arguments shared by `convspec unfold` and `convspec fold`.
+#[derive(Args, Debug)]
+pub struct UnfoldArgs {
+    /// Input .npy: unfold takes (N, C, spatial...) or (C, spatial...); fold takes (N, C*prod(k), L) or (C*prod(k), L).
+    #[arg(long)]
+    input: PathBuf,
+    /// Window size: one value per spatial dimension, or a comma list.
+    #[arg(long)]
+    kernel_size: String,
+    /// Dilation (default 1).
+    #[arg(long)]
+    dilation: Option<String>,
+    /// Zero padding on both sides (default 0).
+    #[arg(long)]
+    padding: Option<String>,
+    /// Stride (default 1).
+    #[arg(long)]
+    stride: Option<String>,
+    /// fold only: the spatial output size.
+    #[arg(long)]
+    output_size: Option<String>,
+    #[command(flatten)]
+    out: OutputArgs,
+}
+
+fn unfold_params(args: &UnfoldArgs, rank: usize) -> Result<UnfoldParams, String> {
+    let kernel = parse_per_dim("--kernel-size", &args.kernel_size, rank).map_err(err)?;
+    let mut params = UnfoldParams::new(kernel);
+    if let Some(v) = &args.dilation {
+        params.dilation = parse_per_dim("--dilation", v, rank).map_err(err)?;
+    }
+    if let Some(v) = &args.padding {
+        params.padding = parse_per_dim("--padding", v, rank).map_err(err)?;
+    }
+    if let Some(v) = &args.stride {
+        params.stride = parse_per_dim("--stride", v, rank).map_err(err)?;
+    }
+    Ok(params)
+}
+
+/// Runs `convspec unfold` (`fold_back` false) or `convspec fold`.
+pub fn run_unfold(args: UnfoldArgs, fold_back: bool) -> Result<(), String> {
+    refuse_clobber(&[&args.input], &args.out.paths())?;
+    let input = read_flag("--input", &args.input)?;
+    let result = if fold_back {
+        let text = args
+            .output_size
+            .as_deref()
+            .ok_or("--output-size is required for fold")?;
+        let output_size = parse_list("--output-size", text).map_err(err)?;
+        let params = unfold_params(&args, output_size.len())?;
+        fold(&input.values, &output_size, &params).map_err(err)?
+    } else {
+        if args.output_size.is_some() {
+            return Err("--output-size applies to fold, not unfold".into());
+        }
+        // PyTorch's unfold is 2-D: one --kernel-size value means 2-D for (C, H, W) and
+        // (N, C, H, W) input; a comma list sets the number of spatial dimensions.
+        let kernel = parse_list("--kernel-size", &args.kernel_size).map_err(err)?;
+        let ndim = input.values.ndim();
+        let rank = if kernel.len() > 1 {
+            kernel.len()
+        } else if matches!(ndim, 3 | 4) {
+            2
+        } else {
+            ndim.saturating_sub(2).max(1)
+        };
+        let params = unfold_params(&args, rank)?;
+        unfold(&input.values, &params).map_err(err)?
+    };
+    args.out.emit(&result, input.dtype)
+}
