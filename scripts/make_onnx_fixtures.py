@@ -76,6 +76,23 @@ conv_transpose("output_shape_2d_output_padding", 1, 2, 4, [3, 3], [3, 3], stride
 conv_transpose("pads_asymmetric", 1, 1, 2, [4, 3], [3, 3], strides=[2, 1], pads=[1, 0, 0, 2])
 
 
+def conv(name, n, cin, cout, spatial, kernel, group=1, **attrs):
+    x = ints((n, cin) + tuple(spatial))
+    w = ints((cout, cin // group) + tuple(kernel))
+    node = helper.make_node("Conv", ["X", "W"], ["Y"], group=group, **attrs)
+    (y,), (agrees, _) = run(node, {"X": x, "W": w}, [("Y", TensorProto.FLOAT)])
+    cases.append({"kind": "conv", "name": name, "attrs": {"group": group, **attrs},
+                  "x": tensor(x), "w": tensor(w), "expected": tensor(y), "reference_agrees": agrees})
+
+
+conv("conv_same_upper_stride2", 1, 2, 2, [7], [4], strides=[2], auto_pad="SAME_UPPER")
+conv("conv_same_lower_stride2", 1, 2, 2, [7], [4], strides=[2], auto_pad="SAME_LOWER")
+conv("conv_same_upper_2d", 1, 1, 2, [6, 7], [3, 2], strides=[3, 2], auto_pad="SAME_UPPER")  # ORT refuses dilation with SAME_*
+conv("conv_same_lower_2d_groups", 2, 4, 2, [5, 6], [2, 3], strides=[2, 1], group=2, auto_pad="SAME_LOWER")
+conv("conv_valid_strided", 1, 1, 1, [8, 9], [3, 3], strides=[2, 3], auto_pad="VALID")
+conv("conv_pads_asymmetric", 1, 2, 3, [5, 5], [3, 3], pads=[2, 0, 1, 1], strides=[2, 2])
+
+
 def max_pool(name, shape, **attrs):
     x = ints(shape)
     node = helper.make_node("MaxPool", ["X"], ["Y", "I"], **attrs)

@@ -268,7 +268,7 @@ fn onnx_pads(value: &Value, rank: usize) -> Option<Vec<(usize, usize)>> {
 }
 
 #[test]
-fn onnx_runtime_conv_transpose_and_max_pool_agree_exactly() {
+fn onnx_runtime_conv_conv_transpose_and_max_pool_agree_exactly() {
     let doc = fixture("onnx_layers.json");
     let (mut checked, mut deviations) = (0, 0);
     for case in doc["cases"].as_array().unwrap() {
@@ -315,6 +315,25 @@ fn onnx_runtime_conv_transpose_and_max_pool_agree_exactly() {
                     assert_eq!(y, tensor(&case["expected"]), "{name}");
                 }
             }
+            "conv" => {
+                let w = tensor(&case["w"]);
+                let padding = match attrs["auto_pad"].as_str() {
+                    Some("SAME_UPPER") => Padding::SameUpper,
+                    Some("SAME_LOWER") => Padding::SameLower,
+                    Some("VALID") => Padding::Valid,
+                    _ => Padding::Explicit(
+                        onnx_pads(&attrs["pads"], rank).unwrap_or(vec![(0, 0); rank]),
+                    ),
+                };
+                let geometry = ConvGeometry::new(rank)
+                    .with_stride(list(&attrs["strides"]).unwrap_or(vec![1; rank]))
+                    .with_dilation(list(&attrs["dilations"]).unwrap_or(vec![1; rank]))
+                    .with_padding(padding)
+                    .with_groups(attrs["group"].as_u64().unwrap() as usize);
+                let y = convspec::reference::correlate(&x, &w, None, &geometry)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(y, tensor(&case["expected"]), "{name}");
+            }
             "max_pool" => {
                 let kernel = list(&attrs["kernel_shape"]).unwrap();
                 let params = PoolParams::new(kernel)
@@ -334,7 +353,7 @@ fn onnx_runtime_conv_transpose_and_max_pool_agree_exactly() {
         }
         checked += 1;
     }
-    assert!(checked >= 10, "{checked}");
+    assert!(checked >= 16, "{checked}");
     assert_eq!(
         deviations, 1,
         "ONNX Runtime's known deviation is still recorded"

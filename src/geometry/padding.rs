@@ -73,8 +73,7 @@ impl Padding {
 /// dilation * (kernel - 1) + 1, the extent of a dilated kernel.
 pub fn effective_kernel(kernel: usize, dilation: usize) -> Result<usize, GeometryError> {
     kernel
-        .checked_sub(1)
-        .unwrap_or(0)
+        .saturating_sub(1)
         .checked_mul(dilation)
         .and_then(|v| v.checked_add(1))
         .ok_or(GeometryError::Overflow {
