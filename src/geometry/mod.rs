@@ -98,37 +98,26 @@ impl ConvGeometry {
         kernel: &[usize],
     ) -> Result<Vec<DimGeometry>, GeometryError> {
         let rank = input.len();
-        let check_len = |what, got| {
-            if got == rank {
-                Ok(())
-            } else {
-                Err(GeometryError::RankMismatch {
-                    what,
-                    expected: rank,
-                    got,
-                })
-            }
-        };
-        check_len("kernel size", kernel.len())?;
-        check_len("stride", self.stride.len())?;
-        check_len("dilation", self.dilation.len())?;
+        check_ranks(
+            rank,
+            &[
+                ("kernel size", kernel.len()),
+                ("stride", self.stride.len()),
+                ("dilation", self.dilation.len()),
+            ],
+        )?;
         if let Padding::Explicit(pads) = &self.padding {
-            check_len("padding", pads.len())?;
+            check_ranks(rank, &[("padding", pads.len())])?;
         }
         (0..rank)
             .map(|dim| {
-                if self.stride[dim] == 0 {
-                    return Err(GeometryError::ZeroStride { dim });
-                }
-                if self.dilation[dim] == 0 {
-                    return Err(GeometryError::ZeroDilation { dim });
-                }
-                if kernel[dim] == 0 {
-                    return Err(GeometryError::ZeroKernel { dim });
-                }
-                if input[dim] == 0 {
-                    return Err(GeometryError::ZeroInput { dim });
-                }
+                check_positive(
+                    dim,
+                    input[dim],
+                    kernel[dim],
+                    self.stride[dim],
+                    self.dilation[dim],
+                )?;
                 let (pad_begin, pad_end) = self.padding.resolve(
                     dim,
                     input[dim],
@@ -346,6 +335,42 @@ pub fn parameter_count(
     weights.checked_add(biases).ok_or(GeometryError::Overflow {
         what: "parameter count",
     })
+}
+
+/// Every per-dimension list must have one value per spatial dimension: `lists` holds
+/// (argument name, length) pairs.
+pub fn check_ranks(rank: usize, lists: &[(&'static str, usize)]) -> Result<(), GeometryError> {
+    match lists.iter().find(|(_, got)| *got != rank) {
+        Some(&(what, got)) => Err(GeometryError::RankMismatch {
+            what,
+            expected: rank,
+            got,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Input size, kernel size, stride and dilation of spatial dimension `dim` must be positive.
+pub fn check_positive(
+    dim: usize,
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+) -> Result<(), GeometryError> {
+    if stride == 0 {
+        return Err(GeometryError::ZeroStride { dim });
+    }
+    if dilation == 0 {
+        return Err(GeometryError::ZeroDilation { dim });
+    }
+    if kernel == 0 {
+        return Err(GeometryError::ZeroKernel { dim });
+    }
+    if input == 0 {
+        return Err(GeometryError::ZeroInput { dim });
+    }
+    Ok(())
 }
 
 /// PyTorch's channel rule for groups: G > 0 divides both C_in and C_out.

@@ -1,7 +1,7 @@
 //! Pooling window geometry: sizes and the checks PyTorch makes (the operators are in
 //! [`reference::pool`](crate::reference::pool)).
 
-use super::{effective_kernel, GeometryError};
+use super::{check_positive, check_ranks, effective_kernel, GeometryError};
 
 /// Geometry of a pooling layer in one spatial dimension, PyTorch's `MaxPool`/`AvgPool`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,18 +35,7 @@ pub fn pool_output_size(
     input: usize,
     g: &PoolGeometry,
 ) -> Result<usize, GeometryError> {
-    if g.stride == 0 {
-        return Err(GeometryError::ZeroStride { dim });
-    }
-    if g.dilation == 0 {
-        return Err(GeometryError::ZeroDilation { dim });
-    }
-    if g.kernel == 0 {
-        return Err(GeometryError::ZeroKernel { dim });
-    }
-    if input == 0 {
-        return Err(GeometryError::ZeroInput { dim });
-    }
+    check_positive(dim, input, g.kernel, g.stride, g.dilation)?;
     let span = effective_kernel(g.kernel, g.dilation)?;
     for pad in [g.pad_begin, g.pad_end] {
         if pad > g.kernel / 2 {
@@ -146,20 +135,15 @@ impl PoolParams {
     /// `input`, checked as [`pool_output_size`] checks.
     pub fn resolve(&self, input: &[usize]) -> Result<Vec<(PoolGeometry, usize)>, GeometryError> {
         let rank = self.rank();
-        for (what, got) in [
-            ("input spatial dimensions", input.len()),
-            ("stride", self.stride.len()),
-            ("padding", self.padding.len()),
-            ("dilation", self.dilation.len()),
-        ] {
-            if got != rank {
-                return Err(GeometryError::RankMismatch {
-                    what,
-                    expected: rank,
-                    got,
-                });
-            }
-        }
+        check_ranks(
+            rank,
+            &[
+                ("input spatial dimensions", input.len()),
+                ("stride", self.stride.len()),
+                ("padding", self.padding.len()),
+                ("dilation", self.dilation.len()),
+            ],
+        )?;
         (0..rank)
             .map(|dim| {
                 let g = PoolGeometry {

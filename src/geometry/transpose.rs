@@ -17,7 +17,9 @@
 //! receive no input. ONNX Runtime 1.32 instead stops at the uncropped size (e.g. 11 instead of
 //! L s = 12 for L = 4, s = 3, k = 2), which does not meet the operator's definition.
 
-use super::{check_groups, checked_product, effective_kernel, GeometryError};
+use super::{
+    check_groups, check_positive, check_ranks, checked_product, effective_kernel, GeometryError,
+};
 
 /// How a transposed convolution's output is cropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,26 +109,21 @@ impl TransposeGeometry {
         kernel: &[usize],
     ) -> Result<Vec<DimTranspose>, GeometryError> {
         let rank = input.len();
-        let check_len = |what, got| {
-            if got == rank {
-                Ok(())
-            } else {
-                Err(GeometryError::RankMismatch {
-                    what,
-                    expected: rank,
-                    got,
-                })
-            }
+        let padding_len = match &self.padding {
+            TransposePadding::Explicit(pads) => ("padding", pads.len()),
+            TransposePadding::OutputShape { shape, .. } => ("output_shape", shape.len()),
+            TransposePadding::Same { .. } => ("padding", rank),
         };
-        check_len("kernel size", kernel.len())?;
-        check_len("stride", self.stride.len())?;
-        check_len("dilation", self.dilation.len())?;
-        check_len("output_padding", self.output_padding.len())?;
-        match &self.padding {
-            TransposePadding::Explicit(pads) => check_len("padding", pads.len())?,
-            TransposePadding::OutputShape { shape, .. } => check_len("output_shape", shape.len())?,
-            TransposePadding::Same { .. } => {}
-        }
+        check_ranks(
+            rank,
+            &[
+                ("kernel size", kernel.len()),
+                ("stride", self.stride.len()),
+                ("dilation", self.dilation.len()),
+                ("output_padding", self.output_padding.len()),
+                padding_len,
+            ],
+        )?;
         (0..rank)
             .map(|dim| {
                 let (stride, dilation, output_padding) = (
@@ -134,18 +131,7 @@ impl TransposeGeometry {
                     self.dilation[dim],
                     self.output_padding[dim],
                 );
-                if stride == 0 {
-                    return Err(GeometryError::ZeroStride { dim });
-                }
-                if dilation == 0 {
-                    return Err(GeometryError::ZeroDilation { dim });
-                }
-                if kernel[dim] == 0 {
-                    return Err(GeometryError::ZeroKernel { dim });
-                }
-                if input[dim] == 0 {
-                    return Err(GeometryError::ZeroInput { dim });
-                }
+                check_positive(dim, input[dim], kernel[dim], stride, dilation)?;
                 if output_padding >= stride && output_padding >= dilation {
                     return Err(GeometryError::OutputPaddingTooLarge {
                         dim,

@@ -1,6 +1,6 @@
 //! Correlation and convolution layers of any spatial rank.
 
-use super::OpError;
+use super::{check_bias, unbatched, OpError};
 use crate::geometry::{ConvGeometry, ConvShape};
 use crate::scalar::Ring;
 use ndarray::{ArrayD, Axis, IxDyn};
@@ -50,18 +50,9 @@ pub fn correlate<T: Ring>(
     geometry: &ConvGeometry,
 ) -> Result<ArrayD<T>, OpError> {
     if input.ndim() + 1 == weight.ndim() {
-        let batched = input.clone().insert_axis(Axis(0));
-        let output = correlate(&batched, weight, bias, geometry)?;
-        return Ok(output.index_axis_move(Axis(0), 0));
+        return unbatched(input, |x| correlate(x, weight, bias, geometry));
     }
-    if let Some(b) = bias {
-        if b.ndim() != 1 {
-            return Err(OpError::Invalid(format!(
-                "bias must be 1-D (C_out,), got shape {:?}",
-                b.shape()
-            )));
-        }
-    }
+    check_bias(bias)?;
     let shape = ConvShape::new(
         input.shape(),
         weight.shape(),

@@ -34,6 +34,7 @@ pub use transpose::conv_transpose;
 pub use unfold::{fold, unfold, UnfoldParams};
 
 use crate::geometry::GeometryError;
+use ndarray::{ArrayD, Axis};
 use thiserror::Error;
 
 /// Why an operation cannot be computed.
@@ -45,4 +46,25 @@ pub enum OpError {
     /// Arguments that the library being reproduced refuses.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// PyTorch's unbatched form: runs `layer` on `input` with a batch axis of size 1 in front and
+/// removes that axis from the result.
+pub(crate) fn unbatched<T: Clone>(
+    input: &ArrayD<T>,
+    layer: impl FnOnce(&ArrayD<T>) -> Result<ArrayD<T>, OpError>,
+) -> Result<ArrayD<T>, OpError> {
+    let batched = input.clone().insert_axis(Axis(0));
+    Ok(layer(&batched)?.index_axis_move(Axis(0), 0))
+}
+
+/// A bias must be 1-D, (C_out,).
+pub(crate) fn check_bias<T>(bias: Option<&ArrayD<T>>) -> Result<(), OpError> {
+    match bias {
+        Some(b) if b.ndim() != 1 => Err(OpError::Invalid(format!(
+            "bias must be 1-D (C_out,), got shape {:?}",
+            b.shape()
+        ))),
+        _ => Ok(()),
+    }
 }

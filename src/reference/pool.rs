@@ -42,7 +42,7 @@ pub fn pool_windows(
     let dims = params.resolve(input)?;
     let output: Vec<usize> = dims.iter().map(|(_, o)| *o).collect();
     // Per dimension and output index: the in-bounds input positions, and the padded count.
-    let per_dim: Vec<Vec<(Vec<usize>, usize)>> = dims
+    let per_dim: DimWindows = dims
         .iter()
         .zip(input)
         .map(|((g, out), &len)| {
@@ -64,17 +64,7 @@ pub fn pool_windows(
                 .collect()
         })
         .collect();
-    let windows = multi_indices(&output)
-        .into_iter()
-        .map(|index| {
-            let ranges: Vec<&(Vec<usize>, usize)> = index
-                .iter()
-                .enumerate()
-                .map(|(dim, &i)| &per_dim[dim][i])
-                .collect();
-            window_from_ranges(&ranges)
-        })
-        .collect::<Vec<_>>();
+    let windows = product_windows(&per_dim, &output);
     if let Some(empty) = windows.iter().position(|w| w.positions.is_empty()) {
         return Err(OpError::Invalid(format!(
             "pooling window {:?} lies entirely in the padding",
@@ -84,17 +74,31 @@ pub fn pool_windows(
     Ok((windows, output))
 }
 
-/// The product window of per-dimension position lists.
-fn window_from_ranges(ranges: &[&(Vec<usize>, usize)]) -> Window {
-    let sizes: Vec<usize> = ranges.iter().map(|(p, _)| p.len()).collect();
-    let positions = multi_indices(&sizes)
+/// Per spatial dimension and output index: the input positions covered and the padded count.
+type DimWindows = Vec<Vec<(Vec<usize>, usize)>>;
+
+/// The windows of all output positions (C order of `output`): each the product over dimensions
+/// of that dimension's positions, its padded count the product of the counts.
+fn product_windows(per_dim: &DimWindows, output: &[usize]) -> Vec<Window> {
+    multi_indices(output)
         .into_iter()
-        .map(|k| k.iter().enumerate().map(|(d, &j)| ranges[d].0[j]).collect())
-        .collect();
-    Window {
-        positions,
-        padded_count: ranges.iter().map(|(_, c)| c).product(),
-    }
+        .map(|index| {
+            let ranges: Vec<&(Vec<usize>, usize)> = index
+                .iter()
+                .enumerate()
+                .map(|(dim, &i)| &per_dim[dim][i])
+                .collect();
+            let sizes: Vec<usize> = ranges.iter().map(|(p, _)| p.len()).collect();
+            let positions = multi_indices(&sizes)
+                .into_iter()
+                .map(|k| k.iter().enumerate().map(|(d, &j)| ranges[d].0[j]).collect())
+                .collect();
+            Window {
+                positions,
+                padded_count: ranges.iter().map(|(_, c)| c).product(),
+            }
+        })
+        .collect()
 }
 
 /// The windows of adaptive pooling from spatial sizes `input` to `output`: output i covers
@@ -121,7 +125,7 @@ pub fn adaptive_windows(input: &[usize], output: &[usize]) -> Result<Vec<Window>
             return Err(GeometryError::ZeroInput { dim }.into());
         }
     }
-    let per_dim: Vec<Vec<(Vec<usize>, usize)>> = input
+    let per_dim: DimWindows = input
         .iter()
         .zip(output)
         .map(|(&l, &o)| {
@@ -134,17 +138,7 @@ pub fn adaptive_windows(input: &[usize], output: &[usize]) -> Result<Vec<Window>
                 .collect()
         })
         .collect();
-    Ok(multi_indices(output)
-        .into_iter()
-        .map(|index| {
-            let ranges: Vec<&(Vec<usize>, usize)> = index
-                .iter()
-                .enumerate()
-                .map(|(dim, &i)| &per_dim[dim][i])
-                .collect();
-            window_from_ranges(&ranges)
-        })
-        .collect())
+    Ok(product_windows(&per_dim, output))
 }
 
 /// Checks that `shape` is (N, C, spatial...) or unbatched (C, spatial...) with `rank` spatial

@@ -1,10 +1,10 @@
 //! Transposed convolution (PyTorch `conv_transpose{1,2,3}d`, ONNX `ConvTranspose`).
 
 use super::conv::multi_indices;
-use super::OpError;
+use super::{check_bias, unbatched, OpError};
 use crate::geometry::{TransposeGeometry, TransposeShape};
 use crate::scalar::Ring;
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 
 /// Transposed convolution: the adjoint (matrix transpose) of the correlation layer with the
 /// same stride, dilation, padding and groups, plus bias.
@@ -30,18 +30,9 @@ pub fn conv_transpose<T: Ring>(
     geometry: &TransposeGeometry,
 ) -> Result<ArrayD<T>, OpError> {
     if input.ndim() + 1 == weight.ndim() {
-        let batched = input.clone().insert_axis(Axis(0));
-        let output = conv_transpose(&batched, weight, bias, geometry)?;
-        return Ok(output.index_axis_move(Axis(0), 0));
+        return unbatched(input, |x| conv_transpose(x, weight, bias, geometry));
     }
-    if let Some(b) = bias {
-        if b.ndim() != 1 {
-            return Err(OpError::Invalid(format!(
-                "bias must be 1-D (C_out,), got shape {:?}",
-                b.shape()
-            )));
-        }
-    }
+    check_bias(bias)?;
     let shape = TransposeShape::new(
         input.shape(),
         weight.shape(),

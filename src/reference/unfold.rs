@@ -14,10 +14,10 @@
 //! dimensions.
 
 use super::conv::multi_indices;
-use super::OpError;
+use super::{unbatched, OpError};
 use crate::geometry::{ConvGeometry, DimGeometry, GeometryError, Padding};
 use crate::scalar::Ring;
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 
 /// The sliding-window parameters shared by `unfold` and `fold` (PyTorch's argument names).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,8 +70,7 @@ impl UnfoldParams {
 pub fn unfold<T: Ring>(input: &ArrayD<T>, params: &UnfoldParams) -> Result<ArrayD<T>, OpError> {
     let rank = params.kernel_size.len();
     if input.ndim() == rank + 1 {
-        let batched = input.clone().insert_axis(Axis(0));
-        return Ok(unfold(&batched, params)?.index_axis_move(Axis(0), 0));
+        return unbatched(input, |x| unfold(x, params));
     }
     if rank == 0 || input.ndim() != rank + 2 {
         return Err(OpError::Invalid(format!(
@@ -116,8 +115,7 @@ pub fn fold<T: Ring>(
     params: &UnfoldParams,
 ) -> Result<ArrayD<T>, OpError> {
     if input.ndim() == 2 {
-        let batched = input.clone().insert_axis(Axis(0));
-        return Ok(fold(&batched, output_size, params)?.index_axis_move(Axis(0), 0));
+        return unbatched(input, |x| fold(x, output_size, params));
     }
     if input.ndim() != 3 {
         return Err(OpError::Invalid(format!(
@@ -184,6 +182,7 @@ pub fn fold<T: Ring>(
 mod tests {
     use super::*;
     use crate::reference::correlate;
+    use ndarray::Axis;
 
     fn tensor(shape: &[usize], values: Vec<i64>) -> ArrayD<i64> {
         ArrayD::from_shape_vec(IxDyn(shape), values).unwrap()
