@@ -143,12 +143,7 @@ impl TransposeGeometry {
                 let overflow = GeometryError::Overflow {
                     what: "transposed convolution output size",
                 };
-                // The uncropped extent (L - 1) s + d (k - 1) + 1 + a.
-                let full = (input[dim] - 1)
-                    .checked_mul(stride)
-                    .and_then(|v| v.checked_add(effective_kernel(kernel[dim], dilation).ok()?))
-                    .and_then(|v| v.checked_add(output_padding))
-                    .ok_or(overflow.clone())?;
+                let full = uncropped(input[dim], kernel[dim], stride, dilation, output_padding)?;
                 let split = |requested: usize, extra_at_end: bool| {
                     let total = i64::try_from(full)
                         .ok()
@@ -195,6 +190,23 @@ impl TransposeGeometry {
     }
 }
 
+/// The uncropped extent of a transposed convolution, (L - 1) s + d (k - 1) + 1 + a (L >= 1).
+fn uncropped(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    output_padding: usize,
+) -> Result<usize, GeometryError> {
+    (input - 1)
+        .checked_mul(stride)
+        .and_then(|v| v.checked_add(effective_kernel(kernel, dilation).ok()?))
+        .and_then(|v| v.checked_add(output_padding))
+        .ok_or(GeometryError::Overflow {
+            what: "transposed convolution output size",
+        })
+}
+
 /// One spatial dimension of a transposed convolution, resolved against its input size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DimTranspose {
@@ -218,13 +230,13 @@ pub struct DimTranspose {
 impl DimTranspose {
     /// O = (L - 1) s + d (k - 1) + 1 + a - p_b - p_e, which must be positive.
     pub fn output_size(&self, dim: usize) -> Result<usize, GeometryError> {
-        let full = (self.input - 1)
-            .checked_mul(self.stride)
-            .and_then(|v| v.checked_add(effective_kernel(self.kernel, self.dilation).ok()?))
-            .and_then(|v| v.checked_add(self.output_padding))
-            .ok_or(GeometryError::Overflow {
-                what: "transposed convolution output size",
-            })?;
+        let full = uncropped(
+            self.input,
+            self.kernel,
+            self.stride,
+            self.dilation,
+            self.output_padding,
+        )?;
         let size = i64::try_from(full)
             .ok()
             .and_then(|f| f.checked_sub(self.pad_begin.checked_add(self.pad_end)?))

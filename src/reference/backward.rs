@@ -208,6 +208,27 @@ mod tests {
     }
 
     #[test]
+    fn negative_control_the_adjoint_check_rejects_a_missing_padding_fold() {
+        // A wrong input gradient that drops the padding (as for zeros) under reflect padding:
+        // the same identity must fail, so the check above can catch the mistake.
+        let x = tensor(&[1, 1, 6], &[3, -1, 4, 1, -5, 9]);
+        let w = tensor(&[1, 1, 3], &[2, -7, 1]);
+        let reflect = ConvGeometry::new(1)
+            .with_padding(Padding::Explicit(vec![(2, 1)]))
+            .with_padding_mode(PaddingMode::Reflect);
+        let y = correlate(&x, &w, None, &reflect).unwrap();
+        let g = y.mapv(|v| v % 5 - 2);
+        let wrong = correlate_backward(
+            &x,
+            &w,
+            &g,
+            &reflect.clone().with_padding_mode(PaddingMode::Zeros),
+        )
+        .unwrap();
+        assert_ne!(dot(&g, &y), dot(&wrong.input, &x));
+    }
+
+    #[test]
     fn mismatched_gradient_shape_is_refused() {
         let x = tensor(&[1, 1, 4], &[1, 2, 3, 4]);
         let w = tensor(&[1, 1, 2], &[1, 10]);

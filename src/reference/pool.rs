@@ -142,8 +142,8 @@ pub fn adaptive_windows(input: &[usize], output: &[usize]) -> Result<Vec<Window>
 }
 
 /// Checks that `shape` is (N, C, spatial...) or unbatched (C, spatial...) with `rank` spatial
-/// dimensions; returns the number of (n, c) planes and the spatial sizes.
-fn planes(shape: &[usize], rank: usize, what: &str) -> Result<(usize, Vec<usize>), OpError> {
+/// dimensions; returns the spatial sizes.
+fn spatial_sizes(shape: &[usize], rank: usize, what: &str) -> Result<Vec<usize>, OpError> {
     if rank == 0 || (shape.len() != rank + 2 && shape.len() != rank + 1) {
         return Err(OpError::Invalid(format!(
             "{what} with {rank} spatial dimensions needs input (N, C, spatial...) of rank {} or unbatched (C, spatial...) of rank {}, got shape {shape:?}",
@@ -151,8 +151,7 @@ fn planes(shape: &[usize], rank: usize, what: &str) -> Result<(usize, Vec<usize>
             rank + 1
         )));
     }
-    let lead = shape.len() - rank;
-    Ok((shape[..lead].iter().product(), shape[lead..].to_vec()))
+    Ok(shape[shape.len() - rank..].to_vec())
 }
 
 /// Applies `reduce` to every (n, c) plane and window; output shape = leading dims + `output`.
@@ -271,7 +270,7 @@ pub fn max_pool<T: Ring + PartialOrd>(
     params: &PoolParams,
 ) -> Result<MaxPoolOutput<T>, OpError> {
     let rank = params.rank();
-    let (_, spatial) = planes(input.shape(), rank, "max pooling")?;
+    let spatial = spatial_sizes(input.shape(), rank, "max pooling")?;
     let (windows, output) = pool_windows(&spatial, params)?;
     Ok(max_over(input, rank, &windows, &output))
 }
@@ -361,7 +360,7 @@ pub fn avg_pool<T: Field>(
 ) -> Result<ArrayD<T>, OpError> {
     options.check()?;
     let rank = params.rank();
-    let (_, spatial) = planes(input.shape(), rank, "average pooling")?;
+    let spatial = spatial_sizes(input.shape(), rank, "average pooling")?;
     let (windows, output) = pool_windows(&spatial, params)?;
     Ok(mean_over(input, rank, &windows, &output, options))
 }
@@ -373,7 +372,7 @@ pub fn adaptive_avg_pool<T: Field>(
     output_size: &[usize],
 ) -> Result<ArrayD<T>, OpError> {
     let rank = output_size.len();
-    let (_, spatial) = planes(input.shape(), rank, "adaptive average pooling")?;
+    let spatial = spatial_sizes(input.shape(), rank, "adaptive average pooling")?;
     let windows = adaptive_windows(&spatial, output_size)?;
     Ok(mean_over(
         input,
@@ -391,7 +390,7 @@ pub fn adaptive_max_pool<T: Ring + PartialOrd>(
     output_size: &[usize],
 ) -> Result<MaxPoolOutput<T>, OpError> {
     let rank = output_size.len();
-    let (_, spatial) = planes(input.shape(), rank, "adaptive max pooling")?;
+    let spatial = spatial_sizes(input.shape(), rank, "adaptive max pooling")?;
     let windows = adaptive_windows(&spatial, output_size)?;
     Ok(max_over(input, rank, &windows, output_size))
 }
@@ -510,7 +509,7 @@ pub fn avg_pool_backward<T: Field>(
 ) -> Result<ArrayD<T>, OpError> {
     options.check()?;
     let rank = params.rank();
-    let (_, spatial) = planes(input_shape, rank, "average pooling")?;
+    let spatial = spatial_sizes(input_shape, rank, "average pooling")?;
     let (windows, output) = pool_windows(&spatial, params)?;
     let mut expected = input_shape[..input_shape.len() - rank].to_vec();
     expected.extend(&output);
@@ -525,7 +524,7 @@ pub fn adaptive_avg_pool_backward<T: Field>(
     output_size: &[usize],
 ) -> Result<ArrayD<T>, OpError> {
     let rank = output_size.len();
-    let (_, spatial) = planes(input_shape, rank, "adaptive average pooling")?;
+    let spatial = spatial_sizes(input_shape, rank, "adaptive average pooling")?;
     let windows = adaptive_windows(&spatial, output_size)?;
     let mut expected = input_shape[..input_shape.len() - rank].to_vec();
     expected.extend(output_size);
