@@ -7,6 +7,10 @@
 //! * [`reference`]: the operators written straight from their formulas: [`reference::correlate`]
 //!   (what frameworks call "conv"), [`reference::convolve`] (true convolution), NumPy's and
 //!   SciPy's convolution functions.
+//! * [`toeplitz`]: every linear operator as an explicit matrix (nalgebra `DMatrix`), built from
+//!   its index map; `scipy.linalg.convolution_matrix` and `toeplitz`.
+//! * [`symbolic`]: multivariate polynomials with exact rational coefficients (x_{11}, k_{22}),
+//!   a scalar of the engine; rendering as text and LaTeX.
 //! * [`io`]: `.npy` and exact JSON.
 //! * [`seed`]: the worked examples of the seed document and what it got wrong.
 
@@ -17,3 +21,5 @@ pub mod io;
 pub mod reference;
 pub mod scalar;
 pub mod seed;
+pub mod symbolic;
+pub mod toeplitz;

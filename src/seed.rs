@@ -5,9 +5,14 @@
 //! engine (and the tests check them against values derived by hand).
 
 use crate::geometry::{ConvGeometry, Padding};
+use crate::reference::numpy::Mode;
 use crate::reference::{convolve, correlate};
 use crate::scalar::Integer;
+use crate::symbolic::Polynomial;
+use crate::toeplitz::{array_mode_padding, convolve_matrix, correlate_matrix, MatrixLimit};
+use nalgebra::DMatrix;
 use ndarray::{ArrayD, IxDyn};
+use num_traits::Zero;
 
 /// The seed's input x = [2, -1, 1].
 pub const X: [i64; 3] = [2, -1, 1];
@@ -25,6 +30,95 @@ pub const SEED_CORRELATION_MATRIX: [[i64; 3]; 5] =
     [[1, 0, 0], [1, 2, 0], [1, 1, 2], [0, 1, 1], [0, 0, 1]];
 /// The seed's x ⋆ w (wrong in its first element, a consequence of the matrix).
 pub const SEED_CORRELATION: [i64; 5] = [2, 0, 3, 0, 1];
+
+/// The seed's matrix for its 2-D example (a 3x3 input convolved with a 2x2 kernel), verbatim
+/// from its LaTeX: 8 rows of 16 entries.
+pub const SEED_2D_MATRIX: [[&str; 16]; 8] = [
+    [
+        "k_{22}", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0",
+    ],
+    [
+        "k_{21}", "k_{22}", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0",
+    ],
+    [
+        "0", "k_{21}", "k_{22}", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0",
+    ],
+    [
+        "0", "0", "0", "k_{21}", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0",
+    ],
+    [
+        "k_{12}", "0", "0", "k_{22}", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0",
+    ],
+    [
+        "k_{11}", "k_{12}", "0", "k_{21}", "k_{22}", "0", "0", "0", "0", "0", "0", "0", "0", "0",
+        "0", "0",
+    ],
+    [
+        "0", "k_{11}", "k_{12}", "0", "k_{21}", "k_{22}", "0", "0", "0", "0", "0", "0", "0", "0",
+        "0", "0",
+    ],
+    [
+        "0", "0", "k_{11}", "0", "0", "k_{21}", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0",
+    ],
+];
+/// The vector the seed multiplies [`SEED_2D_MATRIX`] by: 8 entries (x_{33} is missing).
+pub const SEED_2D_VECTOR: [&str; 8] = [
+    "x_{11}", "x_{12}", "x_{13}", "x_{21}", "x_{22}", "x_{23}", "x_{31}", "x_{32}",
+];
+
+/// An entry of the seed's LaTeX: `0` or a variable `k_{ij}` / `x_{ij}`.
+pub fn seed_entry(text: &str) -> Polynomial {
+    if text == "0" {
+        return Polynomial::zero();
+    }
+    let (symbol, rest) = text.split_once("_{").expect("entries are 0 or s_{ij}");
+    let indices: Vec<usize> = rest
+        .trim_end_matches('}')
+        .chars()
+        .map(|c| c.to_digit(10).expect("single-digit indices") as usize)
+        .collect();
+    Polynomial::variable(symbol, &indices)
+}
+
+/// The seed's 2-D example by the Toeplitz builders, with symbolic k_{ij} (1-based): the true
+/// convolution x * k of a 3x3 input with a 2x2 kernel, as a matrix acting on vec(x) =
+/// (x_{11}, x_{12}, ..., x_{33}), in `mode` full (16 x 9, output 4x4) or valid (4 x 9, output
+/// 2x2); with `correlate`, the cross-correlation instead.
+pub fn seed_2d_matrix(mode: Mode, correlate: bool) -> DMatrix<Polynomial> {
+    let kernel = ArrayD::from_shape_fn(IxDyn(&[1, 1, 2, 2]), |i| {
+        Polynomial::variable("k", &[i[2] + 1, i[3] + 1])
+    });
+    let geometry = ConvGeometry::new(2).with_padding(array_mode_padding(mode));
+    let build = if correlate {
+        correlate_matrix
+    } else {
+        convolve_matrix
+    };
+    build(&kernel, &[1, 3, 3], &geometry, MatrixLimit::DEFAULT).expect("small valid geometry")
+}
+
+/// Which rows of the seed's 2-D matrix are rows of `correct` (comparing the seed's 16 columns
+/// with the 9 columns of `correct`, the extra columns having to be zero): row numbers from 0.
+pub fn seed_2d_rows_matching(correct: &DMatrix<Polynomial>) -> Vec<(usize, usize)> {
+    let mut matches = Vec::new();
+    for (r, row) in SEED_2D_MATRIX.iter().enumerate() {
+        let seed_row: Vec<Polynomial> = row.iter().map(|e| seed_entry(e)).collect();
+        for c in 0..correct.nrows() {
+            let agrees = (0..seed_row.len()).all(|j| {
+                let expected = if j < correct.ncols() {
+                    correct[(c, j)].clone()
+                } else {
+                    Polynomial::zero()
+                };
+                seed_row[j] == expected
+            });
+            if agrees {
+                matches.push((r, c));
+            }
+        }
+    }
+    matches
+}
 
 /// One claim of the seed and its verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +185,24 @@ fn show_rows(m: &[Vec<i64>]) -> String {
         .join(" ")
 }
 
+/// What the seed's 2-D rows are: which rows of the full convolution and cross-correlation
+/// matrices they reproduce (1-based in the text).
+fn seed_2d_verdict(conv_full: &DMatrix<Polynomial>, corr_full: &DMatrix<Polynomial>) -> String {
+    let conv = seed_2d_rows_matching(conv_full);
+    let corr = seed_2d_rows_matching(corr_full);
+    let same_row = |m: &[(usize, usize)]| m.iter().filter(|(r, c)| r == c).count();
+    let wrong: Vec<String> = (0..SEED_2D_MATRIX.len())
+        .filter(|r| !corr.iter().any(|(s, c)| s == r && c == r))
+        .map(|r| (r + 1).to_string())
+        .collect();
+    format!(
+        "The seed's rows are not the convolution's ({} of 8 rows agree with the rows of x * k in place); {} of 8 are the first rows of the full cross-correlation matrix (the kernel flipped); row(s) {} match neither (k_{{21}} one column too far right).",
+        same_row(&conv),
+        same_row(&corr),
+        wrong.join(", ")
+    )
+}
+
 /// Every checked claim of the seed.
 pub fn findings() -> Vec<Finding> {
     let conv = full_convolution(&X, &W);
@@ -101,6 +213,9 @@ pub fn findings() -> Vec<Finding> {
         SEED_CONVOLUTION_MATRIX.iter().map(|r| r.to_vec()).collect();
     let seed_corr_matrix: Vec<Vec<i64>> =
         SEED_CORRELATION_MATRIX.iter().map(|r| r.to_vec()).collect();
+    let conv_full = seed_2d_matrix(Mode::Full, false);
+    let conv_valid = seed_2d_matrix(Mode::Valid, false);
+    let corr_full = seed_2d_matrix(Mode::Full, true);
     vec![
         Finding {
             section: "1-D convolution: [2,-1,1] * [1,1,2] (padding 2 each side)",
@@ -128,8 +243,15 @@ pub fn findings() -> Vec<Finding> {
         },
         Finding {
             section: "2-D example: 3x3 input * 2x2 kernel as a matrix",
-            seed_says: "an 8x16 matrix times the 8-vector (x11..x32), x33 missing".into(),
-            correct: "full mode: a 16x9 doubly block Toeplitz matrix times the 9-vector vec(x) (output 4x4); valid mode: 4x9 (output 2x2)".into(),
+            seed_says: format!(
+                "an 8x16 matrix times an 8-vector ({}..{}, x_{{33}} missing)",
+                SEED_2D_VECTOR[0], SEED_2D_VECTOR[7]
+            ),
+            correct: format!(
+                "full mode: a {}x{} doubly block Toeplitz matrix times vec(x) (9 entries, output 4x4); valid mode: {}x{} (output 2x2). {}",
+                conv_full.nrows(), conv_full.ncols(), conv_valid.nrows(), conv_valid.ncols(),
+                seed_2d_verdict(&conv_full, &corr_full)
+            ),
             seed_is_right: false,
         },
         Finding {

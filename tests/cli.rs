@@ -607,3 +607,220 @@ fn layer_family_commands() {
         "expected size of input's dimension 2",
     );
 }
+
+/// One text row of an aligned matrix whose cells are all at most 3 characters wide.
+fn text_row(cells: &[&str]) -> String {
+    let padded: Vec<String> = cells.iter().map(|c| format!("{c:>3}")).collect();
+    format!("[ {} ]", padded.join("  "))
+}
+
+#[test]
+fn toeplitz_prints_the_seed_example_in_text_and_latex() {
+    let args = [
+        "toeplitz",
+        "--symbolic",
+        "--kernel-shape",
+        "2,2",
+        "--input-shape",
+        "3,3",
+        "--mode",
+        "full",
+    ];
+    let text = ok(&convspec(&args));
+    assert!(text.contains("A is 16 x 9"), "{text}");
+    // By hand, (x * k)[s, t] = sum x[s-a, t-b] k[a, b]: y_11 = k11 x11, y_12 = k12 x11 + k11 x12,
+    // y_44 = k22 x33.
+    let z = "0";
+    assert!(
+        text.contains(&text_row(&["k11", z, z, z, z, z, z, z, z])),
+        "{text}"
+    );
+    assert!(
+        text.contains(&text_row(&["k12", "k11", z, z, z, z, z, z, z])),
+        "{text}"
+    );
+    assert!(
+        text.contains(&text_row(&[z, z, z, z, z, z, z, z, "k22"])),
+        "{text}"
+    );
+    assert!(text.contains("[ x33 ]"), "{text}");
+    // y_22 = k11 x22 + k12 x21 + k21 x12 + k22 x11.
+    assert!(
+        text.contains("k11*x22 + k12*x21 + k21*x12 + k22*x11"),
+        "{text}"
+    );
+    let mut latex_args = args.to_vec();
+    latex_args.extend(["--format", "latex"]);
+    let latex = ok(&convspec(&latex_args));
+    assert!(latex.contains("\\begin{bmatrix}"), "{latex}");
+    assert!(
+        latex.contains("k_{11} & 0 & 0 & 0 & 0 & 0 & 0 & 0 & 0 \\\\"),
+        "{latex}"
+    );
+    assert!(
+        latex.contains("k_{12} & k_{11} & 0 & 0 & 0 & 0 & 0 & 0 & 0 \\\\"),
+        "{latex}"
+    );
+    assert!(latex.contains("x_{33}"), "{latex}");
+    // Valid mode: 4 x 9, first row y_11 = k22 x11 + k21 x12 + k12 x21 + k11 x22.
+    let valid = ok(&convspec(&[
+        "toeplitz",
+        "--symbolic",
+        "--kernel-shape",
+        "2,2",
+        "--input-shape",
+        "3,3",
+        "--mode",
+        "valid",
+    ]));
+    assert!(valid.contains("A is 4 x 9"), "{valid}");
+    assert!(
+        valid.contains(&text_row(&["k22", "k21", z, "k12", "k11", z, z, z, z])),
+        "{valid}"
+    );
+}
+
+#[test]
+fn toeplitz_numeric_npy_and_refusals() {
+    use convspec::reference::numpy::Mode;
+    use convspec::toeplitz::{convolution_matrix, MatrixLimit};
+    let dir = common::tempdir();
+    let d = dir.path();
+    let a = ints(&[3], &[1, -2, 3]);
+    let kernel = save(d, "a.npy", &a, Dtype::F64);
+    for mode in ["full", "same", "valid"] {
+        let out = d.join(format!("m_{mode}.npy"));
+        ok(&convspec(&[
+            "toeplitz",
+            "--kernel",
+            s(&kernel),
+            "--input-shape",
+            "5",
+            "--mode",
+            mode,
+            "--format",
+            "npy",
+            "--output",
+            s(&out),
+        ]));
+        let got = read_npy(&out).unwrap().values;
+        let mode: Mode = mode.parse().unwrap();
+        let values: Vec<Rational> = a.iter().cloned().collect();
+        let expected = convolution_matrix(&values, 5, mode, MatrixLimit::DEFAULT).unwrap();
+        assert_eq!(got.shape(), &[expected.nrows(), expected.ncols()]);
+        for r in 0..expected.nrows() {
+            for c in 0..expected.ncols() {
+                assert_eq!(got[[r, c]], expected[(r, c)], "{mode} ({r},{c})");
+            }
+        }
+    }
+    // The ResNet-50 conv2 layer: a 200704 x 200704 dense matrix is refused with its size.
+    refused(
+        &convspec(&[
+            "toeplitz",
+            "--op",
+            "correlate",
+            "--symbolic",
+            "--kernel-shape",
+            "64,64,3,3",
+            "--input-shape",
+            "64,56,56",
+            "--padding",
+            "1",
+        ]),
+        "200704 x 200704",
+    );
+    refused(
+        &convspec(&[
+            "toeplitz",
+            "--symbolic",
+            "--kernel-shape",
+            "2,2",
+            "--input-shape",
+            "3,3",
+            "--format",
+            "npy",
+            "--output",
+            s(&d.join("m.npy")),
+        ]),
+        "symbolic",
+    );
+    refused(
+        &convspec(&[
+            "toeplitz",
+            "--symbolic",
+            "--kernel-shape",
+            "2,2,2",
+            "--input-shape",
+            "3",
+        ]),
+        "does not fit",
+    );
+    refused(
+        &convspec(&["toeplitz", "--kernel-shape", "2,2", "--input-shape", "3,3"]),
+        "--symbolic",
+    );
+    refused(
+        &convspec(&[
+            "toeplitz",
+            "--symbolic",
+            "--kernel-shape",
+            "2,2",
+            "--input-shape",
+            "3,3",
+            "--mode",
+            "same",
+            "--stride",
+            "2",
+        ]),
+        "--stride",
+    );
+    refused(
+        &convspec(&[
+            "toeplitz",
+            "--kernel",
+            s(&kernel),
+            "--input-shape",
+            "2",
+            "--mode",
+            "valid",
+        ]),
+        "kernel",
+    );
+    refused(
+        &convspec(&[
+            "toeplitz",
+            "--op",
+            "avg-pool",
+            "--input-shape",
+            "4,4",
+            "--kernel-size",
+            "2",
+            "--divisor-override",
+            "0",
+        ]),
+        "divisor_override",
+    );
+    // Average pooling and unfold need no kernel file.
+    let pool = ok(&convspec(&[
+        "toeplitz",
+        "--op",
+        "avg-pool",
+        "--input-shape",
+        "4",
+        "--kernel-size",
+        "2",
+    ]));
+    assert!(pool.contains("A is 2 x 4"), "{pool}");
+    assert!(pool.contains("1/2*x1 + 1/2*x2"), "{pool}");
+    let unfold = ok(&convspec(&[
+        "toeplitz",
+        "--op",
+        "unfold",
+        "--input-shape",
+        "3,3",
+        "--kernel-size",
+        "2",
+    ]));
+    assert!(unfold.contains("A is 16 x 9"), "{unfold}");
+}

@@ -304,7 +304,7 @@ impl AvgOptions {
         }
     }
 
-    fn check(&self) -> Result<(), OpError> {
+    pub(crate) fn check(&self) -> Result<(), OpError> {
         if self.divisor_override == Some(0) {
             return Err(OpError::Invalid("divisor_override must be non-zero".into()));
         }

@@ -45,7 +45,7 @@ impl UnfoldParams {
     }
 
     /// Per-dimension geometry over spatial sizes `spatial`.
-    fn resolve(&self, spatial: &[usize]) -> Result<Vec<DimGeometry>, GeometryError> {
+    pub(crate) fn resolve(&self, spatial: &[usize]) -> Result<Vec<DimGeometry>, GeometryError> {
         let rank = self.kernel_size.len();
         if self.padding.len() != rank {
             return Err(GeometryError::RankMismatch {

@@ -7,6 +7,7 @@ mod conv;
 mod demo;
 mod layers;
 mod size;
+mod toeplitz;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ Mapping to other libraries (every result is exact; .npy outputs are correctly ro
   onnx GlobalAveragePool / GlobalMaxPool     convspec pool global-avg|global-max --input X
   conv2d backward (autograd)                 convspec grad --input X --weight W --grad-output G [flags] --grad-input --grad-weight --grad-bias
   F.unfold / F.fold                          convspec unfold --input X --kernel-size K | convspec fold --input C --output-size H,W --kernel-size K
+  scipy.linalg.convolution_matrix(a, n, mode) convspec toeplitz --op convolve --kernel a.npy --input-shape n --mode full|same|valid (n >= len(a))
+  the seed's doubly block Toeplitz matrix    convspec toeplitz --symbolic --kernel-shape 2,2 --input-shape 3,3 --mode full [--format latex]
 
 Exit codes: 0 success, 2 unusable input (the message names the file or argument).";
 
@@ -63,6 +66,9 @@ enum Command {
     /// col2im: torch.nn.functional.fold.
     #[command(after_help = MAPPING)]
     Fold(layers::UnfoldArgs),
+    /// An operator as an explicit matrix A with A vec(x) = vec(op(x)): numeric or symbolic (k_{ij}), as text, LaTeX or .npy.
+    #[command(after_help = MAPPING)]
+    Toeplitz(toeplitz::ToeplitzArgs),
     /// Output shape, parameter count and multiply-accumulates of a layer or a stack of layers.
     Size(size::SizeArgs),
     /// The seed's worked examples (and where it is wrong) and a small layer, computed exactly.
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
         Command::Grad(args) => layers::run_grad(args),
         Command::Unfold(args) => layers::run_unfold(args, false),
         Command::Fold(args) => layers::run_unfold(args, true),
+        Command::Toeplitz(args) => toeplitz::run(args),
         Command::Size(args) => size::run(args),
         Command::Demo => demo::run(),
     };

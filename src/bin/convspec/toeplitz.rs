@@ -1,0 +1,550 @@
+//! `convspec toeplitz`: an operator as an explicit matrix, numeric or symbolic.
+
+use crate::common::{parse_dtype, read_flag, refuse_clobber, GeometryArgs};
+use clap::{Args, ValueEnum};
+use convspec::geometry::parse::{parse_bool, parse_list, parse_onnx_pads, parse_per_dim};
+use convspec::geometry::{
+    ConvGeometry, ConvShape, Padding, PoolParams, TransposeGeometry, TransposePadding,
+    TransposeShape,
+};
+use convspec::io::{write_atomically, write_npy, Dtype};
+use convspec::reference::numpy::Mode;
+use convspec::reference::pool::{pool_windows, AvgOptions};
+use convspec::reference::UnfoldParams;
+use convspec::scalar::{Rational, Ring};
+use convspec::symbolic::render::{matrix_latex, matrix_text, vector_latex, vector_text};
+use convspec::symbolic::Polynomial;
+use convspec::toeplitz::{
+    apply, array_mode_padding, avg_pool_matrix, conv_transpose_matrix, convolve_matrix,
+    correlate_matrix, unfold_matrix, MatrixLimit, ToeplitzError,
+};
+use nalgebra::DMatrix;
+use ndarray::{ArrayD, Dimension, IxDyn};
+use std::path::PathBuf;
+
+/// The operator whose matrix is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MatrixOp {
+    /// Cross-correlation (torch conv): the layer's matrix.
+    Correlate,
+    /// True convolution (kernel flipped): the seed's Toeplitz matrix.
+    Convolve,
+    /// Transposed convolution (weight (C_in, C_out/groups, k...)).
+    ConvTranspose,
+    /// Average pooling (--kernel-size; no weights).
+    AvgPool,
+    /// unfold / im2col (--kernel-size; a 0/1 selection matrix).
+    Unfold,
+}
+
+/// How the matrix is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned plain text: A, vec(x) and y = A vec(x).
+    Text,
+    /// LaTeX bmatrix: A vec(x) = y.
+    Latex,
+    /// The numeric matrix as a 2-D .npy (rows, cols), correctly rounded to --output-dtype.
+    Npy,
+}
+
+/// Arguments of `convspec toeplitz`.
+#[derive(Args, Debug)]
+pub struct ToeplitzArgs {
+    /// Operator: correlate | convolve | conv-transpose | avg-pool | unfold.
+    #[arg(long, value_enum, default_value_t = MatrixOp::Convolve)]
+    op: MatrixOp,
+    /// Numeric kernel .npy (or exact .json): (k...) for one channel, or the layer's weight (C_out, C_in/groups, k...) with --input-shape C,L....
+    #[arg(long, conflicts_with_all = ["symbolic", "kernel_shape"])]
+    kernel: Option<PathBuf>,
+    /// Symbolic kernel entries k_{ij} (1-based, the seed's notation); needs --kernel-shape.
+    #[arg(long, requires = "kernel_shape")]
+    symbolic: bool,
+    /// Shape of the symbolic kernel: k... for one channel, or C_out,C_in/groups,k....
+    #[arg(long)]
+    kernel_shape: Option<String>,
+    /// Shape of one input sample: spatial sizes (one channel), or C,L... (channels first).
+    #[arg(long)]
+    input_shape: String,
+    #[command(flatten)]
+    geometry: GeometryArgs,
+    /// NumPy/SciPy size mode: full | same | valid (stride 1; 'same' centres as SciPy does, the extra padding element at the beginning).
+    #[arg(long, conflicts_with_all = ["padding", "pads", "auto_pad", "stride"])]
+    mode: Option<String>,
+    /// conv-transpose: output padding at the end of each dimension (default 0).
+    #[arg(long)]
+    output_padding: Option<String>,
+    /// avg-pool and unfold: window size (one value or a comma list).
+    #[arg(long)]
+    kernel_size: Option<String>,
+    /// avg-pool: round output sizes up: true | false (default false).
+    #[arg(long)]
+    ceil_mode: Option<String>,
+    /// avg-pool: count padded positions in the divisor: true | false (default true).
+    #[arg(long)]
+    count_include_pad: Option<String>,
+    /// avg-pool: divide by this instead (non-zero).
+    #[arg(long)]
+    divisor_override: Option<usize>,
+    /// text | latex | npy (numeric kernels only).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Write here instead of standard output (required for npy).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// dtype of --format npy: float64 (default) | float32 | float16 | bfloat16 | int64 | ....
+    #[arg(long)]
+    output_dtype: Option<String>,
+    /// Largest matrix (rows x cols entries) to build; default 4194304. Raise it to build a bigger dense matrix on purpose.
+    #[arg(long)]
+    max_entries: Option<u64>,
+}
+
+/// The kernel: numeric from a file or symbolic k_{...}, with its shape.
+enum Kernel {
+    Numeric(ArrayD<Rational>),
+    Symbolic(Vec<usize>),
+}
+
+impl Kernel {
+    fn shape(&self) -> Vec<usize> {
+        match self {
+            Kernel::Numeric(k) => k.shape().to_vec(),
+            Kernel::Symbolic(shape) => shape.clone(),
+        }
+    }
+}
+
+/// A built matrix, numeric or symbolic, and the shapes of x and y of one sample.
+struct Built {
+    numeric: Option<DMatrix<Rational>>,
+    symbolic: DMatrix<Polynomial>,
+    input_shape: Vec<usize>,
+    output_shape: Vec<usize>,
+    one_channel: bool,
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The variable tensor `symbol` of `shape`, indices 1-based; with `drop_channel`, the first
+/// axis (of size 1) is left out of the indices.
+fn variables(symbol: &str, shape: &[usize], drop_channel: usize) -> ArrayD<Polynomial> {
+    ArrayD::from_shape_fn(IxDyn(shape), |index| {
+        let indices: Vec<usize> = index.slice()[drop_channel..]
+            .iter()
+            .map(|i| i + 1)
+            .collect();
+        Polynomial::variable(symbol, &indices)
+    })
+}
+
+fn to_polynomials(matrix: &DMatrix<Rational>) -> DMatrix<Polynomial> {
+    matrix.map(Polynomial::constant)
+}
+
+/// Places a plain (one-channel) kernel k... as the weight (1, 1, k...) of a layer.
+fn as_weight<T: Clone>(kernel: ArrayD<T>, one_channel: bool) -> ArrayD<T> {
+    if one_channel {
+        kernel
+            .insert_axis(ndarray::Axis(0))
+            .insert_axis(ndarray::Axis(0))
+    } else {
+        kernel
+    }
+}
+
+fn refuse(op: MatrixOp, flags: &[(&str, bool)]) -> Result<(), String> {
+    match flags.iter().find(|(_, given)| *given) {
+        Some((name, _)) => Err(format!(
+            "{name} does not apply to --op {}",
+            op.to_possible_value().expect("named").get_name()
+        )),
+        None => Ok(()),
+    }
+}
+
+fn build(args: &ToeplitzArgs) -> Result<Built, String> {
+    let limit = args
+        .max_entries
+        .map_or(MatrixLimit::DEFAULT, MatrixLimit::entries);
+    let given = parse_list("--input-shape", &args.input_shape).map_err(err)?;
+    let g = &args.geometry;
+    let kernel = match (&args.kernel, args.symbolic, &args.kernel_shape) {
+        (Some(path), _, _) => Some(Kernel::Numeric(read_flag("--kernel", path)?.values)),
+        (None, true, Some(shape)) => Some(Kernel::Symbolic(
+            parse_list("--kernel-shape", shape).map_err(err)?,
+        )),
+        (None, false, Some(_)) => {
+            return Err("--kernel-shape is for symbolic kernels: add --symbolic (or give a numeric --kernel FILE)".into())
+        }
+        (None, _, None) => None,
+    };
+    match args.op {
+        MatrixOp::Correlate | MatrixOp::Convolve | MatrixOp::ConvTranspose => {
+            let kernel = kernel
+                .ok_or("a kernel is needed: --kernel W.npy, or --symbolic --kernel-shape 2,2")?;
+            refuse(
+                args.op,
+                &[
+                    ("--kernel-size", args.kernel_size.is_some()),
+                    ("--ceil-mode", args.ceil_mode.is_some()),
+                    ("--count-include-pad", args.count_include_pad.is_some()),
+                    ("--divisor-override", args.divisor_override.is_some()),
+                ],
+            )?;
+            let kernel_shape = kernel.shape();
+            let one_channel = if kernel_shape.len() == given.len() {
+                true
+            } else if kernel_shape.len() == given.len() + 1 && given.len() >= 2 {
+                false
+            } else {
+                return Err(format!(
+                    "kernel of shape {kernel_shape:?} does not fit --input-shape {given:?}: give a kernel k... with one size per spatial dimension of the input, or a weight (C_out, C_in/groups, k...) with --input-shape C,L..."
+                ));
+            };
+            let sample: Vec<usize> = if one_channel {
+                std::iter::once(1).chain(given.iter().copied()).collect()
+            } else {
+                given.clone()
+            };
+            let rank = sample.len() - 1;
+            if rank == 0 {
+                return Err("--input-shape needs at least one spatial size".into());
+            }
+            let symbolic_kernel = match &kernel {
+                Kernel::Numeric(k) => k.map(|q| Polynomial::constant(q.clone())),
+                Kernel::Symbolic(shape) => variables("k", shape, 0),
+            };
+            let symbolic_weight = as_weight(symbolic_kernel, one_channel);
+            let numeric_weight = match kernel {
+                Kernel::Numeric(k) => Some(as_weight(k, one_channel)),
+                Kernel::Symbolic(_) => None,
+            };
+            let (numeric, symbolic, output_shape) = if args.op == MatrixOp::ConvTranspose {
+                refuse(
+                    args.op,
+                    &[
+                        ("--mode", args.mode.is_some()),
+                        ("--auto-pad", g.auto_pad.is_some()),
+                        ("--padding-mode", g.padding_mode.is_some()),
+                    ],
+                )?;
+                let geometry = transpose_geometry(args, rank)?;
+                let batched: Vec<usize> = std::iter::once(1).chain(sample.clone()).collect();
+                let shape = TransposeShape::new(&batched, symbolic_weight.shape(), None, &geometry)
+                    .map_err(err)?;
+                let output = shape.output_shape().map_err(err)?[1..].to_vec();
+                let symbolic = match &numeric_weight {
+                    Some(_) => None,
+                    None => Some(
+                        conv_transpose_matrix(&symbolic_weight, &sample, &geometry, limit)
+                            .map_err(err)?,
+                    ),
+                };
+                let numeric = numeric_weight
+                    .map(|w| conv_transpose_matrix(&w, &sample, &geometry, limit))
+                    .transpose()
+                    .map_err(err)?;
+                (numeric, symbolic, output)
+            } else {
+                refuse(
+                    args.op,
+                    &[("--output-padding", args.output_padding.is_some())],
+                )?;
+                let mut geometry = g.geometry(rank)?;
+                if let Some(mode) = &args.mode {
+                    let mode: Mode = mode.parse().map_err(|e| format!("--mode: {e}"))?;
+                    geometry.padding = array_mode_padding(mode);
+                }
+                let batched: Vec<usize> = std::iter::once(1).chain(sample.clone()).collect();
+                let shape = ConvShape::new(&batched, symbolic_weight.shape(), None, &geometry)
+                    .map_err(err)?;
+                let output = shape.output_shape().map_err(err)?[1..].to_vec();
+                let flip = args.op == MatrixOp::Convolve;
+                let symbolic = match &numeric_weight {
+                    Some(_) => None,
+                    None => Some(
+                        layer_matrix(flip, &symbolic_weight, &sample, &geometry, limit)
+                            .map_err(err)?,
+                    ),
+                };
+                let numeric = numeric_weight
+                    .map(|w| layer_matrix(flip, &w, &sample, &geometry, limit))
+                    .transpose()
+                    .map_err(err)?;
+                (numeric, symbolic, output)
+            };
+            let symbolic = match (&numeric, symbolic) {
+                (Some(n), _) => to_polynomials(n),
+                (None, Some(s)) => s,
+                (None, None) => unreachable!("one of the two is built"),
+            };
+            Ok(Built {
+                numeric,
+                symbolic,
+                input_shape: sample,
+                output_shape,
+                one_channel,
+            })
+        }
+        MatrixOp::AvgPool | MatrixOp::Unfold => {
+            if kernel.is_some() || args.symbolic {
+                return Err(format!(
+                    "--op {} has no kernel entries: give its window with --kernel-size (the matrix is numeric; vec(x) is always shown symbolically)",
+                    args.op.to_possible_value().expect("named").get_name()
+                ));
+            }
+            refuse(
+                args.op,
+                &[
+                    ("--mode", args.mode.is_some()),
+                    ("--auto-pad", g.auto_pad.is_some()),
+                    ("--padding-mode", g.padding_mode.is_some()),
+                    ("--groups", g.groups.is_some()),
+                    ("--output-padding", args.output_padding.is_some()),
+                ],
+            )?;
+            let window = args
+                .kernel_size
+                .as_deref()
+                .ok_or("--kernel-size is required for avg-pool and unfold")?;
+            let window = parse_list("--kernel-size", window).map_err(err)?;
+            // One size applies to every spatial dimension of a one-channel sample.
+            let (rank, one_channel) = if window.len() == 1 && given.len() > 1 {
+                (given.len(), true)
+            } else if window.len() == given.len() {
+                (window.len(), true)
+            } else if window.len() + 1 == given.len() {
+                (window.len(), false)
+            } else {
+                return Err(format!(
+                    "--kernel-size {window:?} does not fit --input-shape {given:?}: give one size per spatial dimension"
+                ));
+            };
+            let window = if window.len() == 1 {
+                vec![window[0]; rank]
+            } else {
+                window
+            };
+            let sample: Vec<usize> = if one_channel {
+                std::iter::once(1).chain(given.iter().copied()).collect()
+            } else {
+                given.clone()
+            };
+            let (matrix, output_shape) = if args.op == MatrixOp::AvgPool {
+                let params = pool_params(args, window, rank)?;
+                let mut options = AvgOptions::default();
+                if let Some(v) = &args.count_include_pad {
+                    options.count_include_pad =
+                        parse_bool("--count-include-pad", v).map_err(err)?;
+                }
+                options.divisor_override = args.divisor_override;
+                let matrix: DMatrix<Rational> =
+                    avg_pool_matrix(&sample, &params, &options, limit).map_err(err)?;
+                let (_, output) = pool_windows(&sample[1..], &params).map_err(err)?;
+                let output_shape: Vec<usize> = std::iter::once(sample[0]).chain(output).collect();
+                (matrix, output_shape)
+            } else {
+                refuse(
+                    args.op,
+                    &[
+                        ("--ceil-mode", args.ceil_mode.is_some()),
+                        ("--count-include-pad", args.count_include_pad.is_some()),
+                        ("--divisor-override", args.divisor_override.is_some()),
+                    ],
+                )?;
+                let mut params = UnfoldParams::new(window.clone());
+                if let Some(v) = &g.stride {
+                    params.stride = parse_per_dim("--stride", v, rank).map_err(err)?;
+                }
+                if let Some(v) = &g.dilation {
+                    params.dilation = parse_per_dim("--dilation", v, rank).map_err(err)?;
+                }
+                if let Some(v) = &g.padding {
+                    params.padding = parse_per_dim("--padding", v, rank).map_err(err)?;
+                }
+                if g.pads.is_some() {
+                    return Err("--pads does not apply to --op unfold (its padding is symmetric, --padding)".into());
+                }
+                let matrix: DMatrix<Rational> =
+                    unfold_matrix(&sample, &params, limit).map_err(err)?;
+                let window_size: usize = window.iter().product();
+                let columns = matrix.nrows() / (sample[0] * window_size);
+                (matrix, vec![sample[0] * window_size, columns])
+            };
+            Ok(Built {
+                symbolic: to_polynomials(&matrix),
+                numeric: Some(matrix),
+                input_shape: sample,
+                output_shape,
+                one_channel,
+            })
+        }
+    }
+}
+
+/// The correlation matrix, or with `flip` the convolution matrix.
+fn layer_matrix<T: Ring + 'static>(
+    flip: bool,
+    weight: &ArrayD<T>,
+    sample: &[usize],
+    geometry: &ConvGeometry,
+    limit: MatrixLimit,
+) -> Result<DMatrix<T>, ToeplitzError> {
+    if flip {
+        convolve_matrix(weight, sample, geometry, limit)
+    } else {
+        correlate_matrix(weight, sample, geometry, limit)
+    }
+}
+
+fn pool_params(args: &ToeplitzArgs, window: Vec<usize>, rank: usize) -> Result<PoolParams, String> {
+    let g = &args.geometry;
+    let mut params = PoolParams::new(window);
+    if let Some(v) = &g.stride {
+        params.stride = parse_per_dim("--stride", v, rank).map_err(err)?;
+    }
+    if let Some(v) = &g.padding {
+        params = params.with_padding(parse_per_dim("--padding", v, rank).map_err(err)?);
+    }
+    if let Some(v) = &g.pads {
+        match parse_onnx_pads("--pads", v, rank).map_err(err)? {
+            Padding::Explicit(pads) => params.padding = pads,
+            _ => unreachable!("parse_onnx_pads gives explicit pads"),
+        }
+    }
+    if let Some(v) = &g.dilation {
+        params.dilation = parse_per_dim("--dilation", v, rank).map_err(err)?;
+    }
+    if let Some(v) = &args.ceil_mode {
+        params.ceil_mode = parse_bool("--ceil-mode", v).map_err(err)?;
+    }
+    Ok(params)
+}
+
+fn transpose_geometry(args: &ToeplitzArgs, rank: usize) -> Result<TransposeGeometry, String> {
+    let g = &args.geometry;
+    let mut t = TransposeGeometry::new(rank);
+    if let Some(v) = &g.stride {
+        t.stride = parse_per_dim("--stride", v, rank).map_err(err)?;
+    }
+    if let Some(v) = &g.dilation {
+        t.dilation = parse_per_dim("--dilation", v, rank).map_err(err)?;
+    }
+    if let Some(v) = &args.output_padding {
+        t.output_padding = parse_per_dim("--output-padding", v, rank).map_err(err)?;
+    }
+    if let Some(v) = &g.padding {
+        let p = parse_per_dim("--padding", v, rank).map_err(err)?;
+        t.padding = TransposePadding::Explicit(p.into_iter().map(|p| (p, p)).collect());
+    }
+    if let Some(v) = &g.pads {
+        match parse_onnx_pads("--pads", v, rank).map_err(err)? {
+            Padding::Explicit(pads) => t.padding = TransposePadding::Explicit(pads),
+            _ => unreachable!("parse_onnx_pads gives explicit pads"),
+        }
+    }
+    if let Some(groups) = g.groups {
+        t.groups = groups;
+    }
+    Ok(t)
+}
+
+/// The largest A (in entries) for which y = A vec(x) is also printed.
+const PRODUCT_SHOWN_UP_TO: usize = 1 << 16;
+
+fn describe(args: &ToeplitzArgs, built: &Built) -> String {
+    format!(
+        "{}: y = A vec(x); A is {} x {}; rows: y in C order over {:?}; columns: x in C order over {:?}",
+        args.op.to_possible_value().expect("named").get_name(),
+        built.symbolic.nrows(),
+        built.symbolic.ncols(),
+        built.output_shape,
+        built.input_shape
+    )
+}
+
+fn render(args: &ToeplitzArgs, built: &Built) -> Result<String, String> {
+    let x: Vec<Polynomial> = variables("x", &built.input_shape, usize::from(built.one_channel))
+        .iter()
+        .cloned()
+        .collect();
+    let product = if built.symbolic.len() <= PRODUCT_SHOWN_UP_TO {
+        Some(apply(&built.symbolic, &x).map_err(err)?)
+    } else {
+        None
+    };
+    Ok(match args.format {
+        Format::Text => {
+            let mut out = format!(
+                "{}\n\nA =\n{}",
+                describe(args, built),
+                matrix_text(&built.symbolic)
+            );
+            out.push_str(&format!("\nvec(x) =\n{}", vector_text(&x)));
+            match &product {
+                Some(y) => out.push_str(&format!("\ny = A vec(x) =\n{}", vector_text(y))),
+                None => out.push_str(&format!(
+                    "\n(y = A vec(x) is not printed for matrices of more than {PRODUCT_SHOWN_UP_TO} entries)\n"
+                )),
+            }
+            out
+        }
+        Format::Latex => {
+            let mut out = format!("% {}\n\\[\n", describe(args, built));
+            out.push_str(&matrix_latex(&built.symbolic));
+            out.push('\n');
+            out.push_str(&vector_latex(&x));
+            if let Some(y) = &product {
+                out.push_str("\n=\n");
+                out.push_str(&vector_latex(y));
+            }
+            out.push_str("\n\\]\n");
+            out
+        }
+        Format::Npy => unreachable!("npy is written, not rendered"),
+    })
+}
+
+/// Runs `convspec toeplitz`.
+pub fn run(args: ToeplitzArgs) -> Result<(), String> {
+    if let (Some(output), Some(kernel)) = (&args.output, &args.kernel) {
+        refuse_clobber(&[kernel], &[output])?;
+    }
+    if args.format == Format::Npy {
+        if args.symbolic {
+            return Err(
+                "--format npy holds numbers: a symbolic matrix is written as text or latex".into(),
+            );
+        }
+        if args.output.is_none() {
+            return Err("--format npy needs --output FILE".into());
+        }
+    } else if args.output_dtype.is_some() {
+        return Err("--output-dtype applies to --format npy".into());
+    }
+    let built = build(&args)?;
+    match args.format {
+        Format::Npy => {
+            let numeric = built.numeric.as_ref().expect("numeric kernels only");
+            let dtype = parse_dtype(args.output_dtype.as_deref())?.unwrap_or(Dtype::F64);
+            let array = ArrayD::from_shape_fn(IxDyn(&[numeric.nrows(), numeric.ncols()]), |i| {
+                numeric[(i[0], i[1])].clone()
+            });
+            let path = args.output.as_ref().expect("checked above");
+            write_npy(path, &array, dtype).map_err(err)
+        }
+        _ => {
+            let text = render(&args, &built)?;
+            match &args.output {
+                Some(path) => write_atomically(path, text.as_bytes()).map_err(err),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
