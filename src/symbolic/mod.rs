@@ -146,7 +146,7 @@ impl Polynomial {
     pub fn as_constant(&self) -> Option<Rational> {
         match self.terms.len() {
             0 => Some(Rational::zero()),
-            1 => self.terms.get(&Monomial::default()).map(|c| c.clone()),
+            1 => self.terms.get(&Monomial::default()).cloned(),
             _ => None,
         }
     }
