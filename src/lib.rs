@@ -11,6 +11,8 @@
 //!   its index map; `scipy.linalg.convolution_matrix` and `toeplitz`.
 //! * [`symbolic`]: multivariate polynomials with exact rational coefficients (x_{11}, k_{22}),
 //!   a scalar of the engine; rendering as text and LaTeX.
+//! * [`laws`]: the laws of convolution and pooling as reusable checks returning counterexamples;
+//!   symbolic proofs for every shape up to a bound; proptest strategies (`proptest-support`).
 //! * [`io`]: `.npy` and exact JSON.
 //! * [`seed`]: the worked examples of the seed document and what it got wrong.
 
@@ -18,6 +20,7 @@
 
 pub mod geometry;
 pub mod io;
+pub mod laws;
 pub mod reference;
 pub mod scalar;
 pub mod seed;

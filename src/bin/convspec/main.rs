@@ -6,6 +6,7 @@ mod common;
 mod conv;
 mod demo;
 mod layers;
+mod prove;
 mod size;
 mod toeplitz;
 
@@ -69,6 +70,8 @@ enum Command {
     /// An operator as an explicit matrix A with A vec(x) = vec(op(x)): numeric or symbolic (k_{ij}), as text, LaTeX or .npy.
     #[command(after_help = MAPPING)]
     Toeplitz(toeplitz::ToeplitzArgs),
+    /// Symbolic proofs of the laws for every shape up to --bound (a table of what was proved).
+    Prove(prove::ProveArgs),
     /// Output shape, parameter count and multiply-accumulates of a layer or a stack of layers.
     Size(size::SizeArgs),
     /// The seed's worked examples (and where it is wrong) and a small layer, computed exactly.
@@ -86,6 +89,11 @@ fn main() -> ExitCode {
         Command::Unfold(args) => layers::run_unfold(args, false),
         Command::Fold(args) => layers::run_unfold(args, true),
         Command::Toeplitz(args) => toeplitz::run(args),
+        Command::Prove(args) => match prove::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
         Command::Size(args) => size::run(args),
         Command::Demo => demo::run(),
     };

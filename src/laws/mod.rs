@@ -1,0 +1,315 @@
+//! The laws of convolution, as reusable checks.
+//!
+//! Each law is a function of an implementation (the [`Convolution`] or [`Pooling`] trait, which
+//! any crate can implement, or plain closures through [`Closures`]) and of inputs, returning
+//! `Ok(())` or a [`Counterexample`]: the inputs, both sides, and the first index where they
+//! differ. The functions are generic over the scalar, so the same law runs
+//!
+//! * on random exact inputs in property tests (proptest and quickcheck; the generators are
+//!   exported as proptest strategies behind the `proptest-support` feature, as nalgebra does);
+//! * on the symbolic scalar ([`Polynomial`](crate::symbolic::Polynomial)): an identity of
+//!   polynomials proves the law for every value at that shape ([`prove`]);
+//! * on a deliberately wrong implementation, which it must reject (the negative controls in
+//!   the tests).
+//!
+//! The hypotheses of each law are stated on its function. The catalogue with proofs is
+//! `proofs/` at the root of the repository.
+//!
+//! Laws that are *false* (correlation is neither commutative nor associative; strided layers
+//! are not equivariant to every shift) are written as the claim, so that a search finds and
+//! shrinks a counterexample to it.
+
+pub mod adjoint;
+pub mod algebra;
+pub mod pool;
+pub mod prove;
+pub mod shift;
+pub mod sizes;
+#[cfg(any(test, feature = "proptest-support"))]
+pub mod strategies;
+#[cfg(test)]
+mod tests;
+
+use crate::geometry::{ConvGeometry, PoolParams, TransposeGeometry};
+use crate::reference::pool::AvgOptions;
+use crate::reference::OpError;
+use crate::scalar::{Field, Ring};
+use ndarray::{ArrayD, Axis, Dimension, IxDyn, Slice};
+use std::fmt;
+
+/// Why a law does not hold for some inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counterexample {
+    /// The law's name.
+    pub law: &'static str,
+    /// The inputs (shapes and values).
+    pub inputs: String,
+    /// The left-hand side (or the error it gave).
+    pub left: String,
+    /// The right-hand side (or the error it gave).
+    pub right: String,
+    /// The first (C-order) index where the two sides differ; `None` when the shapes differ or
+    /// a side failed.
+    pub at: Option<Vec<usize>>,
+}
+
+impl fmt::Display for Counterexample {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "law '{}' fails", self.law)?;
+        writeln!(f, "  inputs: {}", self.inputs)?;
+        writeln!(f, "  left:   {}", self.left)?;
+        writeln!(f, "  right:  {}", self.right)?;
+        match &self.at {
+            Some(at) => write!(f, "  first difference at {at:?}"),
+            None => write!(f, "  the shapes differ or a side failed"),
+        }
+    }
+}
+
+/// The outcome of checking a law on one input.
+pub type LawResult = Result<(), Counterexample>;
+
+/// A tensor as text: shape and values in C order.
+pub fn show<T: fmt::Display>(tensor: &ArrayD<T>) -> String {
+    let values: Vec<String> = tensor.iter().map(|v| v.to_string()).collect();
+    format!("{:?} [{}]", tensor.shape(), values.join(", "))
+}
+
+fn show_result<T: fmt::Display>(side: &Result<ArrayD<T>, OpError>) -> String {
+    match side {
+        Ok(t) => show(t),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// Compares two sides of a law: equal shapes and equal values, or a [`Counterexample`].
+pub fn same<T: Ring>(
+    law: &'static str,
+    inputs: impl FnOnce() -> String,
+    left: Result<ArrayD<T>, OpError>,
+    right: Result<ArrayD<T>, OpError>,
+) -> LawResult {
+    let at = match (&left, &right) {
+        (Ok(l), Ok(r)) if l.shape() == r.shape() => {
+            match l.indexed_iter().zip(r.iter()).find(|((_, a), b)| a != b) {
+                None => return Ok(()),
+                Some(((index, _), _)) => Some(index.slice().to_vec()),
+            }
+        }
+        _ => None,
+    };
+    Err(Counterexample {
+        law,
+        inputs: inputs(),
+        left: show_result(&left),
+        right: show_result(&right),
+        at,
+    })
+}
+
+/// A convolution implementation under test.
+///
+/// Tensors are laid out as in the reference engine: input (N, C_in, L...), weight
+/// (C_out, C_in/G, k...) for correlation and convolution, (C_in, C_out/G, k...) for the
+/// transposed convolution.
+pub trait Convolution<T> {
+    /// Cross-correlation (what frameworks call convolution).
+    fn correlate(
+        &self,
+        x: &ArrayD<T>,
+        w: &ArrayD<T>,
+        geometry: &ConvGeometry,
+    ) -> Result<ArrayD<T>, OpError>;
+    /// True convolution (kernel flipped).
+    fn convolve(
+        &self,
+        x: &ArrayD<T>,
+        w: &ArrayD<T>,
+        geometry: &ConvGeometry,
+    ) -> Result<ArrayD<T>, OpError>;
+    /// Transposed convolution.
+    fn conv_transpose(
+        &self,
+        x: &ArrayD<T>,
+        w: &ArrayD<T>,
+        geometry: &TransposeGeometry,
+    ) -> Result<ArrayD<T>, OpError>;
+}
+
+/// A pooling implementation under test. Inputs are (N, C, L...).
+pub trait Pooling<T> {
+    /// Max pooling.
+    fn max_pool(&self, x: &ArrayD<T>, params: &PoolParams) -> Result<ArrayD<T>, OpError>;
+    /// Average pooling.
+    fn avg_pool(
+        &self,
+        x: &ArrayD<T>,
+        params: &PoolParams,
+        options: &AvgOptions,
+    ) -> Result<ArrayD<T>, OpError>;
+    /// Global max pooling over `rank` spatial dimensions (output (N, C, 1...)).
+    fn global_max_pool(&self, x: &ArrayD<T>, rank: usize) -> Result<ArrayD<T>, OpError>;
+    /// Global average pooling over `rank` spatial dimensions.
+    fn global_avg_pool(&self, x: &ArrayD<T>, rank: usize) -> Result<ArrayD<T>, OpError>;
+}
+
+/// The reference engine as an implementation: the specification checked against itself in the
+/// tests, and the comparison point for the negative controls.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reference;
+
+impl<T: Ring> Convolution<T> for Reference {
+    fn correlate(
+        &self,
+        x: &ArrayD<T>,
+        w: &ArrayD<T>,
+        geometry: &ConvGeometry,
+    ) -> Result<ArrayD<T>, OpError> {
+        crate::reference::correlate(x, w, None, geometry)
+    }
+    fn convolve(
+        &self,
+        x: &ArrayD<T>,
+        w: &ArrayD<T>,
+        geometry: &ConvGeometry,
+    ) -> Result<ArrayD<T>, OpError> {
+        crate::reference::convolve(x, w, None, geometry)
+    }
+    fn conv_transpose(
+        &self,
+        x: &ArrayD<T>,
+        w: &ArrayD<T>,
+        geometry: &TransposeGeometry,
+    ) -> Result<ArrayD<T>, OpError> {
+        crate::reference::conv_transpose(x, w, None, geometry)
+    }
+}
+
+impl<T: Field + PartialOrd> Pooling<T> for Reference {
+    fn max_pool(&self, x: &ArrayD<T>, params: &PoolParams) -> Result<ArrayD<T>, OpError> {
+        Ok(crate::reference::max_pool(x, params)?.values)
+    }
+    fn avg_pool(
+        &self,
+        x: &ArrayD<T>,
+        params: &PoolParams,
+        options: &AvgOptions,
+    ) -> Result<ArrayD<T>, OpError> {
+        crate::reference::avg_pool(x, params, options)
+    }
+    fn global_max_pool(&self, x: &ArrayD<T>, rank: usize) -> Result<ArrayD<T>, OpError> {
+        Ok(crate::reference::global_max_pool(x, rank)?.values)
+    }
+    fn global_avg_pool(&self, x: &ArrayD<T>, rank: usize) -> Result<ArrayD<T>, OpError> {
+        crate::reference::global_avg_pool(x, rank)
+    }
+}
+
+/// Signature of a correlation or convolution closure.
+pub type LayerFn<'a, T> =
+    dyn Fn(&ArrayD<T>, &ArrayD<T>, &ConvGeometry) -> Result<ArrayD<T>, OpError> + 'a;
+
+/// An implementation from closures: the correlation, and optionally the convolution (default:
+/// the correlation of the flipped kernel) and the transposed convolution (default: the
+/// reference's).
+pub struct Closures<'a, T> {
+    /// Cross-correlation.
+    pub correlate: Box<LayerFn<'a, T>>,
+    /// True convolution; `None` flips the kernel and calls `correlate`.
+    pub convolve: Option<Box<LayerFn<'a, T>>>,
+}
+
+impl<T: Ring> Convolution<T> for Closures<'_, T> {
+    fn correlate(
+        &self,
+        x: &ArrayD<T>,
+        w: &ArrayD<T>,
+        geometry: &ConvGeometry,
+    ) -> Result<ArrayD<T>, OpError> {
+        (self.correlate)(x, w, geometry)
+    }
+    fn convolve(
+        &self,
+        x: &ArrayD<T>,
+        w: &ArrayD<T>,
+        geometry: &ConvGeometry,
+    ) -> Result<ArrayD<T>, OpError> {
+        match &self.convolve {
+            Some(f) => f(x, w, geometry),
+            None => (self.correlate)(x, &crate::reference::conv::flip_kernel(w), geometry),
+        }
+    }
+    fn conv_transpose(
+        &self,
+        x: &ArrayD<T>,
+        w: &ArrayD<T>,
+        geometry: &TransposeGeometry,
+    ) -> Result<ArrayD<T>, OpError> {
+        crate::reference::conv_transpose(x, w, None, geometry)
+    }
+}
+
+// ---- small tensor helpers shared by the laws ----
+
+/// a + b (same shapes).
+pub(crate) fn add<T: Ring>(a: &ArrayD<T>, b: &ArrayD<T>) -> ArrayD<T> {
+    ndarray::Zip::from(a)
+        .and(b)
+        .map_collect(|x, y| x.clone() + y.clone())
+}
+
+/// s * a.
+pub(crate) fn scale<T: Ring>(s: &T, a: &ArrayD<T>) -> ArrayD<T> {
+    a.map(|x| s.clone() * x.clone())
+}
+
+/// <a, b> = sum a_i b_i (same shapes).
+pub(crate) fn inner<T: Ring>(a: &ArrayD<T>, b: &ArrayD<T>) -> T {
+    a.iter()
+        .zip(b.iter())
+        .fold(T::zero(), |s, (x, y)| s + x.clone() * y.clone())
+}
+
+/// Circular shift along `axis` by `shift` (NumPy's `np.roll`): out[i] = a[(i - shift) mod n].
+pub(crate) fn roll<T: Clone>(a: &ArrayD<T>, axis: usize, shift: usize) -> ArrayD<T> {
+    let n = a.shape()[axis];
+    let shift = if n == 0 { 0 } else { shift % n };
+    let mut out = a.clone();
+    for i in 0..n {
+        let source = (i + n - shift) % n;
+        out.index_axis_mut(Axis(axis), i)
+            .assign(&a.index_axis(Axis(axis), source));
+    }
+    out
+}
+
+/// Shift along `axis` by `shift` filling with zeros, same shape: out[i] = a[i - shift] for
+/// i >= shift, 0 before; the last `shift` elements of `a` fall off.
+pub(crate) fn shift_zero<T: Ring>(a: &ArrayD<T>, axis: usize, shift: usize) -> ArrayD<T> {
+    let n = a.shape()[axis];
+    let mut out = ArrayD::from_elem(a.raw_dim(), T::zero());
+    if shift < n {
+        out.slice_axis_mut(Axis(axis), Slice::from(shift..))
+            .assign(&a.slice_axis(Axis(axis), Slice::from(..n - shift)));
+    }
+    out
+}
+
+/// `shift` zeros prepended along `axis` (the shape grows).
+pub(crate) fn prepend_zeros<T: Ring>(a: &ArrayD<T>, axis: usize, shift: usize) -> ArrayD<T> {
+    let mut shape = a.shape().to_vec();
+    shape[axis] += shift;
+    let mut out = ArrayD::from_elem(IxDyn(&shape), T::zero());
+    out.slice_axis_mut(Axis(axis), Slice::from(shift..))
+        .assign(a);
+    out
+}
+
+/// a reversed along every axis from `first` on.
+pub(crate) fn reverse_from<T: Clone>(a: &ArrayD<T>, first: usize) -> ArrayD<T> {
+    let mut view = a.view();
+    for axis in first..a.ndim() {
+        view.invert_axis(Axis(axis));
+    }
+    view.to_owned()
+}
