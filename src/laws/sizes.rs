@@ -104,10 +104,10 @@ pub fn transpose_output_shape<T: Ring>(
     )
 }
 
-/// Pooling output size, floor and ceil mode: O = floor_or_ceil((L + p_b + p_e - d(k-1) - 1)/s)
-/// + 1, minus 1 in ceil mode when the last window would start at or past L + p_b (PyTorch's
-/// rule: the last window must start inside the input or the left padding). Max and average
-/// pooling must agree with it.
+/// Pooling output size, floor and ceil mode: O = round((L + p_b + p_e - d(k-1) - 1) / s) + 1
+/// with round = floor, or ceil in ceil mode, minus 1 in ceil mode when the last window would
+/// start at or past L + p_b (PyTorch's rule: the last window must start inside the input or
+/// the left padding). Max and average pooling must agree with it.
 pub fn pool_output_shape<T: Ring + PartialOrd>(
     imp: &impl Pooling<T>,
     input_shape: &[usize],

@@ -603,6 +603,7 @@ fn correlation_is_not_commutative_minimal_counterexample() {
     let (x, w) = shrunk((signal_1d(4), signal_1d(4)), |(x, w)| {
         algebra::correlation_commutativity(&Reference, &x, &w)
     });
+    eprintln!("correlation commutativity, shrunk: x = {x}, w = {w}");
     // Minimal: three elements in all, two of them non-zero with |value| 1
     // (e.g. x = [0, 1], w = [1]: x corr w = [0, 1] but w corr x = [1, 0]).
     let all: Vec<Rational> = values(&x).into_iter().chain(values(&w)).collect();
@@ -626,6 +627,7 @@ fn correlation_is_not_associative_minimal_counterexample() {
     let (x, v, w) = shrunk((signal_1d(3), signal_1d(3), signal_1d(3)), |(x, v, w)| {
         algebra::correlation_associativity(&Reference, &x, &v, &w)
     });
+    eprintln!("correlation associativity, shrunk: x = {x}, v = {v}, w = {w}");
     let all: Vec<Rational> = values(&x)
         .into_iter()
         .chain(values(&v))
@@ -655,6 +657,7 @@ fn strided_layers_are_not_equivariant_to_other_shifts() {
     });
     // Minimal: x = [a, b] with a != b, w = [c] with c != 0: y = [c a], but the shifted input
     // [b, a] gives [c b].
+    eprintln!("stride 2, shift 1, shrunk: x = {x}, w = {w}");
     assert_eq!((x.len(), w.len()), (2, 1), "x = {x}, w = {w}");
     // Strided max pooling is not shift invariant either.
     let x = shrunk(signal_1d(6), |x| {
@@ -664,6 +667,7 @@ fn strided_layers_are_not_equivariant_to_other_shifts() {
         }
         shift::max_pool_shift(&Reference, &x, &params, &[1])
     });
+    eprintln!("max pool k=2 s=2, shift 1, shrunk: x = {x}");
     assert!(x.len() <= 4, "x = {x}");
 }
 
