@@ -10,7 +10,9 @@ use crate::geometry::{Padding, PaddingMode};
 use crate::reference::conv::flip_kernel;
 use crate::scalar::{rational_from_i64, Rational};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::{
+    Config, FileFailurePersistence, RngSeed, TestCaseError, TestError, TestRunner,
+};
 
 fn q(n: i64) -> Rational {
     rational_from_i64(n)
@@ -38,6 +40,9 @@ fn config(cases: u32) -> Config {
     Config {
         cases,
         rng_seed: RngSeed::Fixed(0x5EED_2026_1127),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/laws.txt",
+        ))),
         ..Config::default()
     }
 }
@@ -878,6 +883,39 @@ fn wrong_group_mapping_is_found_by_search() {
     assert!(
         result.is_err(),
         "no grouped layer exposed the wrong mapping"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Named regression cases: inputs that broke a law's statement while it was being written.
+
+/// Strided max pooling with ceil mode: the partial last window of the shifted input has fewer
+/// elements than the window it is compared with, so the shift law needs ceil_mode = false
+/// (found by `pool_laws_hold`; the law's hypotheses now say so).
+#[test]
+fn regression_max_pool_shift_needs_floor_mode() {
+    let x = sig(&[0, 2, 1, 4, -1]);
+    let ceil = PoolParams::new(vec![2]).with_ceil_mode(true);
+    assert!(shift::max_pool_shift(&Reference, &x, &ceil, &[2]).is_err());
+    let floor = PoolParams::new(vec![2]);
+    assert!(shift::max_pool_shift(&Reference, &x, &floor, &[2]).is_ok());
+}
+
+/// The shrunk counterexamples quoted in proofs/ (algebra.md A7, shift.md S2 and S4).
+#[test]
+fn regression_quoted_counterexamples() {
+    assert!(algebra::correlation_commutativity(&Reference, &sig(&[1]), &sig(&[0, 1])).is_err());
+    assert!(
+        algebra::correlation_associativity(&Reference, &sig(&[1]), &sig(&[1]), &sig(&[0, 1]))
+            .is_err()
+    );
+    assert!(
+        shift::circular_equivariance(&Reference, &sig(&[0, 1]), &sig(&[-1]), &[2], &[1], &[1])
+            .is_err()
+    );
+    assert!(
+        shift::max_pool_shift(&Reference, &sig(&[0, 0, 0, 1]), &PoolParams::new(vec![2]), &[1])
+            .is_err()
     );
 }
 
