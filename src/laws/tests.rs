@@ -871,6 +871,105 @@ fn every_law_rejects_a_wrong_implementation() {
     );
 }
 
+/// Every linear operator is adjoint to its backward / transpose: average pooling and its
+/// gradient, unfold and fold, adaptive average pooling and its gradient, a Toeplitz matrix and its
+/// transpose. The same check rejects a backward pass with the wrong divisor.
+#[test]
+fn every_linear_operator_has_its_adjoint() {
+    use crate::reference::pool::{
+        adaptive_avg_pool, adaptive_avg_pool_backward, avg_pool_backward,
+    };
+    use crate::reference::{fold, unfold, UnfoldParams};
+    let mut runner = TestRunner::new(config(48));
+    runner
+        .run(&(pool_problem(3), any::<bool>()), |(p, include)| {
+            let options = AvgOptions {
+                count_include_pad: include,
+                divisor_override: None,
+            };
+            let shape = p.x.shape().to_vec();
+            let y = crate::reference::avg_pool(&p.x, &p.params, &options).unwrap();
+            let g = y.map(|v| v.clone() + q(1));
+            adjoint::adjointness(
+                "average pooling and its gradient are adjoint",
+                |x| crate::reference::avg_pool(x, &p.params, &options),
+                |g| avg_pool_backward(g, &shape, &p.params, &options),
+                &p.x,
+                &g,
+            )
+            .map_err(fail)?;
+            let out: Vec<usize> = shape[2..].iter().map(|l| (l + 1) / 2).collect();
+            let ya = adaptive_avg_pool(&p.x, &out).unwrap();
+            adjoint::adjointness(
+                "adaptive average pooling and its gradient are adjoint",
+                |x| adaptive_avg_pool(x, &out),
+                |g| adaptive_avg_pool_backward(g, &shape, &out),
+                &p.x,
+                &ya.map(|v| v.clone() - q(1)),
+            )
+            .map_err(fail)?;
+            let rank = p.params.rank();
+            let params = UnfoldParams {
+                kernel_size: p.params.kernel_size.clone(),
+                dilation: p.params.dilation.clone(),
+                padding: p.params.padding.iter().map(|pad| pad.0).collect(),
+                stride: p.params.stride.clone(),
+            };
+            if let Ok(cols) = unfold(&p.x, &params) {
+                let spatial = shape[2..2 + rank].to_vec();
+                adjoint::adjointness(
+                    "unfold and fold are adjoint",
+                    |x| unfold(x, &params),
+                    |c| fold(c, &spatial, &params),
+                    &p.x,
+                    &cols.map(|v| v.clone() * q(3) - q(1)),
+                )
+                .map_err(fail)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    // A Toeplitz matrix and its transpose.
+    let w = tensor(&[2, 1, 2], &[1, -2, 3, 1]);
+    let g = ConvGeometry::new(1)
+        .with_padding(Padding::Explicit(vec![(1, 0)]))
+        .with_groups(2);
+    let a =
+        crate::toeplitz::correlate_matrix(&w, &[2, 3], &g, crate::toeplitz::MatrixLimit::DEFAULT)
+            .unwrap();
+    let as_vec = |v: &ArrayD<Rational>| v.iter().cloned().collect::<Vec<_>>();
+    let to_tensor = |v: Vec<Rational>| ArrayD::from_shape_vec(IxDyn(&[v.len()]), v).unwrap();
+    assert!(adjoint::adjointness(
+        "a matrix and its transpose are adjoint",
+        |x| Ok(to_tensor(crate::toeplitz::apply(&a, &as_vec(x)).unwrap())),
+        |y| Ok(to_tensor(
+            crate::toeplitz::apply(&a.transpose(), &as_vec(y)).unwrap()
+        )),
+        &tensor(&[6], &[1, 2, 3, -1, 0, 2]),
+        &tensor(&[6], &[2, -1, 1, 1, 3, -2]),
+    )
+    .is_ok());
+    // Negative control: a gradient with the other divisor.
+    let x = sig(&[1, 2, 3, 4, 5]);
+    let params = PoolParams::new(vec![3])
+        .with_stride(vec![1])
+        .with_padding(vec![1]);
+    let options = AvgOptions::default();
+    let other = AvgOptions {
+        count_include_pad: false,
+        divisor_override: None,
+    };
+    let y = crate::reference::avg_pool(&x, &params, &options).unwrap();
+    assert!(adjoint::adjointness(
+        "average pooling and its gradient are adjoint",
+        |x| crate::reference::avg_pool(x, &params, &options),
+        |g| avg_pool_backward(g, &[1, 1, 5], &params, &other),
+        &x,
+        &y,
+    )
+    .is_err());
+}
+
 /// The wrong group mapping is also caught on random grouped layers.
 #[test]
 fn wrong_group_mapping_is_found_by_search() {
@@ -913,10 +1012,13 @@ fn regression_quoted_counterexamples() {
         shift::circular_equivariance(&Reference, &sig(&[0, 1]), &sig(&[-1]), &[2], &[1], &[1])
             .is_err()
     );
-    assert!(
-        shift::max_pool_shift(&Reference, &sig(&[0, 0, 0, 1]), &PoolParams::new(vec![2]), &[1])
-            .is_err()
-    );
+    assert!(shift::max_pool_shift(
+        &Reference,
+        &sig(&[0, 0, 0, 1]),
+        &PoolParams::new(vec![2]),
+        &[1]
+    )
+    .is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
