@@ -7,6 +7,8 @@
 //! * [`reference`]: the operators written straight from their formulas: [`reference::correlate`]
 //!   (what frameworks call "conv"), [`reference::convolve`] (true convolution), NumPy's and
 //!   SciPy's convolution functions.
+//! * [`exact`]: the fast exact engine (integers scaled from floats or rationals, products
+//!   modulo primes exact in f64, Chinese remaindering), identical to the reference, with threads.
 //! * [`toeplitz`]: every linear operator as an explicit matrix (nalgebra `DMatrix`), built from
 //!   its index map; `scipy.linalg.convolution_matrix` and `toeplitz`.
 //! * [`symbolic`]: multivariate polynomials with exact rational coefficients (x_{11}, k_{22}),
@@ -18,6 +20,7 @@
 
 #![deny(missing_docs)]
 
+pub mod exact;
 pub mod geometry;
 pub mod io;
 pub mod laws;

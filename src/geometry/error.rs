@@ -1,12 +1,9 @@
 //! Errors of geometry: every way a layer description can be impossible.
 
-use thiserror::Error;
-
 /// A geometry that describes no valid layer.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GeometryError {
     /// A per-dimension list has the wrong length.
-    #[error("{what} has {got} values but the operation has {expected} spatial dimensions")]
     RankMismatch {
         /// Which argument.
         what: &'static str,
@@ -16,34 +13,28 @@ pub enum GeometryError {
         got: usize,
     },
     /// A stride of zero.
-    #[error("stride must be positive, got 0 in spatial dimension {dim}")]
     ZeroStride {
         /// Spatial dimension (0-based).
         dim: usize,
     },
     /// A dilation of zero.
-    #[error("dilation must be positive, got 0 in spatial dimension {dim}")]
     ZeroDilation {
         /// Spatial dimension (0-based).
         dim: usize,
     },
     /// An empty kernel.
-    #[error("kernel size must be positive, got 0 in spatial dimension {dim}")]
     ZeroKernel {
         /// Spatial dimension (0-based).
         dim: usize,
     },
     /// An empty input.
-    #[error("input size must be positive, got 0 in spatial dimension {dim}")]
     ZeroInput {
         /// Spatial dimension (0-based).
         dim: usize,
     },
     /// groups = 0.
-    #[error("groups must be positive, got 0")]
     ZeroGroups,
     /// Channels not divisible by groups.
-    #[error("{what} ({channels}) must be divisible by groups ({groups})")]
     GroupsDoNotDivide {
         /// "in_channels" or "out_channels".
         what: &'static str,
@@ -53,7 +44,6 @@ pub enum GeometryError {
         groups: usize,
     },
     /// PyTorch refuses padding='same' for strided convolutions.
-    #[error("padding='same' is not supported for strided convolutions (stride {stride} in spatial dimension {dim}); use --auto-pad same-upper|same-lower for ONNX's rule")]
     SameWithStride {
         /// Spatial dimension (0-based).
         dim: usize,
@@ -61,7 +51,6 @@ pub enum GeometryError {
         stride: usize,
     },
     /// Padding beyond what the padding mode allows (reflect: p < L, circular: p <= L).
-    #[error("{mode} padding of {pad} in spatial dimension {dim} is too large for input size {input} ({rule})")]
     PaddingTooLarge {
         /// The padding mode.
         mode: &'static str,
@@ -75,7 +64,6 @@ pub enum GeometryError {
         rule: &'static str,
     },
     /// The (dilated) kernel does not fit in the padded input.
-    #[error("kernel of effective size {effective_kernel} (dilation*(k-1)+1) is larger than the padded input of size {padded_input} in spatial dimension {dim}")]
     KernelLargerThanPaddedInput {
         /// Spatial dimension (0-based).
         dim: usize,
@@ -85,7 +73,6 @@ pub enum GeometryError {
         padded_input: usize,
     },
     /// A pooling padding larger than half the kernel, which PyTorch refuses.
-    #[error("pool padding {pad} in spatial dimension {dim} must be at most half of the kernel size {kernel}")]
     PoolPaddingTooLarge {
         /// Spatial dimension (0-based).
         dim: usize,
@@ -95,7 +82,6 @@ pub enum GeometryError {
         kernel: usize,
     },
     /// PyTorch refuses an output padding that is not smaller than the stride or the dilation.
-    #[error("output padding must be smaller than either stride or dilation, but got output_padding {output_padding}, stride {stride}, dilation {dilation} in spatial dimension {dim}")]
     OutputPaddingTooLarge {
         /// Spatial dimension (0-based).
         dim: usize,
@@ -107,12 +93,98 @@ pub enum GeometryError {
         dilation: usize,
     },
     /// A size that does not fit in the machine's integers.
-    #[error("{what} overflows 64-bit arithmetic")]
     Overflow {
         /// What was being computed.
         what: &'static str,
     },
     /// Something else about the combination of options is not allowed.
-    #[error("{0}")]
     Unsupported(String),
 }
+
+impl std::fmt::Display for GeometryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GeometryError::RankMismatch {
+                what,
+                expected,
+                got,
+            } => {
+                write!(
+                    f,
+                    "{what} has {got} values but the operation has {expected} spatial dimensions"
+                )
+            }
+            GeometryError::ZeroStride { dim } => {
+                write!(
+                    f,
+                    "stride must be positive, got 0 in spatial dimension {dim}"
+                )
+            }
+            GeometryError::ZeroDilation { dim } => {
+                write!(
+                    f,
+                    "dilation must be positive, got 0 in spatial dimension {dim}"
+                )
+            }
+            GeometryError::ZeroKernel { dim } => {
+                write!(
+                    f,
+                    "kernel size must be positive, got 0 in spatial dimension {dim}"
+                )
+            }
+            GeometryError::ZeroInput { dim } => {
+                write!(
+                    f,
+                    "input size must be positive, got 0 in spatial dimension {dim}"
+                )
+            }
+            GeometryError::ZeroGroups => write!(f, "groups must be positive, got 0"),
+            GeometryError::GroupsDoNotDivide {
+                what,
+                channels,
+                groups,
+            } => {
+                write!(
+                    f,
+                    "{what} ({channels}) must be divisible by groups ({groups})"
+                )
+            }
+            GeometryError::SameWithStride { dim, stride } => {
+                write!(f, "padding='same' is not supported for strided convolutions (stride {stride} in spatial dimension {dim}); use --auto-pad same-upper|same-lower for ONNX's rule")
+            }
+            GeometryError::PaddingTooLarge {
+                mode,
+                dim,
+                pad,
+                input,
+                rule,
+            } => {
+                write!(f, "{mode} padding of {pad} in spatial dimension {dim} is too large for input size {input} ({rule})")
+            }
+            GeometryError::KernelLargerThanPaddedInput {
+                dim,
+                effective_kernel,
+                padded_input,
+            } => {
+                write!(f, "kernel of effective size {effective_kernel} (dilation*(k-1)+1) is larger than the padded input of size {padded_input} in spatial dimension {dim}")
+            }
+            GeometryError::PoolPaddingTooLarge { dim, pad, kernel } => {
+                write!(f, "pool padding {pad} in spatial dimension {dim} must be at most half of the kernel size {kernel}")
+            }
+            GeometryError::OutputPaddingTooLarge {
+                dim,
+                output_padding,
+                stride,
+                dilation,
+            } => {
+                write!(f, "output padding must be smaller than either stride or dilation, but got output_padding {output_padding}, stride {stride}, dilation {dilation} in spatial dimension {dim}")
+            }
+            GeometryError::Overflow { what } => {
+                write!(f, "{what} overflows 64-bit arithmetic")
+            }
+            GeometryError::Unsupported(v0) => write!(f, "{v0}"),
+        }
+    }
+}
+
+impl std::error::Error for GeometryError {}

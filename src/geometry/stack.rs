@@ -17,7 +17,6 @@ use super::{
     Padding, PoolGeometry,
 };
 use std::collections::BTreeMap;
-use thiserror::Error;
 
 /// Receptive field of one output element in one spatial dimension, in input coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,10 +101,9 @@ pub struct LayerReport {
 }
 
 /// A stack description that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StackError {
     /// A line or entry does not parse.
-    #[error("layer stack, {location}: {message}")]
     Syntax {
         /// Line number or layer index.
         location: String,
@@ -113,7 +111,6 @@ pub enum StackError {
         message: String,
     },
     /// A layer's geometry is impossible.
-    #[error("layer stack, layer {layer} ({name}): {source}")]
     Geometry {
         /// 1-based layer index.
         layer: usize,
@@ -122,6 +119,32 @@ pub enum StackError {
         /// The geometry error.
         source: GeometryError,
     },
+}
+
+impl std::fmt::Display for StackError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StackError::Syntax { location, message } => {
+                write!(f, "layer stack, {location}: {message}")
+            }
+            StackError::Geometry {
+                layer,
+                name,
+                source,
+            } => {
+                write!(f, "layer stack, layer {layer} ({name}): {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StackError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StackError::Geometry { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 /// A stack: an input shape (N, C, spatial...) and its layers.

@@ -14,7 +14,6 @@ use crate::scalar::Rational;
 use ndarray::ArrayD;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use thiserror::Error;
 
 /// A tensor read from a file, with the dtype it was stored in.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,10 +25,9 @@ pub struct ExactTensor {
 }
 
 /// Why a file could not be read or written.
-#[derive(Debug, Error)]
+#[derive(Debug)]
 pub enum IoError {
     /// The operating system refused.
-    #[error("{path}: {message}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -37,7 +35,6 @@ pub enum IoError {
         message: String,
     },
     /// The file is not a well-formed .npy / exact JSON file.
-    #[error("{path}: malformed {format} file: {message}")]
     Malformed {
         /// The file.
         path: PathBuf,
@@ -47,7 +44,6 @@ pub enum IoError {
         message: String,
     },
     /// The element type cannot be read exactly.
-    #[error("{path}: unsupported dtype '{dtype}': expected a real numeric dtype (bool, int8..int64, uint8..uint64, float16, float32, float64)")]
     UnsupportedDtype {
         /// The file.
         path: PathBuf,
@@ -55,7 +51,6 @@ pub enum IoError {
         dtype: String,
     },
     /// NaN or infinity where an exact value is required.
-    #[error("{path}: element {index:?} is {value}, which has no exact value")]
     NotFinite {
         /// The file.
         path: PathBuf,
@@ -65,7 +60,6 @@ pub enum IoError {
         value: String,
     },
     /// A value that the requested output dtype cannot hold.
-    #[error("{path}: element {index:?} = {value} is not representable as {dtype}")]
     NotRepresentable {
         /// The file.
         path: PathBuf,
@@ -77,6 +71,50 @@ pub enum IoError {
         dtype: String,
     },
 }
+
+impl std::fmt::Display for IoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IoError::Io { path, message } => {
+                let path = path.display();
+                write!(f, "{path}: {message}")
+            }
+            IoError::Malformed {
+                path,
+                format,
+                message,
+            } => {
+                let path = path.display();
+                write!(f, "{path}: malformed {format} file: {message}")
+            }
+            IoError::UnsupportedDtype { path, dtype } => {
+                let path = path.display();
+                write!(f, "{path}: unsupported dtype '{dtype}': expected a real numeric dtype (bool, int8..int64, uint8..uint64, float16, float32, float64)")
+            }
+            IoError::NotFinite { path, index, value } => {
+                let path = path.display();
+                write!(
+                    f,
+                    "{path}: element {index:?} is {value}, which has no exact value"
+                )
+            }
+            IoError::NotRepresentable {
+                path,
+                index,
+                value,
+                dtype,
+            } => {
+                let path = path.display();
+                write!(
+                    f,
+                    "{path}: element {index:?} = {value} is not representable as {dtype}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for IoError {}
 
 impl IoError {
     pub(crate) fn io(path: &Path, error: impl std::fmt::Display) -> IoError {

@@ -7,7 +7,7 @@
 //! (x * w)[t] = sum_tau x[t - tau] w[tau] over all t where the two overlap, which is the
 //! convolution of finitely supported functions on Z^r.
 
-use super::{add, reverse_from, same, scale, show, Convolution, LawResult};
+use super::{add, same, scale, show, Convolution, LawResult};
 use crate::geometry::{receptive_fields, ConvGeometry, Padding};
 use crate::scalar::Ring;
 use ndarray::{ArrayD, Dimension, IxDyn};
@@ -287,7 +287,8 @@ pub fn correlation_reversal<T: Ring>(
         "x corr w = reverse(w corr x)",
         || format!("x = {}, w = {}", show(x), show(w)),
         imp.correlate(x, w, &g),
-        imp.correlate(w, x, &g).map(|y| reverse_from(&y, 2)),
+        imp.correlate(w, x, &g)
+            .map(|y| crate::reference::conv::flip_kernel(&y)),
     )
 }
 

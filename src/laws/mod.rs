@@ -304,12 +304,3 @@ pub(crate) fn prepend_zeros<T: Ring>(a: &ArrayD<T>, axis: usize, shift: usize) -
         .assign(a);
     out
 }
-
-/// a reversed along every axis from `first` on.
-pub(crate) fn reverse_from<T: Clone>(a: &ArrayD<T>, first: usize) -> ArrayD<T> {
-    let mut view = a.view();
-    for axis in first..a.ndim() {
-        view.invert_axis(Axis(axis));
-    }
-    view.to_owned()
-}

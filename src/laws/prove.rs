@@ -13,26 +13,20 @@
 
 use super::{adjoint, algebra, shift, LawResult, Reference};
 use crate::geometry::{ConvGeometry, ConvShape, Padding, PaddingMode};
-use crate::symbolic::Polynomial;
-use ndarray::{ArrayD, IxDyn};
+use crate::symbolic::{variable_tensor, Polynomial};
+use ndarray::ArrayD;
 use std::time::Instant;
 
-/// A tensor of distinct variables `symbol_{i...}` (1-based indices over the spatial axes, or
-/// over every axis when `all_axes`).
-pub fn variables(symbol: &str, shape: &[usize], all_axes: bool) -> ArrayD<Polynomial> {
-    ArrayD::from_shape_fn(IxDyn(shape), |index| {
-        let index = ndarray::Dimension::slice(&index).to_vec();
-        let skip = if all_axes { 0 } else { 2.min(index.len()) };
-        let indices: Vec<usize> = index[skip..].iter().map(|i| i + 1).collect();
-        Polynomial::variable(symbol, &indices)
-    })
+/// A tensor of distinct variables over every axis (see [`variable_tensor`]).
+pub fn variables(symbol: &str, shape: &[usize]) -> ArrayD<Polynomial> {
+    variable_tensor(symbol, shape, 0)
 }
 
 /// A signal (1, 1, sizes...) of variables.
 fn signal(symbol: &str, sizes: &[usize]) -> ArrayD<Polynomial> {
     let mut shape = vec![1, 1];
     shape.extend(sizes);
-    variables(symbol, &shape, false)
+    variable_tensor(symbol, &shape, 2)
 }
 
 /// One case of a symbolic proof.
@@ -203,11 +197,11 @@ pub fn tasks_at_level(level: usize) -> Vec<ProofTask> {
                         algebra::bilinearity(
                             &Reference,
                             &Polynomial::variable("a", &[]),
-                            &variables("x", &xa, true),
+                            &variables("x", &xa),
                             &Polynomial::variable("b", &[]),
-                            &variables("y", &xa, true),
-                            &variables("w", &wa, true),
-                            &variables("v", &wa, true),
+                            &variables("y", &xa),
+                            &variables("w", &wa),
+                            &variables("v", &wa),
                             &ga,
                         )
                     }),
@@ -219,8 +213,8 @@ pub fn tasks_at_level(level: usize) -> Vec<ProofTask> {
                     run: Box::new(move || {
                         algebra::correlation_is_flipped_convolution(
                             &Reference,
-                            &variables("x", &xa, true),
-                            &variables("w", &wa, true),
+                            &variables("x", &xa),
+                            &variables("w", &wa),
                             &ga,
                         )
                     }),
@@ -234,9 +228,9 @@ pub fn tasks_at_level(level: usize) -> Vec<ProofTask> {
                     case: case.clone(),
                     run: Box::new(move || {
                         adjoint::gradients_are_toeplitz_transposes(
-                            &variables("x", &xa, true),
-                            &variables("w", &wa, true),
-                            &variables("g", &ya, true),
+                            &variables("x", &xa),
+                            &variables("w", &wa),
+                            &variables("g", &ya),
                             &ga,
                         )
                     }),
@@ -252,9 +246,9 @@ pub fn tasks_at_level(level: usize) -> Vec<ProofTask> {
                         run: Box::new(move || {
                             adjoint::transpose_is_adjoint(
                                 &Reference,
-                                &variables("x", &xa, true),
-                                &variables("w", &wa, true),
-                                &variables("g", &ya, true),
+                                &variables("x", &xa),
+                                &variables("w", &wa),
+                                &variables("g", &ya),
                                 &ga,
                             )
                         }),

@@ -237,12 +237,10 @@ pub fn transpose_inverts_size<T: Ring>(
     ) else {
         return Ok(());
     };
-    let output_padding: Vec<usize> = (0..rank)
-        .map(|d| {
-            let span = dilation[d] * (weight_shape[2 + d] - 1) + 1;
-            (input_shape[2 + d] + pads[d].0 + pads[d].1 - span) % stride[d]
-        })
-        .collect();
+    let Ok(output_padding) = super::adjoint::leftover(&conv, &input_shape[2..], &weight_shape[2..])
+    else {
+        return Ok(());
+    };
     let transpose = TransposeGeometry::new(rank)
         .with_stride(stride.to_vec())
         .with_dilation(dilation.to_vec())

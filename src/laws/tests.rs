@@ -1037,8 +1037,8 @@ fn symbolic_proofs_up_to_bound_two() {
 /// A symbolic proof can fail: the wrong implementation is refuted for all values at once.
 #[test]
 fn symbolic_proof_refutes_a_wrong_implementation() {
-    let x = prove::variables("x", &[1, 1, 2], false);
-    let w = prove::variables("w", &[1, 1, 2], false);
+    let x = crate::symbolic::variable_tensor("x", &[1, 1, 2], 2);
+    let w = crate::symbolic::variable_tensor("w", &[1, 1, 2], 2);
     assert!(algebra::commutativity(&Reference, &x, &w).is_ok());
     // MissingFlip on polynomials: a closure implementation.
     let missing_flip = Closures {

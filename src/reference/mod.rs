@@ -35,17 +35,38 @@ pub use unfold::{fold, unfold, UnfoldParams};
 
 use crate::geometry::GeometryError;
 use ndarray::{ArrayD, Axis};
-use thiserror::Error;
 
 /// Why an operation cannot be computed.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpError {
     /// The layer geometry or the tensor shapes are inconsistent.
-    #[error(transparent)]
-    Geometry(#[from] GeometryError),
+    Geometry(GeometryError),
     /// Arguments that the library being reproduced refuses.
-    #[error("{0}")]
     Invalid(String),
+}
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpError::Geometry(inner) => std::fmt::Display::fmt(inner, f),
+            OpError::Invalid(v0) => write!(f, "{v0}"),
+        }
+    }
+}
+
+impl std::error::Error for OpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpError::Geometry(inner) => std::error::Error::source(inner),
+            _ => None,
+        }
+    }
+}
+
+impl From<GeometryError> for OpError {
+    fn from(error: GeometryError) -> Self {
+        OpError::Geometry(error)
+    }
 }
 
 /// PyTorch's unbatched form: runs `layer` on `input` with a batch axis of size 1 in front and

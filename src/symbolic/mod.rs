@@ -206,6 +206,24 @@ impl Polynomial {
     }
 }
 
+/// A tensor of distinct variables `symbol_{i...}` of the given shape: the indices are 1-based
+/// (the seed's notation) and leave out the first `skip_axes` axes (e.g. 2 for the batch and
+/// channel axes of a one-channel signal (1, 1, L...)).
+pub fn variable_tensor(
+    symbol: &str,
+    shape: &[usize],
+    skip_axes: usize,
+) -> ndarray::ArrayD<Polynomial> {
+    ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(shape), |index| {
+        let index = ndarray::Dimension::slice(&index);
+        let indices: Vec<usize> = index[skip_axes.min(index.len())..]
+            .iter()
+            .map(|i| i + 1)
+            .collect();
+        Polynomial::variable(symbol, &indices)
+    })
+}
+
 impl From<Rational> for Polynomial {
     fn from(value: Rational) -> Polynomial {
         Polynomial::constant(value)

@@ -54,16 +54,13 @@ use crate::reference::OpError;
 use crate::scalar::Ring;
 use nalgebra::DMatrix;
 use ndarray::{ArrayD, IxDyn};
-use thiserror::Error;
 
 /// Why a matrix cannot be built.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToeplitzError {
     /// The operator itself is not defined for these shapes and this geometry.
-    #[error(transparent)]
-    Op(#[from] OpError),
+    Op(OpError),
     /// The dense matrix would have more entries than allowed.
-    #[error("the dense matrix would be {rows} x {cols} = {entries} entries (at least {bytes} bytes), more than the limit of {limit} entries; ask for it explicitly with a higher limit (command line: --max-entries {entries}; library: MatrixLimit::entries({entries}))")]
     TooLarge {
         /// Rows (output elements of one sample).
         rows: usize,
@@ -77,8 +74,40 @@ pub enum ToeplitzError {
         limit: u64,
     },
     /// Arguments outside the operator's domain (SciPy's own errors, vector lengths).
-    #[error("{0}")]
     Invalid(String),
+}
+
+impl std::fmt::Display for ToeplitzError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ToeplitzError::Op(inner) => std::fmt::Display::fmt(inner, f),
+            ToeplitzError::TooLarge {
+                rows,
+                cols,
+                entries,
+                bytes,
+                limit,
+            } => {
+                write!(f, "the dense matrix would be {rows} x {cols} = {entries} entries (at least {bytes} bytes), more than the limit of {limit} entries; ask for it explicitly with a higher limit (command line: --max-entries {entries}; library: MatrixLimit::entries({entries}))")
+            }
+            ToeplitzError::Invalid(v0) => write!(f, "{v0}"),
+        }
+    }
+}
+
+impl std::error::Error for ToeplitzError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ToeplitzError::Op(inner) => std::error::Error::source(inner),
+            _ => None,
+        }
+    }
+}
+
+impl From<OpError> for ToeplitzError {
+    fn from(error: OpError) -> Self {
+        ToeplitzError::Op(error)
+    }
 }
 
 impl From<GeometryError> for ToeplitzError {

@@ -1,6 +1,7 @@
 //! Shared geometry flags and output helpers.
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use convspec::exact::{ExactEngine, ScaledTensor};
 use convspec::geometry::parse::{
     parse_auto_pad, parse_onnx_pads, parse_padding, parse_padding_mode, parse_per_dim,
 };
@@ -223,4 +224,48 @@ pub fn read_layer_files(
         bias,
         promoted,
     })
+}
+
+/// Which exact engine computes a layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum EngineChoice {
+    /// The fast exact engine (integers modulo primes, `convspec::exact`).
+    #[default]
+    Fast,
+    /// The reference engine (the specification; slow on big layers).
+    Reference,
+}
+
+/// Engine flags of the layer commands.
+#[derive(Args, Debug, Default, Clone)]
+pub struct EngineArgs {
+    /// Exact engine: fast (default) or reference. Both are exact and give identical results.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Fast)]
+    pub engine: EngineChoice,
+    /// Threads of the fast engine (default: every available core). The result does not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl EngineArgs {
+    /// The fast engine, or None for the reference.
+    pub fn fast(&self) -> Result<Option<ExactEngine>, String> {
+        if self.engine == EngineChoice::Reference {
+            if self.threads.is_some() {
+                return Err("--threads applies to --engine fast only".into());
+            }
+            return Ok(None);
+        }
+        let threads = match self.threads {
+            Some(0) => return Err("invalid value '0' for --threads: expected at least 1".into()),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Ok(Some(ExactEngine::new(threads)))
+    }
+}
+
+/// A tensor read from a file, scaled to integers for the fast engine.
+pub fn scaled(t: &ExactTensor) -> ScaledTensor {
+    ScaledTensor::from_rationals(t.values.view())
 }

@@ -1,6 +1,6 @@
 //! `convspec correlate` and `convspec convolve`.
 
-use crate::common::{read_layer_files, GeometryArgs, OutputArgs};
+use crate::common::{read_layer_files, scaled, EngineArgs, GeometryArgs, OutputArgs};
 use clap::Args;
 use convspec::io::ExactTensor;
 use convspec::reference::numpy::{np_convolve, np_correlate, Mode};
@@ -37,6 +37,8 @@ pub struct ConvArgs {
     out: OutputArgs,
     #[command(flatten)]
     geometry: GeometryArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
     /// NumPy/SciPy output mode: full | same | valid (selects the array form instead of the layer form).
     #[arg(long)]
     mode: Option<String>,
@@ -163,18 +165,32 @@ pub fn run(args: ConvArgs, op: Operation) -> Result<(), String> {
             format!("--weight {} has shape {:?}: expected (C_out, C_in/groups, k...) with at least one spatial dimension (or use --mode for NumPy/SciPy arrays)", args.weight.display(), weight.values.shape())
         })?;
         let geometry = args.geometry.geometry(rank)?;
-        let f = if op == Operation::Convolve {
-            convolve
-        } else {
-            correlate
-        };
-        f(
-            &input.values,
-            &weight.values,
-            bias.as_ref().map(|b| &b.values),
-            &geometry,
-        )
-        .map_err(|e| e.to_string())?
+        match args.engine.fast()? {
+            Some(engine) => {
+                let (x, w) = (scaled(input), scaled(weight));
+                let b = bias.as_ref().map(scaled);
+                let y = if op == Operation::Convolve {
+                    engine.convolve(&x, &w, b.as_ref(), &geometry)
+                } else {
+                    engine.correlate(&x, &w, b.as_ref(), &geometry)
+                };
+                y.map_err(|e| e.to_string())?.to_rationals()
+            }
+            None => {
+                let f = if op == Operation::Convolve {
+                    convolve
+                } else {
+                    correlate
+                };
+                f(
+                    &input.values,
+                    &weight.values,
+                    bias.as_ref().map(|b| &b.values),
+                    &geometry,
+                )
+                .map_err(|e| e.to_string())?
+            }
+        }
     };
     args.out.emit(&result, files.promoted)
 }

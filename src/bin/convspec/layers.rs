@@ -1,6 +1,8 @@
 //! `convspec conv-transpose`, `pool`, `grad`, `unfold` and `fold`.
 
-use crate::common::{read_flag, read_layer_files, refuse_clobber, GeometryArgs, OutputArgs};
+use crate::common::{
+    read_flag, read_layer_files, refuse_clobber, scaled, EngineArgs, GeometryArgs, OutputArgs,
+};
 use clap::{Args, ValueEnum};
 use convspec::geometry::parse::{parse_bool, parse_list, parse_onnx_pads, parse_per_dim};
 use convspec::geometry::{Padding, PoolParams, TransposeGeometry, TransposePadding};
@@ -69,6 +71,8 @@ pub struct TransposeArgs {
     /// ONNX auto_pad: same-upper | same-lower (output L*stride unless --output-shape) | valid | notset.
     #[arg(long)]
     auto_pad: Option<String>,
+    #[command(flatten)]
+    engine: EngineArgs,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -139,13 +143,24 @@ pub fn run_transpose(args: TransposeArgs) -> Result<(), String> {
     )?;
     let (input, weight, bias) = (&files.input, &files.weight, &files.bias);
     let geometry = transpose_geometry(&args, weight_rank(weight, "--weight")?)?;
-    let result = conv_transpose(
-        &input.values,
-        &weight.values,
-        bias.as_ref().map(|b| &b.values),
-        &geometry,
-    )
-    .map_err(err)?;
+    let result = match args.engine.fast()? {
+        Some(engine) => engine
+            .conv_transpose(
+                &scaled(input),
+                &scaled(weight),
+                bias.as_ref().map(scaled).as_ref(),
+                &geometry,
+            )
+            .map_err(err)?
+            .to_rationals(),
+        None => conv_transpose(
+            &input.values,
+            &weight.values,
+            bias.as_ref().map(|b| &b.values),
+            &geometry,
+        )
+        .map_err(err)?,
+    };
     args.out.emit(&result, files.promoted)
 }
 
@@ -374,6 +389,8 @@ pub struct GradArgs {
     #[arg(long)]
     grad_output: PathBuf,
     #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
     geometry: GeometryArgs,
     /// Write dL/dx here (.npy, or exact JSON when the name ends in .json).
     #[arg(long)]
@@ -401,13 +418,30 @@ pub fn run_grad(args: GradArgs) -> Result<(), String> {
     let weight = read_flag("--weight", &args.weight)?;
     let grad_output = read_flag("--grad-output", &args.grad_output)?;
     let geometry = args.geometry.geometry(weight_rank(&weight, "--weight")?)?;
-    let grads = correlate_backward(
-        &input.values,
-        &weight.values,
-        &grad_output.values,
-        &geometry,
-    )
-    .map_err(err)?;
+    let grads = match args.engine.fast()? {
+        Some(engine) => {
+            let g = engine
+                .correlate_backward(
+                    &scaled(&input),
+                    &scaled(&weight),
+                    &scaled(&grad_output),
+                    &geometry,
+                )
+                .map_err(err)?;
+            convspec::reference::ConvGradients {
+                input: g.input.to_rationals(),
+                weight: g.weight.to_rationals(),
+                bias: g.bias.to_rationals(),
+            }
+        }
+        None => correlate_backward(
+            &input.values,
+            &weight.values,
+            &grad_output.values,
+            &geometry,
+        )
+        .map_err(err)?,
+    };
     let promoted = input.dtype.promote(weight.dtype).promote(grad_output.dtype);
     let dtype = crate::common::parse_dtype(args.output_dtype.as_deref())?.unwrap_or(promoted);
     let write = |path: &Path, values: &ArrayD<Rational>| -> Result<(), String> {

@@ -13,13 +13,13 @@ use convspec::reference::pool::{pool_windows, AvgOptions};
 use convspec::reference::UnfoldParams;
 use convspec::scalar::{Rational, Ring};
 use convspec::symbolic::render::{matrix_latex, matrix_text, vector_latex, vector_text};
-use convspec::symbolic::Polynomial;
+use convspec::symbolic::{variable_tensor, Polynomial};
 use convspec::toeplitz::{
     apply, array_mode_padding, avg_pool_matrix, conv_transpose_matrix, convolve_matrix,
     correlate_matrix, unfold_matrix, MatrixLimit, ToeplitzError,
 };
 use nalgebra::DMatrix;
-use ndarray::{ArrayD, Dimension, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 use std::path::PathBuf;
 
 /// The operator whose matrix is built.
@@ -128,18 +128,6 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// The variable tensor `symbol` of `shape`, indices 1-based; with `drop_channel`, the first
-/// axis (of size 1) is left out of the indices.
-fn variables(symbol: &str, shape: &[usize], drop_channel: usize) -> ArrayD<Polynomial> {
-    ArrayD::from_shape_fn(IxDyn(shape), |index| {
-        let indices: Vec<usize> = index.slice()[drop_channel..]
-            .iter()
-            .map(|i| i + 1)
-            .collect();
-        Polynomial::variable(symbol, &indices)
-    })
-}
-
 fn to_polynomials(matrix: &DMatrix<Rational>) -> DMatrix<Polynomial> {
     matrix.map(Polynomial::constant)
 }
@@ -215,7 +203,7 @@ fn build(args: &ToeplitzArgs) -> Result<Built, String> {
             }
             let symbolic_kernel = match &kernel {
                 Kernel::Numeric(k) => k.map(|q| Polynomial::constant(q.clone())),
-                Kernel::Symbolic(shape) => variables("k", shape, 0),
+                Kernel::Symbolic(shape) => variable_tensor("k", shape, 0),
             };
             let symbolic_weight = as_weight(symbolic_kernel, one_channel);
             let numeric_weight = match kernel {
@@ -467,10 +455,11 @@ fn describe(args: &ToeplitzArgs, built: &Built) -> String {
 }
 
 fn render(args: &ToeplitzArgs, built: &Built) -> Result<String, String> {
-    let x: Vec<Polynomial> = variables("x", &built.input_shape, usize::from(built.one_channel))
-        .iter()
-        .cloned()
-        .collect();
+    let x: Vec<Polynomial> =
+        variable_tensor("x", &built.input_shape, usize::from(built.one_channel))
+            .iter()
+            .cloned()
+            .collect();
     let product = if built.symbolic.len() <= PRODUCT_SHOWN_UP_TO {
         Some(apply(&built.symbolic, &x).map_err(err)?)
     } else {

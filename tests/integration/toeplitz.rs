@@ -2,7 +2,7 @@
 //! SciPy's `convolution_matrix` and `toeplitz` on fixtures made with the real library, and the
 //! seed's matrices.
 
-mod common;
+use crate::common;
 
 use common::{fixture, ints};
 use convspec::geometry::{ConvGeometry, Padding, PaddingMode, TransposeGeometry, TransposePadding};
@@ -157,13 +157,12 @@ proptest! {
             return Ok(());
         };
         let Padding::Explicit(pads) = &geometry.padding else { unreachable!() };
-        let output_padding: Vec<usize> = (0..geometry.rank())
-            .map(|d| {
-                let (l, k) = (layer.sample[1 + d], layer.weight_shape[2 + d]);
-                let span = geometry.dilation[d] * (k - 1) + 1;
-                (l + pads[d].0 + pads[d].1 - span) % geometry.stride[d]
-            })
-            .collect();
+        let output_padding = convspec::laws::adjoint::leftover(
+            &geometry,
+            &layer.sample[1..],
+            &layer.weight_shape[2..],
+        )
+        .unwrap();
         let transpose = TransposeGeometry::new(geometry.rank())
             .with_stride(geometry.stride.clone())
             .with_dilation(geometry.dilation.clone())

@@ -1,7 +1,7 @@
 //! The command line: results, output files, and a clear error (exit 2, one line, no panic)
 //! for every kind of bad input.
 
-mod common;
+use crate::common;
 
 use common::ints;
 use convspec::io::npy::encode_npy;

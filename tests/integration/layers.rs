@@ -2,7 +2,7 @@
 //! scripts/make_layer_fixtures.py; versions in the fixture) for transposed convolution, pooling,
 //! gradients and unfold / fold, including the cases PyTorch refuses.
 
-mod common;
+use crate::common;
 
 use common::{fixture, tensor};
 use convspec::geometry::{

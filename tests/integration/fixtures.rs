@@ -1,7 +1,7 @@
 //! Exact agreement with PyTorch, NumPy and SciPy on vectors generated once by the real
 //! libraries (scripts/make_fixtures.py; versions recorded in each fixture file).
 
-mod common;
+use crate::common;
 
 use common::{fixture, tensor};
 use convspec::geometry::{ConvGeometry, Padding, PaddingMode};

@@ -1,7 +1,7 @@
 //! The seed's worked examples (shared/seed/), checked against values derived by hand.
 //! Where the seed is wrong, the test asserts the correct value and says what the seed got wrong.
 
-mod common;
+use crate::common;
 
 use common::ints;
 use convspec::geometry::{parameter_count, ConvGeometry, DimGeometry, Padding};

@@ -1,0 +1,99 @@
+//! Criterion benchmarks of the fast exact engine on the ResNet-50 conv2 layer (1x64x56x56
+//! input, 64x64x3x3 weight, padding 1) on f32 data, at 1 and 2 threads.
+//!
+//! Data: the input standard normal, the weight uniform in [-1/24, 1/24) (PyTorch's default
+//! `nn.Conv2d` initialisation for fan-in 576), both generated here from a fixed seed and rounded
+//! to f32. `scripts/bench_exact.py` measures PyTorch's float64 convolution of the same layer
+//! and FLINT's exact 1-D products for the side-by-side ratios.
+//!
+//! Run: `cargo bench --features bench --bench exact`.
+
+use convspec::exact::{ExactEngine, ScaledTensor};
+use convspec::geometry::{ConvGeometry, Padding};
+use criterion::{criterion_group, criterion_main, Criterion};
+use ndarray::{ArrayD, IxDyn};
+
+/// A deterministic generator (SplitMix64) and the two distributions.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn uniform(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f64 {
+        // Box-Muller.
+        let (u, v) = (1.0 - self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// The conv2 layer's input and weight as f32 tensors.
+pub fn conv2_data() -> (ArrayD<f32>, ArrayD<f32>) {
+    let mut rng = Rng(2026);
+    let x = ArrayD::from_shape_fn(IxDyn(&[1, 64, 56, 56]), |_| rng.normal() as f32);
+    let w = ArrayD::from_shape_fn(IxDyn(&[64, 64, 3, 3]), |_| {
+        ((rng.uniform() * 2.0 - 1.0) / 24.0) as f32
+    });
+    (x, w)
+}
+
+/// A 1-D signal of standard normal f32 values, shaped (1, 1, n).
+fn signal(n: usize, seed: u64) -> ArrayD<f32> {
+    let mut rng = Rng(seed);
+    ArrayD::from_shape_fn(IxDyn(&[1, 1, n]), |_| rng.normal() as f32)
+}
+
+fn bench_conv2(c: &mut Criterion) {
+    let (x, w) = conv2_data();
+    let geometry = ConvGeometry::new(2).with_padding(Padding::symmetric(1, 2));
+    let mut group = c.benchmark_group("exact_resnet50_conv2_3x3_f32");
+    group.sample_size(10);
+    for threads in [1, 2] {
+        let engine = ExactEngine::new(threads);
+        group.bench_function(format!("threads_{threads}"), |b| {
+            b.iter(|| {
+                let xs = ScaledTensor::from_f32(x.view()).unwrap();
+                let ws = ScaledTensor::from_f32(w.view()).unwrap();
+                engine.correlate(&xs, &ws, None, &geometry).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Exact 1-D full convolution (np.convolve mode 'full') on f32 data, the sizes of
+/// `../shared/anchors/exact1d_flint.py`.
+fn bench_1d(c: &mut Criterion) {
+    let mut group = c.benchmark_group("exact_1d_full_f32");
+    group.sample_size(10);
+    let engine = ExactEngine::new(1);
+    for (n, k) in [
+        (1000, 1000),
+        (10000, 10000),
+        (100000, 9),
+        (1000000, 9),
+        (100000, 1001),
+    ] {
+        let x = signal(n, 1);
+        let w = signal(k, 2);
+        let geometry = ConvGeometry::new(1).with_padding(Padding::Full);
+        group.bench_function(format!("n{n}_k{k}"), |b| {
+            b.iter(|| {
+                let xs = ScaledTensor::from_f32(x.view()).unwrap();
+                let ws = ScaledTensor::from_f32(w.view()).unwrap();
+                engine.convolve(&xs, &ws, None, &geometry).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_conv2, bench_1d);
+criterion_main!(benches);

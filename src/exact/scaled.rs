@@ -1,0 +1,320 @@
+//! Exact tensors as integers times one common scale.
+//!
+//! Every finite binary float is m 2^e with an integer m, so a tensor of floats is exactly
+//! 2^e_min times a tensor of integers m_i 2^(e_i - e_min); a tensor of rationals is 1/D times a
+//! tensor of integers, D the least common multiple of the denominators. The fast engine
+//! convolves the integers and applies the scale once at the end (as FLINT's `fmpq_poly` keeps one
+//! denominator per polynomial).
+
+use super::modular::{residue_big, symmetric, Modulus};
+use super::ExactError;
+use crate::scalar::convert::decode;
+use crate::scalar::{Integer, Rational};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use num_integer::Integer as _;
+use num_traits::{One, Signed, Zero};
+
+/// An integer mantissa * 2^shift: one element of a float tensor scaled to integers, without
+/// materialising the (possibly hundreds of bits wide) integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Dyadic {
+    /// The significand with its sign (|mantissa| < 2^53 for floats, any i64 for integers).
+    pub mantissa: i64,
+    /// The power of two it is multiplied by.
+    pub shift: u32,
+}
+
+impl Dyadic {
+    /// The bit length of |mantissa * 2^shift| (0 for zero).
+    pub fn bits(self) -> u64 {
+        if self.mantissa == 0 {
+            0
+        } else {
+            u64::from(64 - self.mantissa.unsigned_abs().leading_zeros()) + u64::from(self.shift)
+        }
+    }
+
+    /// The integer mantissa * 2^shift.
+    pub fn to_integer(self) -> Integer {
+        Integer::from(self.mantissa) << self.shift as usize
+    }
+}
+
+/// The integers of a [`ScaledTensor`], in the narrowest storage that holds them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Integers {
+    /// mantissa * 2^shift per element (float inputs, machine integers).
+    Dyadic(ArrayD<Dyadic>),
+    /// Integers below 2^127 in magnitude (results reconstructed in 128-bit arithmetic).
+    Wide(ArrayD<i128>),
+    /// Arbitrary integers (rational inputs with large numerators, very wide results).
+    Big(ArrayD<Integer>),
+}
+
+/// An exact tensor: value[i] = integers[i] * scale, with one positive rational scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScaledTensor {
+    /// The integers, in C order.
+    pub integers: Integers,
+    /// The common scale (a power of two for float data, 1/D for rationals).
+    pub scale: Rational,
+}
+
+fn not_finite(index: usize, shape: &[usize], value: String) -> ExactError {
+    ExactError::NotFinite {
+        index: crate::io::unravel(index, shape),
+        value,
+    }
+}
+
+impl ScaledTensor {
+    /// Scales floats given by their bits (precision p and exponent width of the format) to
+    /// integers: value = (-1)^s m 2^e exactly; trailing zero bits of m are moved into e so that
+    /// the common exponent e_min is as large as possible (fewer bits per integer).
+    fn from_float_bits(
+        bits: ArrayViewD<'_, u64>,
+        precision: u32,
+        exponent_bits: u32,
+        describe: impl Fn(u64) -> String,
+    ) -> Result<ScaledTensor, ExactError> {
+        let shape = bits.shape().to_vec();
+        let mut parts = Vec::with_capacity(bits.len());
+        for (i, &b) in bits.iter().enumerate() {
+            let (negative, m, e) = decode(b, precision, exponent_bits)
+                .map_err(|_| not_finite(i, &shape, describe(b)))?;
+            if m == 0 {
+                parts.push((0i64, 0i64));
+            } else {
+                let tz = m.trailing_zeros();
+                let m = (m >> tz) as i64;
+                parts.push((if negative { -m } else { m }, e + i64::from(tz)));
+            }
+        }
+        let e_min = parts
+            .iter()
+            .filter(|(m, _)| *m != 0)
+            .map(|(_, e)| *e)
+            .min()
+            .unwrap_or(0);
+        let values: Vec<Dyadic> = parts
+            .into_iter()
+            .map(|(m, e)| Dyadic {
+                mantissa: m,
+                shift: if m == 0 { 0 } else { (e - e_min) as u32 },
+            })
+            .collect();
+        let scale = crate::scalar::rational_from_parts(Integer::one(), e_min);
+        Ok(ScaledTensor {
+            integers: Integers::Dyadic(
+                ArrayD::from_shape_vec(IxDyn(&shape), values).expect("same shape"),
+            ),
+            scale,
+        })
+    }
+
+    /// The exact values of an f32 tensor; NaN and infinity are refused with their index.
+    pub fn from_f32(values: ArrayViewD<'_, f32>) -> Result<ScaledTensor, ExactError> {
+        let bits = values.mapv(|v| u64::from(v.to_bits()));
+        Self::from_float_bits(bits.view(), 24, 8, |b| f32::from_bits(b as u32).to_string())
+    }
+
+    /// The exact values of an f64 tensor; NaN and infinity are refused with their index.
+    pub fn from_f64(values: ArrayViewD<'_, f64>) -> Result<ScaledTensor, ExactError> {
+        let bits = values.mapv(f64::to_bits);
+        Self::from_float_bits(bits.view(), 53, 11, |b| f64::from_bits(b).to_string())
+    }
+
+    /// The exact values of an i64 tensor (scale 1).
+    pub fn from_i64(values: ArrayViewD<'_, i64>) -> ScaledTensor {
+        ScaledTensor {
+            integers: Integers::Dyadic(values.mapv(|m| Dyadic {
+                mantissa: m,
+                shift: 0,
+            })),
+            scale: Rational::one(),
+        }
+    }
+
+    /// Rationals over their least common denominator D: value = (value D) / D.
+    pub fn from_rationals(values: ArrayViewD<'_, Rational>) -> ScaledTensor {
+        let denominator = values.iter().fold(Integer::one(), |d, q| d.lcm(q.denom()));
+        let integers = values.mapv(|q| q.numer() * (&denominator / q.denom()));
+        let integers = if integers.iter().all(|v| v.bits() < 64) {
+            Integers::Dyadic(integers.mapv(|v| Dyadic {
+                mantissa: i64::try_from(&v).expect("fits"),
+                shift: 0,
+            }))
+        } else {
+            Integers::Big(integers)
+        };
+        ScaledTensor {
+            integers,
+            scale: Rational::new(Integer::one(), denominator),
+        }
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        match &self.integers {
+            Integers::Dyadic(a) => a.shape(),
+            Integers::Wide(a) => a.shape(),
+            Integers::Big(a) => a.shape(),
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The largest bit length of the integers: every |integer| < 2^bits.
+    pub fn bits(&self) -> u64 {
+        match &self.integers {
+            Integers::Dyadic(a) => a.iter().map(|d| d.bits()).max().unwrap_or(0),
+            Integers::Wide(a) => a
+                .iter()
+                .map(|v| u64::from(128 - v.unsigned_abs().leading_zeros()))
+                .max()
+                .unwrap_or(0),
+            Integers::Big(a) => a.iter().map(|v| v.bits()).max().unwrap_or(0),
+        }
+    }
+
+    /// Residues modulo the prime p of the integers, in C order.
+    pub fn residues(&self, p: u64) -> Vec<u64> {
+        match &self.integers {
+            Integers::Dyadic(a) => {
+                let max_shift = a.iter().map(|d| d.shift).max().unwrap_or(0);
+                // 2^shift mod p for every shift that occurs, by repeated doubling.
+                let mut powers = Vec::with_capacity(max_shift as usize + 1);
+                let mut power = 1 % p;
+                for _ in 0..=max_shift {
+                    powers.push(power);
+                    power = (power * 2) % p;
+                }
+                let m = Modulus::new(p);
+                a.iter()
+                    .map(|d| m.mul(m.residue_i64(d.mantissa), powers[d.shift as usize]))
+                    .collect()
+            }
+            Integers::Wide(a) => a
+                .iter()
+                .map(|&v| v.rem_euclid(i128::from(p)) as u64)
+                .collect(),
+            Integers::Big(a) => a.iter().map(|v| residue_big(v, p)).collect(),
+        }
+    }
+
+    /// Symmetric residues modulo p as f64 (exact, |r| <= (p - 1) / 2), in C order.
+    pub fn symmetric_residues(&self, p: u64) -> Vec<f64> {
+        self.residues(p)
+            .into_iter()
+            .map(|r| symmetric(r, p))
+            .collect()
+    }
+
+    /// The integers as f64 when every one is below 2^53 (exact), in C order.
+    pub fn exact_f64(&self) -> Option<Vec<f64>> {
+        if self.bits() > 53 {
+            return None;
+        }
+        Some(match &self.integers {
+            // mantissa * 2^shift is below 2^53, so both factors and the product are exact.
+            Integers::Dyadic(a) => a
+                .iter()
+                .map(|d| d.mantissa as f64 * 2f64.powi(d.shift as i32))
+                .collect(),
+            Integers::Wide(a) => a.iter().map(|&v| v as f64).collect(),
+            Integers::Big(a) => a
+                .iter()
+                .map(|v| i64::try_from(v).expect("below 2^53") as f64)
+                .collect(),
+        })
+    }
+
+    /// The exact values as rationals.
+    pub fn to_rationals(&self) -> ArrayD<Rational> {
+        let scale = &self.scale;
+        match &self.integers {
+            Integers::Dyadic(a) => a.mapv(|d| Rational::from_integer(d.to_integer()) * scale),
+            Integers::Wide(a) => a.mapv(|v| Rational::from_integer(Integer::from(v)) * scale),
+            Integers::Big(a) => a.mapv(|v| Rational::from_integer(v) * scale),
+        }
+    }
+
+    /// The exact value of one element (C-order index).
+    pub fn value(&self, index: usize) -> Rational {
+        let integer = match &self.integers {
+            Integers::Dyadic(a) => a.iter().nth(index).expect("in range").to_integer(),
+            Integers::Wide(a) => Integer::from(*a.iter().nth(index).expect("in range")),
+            Integers::Big(a) => a.iter().nth(index).expect("in range").clone(),
+        };
+        Rational::from_integer(integer) * &self.scale
+    }
+}
+
+/// The greatest common divisor of two positive rationals: gcd(a/b, c/d) = gcd(a, c) / lcm(b, d),
+/// the largest rational of which both are integer multiples.
+pub fn rational_gcd(a: &Rational, b: &Rational) -> Rational {
+    if a.is_zero() {
+        return b.abs();
+    }
+    if b.is_zero() {
+        return a.abs();
+    }
+    Rational::new(a.numer().gcd(b.numer()), a.denom().lcm(b.denom()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scalar::rational_from_f32;
+    use ndarray::arr1;
+
+    #[test]
+    fn floats_scale_to_integers_exactly() {
+        let values = arr1(&[1.5f32, -0.375, 0.0, 3.0e-38, f32::from_bits(1), 1.0e30]).into_dyn();
+        let scaled = ScaledTensor::from_f32(values.view()).unwrap();
+        let exact = scaled.to_rationals();
+        for (v, q) in values.iter().zip(exact.iter()) {
+            assert_eq!(&rational_from_f32(*v).unwrap(), q);
+        }
+        // The smallest subnormal 2^-149 is the scale, and 1e30 ~ 2^99.66 needs 249 bits.
+        assert_eq!(
+            scaled.scale,
+            crate::scalar::rational_from_parts(1.into(), -149)
+        );
+        assert_eq!(scaled.bits(), 100 + 149);
+    }
+
+    #[test]
+    fn nan_is_refused_with_its_index() {
+        let values = arr1(&[1.0f64, 2.0, f64::NAN]).into_dyn();
+        match ScaledTensor::from_f64(values.view()) {
+            Err(ExactError::NotFinite { index, .. }) => assert_eq!(index, vec![2]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rationals_share_one_denominator() {
+        let q = |a: i64, b: i64| Rational::new(a.into(), b.into());
+        let values = arr1(&[q(1, 2), q(-2, 3), q(5, 1)]).into_dyn();
+        let scaled = ScaledTensor::from_rationals(values.view());
+        assert_eq!(scaled.scale, q(1, 6));
+        assert_eq!(scaled.to_rationals(), values);
+        assert_eq!(scaled.residues(7), vec![3, 3, 2]); // 3, -4, 30 mod 7
+    }
+
+    #[test]
+    fn rational_gcd_is_the_common_unit() {
+        let q = |a: i64, b: i64| Rational::new(a.into(), b.into());
+        assert_eq!(rational_gcd(&q(1, 4), &q(3, 8)), q(1, 8));
+        assert_eq!(rational_gcd(&q(2, 3), &q(4, 9)), q(2, 9));
+    }
+}

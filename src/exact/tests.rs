@@ -1,0 +1,376 @@
+//! The fast exact engine against the reference engine: equal, exactly, on random geometries
+//! and on data chosen to stress the bit budget; and a negative control (a plan with one prime
+//! too few is caught by the same comparison).
+
+use super::engine::{self, GatherMap, GatherProblem, Operands};
+use super::*;
+use crate::geometry::{ConvGeometry, Padding, PaddingMode, TransposeGeometry, TransposePadding};
+use crate::laws::strategies::layer_problem;
+use crate::reference;
+use crate::scalar::{rational_from_f32, Rational};
+use ndarray::{ArrayD, IxDyn};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
+
+fn config(cases: u32) -> Config {
+    Config {
+        cases,
+        rng_seed: RngSeed::Fixed(0x5EED_2026_1127),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/exact.txt",
+        ))),
+        ..Config::default()
+    }
+}
+
+/// f32 values that stress the bit budget: zeros, small integers, subnormals, values near the
+/// overflow threshold, and arbitrary finite bit patterns (every exponent), mixed in one tensor.
+fn stress_f32() -> impl Strategy<Value = f32> + Clone {
+    prop_oneof![
+        2 => Just(0.0f32),
+        3 => (-3i32..=3).prop_map(|v| v as f32),
+        2 => (1u32..0x0080_0000, any::<bool>())
+            .prop_map(|(m, s)| f32::from_bits(m | if s { 0x8000_0000 } else { 0 })),
+        2 => (0u32..0x0080_0000, any::<bool>()).prop_map(|(m, s)| {
+            f32::from_bits((0xFE << 23) | m | if s { 0x8000_0000 } else { 0 })
+        }),
+        4 => any::<u32>()
+            .prop_map(f32::from_bits)
+            .prop_filter("finite", |v| v.is_finite()),
+        4 => -1.0f32..1.0,
+    ]
+}
+
+/// Small-range f32 values (a few exponents): the Float plan and narrow multi-modular plans.
+fn narrow_f32() -> impl Strategy<Value = f32> + Clone {
+    (-64i32..=64, 0i32..=6).prop_map(|(m, e)| m as f32 / (1 << e) as f32)
+}
+
+fn f32_tensor(
+    shape: Vec<usize>,
+    values: impl Strategy<Value = f32>,
+) -> impl Strategy<Value = ArrayD<f32>> {
+    let count: usize = shape.iter().product();
+    prop::collection::vec(values, count)
+        .prop_map(move |v| ArrayD::from_shape_vec(IxDyn(&shape), v).expect("shape"))
+}
+
+fn exact(a: &ArrayD<f32>) -> ArrayD<Rational> {
+    a.mapv(|v| rational_from_f32(v).expect("finite"))
+}
+
+fn scaled(a: &ArrayD<f32>) -> ScaledTensor {
+    ScaledTensor::from_f32(a.view()).expect("finite")
+}
+
+/// A layer problem of the laws' generator with f32 data from `values`, a bias, and a batch of 2.
+fn float_layer(
+    values: impl Strategy<Value = f32> + Clone + 'static,
+) -> impl Strategy<Value = (ArrayD<f32>, ArrayD<f32>, ArrayD<f32>, ConvGeometry)> {
+    layer_problem(3).prop_flat_map(move |p| {
+        let mut x_shape = p.x.shape().to_vec();
+        x_shape[0] = 2;
+        let w_shape = p.w.shape().to_vec();
+        (
+            f32_tensor(x_shape, values.clone()),
+            f32_tensor(w_shape.clone(), values.clone()),
+            f32_tensor(vec![w_shape[0]], values.clone()),
+            Just(p.geometry),
+        )
+    })
+}
+
+#[test]
+fn correlate_equals_the_reference_on_stressed_floats() {
+    let engine = ExactEngine::new(2);
+    proptest!(config(64), |((x, w, b, geometry) in float_layer(stress_f32()))| {
+        let expected = reference::correlate(&exact(&x), &exact(&w), Some(&exact(&b)), &geometry).unwrap();
+        let got = engine.correlate(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
+        prop_assert_eq!(got.to_rationals(), expected);
+    });
+}
+
+#[test]
+fn correlate_equals_the_reference_on_narrow_floats_with_every_kernel() {
+    proptest!(config(32), |((x, w, b, geometry) in float_layer(narrow_f32()))| {
+        let expected = reference::correlate(&exact(&x), &exact(&w), Some(&exact(&b)), &geometry).unwrap();
+        let expected_plain = reference::correlate(&exact(&x), &exact(&w), None, &geometry).unwrap();
+        for kernel in Kernel::available() {
+            for threads in [1, 2] {
+                let engine = ExactEngine::new(threads).with_kernel(kernel);
+                let got = engine.correlate(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
+                prop_assert_eq!(got.to_rationals(), expected.clone(), "{:?}, {} threads", kernel, threads);
+                let (plain, plan) = engine.correlate_with_plan(&scaled(&x), &scaled(&w), None, &geometry).unwrap();
+                prop_assert_eq!(plan, Plan::Float);
+                prop_assert_eq!(plain.to_rationals(), expected_plain.clone());
+            }
+        }
+    });
+}
+
+#[test]
+fn convolve_equals_the_reference_on_rationals() {
+    let engine = ExactEngine::new(1);
+    proptest!(config(48), |(p in layer_problem(3))| {
+        let expected = reference::convolve(&p.x, &p.w, None, &p.geometry).unwrap();
+        let x = ScaledTensor::from_rationals(p.x.view());
+        let w = ScaledTensor::from_rationals(p.w.view());
+        prop_assert_eq!(engine.convolve(&x, &w, None, &p.geometry).unwrap().to_rationals(), expected);
+    });
+}
+
+/// Transposed convolutions PyTorch accepts: rank 1-2, stride 1-3, dilation 1-2, padding 0-2 per
+/// side, output padding below stride or dilation, groups 1-2.
+fn transpose_problem(
+) -> impl Strategy<Value = (ArrayD<f32>, ArrayD<f32>, ArrayD<f32>, TransposeGeometry)> {
+    (1usize..=2)
+        .prop_flat_map(|rank| {
+            (
+                prop::collection::vec(
+                    (
+                        1usize..=4,
+                        1usize..=3,
+                        1usize..=3,
+                        1usize..=2,
+                        0usize..=2,
+                        0usize..=2,
+                        0usize..=2,
+                    ),
+                    rank,
+                ),
+                1usize..=2,
+                1usize..=2,
+                1usize..=2,
+            )
+        })
+        .prop_filter_map(
+            "geometry the engine refuses",
+            |(dims, groups, cin, cout)| {
+                let mut x_shape = vec![2, groups * cin];
+                x_shape.extend(dims.iter().map(|d| d.0));
+                let mut w_shape = vec![groups * cin, cout];
+                w_shape.extend(dims.iter().map(|d| d.1));
+                let geometry = TransposeGeometry::new(dims.len())
+                    .with_stride(dims.iter().map(|d| d.2).collect())
+                    .with_dilation(dims.iter().map(|d| d.3).collect())
+                    .with_padding(TransposePadding::Explicit(
+                        dims.iter().map(|d| (d.4, d.5)).collect(),
+                    ))
+                    .with_output_padding(dims.iter().map(|d| d.6).collect())
+                    .with_groups(groups);
+                crate::geometry::TransposeShape::new(
+                    &x_shape,
+                    &w_shape,
+                    Some(groups * cout),
+                    &geometry,
+                )
+                .is_ok()
+                .then_some((x_shape, w_shape, groups * cout, geometry))
+            },
+        )
+        .prop_flat_map(|(x_shape, w_shape, c_out, geometry)| {
+            (
+                f32_tensor(x_shape, stress_f32()),
+                f32_tensor(w_shape, stress_f32()),
+                f32_tensor(vec![c_out], stress_f32()),
+                Just(geometry),
+            )
+        })
+}
+
+#[test]
+fn conv_transpose_equals_the_reference() {
+    let engine = ExactEngine::new(2);
+    proptest!(config(48), |((x, w, b, geometry) in transpose_problem())| {
+        let expected = reference::conv_transpose(&exact(&x), &exact(&w), Some(&exact(&b)), &geometry).unwrap();
+        let got = engine.conv_transpose(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
+        prop_assert_eq!(got.to_rationals(), expected);
+    });
+}
+
+#[test]
+fn gradients_equal_the_reference() {
+    let engine = ExactEngine::new(2);
+    let problem = layer_problem(2).prop_flat_map(|p| {
+        let output = reference::correlate(&p.x, &p.w, None, &p.geometry).unwrap();
+        (
+            f32_tensor(p.x.shape().to_vec(), stress_f32()),
+            f32_tensor(p.w.shape().to_vec(), stress_f32()),
+            f32_tensor(output.shape().to_vec(), stress_f32()),
+            Just(p.geometry),
+        )
+    });
+    proptest!(config(48), |((x, w, g, geometry) in problem)| {
+        let expected = reference::correlate_backward(&exact(&x), &exact(&w), &exact(&g), &geometry).unwrap();
+        let got = engine.correlate_backward(&scaled(&x), &scaled(&w), &scaled(&g), &geometry).unwrap();
+        prop_assert_eq!(got.input.to_rationals(), expected.input);
+        prop_assert_eq!(got.weight.to_rationals(), expected.weight);
+        prop_assert_eq!(got.bias.to_rationals(), expected.bias);
+    });
+}
+
+#[test]
+fn refusals_match_the_reference() {
+    let engine = ExactEngine::new(1);
+    let x = ArrayD::<f32>::zeros(IxDyn(&[1, 2, 3]));
+    let w = ArrayD::<f32>::zeros(IxDyn(&[2, 2, 5]));
+    let geometry = ConvGeometry::new(1);
+    let expected = reference::correlate(&exact(&x), &exact(&w), None, &geometry).unwrap_err();
+    assert_eq!(
+        engine
+            .correlate(&scaled(&x), &scaled(&w), None, &geometry)
+            .unwrap_err(),
+        ExactError::Op(expected)
+    );
+    let x = ndarray::arr1(&[1.0f32, f32::INFINITY]).into_dyn();
+    assert!(matches!(
+        ScaledTensor::from_f32(x.view()),
+        Err(ExactError::NotFinite { ref index, .. }) if index == &vec![1]
+    ));
+}
+
+/// A 1-D layer whose reduction (9000 terms) is longer than one chunk, on data with 2^-149 and
+/// 2^127 together: many primes, reduction modulo p between chunks, big-integer reconstruction.
+#[test]
+fn long_reductions_with_extreme_exponents() {
+    let n = 9000;
+    let x: Vec<f32> = (0..n + 2)
+        .map(|i| match i % 5 {
+            0 => f32::from_bits(1 + i as u32),  // subnormal
+            1 => f32::MAX / (1 + i % 7) as f32, // near overflow
+            2 => -1.0 - i as f32,
+            3 => 0.0,
+            _ => f32::from_bits(0x3F80_0001 + i as u32 * 977),
+        })
+        .collect();
+    let w: Vec<f32> = (0..n)
+        .map(|i| {
+            if i % 3 == 0 {
+                -f32::MIN_POSITIVE * i as f32
+            } else {
+                1.5e30 / (i + 1) as f32
+            }
+        })
+        .collect();
+    let x = ArrayD::from_shape_vec(IxDyn(&[1, 1, n + 2]), x).unwrap();
+    let w = ArrayD::from_shape_vec(IxDyn(&[1, 1, n]), w).unwrap();
+    // Stride 2 keeps this layer on the gather-GEMM path (transforms need stride 1).
+    let geometry = ConvGeometry::new(1).with_stride(vec![2]);
+    let expected = reference::correlate(&exact(&x), &exact(&w), None, &geometry).unwrap();
+    let (got, plan) = ExactEngine::new(2)
+        .correlate_with_plan(&scaled(&x), &scaled(&w), None, &geometry)
+        .unwrap();
+    match &plan {
+        Plan::MultiModular { primes, chunk } => {
+            assert!(*chunk < n, "the reduction is chunked");
+            assert!(primes.len() > 10, "{} primes", primes.len());
+        }
+        other => panic!("a 500-bit budget on the GEMM path, got {other:?}"),
+    }
+    assert!(matches!(got.integers, Integers::Big(_)));
+    assert_eq!(got.to_rationals(), expected);
+}
+
+/// The negative control: the same comparison rejects a plan with one prime too few (the
+/// residues of y modulo a too small M reconstruct a different integer).
+#[test]
+fn one_prime_too_few_is_caught() {
+    let x =
+        ArrayD::from_shape_vec(IxDyn(&[1, 1, 4]), vec![3.0e30f32, -1.0e-30, 7.5, 1.0e20]).unwrap();
+    let w = ArrayD::from_shape_vec(IxDyn(&[1, 1, 2]), vec![2.5e25f32, -3.0e-25]).unwrap();
+    let geometry = ConvGeometry::new(1).with_padding(Padding::Explicit(vec![(1, 1)]));
+    let expected = reference::correlate(&exact(&x), &exact(&w), None, &geometry).unwrap();
+    let (xs, ws) = (scaled(&x), scaled(&w));
+    let shape = crate::geometry::ConvShape::new(x.shape(), w.shape(), None, &geometry).unwrap();
+    let output = shape.output_shape().unwrap();
+    let map = GatherMap::new(&[4], &[2], &output[2..], |d, t, j| {
+        let g = &shape.dims[d];
+        PaddingMode::Zeros.source_index(g.input_index(t, j), g.input)
+    })
+    .unwrap();
+    let problem = GatherProblem {
+        batch: 1,
+        groups: 1,
+        in_channels: 1,
+        out_channels: 1,
+        spatial: 4,
+        map,
+        output_shape: output,
+    };
+    let operands = Operands {
+        input: &xs,
+        weight: &ws,
+        bias: None,
+    };
+    let kernel = Kernel::detect();
+    let (right, plan) = engine::run(&problem, &operands, &kernel, 1, None).unwrap();
+    assert_eq!(right.to_rationals(), expected);
+    let Plan::MultiModular { mut primes, chunk } = plan else {
+        panic!("wide data need primes")
+    };
+    primes.pop();
+    let short = Plan::MultiModular { primes, chunk };
+    let (wrong, _) = engine::run(&problem, &operands, &kernel, 1, Some(short)).unwrap();
+    assert_ne!(wrong.to_rationals(), expected);
+}
+
+#[test]
+fn unbatched_input_and_thread_counts_agree() {
+    let x = ArrayD::from_shape_fn(IxDyn(&[3, 7, 6]), |i| {
+        (i[0] as f32 - 1.0) * 1.0e-20 + (i[1] * i[2]) as f32 * 3.0e15
+    });
+    let w = ArrayD::from_shape_fn(IxDyn(&[4, 3, 2, 3]), |i| {
+        f32::from_bits(0x0040_0000 + (i[0] * 1000 + i[1] * 100 + i[2] * 10 + i[3]) as u32)
+    });
+    let geometry = ConvGeometry::new(2)
+        .with_stride(vec![2, 1])
+        .with_padding(Padding::Explicit(vec![(1, 0), (2, 1)]))
+        .with_padding_mode(PaddingMode::Reflect);
+    let expected = reference::correlate(&exact(&x), &exact(&w), None, &geometry).unwrap();
+    let one = ExactEngine::new(1)
+        .correlate(&scaled(&x), &scaled(&w), None, &geometry)
+        .unwrap();
+    let two = ExactEngine::new(2)
+        .correlate(&scaled(&x), &scaled(&w), None, &geometry)
+        .unwrap();
+    assert_eq!(one, two);
+    assert_eq!(one.to_rationals(), expected);
+}
+
+/// Long 1-D kernels go through number-theoretic transforms: channels, groups, asymmetric zero
+/// padding, a bias, and wide data; equal to the reference, and the plan is Ntt.
+#[test]
+fn long_kernels_use_transforms_and_agree() {
+    let value = |i: usize| match i % 4 {
+        0 => f32::from_bits(0x0000_1000 + i as u32),
+        1 => 3.0e20 / (i + 1) as f32,
+        2 => 0.0,
+        _ => -(i as f32) * 0.375,
+    };
+    let x = ArrayD::from_shape_fn(IxDyn(&[2, 4, 90]), |i| {
+        value(i[0] * 1000 + i[1] * 90 + i[2])
+    });
+    let w = ArrayD::from_shape_fn(IxDyn(&[4, 2, 64]), |i| {
+        value(7 + i[0] * 300 + i[1] * 64 + i[2])
+    });
+    let b = ArrayD::from_shape_fn(IxDyn(&[4]), |i| value(3 * i[0] + 1));
+    let geometry = ConvGeometry::new(1)
+        .with_padding(Padding::Explicit(vec![(3, 40)]))
+        .with_groups(2);
+    let expected =
+        reference::correlate(&exact(&x), &exact(&w), Some(&exact(&b)), &geometry).unwrap();
+    let (got, plan) = ExactEngine::new(2)
+        .correlate_with_plan(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry)
+        .unwrap();
+    assert!(matches!(plan, Plan::Ntt { .. }), "{plan:?}");
+    assert_eq!(got.to_rationals(), expected);
+    // Convolution (flipped kernel) and full padding, as np.convolve(x, w, 'full') per channel.
+    let geometry = ConvGeometry::new(1)
+        .with_padding(Padding::Full)
+        .with_groups(2);
+    let expected = reference::convolve(&exact(&x), &exact(&w), None, &geometry).unwrap();
+    let got = ExactEngine::new(1)
+        .convolve(&scaled(&x), &scaled(&w), None, &geometry)
+        .unwrap();
+    assert_eq!(got.to_rationals(), expected);
+}

@@ -1,0 +1,9 @@
+//! Every integration test in one test binary: CI builds from clean on two slow cores, where each
+//! separate test binary cost its own compilation and link.
+
+mod cli;
+mod common;
+mod fixtures;
+mod layers;
+mod seed;
+mod toeplitz;
