@@ -289,6 +289,9 @@ impl Budget {
     }
 }
 
+/// Per lane: the input's values (residues or exact), and the weight packed per group and chunk.
+type LaneOperands = (Vec<f64>, Vec<Vec<Vec<f64>>>);
+
 /// A rayon pool of exactly `threads` threads.
 pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, ExactError> {
     rayon::ThreadPoolBuilder::new()
@@ -334,7 +337,7 @@ pub fn run(
         .collect();
     let pool = thread_pool(threads)?;
 
-    let prepared: Vec<(Vec<f64>, Vec<Vec<Vec<f64>>>)> = pool.install(|| {
+    let prepared: Vec<LaneOperands> = pool.install(|| {
         (0..lanes)
             .into_par_iter()
             .map(|lane| {
@@ -376,49 +379,55 @@ pub fn run(
                 let ldc = panels * nr;
                 let rows = out_per_group.div_ceil(kernel.mr) * kernel.mr;
                 let map = p.map.tile(t0, t1);
-                (0..lanes)
-                    .map(|lane| {
-                        let prime = lane_prime(lane);
-                        let (x, packed) = &prepared[lane];
-                        let sample = &x[n * p.in_channels * p.spatial..];
-                        let mut c = vec![0.0; rows * ldc];
-                        for (chunk_index, &(k0, k1)) in chunks.iter().enumerate() {
-                            let d = k1 - k0;
-                            let mut b = vec![0.0; panels * d * nr];
-                            for kk in k0..k1 {
-                                let (ch, tap) = (kk / p.map.taps, kk % p.map.taps);
-                                let channel =
-                                    &sample[(g * in_per_group + ch) * p.spatial..][..p.spatial];
-                                let sources = &map[tap * cols..(tap + 1) * cols];
-                                let row = kk - k0;
-                                for (panel, block) in sources.chunks(nr).enumerate() {
-                                    let slots = &mut b[panel * d * nr + row * nr..][..block.len()];
-                                    for (slot, &s) in slots.iter_mut().zip(block) {
-                                        if s != NONE {
-                                            *slot = channel[s as usize];
-                                        }
-                                    }
-                                }
-                            }
-                            let a = &packed[g][chunk_index];
-                            multiply_packed(kernel, out_per_group, d, a, &b, panels, &mut c, ldc);
-                            if let Some(prime) = prime {
-                                if chunk_index + 1 < chunks.len() {
-                                    let m = Modulus::new(prime);
-                                    for v in c.iter_mut() {
-                                        *v = symmetric(m.residue_f64(*v), prime);
+                // One B buffer per chunk, reused by every lane: the gather writes the same
+                // slots for every lane (the map's), and the others stay zero.
+                let mut b_buffers: Vec<Vec<f64>> = chunks
+                    .iter()
+                    .map(|&(k0, k1)| vec![0.0; panels * (k1 - k0) * nr])
+                    .collect();
+                let mut c = vec![0.0; rows * ldc];
+                let mut results = Vec::with_capacity(lanes);
+                for (lane, (x, packed)) in prepared.iter().enumerate() {
+                    let prime = lane_prime(lane);
+                    let sample = &x[n * p.in_channels * p.spatial..];
+                    c.fill(0.0);
+                    for (chunk_index, &(k0, k1)) in chunks.iter().enumerate() {
+                        let d = k1 - k0;
+                        let b = &mut b_buffers[chunk_index];
+                        for kk in k0..k1 {
+                            let (ch, tap) = (kk / p.map.taps, kk % p.map.taps);
+                            let channel =
+                                &sample[(g * in_per_group + ch) * p.spatial..][..p.spatial];
+                            let sources = &map[tap * cols..(tap + 1) * cols];
+                            let row = kk - k0;
+                            for (panel, block) in sources.chunks(nr).enumerate() {
+                                let slots = &mut b[panel * d * nr + row * nr..][..block.len()];
+                                for (slot, &s) in slots.iter_mut().zip(block) {
+                                    if s != NONE {
+                                        *slot = channel[s as usize];
                                     }
                                 }
                             }
                         }
-                        // Keep the valid block, row-major (o, t).
-                        let mut out = Vec::with_capacity(out_per_group * cols);
-                        for o in 0..out_per_group {
-                            out.extend_from_slice(&c[o * ldc..o * ldc + cols]);
+                        let a = &packed[g][chunk_index];
+                        multiply_packed(kernel, out_per_group, d, a, b, panels, &mut c, ldc);
+                        if let Some(prime) = prime {
+                            if chunk_index + 1 < chunks.len() {
+                                let m = Modulus::new(prime);
+                                for v in c.iter_mut() {
+                                    *v = symmetric(m.residue_f64(*v), prime);
+                                }
+                            }
                         }
-                        out
-                    })
-                    .collect()
+                    }
+                    // Keep the valid block, row-major (o, t).
+                    let mut out = Vec::with_capacity(out_per_group * cols);
+                    for o in 0..out_per_group {
+                        out.extend_from_slice(&c[o * ldc..o * ldc + cols]);
+                    }
+                    results.push(out);
+                }
+                results
             })
             .collect()
     });

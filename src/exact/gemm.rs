@@ -227,6 +227,7 @@ pub fn pack_a(kernel: &Kernel, a: &[f64], m: usize, k: usize, k0: usize, k1: usi
 /// C (m x n, row stride ldc, columns padded to whole panels) += A B, from A packed by
 /// [`pack_a`] (depth rows of A's panels) and B packed as n/nr panels of depth x nr, k-major.
 /// `c` has at least m rounded up to mr rows.
+#[allow(clippy::too_many_arguments)] // the BLAS-style argument list of a GEMM
 pub fn multiply_packed(
     kernel: &Kernel,
     m: usize,

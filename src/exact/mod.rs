@@ -265,7 +265,7 @@ impl ExactEngine {
         let map = GatherMap::new(&spatial_in, &kernel, &output_shape[2..], |d, t, j| {
             let g = &shape.dims[d];
             let reach = t as i64 + g.pad_begin - (j * g.dilation) as i64;
-            if reach < 0 || reach as usize % g.stride != 0 {
+            if reach < 0 || !(reach as usize).is_multiple_of(g.stride) {
                 return None;
             }
             let i = reach as usize / g.stride;

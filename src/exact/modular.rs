@@ -44,7 +44,7 @@ pub fn is_prime(n: u64) -> bool {
         return false;
     }
     for small in [2u64, 3, 5, 7, 11, 13, 61] {
-        if n % small == 0 {
+        if n.is_multiple_of(small) {
             return n == small;
         }
     }
@@ -257,13 +257,10 @@ impl Crt {
             let m = self.moduli[i];
             let p = m.p;
             let mut t = m.reduce(residues[i]);
-            for j in 0..i {
+            for (&digit, &inverse) in digits[..i].iter().zip(&self.inverse[i]) {
                 // t = (t - v_j) / p_j mod p_i
-                let vj = m.reduce(digits[j]);
-                t = m.mul(
-                    if t >= vj { t - vj } else { t + p - vj },
-                    self.inverse[i][j],
-                );
+                let vj = m.reduce(digit);
+                t = m.mul(if t >= vj { t - vj } else { t + p - vj }, inverse);
             }
             digits[i] = t;
         }
@@ -352,7 +349,12 @@ mod tests {
 
     #[test]
     fn miller_rabin_agrees_with_trial_division() {
-        let trial = |n: u64| n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0);
+        let trial = |n: u64| {
+            n >= 2
+                && (2..)
+                    .take_while(|d| d * d <= n)
+                    .all(|d| !n.is_multiple_of(d))
+        };
         for n in (0..5000).chain(4_294_960_000..4_294_967_295) {
             assert_eq!(is_prime(n), trial(n), "{n}");
         }

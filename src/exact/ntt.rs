@@ -29,9 +29,9 @@ fn prime_factors(mut n: u64) -> Vec<u64> {
     let mut factors = Vec::new();
     let mut d = 2;
     while d * d <= n {
-        if n % d == 0 {
+        if n.is_multiple_of(d) {
             factors.push(d);
-            while n % d == 0 {
+            while n.is_multiple_of(d) {
                 n /= d;
             }
         }
@@ -308,7 +308,12 @@ mod tests {
         let x: Vec<u64> = (0..300u64).map(|i| (i * i * 7919 + 3) % prime.p).collect();
         let w: Vec<u64> = (0..77u64).map(|i| (i * 104_729 + 11) % prime.p).collect();
         let out_len = x.len() + w.len() - 1;
-        let z = convolve_mod(&[x.clone()], &[vec![w.clone()]], out_len, &prime);
+        let z = convolve_mod(
+            std::slice::from_ref(&x),
+            &[vec![w.clone()]],
+            out_len,
+            &prime,
+        );
         for t in 0..out_len {
             let mut expected = 0u64;
             for j in 0..w.len() {

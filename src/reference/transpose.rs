@@ -55,7 +55,7 @@ pub fn conv_transpose<T: Ring>(
             for (dim, g) in shape.dims.iter().enumerate() {
                 let reach = index[2 + dim] as i64 + g.pad_begin - (tap[dim] * g.dilation) as i64;
                 if reach < 0
-                    || reach as usize % g.stride != 0
+                    || !(reach as usize).is_multiple_of(g.stride)
                     || reach as usize / g.stride >= g.input
                 {
                     continue 'taps;
