@@ -164,6 +164,19 @@ pub struct GatherProblem<'a> {
 pub enum Plan {
     /// Every partial sum is an integer below 2^53: one product in f64, no modulus.
     Float,
+    /// The integers cut into limbs (sign and magnitude, digits in base 2^x_width for the input
+    /// and 2^w_width for the weight) narrow enough that every product of an input limb and a
+    /// weight limb is exact in f64: x_limbs x w_limbs products, recombined with shifts.
+    Split {
+        /// Bits per input limb.
+        x_width: u32,
+        /// Bits per weight limb.
+        w_width: u32,
+        /// Input limbs.
+        x_limbs: usize,
+        /// Weight limbs.
+        w_limbs: usize,
+    },
     /// Products modulo each prime (each exact in f64 over reductions of at most `chunk` terms,
     /// reduced modulo p between chunks), then CRT.
     MultiModular {
@@ -219,15 +232,54 @@ impl Plan {
         Plan::MultiModular { primes, chunk }
     }
 
-    /// Number of products per layer (1 for Float, the number of primes otherwise).
+    /// The cheapest plan for results bounded by |y| < 2^bound_bits from reductions of `length`
+    /// products of integers |x| < 2^x_bits and |w| < 2^w_bits.
+    ///
+    /// Float when bound_bits <= 53. Otherwise the fewer products of [`Plan::Split`] (limb
+    /// widths a + b <= 53 - ceil(log2 length), so that every partial sum of limb products is an
+    /// integer below 2^53; fewest ceil(x_bits / a) ceil(w_bits / b)) and of the modular plan
+    /// ([`Plan::choose`]); on a tie the split (no reductions modulo p, no CRT).
+    pub fn for_products(x_bits: u64, w_bits: u64, length: usize, bound_bits: u64) -> Plan {
+        let modular = Plan::choose(bound_bits, length);
+        if modular == Plan::Float {
+            return modular;
+        }
+        let Some(room) = 53u64.checked_sub(ceil_log2(length.max(1))) else {
+            return modular;
+        };
+        let split = (1..room)
+            .map(|a| {
+                let b = room - a;
+                let x_limbs = x_bits.div_ceil(a).max(1) as usize;
+                let w_limbs = w_bits.div_ceil(b).max(1) as usize;
+                (x_limbs * w_limbs, a, b, x_limbs, w_limbs)
+            })
+            .min();
+        match split {
+            Some((lanes, a, b, x_limbs, w_limbs)) if lanes <= modular.lanes() => Plan::Split {
+                x_width: a as u32,
+                w_width: b as u32,
+                x_limbs,
+                w_limbs,
+            },
+            _ => modular,
+        }
+    }
+
+    /// Number of products per layer (1 for Float, the number of limb pairs or primes otherwise).
     pub fn lanes(&self) -> usize {
-        self.primes().map_or(1, <[u64]>::len)
+        match self {
+            Plan::Split {
+                x_limbs, w_limbs, ..
+            } => x_limbs * w_limbs,
+            _ => self.primes().map_or(1, <[u64]>::len),
+        }
     }
 
     /// The primes of a modular plan.
     pub fn primes(&self) -> Option<&[u64]> {
         match self {
-            Plan::Float => None,
+            Plan::Float | Plan::Split { .. } => None,
             Plan::MultiModular { primes, .. } | Plan::Ntt { primes } => Some(primes),
         }
     }
@@ -289,8 +341,91 @@ impl Budget {
     }
 }
 
-/// Per lane: the input's values (residues or exact), and the weight packed per group and chunk.
-type LaneOperands = (Vec<f64>, Vec<Vec<Vec<f64>>>);
+/// One operand of the GEMMs: a tensor's integers as exactly representable f64 values, in C
+/// order (the integers themselves, one limb of them, or their symmetric residues modulo a prime).
+type Variant = Vec<f64>;
+
+/// The f64 operands of a plan: the input's variants and the weight's variants, and the lanes
+/// (one GEMM result each) as pairs (input variant, weight variant).
+fn variants(plan: &Plan, operands: &Operands<'_>) -> (Vec<Variant>, Vec<Variant>) {
+    let (x, w) = (operands.input, operands.weight);
+    match plan {
+        Plan::Float => (
+            vec![x
+                .exact_f64()
+                .expect("the Float plan bounds the integers below 2^53")],
+            vec![w
+                .exact_f64()
+                .expect("the Float plan bounds the integers below 2^53")],
+        ),
+        Plan::Split {
+            x_width,
+            w_width,
+            x_limbs,
+            w_limbs,
+        } => (
+            (0..*x_limbs)
+                .into_par_iter()
+                .map(|i| x.limb(*x_width, i))
+                .collect(),
+            (0..*w_limbs)
+                .into_par_iter()
+                .map(|j| w.limb(*w_width, j))
+                .collect(),
+        ),
+        Plan::MultiModular { primes, .. } | Plan::Ntt { primes } => (
+            primes
+                .par_iter()
+                .map(|&q| x.symmetric_residues(q))
+                .collect(),
+            primes
+                .par_iter()
+                .map(|&q| w.symmetric_residues(q))
+                .collect(),
+        ),
+    }
+}
+
+/// One GEMM per batch element, group and tile: the input variant `x` gathered, times the weight
+/// variants `w` stacked as rows (all limbs of the weight share one gathered input), modulo
+/// `prime` between chunks (modular plans).
+struct Job {
+    x: usize,
+    w: Vec<usize>,
+    prime: Option<u64>,
+}
+
+impl Plan {
+    /// The GEMM jobs of the plan, and for each job the lane of each of its weight variants (the
+    /// lane numbering that [`combine`] reads).
+    fn jobs(&self) -> Vec<Job> {
+        match self {
+            Plan::Float => vec![Job {
+                x: 0,
+                w: vec![0],
+                prime: None,
+            }],
+            Plan::Split {
+                x_limbs, w_limbs, ..
+            } => (0..*x_limbs)
+                .map(|i| Job {
+                    x: i,
+                    w: (0..*w_limbs).collect(),
+                    prime: None,
+                })
+                .collect(),
+            Plan::MultiModular { primes, .. } | Plan::Ntt { primes } => primes
+                .iter()
+                .enumerate()
+                .map(|(q, &prime)| Job {
+                    x: q,
+                    w: vec![q],
+                    prime: Some(prime),
+                })
+                .collect(),
+        }
+    }
+}
 
 /// A rayon pool of exactly `threads` threads.
 pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, ExactError> {
@@ -298,6 +433,165 @@ pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, ExactError> {
         .num_threads(threads.max(1))
         .build()
         .map_err(|e| ExactError::TooLarge(format!("cannot start {threads} threads: {e}")))
+}
+
+/// Per-thread buffers of the tile loop, reused from tile to tile.
+struct Scratch {
+    /// One packed B buffer per chunk of the reduction.
+    b: Vec<Vec<f64>>,
+    /// The C block of each job.
+    c: Vec<Vec<f64>>,
+    /// The lanes of one output.
+    lanes: Vec<f64>,
+    /// The combiner's buffers.
+    combine: (Vec<u64>, Vec<u64>),
+}
+
+/// An output buffer written by many threads at disjoint indices.
+#[derive(Clone, Copy)]
+struct SharedOutput<T> {
+    start: *mut T,
+    len: usize,
+}
+
+// SAFETY: the buffer outlives the parallel loop that writes it, and every index is written by
+// exactly one tile (tiles partition the outputs), so no two threads touch the same element.
+unsafe impl<T: Send> Send for SharedOutput<T> {}
+unsafe impl<T: Send> Sync for SharedOutput<T> {}
+
+impl<T> SharedOutput<T> {
+    fn new(values: &mut [T]) -> SharedOutput<T> {
+        SharedOutput {
+            start: values.as_mut_ptr(),
+            len: values.len(),
+        }
+    }
+
+    /// values[index] = value.
+    ///
+    /// # Safety
+    /// No other thread writes or reads `index` meanwhile.
+    unsafe fn write(&self, index: usize, value: T) {
+        assert!(index < self.len, "output index in range");
+        *self.start.add(index) = value;
+    }
+}
+
+/// Everything the tile loop of [`run`] reads.
+struct Execution<'a, 'p> {
+    problem: &'a GatherProblem<'p>,
+    kernel: &'a Kernel,
+    jobs: Vec<Job>,
+    /// Per job, group and chunk: the stacked weight variants, packed.
+    packed: Vec<Vec<Vec<Vec<f64>>>>,
+    x_variants: Vec<Variant>,
+    chunks: Vec<(usize, usize)>,
+    /// Columns per tile.
+    width: usize,
+    /// lane -> (job, stacked variant) of the combiner's lane numbering.
+    lane_slots: Vec<(usize, usize)>,
+    combiner: Combiner,
+}
+
+impl Execution<'_, '_> {
+    fn out_per_group(&self) -> usize {
+        self.problem.out_channels / self.problem.groups
+    }
+
+    /// Runs every tile on `pool`, writing out[i] = value(lanes of output i, channel of i).
+    fn run<T: Send>(
+        &self,
+        pool: &rayon::ThreadPool,
+        out: &mut [T],
+        value: impl Fn(&Combiner, &[f64], usize, &mut (Vec<u64>, Vec<u64>)) -> T + Send + Sync,
+    ) {
+        let p = self.problem;
+        let (nr, mr) = (self.kernel.nr, self.kernel.mr);
+        let tiles: Vec<(usize, usize, usize, usize)> = (0..p.batch)
+            .flat_map(|n| (0..p.groups).map(move |g| (n, g)))
+            .flat_map(|(n, g)| {
+                (0..p.map.positions)
+                    .step_by(self.width)
+                    .map(move |t0| (n, g, t0, (t0 + self.width).min(p.map.positions)))
+            })
+            .collect();
+        let rows_of = |job: &Job| job.w.len() * self.out_per_group();
+        let shared = SharedOutput::new(out);
+        pool.install(|| {
+            tiles.par_iter().for_each_init(
+                || Scratch {
+                    b: self
+                        .chunks
+                        .iter()
+                        .map(|&(k0, k1)| vec![0.0; self.width * (k1 - k0)])
+                        .collect(),
+                    c: self
+                        .jobs
+                        .iter()
+                        .map(|job| vec![0.0; rows_of(job).div_ceil(mr) * mr * self.width])
+                        .collect(),
+                    lanes: vec![0.0; self.lane_slots.len()],
+                    combine: self.combiner.scratch(),
+                },
+                |scratch, &tile| {
+                    self.tile(scratch, tile);
+                    let (n, g, t0, t1) = tile;
+                    let ldc = (t1 - t0).div_ceil(nr) * nr;
+                    let opg = self.out_per_group();
+                    for o in 0..opg {
+                        let channel = g * opg + o;
+                        let at = (n * p.out_channels + channel) * p.map.positions + t0;
+                        for t in 0..t1 - t0 {
+                            for (lane, &(k, j)) in self.lane_slots.iter().enumerate() {
+                                scratch.lanes[lane] = scratch.c[k][(j * opg + o) * ldc + t];
+                            }
+                            let v = value(
+                                &self.combiner,
+                                &scratch.lanes,
+                                channel,
+                                &mut scratch.combine,
+                            );
+                            // SAFETY: output (n, channel, t0 + t) belongs to this tile only.
+                            unsafe { shared.write(at + t, v) };
+                        }
+                    }
+                },
+            )
+        });
+    }
+
+    /// The GEMMs of one tile (batch element n, group g, output positions t0..t1): C of every
+    /// job, rows (stacked variant, output channel of the group), columns t - t0.
+    fn tile(&self, scratch: &mut Scratch, (n, g, t0, t1): (usize, usize, usize, usize)) {
+        let p = self.problem;
+        let (nr, mr) = (self.kernel.nr, self.kernel.mr);
+        let cols = t1 - t0;
+        let panels = cols.div_ceil(nr);
+        let ldc = panels * nr;
+        let map = p.map.tile(t0, t1);
+        let in_per_group = p.in_channels / p.groups;
+        for (k, (job, packed)) in self.jobs.iter().zip(&self.packed).enumerate() {
+            let rows = job.w.len() * self.out_per_group();
+            let c = &mut scratch.c[k][..rows.div_ceil(mr) * mr * ldc];
+            c.fill(0.0);
+            let sample = &self.x_variants[job.x][n * p.in_channels * p.spatial..];
+            for (chunk_index, &(k0, k1)) in self.chunks.iter().enumerate() {
+                let d = k1 - k0;
+                let b = &mut scratch.b[chunk_index][..panels * d * nr];
+                gather(b, sample, &map, p, g * in_per_group, (k0, k1), cols, nr);
+                let a = &packed[g][chunk_index];
+                multiply_packed(self.kernel, rows, d, a, b, panels, c, ldc);
+                if let Some(prime) = job.prime {
+                    if chunk_index + 1 < self.chunks.len() {
+                        let m = Modulus::new(prime);
+                        for v in c.iter_mut() {
+                            *v = symmetric(m.residue_f64(*v), prime);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Runs the problem exactly: y = b + W gather(X) per batch element and group, with the plan
@@ -314,19 +608,18 @@ pub fn run(
     let out_per_group = p.out_channels / p.groups;
     let depth = in_per_group * p.map.taps; // reduction length
     let budget = Budget::new(operands, depth);
-    // A plan given by the caller is used as is (tests use a deliberately short one).
-    let plan = plan.unwrap_or_else(|| Plan::choose(budget.bound_bits, depth));
+    // A plan given by the caller is used as is (tests use deliberately short ones).
+    let plan = plan.unwrap_or_else(|| {
+        Plan::for_products(
+            operands.input.bits(),
+            operands.weight.bits(),
+            depth,
+            budget.bound_bits,
+        )
+    });
     let outputs: usize = p.output_shape.iter().product();
-    let lanes = plan.lanes();
+    let jobs = plan.jobs();
 
-    // Per lane: the input's and the weight's residues (or exact values), the weight packed.
-    let lane_prime = |lane: usize| plan.primes().map(|primes| primes[lane]);
-    let lane_values = |t: &ScaledTensor, lane: usize| match lane_prime(lane) {
-        None => t
-            .exact_f64()
-            .expect("the Float plan bounds every integer below 2^53"),
-        Some(prime) => t.symmetric_residues(prime),
-    };
     let chunk = match &plan {
         Plan::MultiModular { chunk, .. } => *chunk,
         _ => depth.max(1),
@@ -337,132 +630,275 @@ pub fn run(
         .collect();
     let pool = thread_pool(threads)?;
 
-    let prepared: Vec<LaneOperands> = pool.install(|| {
-        (0..lanes)
-            .into_par_iter()
-            .map(|lane| {
-                let x = lane_values(operands.input, lane);
-                let w = lane_values(operands.weight, lane);
-                let packed = (0..p.groups)
+    // The variants, and per job, group and chunk the weight variants stacked and packed.
+    let (x_variants, w_variants) = pool.install(|| variants(&plan, operands));
+    let stacked_rows = |job: &Job| job.w.len() * out_per_group;
+    let packed: Vec<Vec<Vec<Vec<f64>>>> = pool.install(|| {
+        jobs.par_iter()
+            .map(|job| {
+                (0..p.groups)
                     .map(|g| {
-                        let rows = &w[g * out_per_group * depth..(g + 1) * out_per_group * depth];
+                        let mut rows = Vec::with_capacity(stacked_rows(job) * depth);
+                        for &v in &job.w {
+                            let at = g * out_per_group * depth;
+                            rows.extend_from_slice(&w_variants[v][at..at + out_per_group * depth]);
+                        }
                         chunks
                             .iter()
-                            .map(|&(k0, k1)| pack_a(kernel, rows, out_per_group, depth, k0, k1))
+                            .map(|&(k0, k1)| {
+                                pack_a(kernel, &rows, stacked_rows(job), depth, k0, k1)
+                            })
                             .collect()
                     })
-                    .collect();
-                (x, packed)
+                    .collect()
             })
             .collect()
     });
+    drop(w_variants);
 
     // Column tiles: one B tile (depth x width) of about 1 MiB.
     let nr = kernel.nr;
     let width = (((1usize << 17) / depth.max(1)) / nr).max(1) * nr;
-    let tiles: Vec<(usize, usize, usize, usize)> = (0..p.batch)
-        .flat_map(|n| (0..p.groups).map(move |g| (n, g)))
-        .flat_map(|(n, g)| {
-            (0..p.map.positions)
-                .step_by(width)
-                .map(move |t0| (n, g, t0, (t0 + width).min(p.map.positions)))
-        })
+    let lane_slots = jobs
+        .iter()
+        .enumerate()
+        .flat_map(|(k, job)| (0..job.w.len()).map(move |j| (k, j)))
         .collect();
-
-    // Each tile: per lane, the residues (or exact values) of its outputs.
-    let tile_results: Vec<Vec<Vec<f64>>> = pool.install(|| {
-        tiles
-            .par_iter()
-            .map(|&(n, g, t0, t1)| {
-                let cols = t1 - t0;
-                let panels = cols.div_ceil(nr);
-                let ldc = panels * nr;
-                let rows = out_per_group.div_ceil(kernel.mr) * kernel.mr;
-                let map = p.map.tile(t0, t1);
-                // One B buffer per chunk, reused by every lane: the gather writes the same
-                // slots for every lane (the map's), and the others stay zero.
-                let mut b_buffers: Vec<Vec<f64>> = chunks
-                    .iter()
-                    .map(|&(k0, k1)| vec![0.0; panels * (k1 - k0) * nr])
-                    .collect();
-                let mut c = vec![0.0; rows * ldc];
-                let mut results = Vec::with_capacity(lanes);
-                for (lane, (x, packed)) in prepared.iter().enumerate() {
-                    let prime = lane_prime(lane);
-                    let sample = &x[n * p.in_channels * p.spatial..];
-                    c.fill(0.0);
-                    for (chunk_index, &(k0, k1)) in chunks.iter().enumerate() {
-                        let d = k1 - k0;
-                        let b = &mut b_buffers[chunk_index];
-                        for kk in k0..k1 {
-                            let (ch, tap) = (kk / p.map.taps, kk % p.map.taps);
-                            let channel =
-                                &sample[(g * in_per_group + ch) * p.spatial..][..p.spatial];
-                            let sources = &map[tap * cols..(tap + 1) * cols];
-                            let row = kk - k0;
-                            for (panel, block) in sources.chunks(nr).enumerate() {
-                                let slots = &mut b[panel * d * nr + row * nr..][..block.len()];
-                                for (slot, &s) in slots.iter_mut().zip(block) {
-                                    if s != NONE {
-                                        *slot = channel[s as usize];
-                                    }
-                                }
-                            }
-                        }
-                        let a = &packed[g][chunk_index];
-                        multiply_packed(kernel, out_per_group, d, a, b, panels, &mut c, ldc);
-                        if let Some(prime) = prime {
-                            if chunk_index + 1 < chunks.len() {
-                                let m = Modulus::new(prime);
-                                for v in c.iter_mut() {
-                                    *v = symmetric(m.residue_f64(*v), prime);
-                                }
-                            }
-                        }
-                    }
-                    // Keep the valid block, row-major (o, t).
-                    let mut out = Vec::with_capacity(out_per_group * cols);
-                    for o in 0..out_per_group {
-                        out.extend_from_slice(&c[o * ldc..o * ldc + cols]);
-                    }
-                    results.push(out);
-                }
-                results
-            })
-            .collect()
-    });
-
-    // Scatter the tiles into per-lane output buffers (N, C_out, positions) in C order.
-    let mut lane_outputs = vec![vec![0.0f64; outputs]; lanes];
-    for (&(n, g, t0, t1), result) in tiles.iter().zip(&tile_results) {
-        let cols = t1 - t0;
-        for (lane, values) in result.iter().enumerate() {
-            for o in 0..out_per_group {
-                let channel = g * out_per_group + o;
-                let at = (n * p.out_channels + channel) * p.map.positions + t0;
-                lane_outputs[lane][at..at + cols]
-                    .copy_from_slice(&values[o * cols..(o + 1) * cols]);
-            }
-        }
-    }
-    drop(tile_results);
-
-    let result = combine(
-        &plan,
-        &lane_outputs,
-        &budget,
-        operands.bias,
-        p.out_channels,
-        p.map.positions,
-        &p.output_shape,
-        &pool,
-    );
+    let execution = Execution {
+        problem: p,
+        kernel,
+        combiner: Combiner::new(&plan, &budget, operands.bias, p.out_channels),
+        jobs,
+        packed,
+        x_variants,
+        chunks,
+        width,
+        lane_slots,
+    };
+    let shape = IxDyn(&p.output_shape);
+    let integers = if execution.combiner.wide {
+        let mut values = vec![0i128; outputs];
+        execution.run(&pool, &mut values, |c, lanes, channel, s| {
+            c.wide(|l| lanes[l], channel, s)
+        });
+        Integers::Wide(ArrayD::from_shape_vec(shape, values).expect("shape"))
+    } else {
+        let mut values = vec![Integer::zero(); outputs];
+        execution.run(&pool, &mut values, |c, lanes, channel, s| {
+            c.big(|l| lanes[l], channel, s)
+        });
+        Integers::Big(ArrayD::from_shape_vec(shape, values).expect("shape"))
+    };
+    let result = ScaledTensor {
+        integers,
+        scale: budget.scale.clone(),
+    };
     Ok((result, plan))
 }
 
-/// Combines per-lane results (the exact values of sum W X for [`Plan::Float`], residues of it,
-/// any representative, for the modular plans), all in C order over the output shape, with the
-/// bias into the exact result y = scale (multiplier_xw sum W X + multiplier_b B).
+/// im2col of one tile into packed B panels: row kk - k0 of panel P holds, for the reduction
+/// index kk = (channel, tap), the input values read by the tile's outputs P nr .. P nr + nr
+/// (zero where the map says [`NONE`]; every slot is written, so the buffer needs no clearing).
+#[allow(clippy::too_many_arguments)]
+fn gather(
+    b: &mut [f64],
+    sample: &[f64],
+    map: &[u32],
+    p: &GatherProblem<'_>,
+    first_channel: usize,
+    (k0, k1): (usize, usize),
+    cols: usize,
+    nr: usize,
+) {
+    let d = k1 - k0;
+    for kk in k0..k1 {
+        let (ch, tap) = (kk / p.map.taps, kk % p.map.taps);
+        let channel = &sample[(first_channel + ch) * p.spatial..][..p.spatial];
+        let sources = &map[tap * cols..(tap + 1) * cols];
+        let row = kk - k0;
+        for (panel, block) in sources.chunks(nr).enumerate() {
+            let slots = &mut b[panel * d * nr + row * nr..][..nr];
+            for (i, slot) in slots.iter_mut().enumerate() {
+                *slot = match block.get(i) {
+                    Some(&s) if s != NONE => channel[s as usize],
+                    _ => 0.0,
+                };
+            }
+        }
+    }
+}
+
+/// How the lanes of one output (its limb products, or its residues modulo the primes) become
+/// the exact integer Y = multiplier_xw sum W X + multiplier_b B (`proofs/exact.md`, E2-E5).
+pub struct Combiner {
+    rule: Rule,
+    /// Whether every result fits i128 (then [`Combiner::wide`] applies, else [`Combiner::big`]).
+    pub wide: bool,
+    multiplier_xw: Integer,
+    multiplier_xw_wide: i128,
+    /// b[o] * multiplier_b per output channel.
+    biases: Vec<Integer>,
+    biases_wide: Vec<i128>,
+}
+
+enum Rule {
+    /// sum W X = sum over lanes of lane << shift (exact f64 integers; one unshifted lane for
+    /// the Float plan).
+    Shifts(Vec<(usize, usize)>),
+    /// Residues modulo the primes, then CRT.
+    Remainders {
+        crt: Crt,
+        moduli: Vec<Modulus>,
+        /// multiplier_xw mod p per lane.
+        multiplier: Vec<u64>,
+        /// bias[lane][o] = b[o] multiplier_b mod p.
+        bias: Vec<Vec<u64>>,
+    },
+}
+
+impl Combiner {
+    /// The combination for a plan, a budget and the bias of `out_channels` channels.
+    pub fn new(
+        plan: &Plan,
+        budget: &Budget,
+        bias: Option<&ScaledTensor>,
+        out_channels: usize,
+    ) -> Combiner {
+        let biases: Vec<Integer> = (0..out_channels)
+            .map(|o| bias.map_or_else(Integer::zero, |b| b.integer(o) * &budget.multiplier_b))
+            .collect();
+        let (rule, wide) = match plan {
+            Plan::MultiModular { primes, .. } | Plan::Ntt { primes } => {
+                let crt = Crt::new(primes);
+                let wide = crt.fits_i128();
+                let rule = Rule::Remainders {
+                    multiplier: primes
+                        .iter()
+                        .map(|&q| residue_big(&budget.multiplier_xw, q))
+                        .collect(),
+                    bias: primes
+                        .iter()
+                        .map(|&q| biases.iter().map(|b| residue_big(b, q)).collect())
+                        .collect(),
+                    moduli: primes.iter().map(|&q| Modulus::new(q)).collect(),
+                    crt,
+                };
+                (rule, wide)
+            }
+            Plan::Split {
+                x_width,
+                w_width,
+                x_limbs,
+                w_limbs,
+            } => {
+                let shifts = (0..*x_limbs)
+                    .flat_map(|i| {
+                        (0..*w_limbs).map(move |j| {
+                            (
+                                i * w_limbs + j,
+                                i * *x_width as usize + j * *w_width as usize,
+                            )
+                        })
+                    })
+                    .collect();
+                (Rule::Shifts(shifts), budget.bound_bits <= 126)
+            }
+            Plan::Float => (Rule::Shifts(vec![(0, 0)]), true),
+        };
+        let narrow = |v: &Integer| {
+            if wide {
+                i128::try_from(v).expect("below 2^126")
+            } else {
+                0
+            }
+        };
+        Combiner {
+            rule,
+            wide,
+            multiplier_xw_wide: narrow(&budget.multiplier_xw),
+            multiplier_xw: budget.multiplier_xw.clone(),
+            biases_wide: biases.iter().map(narrow).collect(),
+            biases,
+        }
+    }
+
+    /// Scratch buffers for [`Combiner::wide`] and [`Combiner::big`].
+    pub fn scratch(&self) -> (Vec<u64>, Vec<u64>) {
+        let lanes = match &self.rule {
+            Rule::Shifts(_) => 0,
+            Rule::Remainders { moduli, .. } => moduli.len(),
+        };
+        (vec![0; lanes], vec![0; lanes])
+    }
+
+    /// The residues of Y modulo each prime, into scratch.0.
+    fn residues(&self, lane: &impl Fn(usize) -> f64, channel: usize, residues: &mut [u64]) {
+        if let Rule::Remainders {
+            moduli,
+            multiplier,
+            bias,
+            ..
+        } = &self.rule
+        {
+            for (q, m) in moduli.iter().enumerate() {
+                let r = m.residue_f64(lane(q));
+                // r, the multiplier < p < 2^32 and the bias residue < p: no overflow.
+                residues[q] = m.reduce(r * multiplier[q] + bias[q][channel]);
+            }
+        }
+    }
+
+    /// Y for output channel `channel` from its lanes, when [`Combiner::wide`] holds. Every
+    /// partial sum is bounded by sum |W| |X| (the limbs of one integer share its sign), so
+    /// below 2^bound_bits like Y.
+    #[inline]
+    pub fn wide(
+        &self,
+        lane: impl Fn(usize) -> f64,
+        channel: usize,
+        scratch: &mut (Vec<u64>, Vec<u64>),
+    ) -> i128 {
+        match &self.rule {
+            Rule::Shifts(shifts) => {
+                // Each lane is an integer below 2^53: exact through i64.
+                let sum: i128 = shifts
+                    .iter()
+                    .map(|&(l, shift)| i128::from(lane(l) as i64) << shift)
+                    .sum();
+                sum * self.multiplier_xw_wide + self.biases_wide[channel]
+            }
+            Rule::Remainders { crt, .. } => {
+                self.residues(&lane, channel, &mut scratch.0);
+                crt.to_i128(&scratch.0, &mut scratch.1)
+            }
+        }
+    }
+
+    /// Y for output channel `channel` from its lanes, in big integers.
+    pub fn big(
+        &self,
+        lane: impl Fn(usize) -> f64,
+        channel: usize,
+        scratch: &mut (Vec<u64>, Vec<u64>),
+    ) -> Integer {
+        match &self.rule {
+            Rule::Shifts(shifts) => {
+                let mut sum = Integer::zero();
+                for &(l, shift) in shifts {
+                    sum += Integer::from(lane(l) as i64) << shift;
+                }
+                sum * &self.multiplier_xw + &self.biases[channel]
+            }
+            Rule::Remainders { crt, .. } => {
+                self.residues(&lane, channel, &mut scratch.0);
+                crt.to_integer(&scratch.0, &mut scratch.1)
+            }
+        }
+    }
+}
+
+/// Combines per-lane results, all in C order over the output shape, into the exact result
+/// y = scale (multiplier_xw sum W X + multiplier_b B) ([`Combiner`]).
 #[allow(clippy::too_many_arguments)]
 pub fn combine(
     plan: &Plan,
@@ -475,93 +911,55 @@ pub fn combine(
     pool: &rayon::ThreadPool,
 ) -> ScaledTensor {
     let outputs: usize = output_shape.iter().product();
-    let (multiplier_xw, multiplier_b) = (&budget.multiplier_xw, &budget.multiplier_b);
-    let bias_integer =
-        |o: usize| -> Integer { bias.map(|b| b.integer(o)).unwrap_or_else(Integer::zero) };
-    let integers = match plan.primes() {
-        None => {
-            // Every value and the combination are below 2^53 in magnitude: exact in f64 and i128.
-            let mx = i128::try_from(multiplier_xw).expect("below 2^53");
-            let mb = i128::try_from(multiplier_b).expect("below 2^53");
-            let biases: Vec<i128> = (0..out_channels)
-                .map(|o| i128::try_from(bias_integer(o)).expect("below 2^53") * mb)
-                .collect();
-            let values: Vec<i128> = lane_outputs[0]
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| v as i128 * mx + biases[(i / positions) % out_channels])
-                .collect();
-            Integers::Wide(ArrayD::from_shape_vec(IxDyn(output_shape), values).expect("shape"))
-        }
-        Some(primes) => {
-            let crt = Crt::new(primes);
-            let mx: Vec<u64> = primes
-                .iter()
-                .map(|&q| residue_big(multiplier_xw, q))
-                .collect();
-            let mb: Vec<u64> = primes
-                .iter()
-                .map(|&q| residue_big(multiplier_b, q))
-                .collect();
-            // bias_residue[lane][o] = b[o] * multiplier_b mod p.
-            let bias_residue: Vec<Vec<u64>> = primes
-                .iter()
-                .enumerate()
-                .map(|(lane, &q)| {
-                    (0..out_channels)
-                        .map(|o| residue_big(&bias_integer(o), q) * mb[lane] % q)
-                        .collect()
-                })
-                .collect();
-            let moduli: Vec<Modulus> = primes.iter().map(|&q| Modulus::new(q)).collect();
-            let residues_of = |i: usize, residues: &mut [u64]| {
-                let o = (i / positions) % out_channels;
-                for (lane, m) in moduli.iter().enumerate() {
-                    let r = m.residue_f64(lane_outputs[lane][i]);
-                    // r, mx < p < 2^32 and the bias residue < p: no overflow.
-                    residues[lane] = m.reduce(r * mx[lane] + bias_residue[lane][o]);
-                }
-            };
-            let chunk_len = 4096;
-            if crt.fits_i128() {
-                let mut values = vec![0i128; outputs];
-                pool.install(|| {
-                    values
-                        .par_chunks_mut(chunk_len)
-                        .enumerate()
-                        .for_each(|(ci, block)| {
-                            let mut residues = vec![0u64; primes.len()];
-                            let mut scratch = vec![0u64; primes.len()];
-                            for (k, v) in block.iter_mut().enumerate() {
-                                residues_of(ci * chunk_len + k, &mut residues);
-                                *v = crt.to_i128(&residues, &mut scratch);
-                            }
-                        })
-                });
-                Integers::Wide(ArrayD::from_shape_vec(IxDyn(output_shape), values).expect("shape"))
-            } else {
-                let mut values = vec![Integer::zero(); outputs];
-                pool.install(|| {
-                    values
-                        .par_chunks_mut(chunk_len)
-                        .enumerate()
-                        .for_each(|(ci, block)| {
-                            let mut residues = vec![0u64; primes.len()];
-                            let mut scratch = vec![0u64; primes.len()];
-                            for (k, v) in block.iter_mut().enumerate() {
-                                residues_of(ci * chunk_len + k, &mut residues);
-                                *v = crt.to_integer(&residues, &mut scratch);
-                            }
-                        })
-                });
-                Integers::Big(ArrayD::from_shape_vec(IxDyn(output_shape), values).expect("shape"))
-            }
-        }
+    let combiner = Combiner::new(plan, budget, bias, out_channels);
+    let channel_of = |i: usize| (i / positions) % out_channels;
+    let integers = if combiner.wide {
+        let values = fill_parallel(
+            outputs,
+            0i128,
+            pool,
+            || combiner.scratch(),
+            |s, i| combiner.wide(|l| lane_outputs[l][i], channel_of(i), s),
+        );
+        Integers::Wide(ArrayD::from_shape_vec(IxDyn(output_shape), values).expect("shape"))
+    } else {
+        let values = fill_parallel(
+            outputs,
+            Integer::zero(),
+            pool,
+            || combiner.scratch(),
+            |s, i| combiner.big(|l| lane_outputs[l][i], channel_of(i), s),
+        );
+        Integers::Big(ArrayD::from_shape_vec(IxDyn(output_shape), values).expect("shape"))
     };
     ScaledTensor {
         integers,
         scale: budget.scale.clone(),
     }
+}
+
+/// values[i] = value(state, i) for i < len, computed in parallel blocks on `pool`, each block
+/// with its own `state` (scratch buffers).
+fn fill_parallel<T: Clone + Send, S>(
+    len: usize,
+    zero: T,
+    pool: &rayon::ThreadPool,
+    state: impl Fn() -> S + Send + Sync,
+    value: impl Fn(&mut S, usize) -> T + Send + Sync,
+) -> Vec<T> {
+    const BLOCK: usize = 4096;
+    let mut values = vec![zero; len];
+    pool.install(|| {
+        values.par_chunks_mut(BLOCK).enumerate().for_each_init(
+            &state,
+            |scratch, (block_index, block)| {
+                for (k, v) in block.iter_mut().enumerate() {
+                    *v = value(scratch, block_index * BLOCK + k);
+                }
+            },
+        )
+    });
+    values
 }
 
 impl ScaledTensor {
@@ -582,6 +980,15 @@ impl ScaledTensor {
                 .map_or_else(|| a.iter().nth(index), |s| s.get(index))
                 .expect("in range")
                 .clone(),
+        }
+    }
+
+    /// Every integer, in C order (one pass).
+    pub fn integer_values(&self) -> Vec<Integer> {
+        match &self.integers {
+            Integers::Dyadic(a) => a.iter().map(|d| d.to_integer()).collect(),
+            Integers::Wide(a) => a.iter().map(|&v| Integer::from(v)).collect(),
+            Integers::Big(a) => a.iter().cloned().collect(),
         }
     }
 }

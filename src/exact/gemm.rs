@@ -239,16 +239,17 @@ pub fn multiply_packed(
     ldc: usize,
 ) {
     let (mr, nr) = (kernel.mr, kernel.nr);
-    // Cut the depth so that one B panel (kc x nr) stays in the first-level cache.
-    const KC: usize = 256;
-    for panel_b in 0..b_panels {
-        let b_panel = &b_packed[panel_b * depth * nr..(panel_b + 1) * depth * nr];
-        for panel_a in 0..m.div_ceil(mr) {
-            let a_panel = &a_packed[panel_a * depth * mr..(panel_a + 1) * depth * mr];
-            let c_block = &mut c[panel_a * mr * ldc + panel_b * nr..];
-            let mut l0 = 0;
-            while l0 < depth {
-                let l1 = (l0 + KC).min(depth);
+    // Cut the depth so that one B panel (KC x nr: 24 KiB for AVX-512) stays in the first-level
+    // cache while every A panel of the block (m x KC, in the second level) passes over it.
+    const KC: usize = 128;
+    let mut l0 = 0;
+    while l0 < depth {
+        let l1 = (l0 + KC).min(depth);
+        for panel_b in 0..b_panels {
+            let b_panel = &b_packed[panel_b * depth * nr..(panel_b + 1) * depth * nr];
+            for panel_a in 0..m.div_ceil(mr) {
+                let a_panel = &a_packed[panel_a * depth * mr..(panel_a + 1) * depth * mr];
+                let c_block = &mut c[panel_a * mr * ldc + panel_b * nr..];
                 kernel.multiply_add(
                     l1 - l0,
                     &a_panel[l0 * mr..l1 * mr],
@@ -256,9 +257,9 @@ pub fn multiply_packed(
                     c_block,
                     ldc,
                 );
-                l0 = l1;
             }
         }
+        l0 = l1;
     }
 }
 

@@ -6,13 +6,15 @@
 //!
 //! 1. **Scale to integers** ([`ScaledTensor`]): a tensor of floats is 2^e_min times a tensor of
 //!    integers, a tensor of rationals 1/D times one. The scale is applied once, at the end.
-//! 2. **Bit budget** ([`Plan::choose`]): with |x| < 2^bx, |w| < 2^bw and n terms per output,
+//! 2. **Bit budget** ([`Plan::for_products`]): with |x| < 2^bx, |w| < 2^bw and n terms per output,
 //!    |y| < 2^(bx + bw + ceil(log2 n)). When that is at most 2^53, one product in f64 is exact
 //!    (every partial sum is an integer below 2^53). Otherwise the products run modulo primes p
 //!    small enough that n ((p - 1)/2)^2 <= 2^53 keeps each modular dot product exact in f64,
 //!    and enough of them that their product M exceeds 2 |y|; the Chinese remainder theorem then
-//!    gives y (in i128 arithmetic when M < 2^128, big integers beyond). The budget is computed
-//!    before any arithmetic: nothing can wrap.
+//!    gives y (in i128 arithmetic when M < 2^128, big integers beyond). Or, when that takes
+//!    fewer products ([`Plan::for_products`]), the integers are cut into limbs of a and b bits
+//!    with a + b + ceil(log2 n) <= 53, each limb product is exact in f64, and y is their sum
+//!    shifted into place. The budget is computed before any arithmetic: nothing can wrap.
 //! 3. **Gather-GEMM** ([`engine`]): per batch element and group, im2col of the (residues of
 //!    the) input straight into packed panels and a register-blocked f64 micro-kernel
 //!    ([`gemm`]), tiled over output positions so that memory stays proportional to the inputs
@@ -21,8 +23,9 @@
 //!    count given explicitly ([`ExactEngine::new`]). The result is the same for every thread
 //!    count: each output's arithmetic does not depend on the schedule, and it is exact.
 //!
-//! Cost: (number of primes) x 2 N C_out prod(O) (C_in/G) prod(k) flops of f64 arithmetic, plus
-//! O(inputs + outputs) work per prime for the residues and the reconstruction.
+//! Cost: (number of primes or limb products) x 2 N C_out prod(O) (C_in/G) prod(k) flops of f64
+//! arithmetic, plus O(inputs + outputs) work per lane for the residues or limbs and the
+//! reconstruction.
 
 pub mod engine;
 pub mod gemm;
@@ -173,7 +176,7 @@ impl ExactEngine {
                         &output_shape,
                         d.pad_begin,
                         shape.groups,
-                        plan.clone(),
+                        (plan.clone(), &budget),
                         &pool,
                     );
                     return Ok((y, plan));
@@ -513,12 +516,12 @@ impl ScaledTensor {
         let scale = blocks.iter().skip(1).fold(blocks[0].scale.clone(), |s, b| {
             scaled::rational_gcd(&s, &b.scale)
         });
-        let taps: usize = kernel.iter().product();
         let mut values = Vec::new();
         let (in_per_group, out_per_group) = (blocks[0].shape()[0], blocks[0].shape()[1]);
         for block in blocks {
             let full = &block.shape()[2..];
             let multiplier = (&block.scale / &scale).to_integer();
+            let integers = block.integer_values();
             for o in 0..out_per_group {
                 for c in 0..in_per_group {
                     for tap in ndarray::indices(IxDyn(kernel)) {
@@ -526,7 +529,7 @@ impl ScaledTensor {
                         for (d, &size) in full.iter().enumerate() {
                             flat = flat * size + tap[d];
                         }
-                        values.push(block.integer(flat) * &multiplier);
+                        values.push(&integers[flat] * &multiplier);
                     }
                 }
             }
@@ -534,7 +537,6 @@ impl ScaledTensor {
         let mut shape = vec![blocks.len() * out_per_group, in_per_group];
         shape.extend(kernel);
         debug_assert_eq!(values.len(), shape.iter().product::<usize>());
-        let _ = taps;
         Ok(ScaledTensor::from_integers(&shape, values, scale))
     }
 
@@ -543,12 +545,14 @@ impl ScaledTensor {
         let shape = self.shape();
         let (batch, channels) = (shape[0], shape[1]);
         let spatial: usize = shape[2..].iter().product();
+        let integers = self.integer_values();
         let sums: Vec<Integer> = (0..channels)
             .map(|c| {
                 let mut sum = Integer::zero();
                 for n in 0..batch {
-                    for i in 0..spatial {
-                        sum += self.integer((n * channels + c) * spatial + i);
+                    let at = (n * channels + c) * spatial;
+                    for v in &integers[at..at + spatial] {
+                        sum += v;
                     }
                 }
                 sum
@@ -571,9 +575,10 @@ impl ScaledTensor {
         let padded_shape = self.shape().to_vec();
         let rank = padded_shape.len() - 2;
         let mut sums = vec![Integer::zero(); input_shape.iter().product()];
-        for (flat, index) in ndarray::indices(IxDyn(&padded_shape))
+        let integers = self.integer_values();
+        for (value, index) in integers
             .into_iter()
-            .enumerate()
+            .zip(ndarray::indices(IxDyn(&padded_shape)))
         {
             let mut target = index[0] * input_shape[1] + index[1];
             let mut inside = true;
@@ -587,7 +592,7 @@ impl ScaledTensor {
                 }
             }
             if inside {
-                sums[target] += self.integer(flat);
+                sums[target] += value;
             }
         }
         Ok(ScaledTensor::from_integers(

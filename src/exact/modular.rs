@@ -166,12 +166,6 @@ pub fn inv_mod(a: u64, p: u64) -> u64 {
     pow_mod(a, p - 2, p)
 }
 
-/// The residue of an i64 in [0, p).
-#[inline]
-pub fn residue_i64(value: i64, p: u64) -> u64 {
-    value.rem_euclid(p as i64) as u64
-}
-
 /// The residue of a big integer in [0, p).
 pub fn residue_big(value: &Integer, p: u64) -> u64 {
     let r = value % Integer::from(p);
@@ -188,12 +182,6 @@ pub fn symmetric(r: u64, p: u64) -> f64 {
     } else {
         r as f64
     }
-}
-
-/// The residue in [0, p) of an exact integer held in an f64 (|v| < 2^53).
-#[inline]
-pub fn residue_f64(v: f64, p: u64) -> u64 {
-    residue_i64(v as i64, p)
 }
 
 /// Chinese remaindering for a fixed set of pairwise distinct primes, by Garner's algorithm:

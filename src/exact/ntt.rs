@@ -8,7 +8,7 @@
 //! (the multi-modular method of FLINT's `fmpz_poly_mul` for long operands). Cost per prime:
 //! three transforms of length N, O(N log N) multiplications modulo p.
 
-use super::engine::{combine, Budget, Operands, Plan};
+use super::engine::{combine, Budget, Plan};
 use super::modular::{is_prime, pow_mod, Modulus};
 use super::scaled::ScaledTensor;
 use rayon::prelude::*;
@@ -207,7 +207,7 @@ pub fn correlate_1d(
     output_shape: &[usize],
     pad_begin: usize,
     groups: usize,
-    plan: Plan,
+    (plan, budget): (Plan, &Budget),
     pool: &rayon::ThreadPool,
 ) -> ScaledTensor {
     let (batch, in_channels, length) = (input.shape()[0], input.shape()[1], input.shape()[2]);
@@ -216,14 +216,6 @@ pub fn correlate_1d(
     let out_per_group = out_channels / groups;
     let outputs = output_shape[2];
     let full = length + taps - 1;
-    let budget = Budget::new(
-        &Operands {
-            input,
-            weight,
-            bias,
-        },
-        in_per_group * taps,
-    );
     let primes = plan.primes().expect("a modular plan").to_vec();
     let lane_outputs: Vec<Vec<f64>> = pool.install(|| {
         primes
@@ -271,7 +263,7 @@ pub fn correlate_1d(
     combine(
         &plan,
         &lane_outputs,
-        &budget,
+        budget,
         bias,
         out_channels,
         outputs,

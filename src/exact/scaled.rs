@@ -237,6 +237,60 @@ impl ScaledTensor {
         })
     }
 
+    /// Limb i of the integers in base 2^width (1 <= width <= 53), as f64 in C order:
+    /// v = sum_i limb_i(v) 2^(width i), where limb_i(v) carries the sign of v and
+    /// |limb_i(v)| < 2^width is digit i of |v| in base 2^width.
+    pub fn limb(&self, width: u32, i: usize) -> Vec<f64> {
+        assert!((1..=53).contains(&width), "a limb fits in an f64");
+        let mask = (1u64 << width) - 1;
+        let low = u64::from(width) * i as u64; // the limb's lowest bit
+        let signed = |negative: bool, digit: u64| {
+            let d = digit as f64; // below 2^53: exact
+            if negative {
+                -d
+            } else {
+                d
+            }
+        };
+        match &self.integers {
+            Integers::Dyadic(a) => a
+                .iter()
+                .map(|v| {
+                    // |v| = m 2^shift: bits low.. of |v| are bits (low - shift).. of m.
+                    let m = v.mantissa.unsigned_abs();
+                    let shift = u64::from(v.shift);
+                    let digit = if low >= shift {
+                        m.checked_shr((low - shift).try_into().unwrap_or(u32::MAX))
+                            .unwrap_or(0)
+                    } else if shift - low >= u64::from(width) {
+                        0
+                    } else {
+                        // shift - low < width <= 53: the low bits of m, moved up.
+                        (u128::from(m) << (shift - low)) as u64
+                    };
+                    signed(v.mantissa < 0, digit & mask)
+                })
+                .collect(),
+            Integers::Wide(a) => a
+                .iter()
+                .map(|&v| {
+                    let shifted = v
+                        .unsigned_abs()
+                        .checked_shr(low.try_into().unwrap_or(u32::MAX))
+                        .unwrap_or(0);
+                    signed(v < 0, (shifted as u64) & mask)
+                })
+                .collect(),
+            Integers::Big(a) => a
+                .iter()
+                .map(|v| {
+                    let digit = (v.magnitude() >> low) & num_bigint::BigUint::from(mask);
+                    signed(v.is_negative(), u64::try_from(digit).expect("below 2^53"))
+                })
+                .collect(),
+        }
+    }
+
     /// The exact values as rationals.
     pub fn to_rationals(&self) -> ArrayD<Rational> {
         let scale = &self.scale;
@@ -245,16 +299,6 @@ impl ScaledTensor {
             Integers::Wide(a) => a.mapv(|v| Rational::from_integer(Integer::from(v)) * scale),
             Integers::Big(a) => a.mapv(|v| Rational::from_integer(v) * scale),
         }
-    }
-
-    /// The exact value of one element (C-order index).
-    pub fn value(&self, index: usize) -> Rational {
-        let integer = match &self.integers {
-            Integers::Dyadic(a) => a.iter().nth(index).expect("in range").to_integer(),
-            Integers::Wide(a) => Integer::from(*a.iter().nth(index).expect("in range")),
-            Integers::Big(a) => a.iter().nth(index).expect("in range").clone(),
-        };
-        Rational::from_integer(integer) * &self.scale
     }
 }
 

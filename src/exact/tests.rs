@@ -63,18 +63,39 @@ fn scaled(a: &ArrayD<f32>) -> ScaledTensor {
     ScaledTensor::from_f32(a.view()).expect("finite")
 }
 
+/// f32 values with full 24-bit significands over 17 binades (2^-16 <= |v| < 2): about 40 bits
+/// once scaled to integers, where cutting into limbs beats the primes.
+fn medium_f32() -> impl Strategy<Value = f32> + Clone {
+    (0x0080_0000u32..0x0100_0000, -40i32..=0, any::<bool>()).prop_map(|(m, e, negative)| {
+        let v = m as f32 * 2f32.powi(e - 23);
+        if negative {
+            -v
+        } else {
+            v
+        }
+    })
+}
+
 /// A layer problem of the laws' generator with f32 data from `values`, a bias, and a batch of 2.
 fn float_layer(
     values: impl Strategy<Value = f32> + Clone + 'static,
+) -> impl Strategy<Value = (ArrayD<f32>, ArrayD<f32>, ArrayD<f32>, ConvGeometry)> {
+    float_layer_with(values.clone(), values)
+}
+
+/// As [`float_layer`], the input from `inputs`, the weight and bias from `weights`.
+fn float_layer_with(
+    inputs: impl Strategy<Value = f32> + Clone + 'static,
+    weights: impl Strategy<Value = f32> + Clone + 'static,
 ) -> impl Strategy<Value = (ArrayD<f32>, ArrayD<f32>, ArrayD<f32>, ConvGeometry)> {
     layer_problem(3).prop_flat_map(move |p| {
         let mut x_shape = p.x.shape().to_vec();
         x_shape[0] = 2;
         let w_shape = p.w.shape().to_vec();
         (
-            f32_tensor(x_shape, values.clone()),
-            f32_tensor(w_shape.clone(), values.clone()),
-            f32_tensor(vec![w_shape[0]], values.clone()),
+            f32_tensor(x_shape, inputs.clone()),
+            f32_tensor(w_shape.clone(), weights.clone()),
+            f32_tensor(vec![w_shape[0]], weights.clone()),
             Just(p.geometry),
         )
     })
@@ -106,6 +127,46 @@ fn correlate_equals_the_reference_on_narrow_floats_with_every_kernel() {
             }
         }
     });
+}
+
+#[test]
+fn correlate_equals_the_reference_on_limb_split_floats_with_every_kernel() {
+    proptest!(config(32), |((x, w, b, geometry) in float_layer_with(medium_f32(), narrow_f32()))| {
+        let expected = reference::correlate(&exact(&x), &exact(&w), Some(&exact(&b)), &geometry).unwrap();
+        for kernel in Kernel::available() {
+            for threads in [1, 2] {
+                let engine = ExactEngine::new(threads).with_kernel(kernel);
+                let (got, plan) = engine.correlate_with_plan(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
+                // About 40 input bits and at most 13 weight bits: two limb products or fewer,
+                // against at least three primes.
+                prop_assert!(matches!(plan, Plan::Split { .. } | Plan::Float), "{:?}", plan);
+                prop_assert_eq!(got.to_rationals(), expected.clone(), "{:?}, {} threads", kernel, threads);
+            }
+        }
+    });
+}
+
+/// The plan of the benchmark layer (ResNet-50 conv2 on f32 data: 44 input bits, 42 weight
+/// bits, 576 terms, so |y| < 2^96): limb widths a + b <= 53 - 10 = 43, fewest products at
+/// a = 22, b = 21 (2 x 2 = 4), where primes below 2^22.9 need 5 to exceed 2^98.
+#[test]
+fn the_conv2_budget_splits_into_four_products() {
+    assert_eq!(
+        Plan::for_products(44, 42, 576, 96),
+        Plan::Split {
+            x_width: 22,
+            w_width: 21,
+            x_limbs: 2,
+            w_limbs: 2
+        }
+    );
+    assert_eq!(Plan::choose(96, 576).lanes(), 5);
+    // Wide data: the primes' count grows linearly, the limb pairs' quadratically.
+    assert!(matches!(
+        Plan::for_products(200, 200, 576, 410),
+        Plan::MultiModular { .. }
+    ));
+    assert_eq!(Plan::for_products(20, 20, 576, 50), Plan::Float);
 }
 
 #[test]
@@ -310,6 +371,60 @@ fn one_prime_too_few_is_caught() {
     };
     primes.pop();
     let short = Plan::MultiModular { primes, chunk };
+    let (wrong, _) = engine::run(&problem, &operands, &kernel, 1, Some(short)).unwrap();
+    assert_ne!(wrong.to_rationals(), expected);
+}
+
+/// The negative control of the limb split: the same comparison rejects a plan that drops the
+/// input's top limb.
+#[test]
+fn one_limb_too_few_is_caught() {
+    let x = ArrayD::from_shape_fn(IxDyn(&[1, 2, 9]), |i| {
+        (i[2] as f32 + 1.0) * 1.25e3 - (i[1] as f32) * 3.0e-4
+    });
+    let w = ArrayD::from_shape_fn(IxDyn(&[2, 2, 3]), |i| (i[0] + 2 * i[1] + i[2]) as f32 - 2.5);
+    let geometry = ConvGeometry::new(1).with_padding(Padding::Explicit(vec![(1, 0)]));
+    let expected = reference::correlate(&exact(&x), &exact(&w), None, &geometry).unwrap();
+    let (xs, ws) = (scaled(&x), scaled(&w));
+    let shape = crate::geometry::ConvShape::new(x.shape(), w.shape(), None, &geometry).unwrap();
+    let output = shape.output_shape().unwrap();
+    let map = GatherMap::new(&[9], &[3], &output[2..], |d, t, j| {
+        let g = &shape.dims[d];
+        PaddingMode::Zeros.source_index(g.input_index(t, j), g.input)
+    })
+    .unwrap();
+    let problem = GatherProblem {
+        batch: 1,
+        groups: 1,
+        in_channels: 2,
+        out_channels: 2,
+        spatial: 9,
+        map,
+        output_shape: output,
+    };
+    let operands = Operands {
+        input: &xs,
+        weight: &ws,
+        bias: None,
+    };
+    let kernel = Kernel::detect();
+    // x scales to integers of 27 bits (12500 at most, f32 spacing 2^-13 near 1250): two limbs
+    // of 20 bits, the top one nonzero.
+    assert!(xs.bits() > 20 && xs.bits() <= 40, "{} bits", xs.bits());
+    let split = Plan::Split {
+        x_width: 20,
+        w_width: 20,
+        x_limbs: 2,
+        w_limbs: 1,
+    };
+    let (right, _) = engine::run(&problem, &operands, &kernel, 1, Some(split)).unwrap();
+    assert_eq!(right.to_rationals(), expected);
+    let short = Plan::Split {
+        x_width: 20,
+        w_width: 20,
+        x_limbs: 1,
+        w_limbs: 1,
+    };
     let (wrong, _) = engine::run(&problem, &operands, &kernel, 1, Some(short)).unwrap();
     assert_ne!(wrong.to_rationals(), expected);
 }
