@@ -29,6 +29,16 @@ impl Rng {
     }
 }
 
+/// (nanoseconds on a CPU, nanoseconds waiting for one) of the calling thread, from
+/// /proc/thread-self/schedstat (zeros where that file does not exist).
+fn schedule() -> (f64, f64) {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut fields = text
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().unwrap_or(0.0));
+    (fields.next().unwrap_or(0.0), fields.next().unwrap_or(0.0))
+}
+
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -45,16 +55,20 @@ fn main() {
     let engine = ExactEngine::new(threads);
     for _ in 0..repeats {
         let start = Instant::now();
+        let (run0, wait0) = schedule();
         let xs = ScaledTensor::from_f32(x.view()).unwrap();
         let ws = ScaledTensor::from_f32(w.view()).unwrap();
         let scaled = start.elapsed();
+        let (run1, wait1) = schedule();
         let (y, plan) = engine
             .correlate_with_plan(&xs, &ws, None, &geometry)
             .unwrap();
         let total = start.elapsed();
         println!(
-            "threads {threads}: scaling {:.2} ms, total {:.2} ms, plan lanes {}, output {:?}",
+            "threads {threads}: scaling {:.2} ms (on cpu {:.2}, waiting {:.2}), total {:.2} ms, plan lanes {}, output {:?}",
             scaled.as_secs_f64() * 1e3,
+            (run1 - run0) / 1e6,
+            (wait1 - wait0) / 1e6,
             total.as_secs_f64() * 1e3,
             plan.lanes(),
             y.shape()

@@ -538,19 +538,24 @@ impl Execution<'_, '_> {
                     let (n, g, t0, t1) = tile;
                     let ldc = (t1 - t0).div_ceil(nr) * nr;
                     let opg = self.out_per_group();
+                    let cols = t1 - t0;
+                    let Scratch {
+                        c, lanes, combine, ..
+                    } = scratch;
                     for o in 0..opg {
                         let channel = g * opg + o;
                         let at = (n * p.out_channels + channel) * p.map.positions + t0;
-                        for t in 0..t1 - t0 {
-                            for (lane, &(k, j)) in self.lane_slots.iter().enumerate() {
-                                scratch.lanes[lane] = scratch.c[k][(j * opg + o) * ldc + t];
+                        // Row o of each lane's C block.
+                        let rows: Vec<&[f64]> = self
+                            .lane_slots
+                            .iter()
+                            .map(|&(k, j)| &c[k][(j * opg + o) * ldc..][..cols])
+                            .collect();
+                        for t in 0..cols {
+                            for (lane, row) in lanes.iter_mut().zip(&rows) {
+                                *lane = row[t];
                             }
-                            let v = value(
-                                &self.combiner,
-                                &scratch.lanes,
-                                channel,
-                                &mut scratch.combine,
-                            );
+                            let v = value(&self.combiner, lanes, channel, combine);
                             // SAFETY: output (n, channel, t0 + t) belongs to this tile only.
                             unsafe { shared.write(at + t, v) };
                         }
@@ -600,7 +605,7 @@ pub fn run(
     problem: &GatherProblem<'_>,
     operands: &Operands<'_>,
     kernel: &Kernel,
-    threads: usize,
+    pool: &rayon::ThreadPool,
     plan: Option<Plan>,
 ) -> Result<(ScaledTensor, Plan), ExactError> {
     let p = problem;
@@ -628,7 +633,6 @@ pub fn run(
         .step_by(chunk)
         .map(|k0| (k0, (k0 + chunk).min(depth)))
         .collect();
-    let pool = thread_pool(threads)?;
 
     // The variants, and per job, group and chunk the weight variants stacked and packed.
     let (x_variants, w_variants) = pool.install(|| variants(&plan, operands));
@@ -678,13 +682,13 @@ pub fn run(
     let shape = IxDyn(&p.output_shape);
     let integers = if execution.combiner.wide {
         let mut values = vec![0i128; outputs];
-        execution.run(&pool, &mut values, |c, lanes, channel, s| {
+        execution.run(pool, &mut values, |c, lanes, channel, s| {
             c.wide(|l| lanes[l], channel, s)
         });
         Integers::Wide(ArrayD::from_shape_vec(shape, values).expect("shape"))
     } else {
         let mut values = vec![Integer::zero(); outputs];
-        execution.run(&pool, &mut values, |c, lanes, channel, s| {
+        execution.run(pool, &mut values, |c, lanes, channel, s| {
             c.big(|l| lanes[l], channel, s)
         });
         Integers::Big(ArrayD::from_shape_vec(shape, values).expect("shape"))
@@ -716,13 +720,22 @@ fn gather(
         let channel = &sample[(first_channel + ch) * p.spatial..][..p.spatial];
         let sources = &map[tap * cols..(tap + 1) * cols];
         let row = kk - k0;
+        // NONE (u32::MAX) is beyond every channel (GatherMap::new refuses larger inputs), so
+        // `get` turns it into the padding's zero without a separate test.
         for (panel, block) in sources.chunks(nr).enumerate() {
             let slots = &mut b[panel * d * nr + row * nr..][..nr];
-            for (i, slot) in slots.iter_mut().enumerate() {
-                *slot = match block.get(i) {
-                    Some(&s) if s != NONE => channel[s as usize],
-                    _ => 0.0,
-                };
+            if block.len() == nr {
+                for (slot, &s) in slots.iter_mut().zip(block) {
+                    *slot = channel.get(s as usize).copied().unwrap_or(0.0);
+                }
+            } else {
+                for (i, slot) in slots.iter_mut().enumerate() {
+                    *slot = block
+                        .get(i)
+                        .and_then(|&s| channel.get(s as usize))
+                        .copied()
+                        .unwrap_or(0.0);
+                }
             }
         }
     }
@@ -747,7 +760,7 @@ enum Rule {
     Shifts(Vec<(usize, usize)>),
     /// Residues modulo the primes, then CRT.
     Remainders {
-        crt: Crt,
+        crt: Box<Crt>,
         moduli: Vec<Modulus>,
         /// multiplier_xw mod p per lane.
         multiplier: Vec<u64>,
@@ -781,7 +794,7 @@ impl Combiner {
                         .map(|&q| biases.iter().map(|b| residue_big(b, q)).collect())
                         .collect(),
                     moduli: primes.iter().map(|&q| Modulus::new(q)).collect(),
-                    crt,
+                    crt: Box::new(crt),
                 };
                 (rule, wide)
             }
@@ -865,7 +878,11 @@ impl Combiner {
                     .iter()
                     .map(|&(l, shift)| i128::from(lane(l) as i64) << shift)
                     .sum();
-                sum * self.multiplier_xw_wide + self.biases_wide[channel]
+                if self.multiplier_xw_wide == 1 {
+                    sum + self.biases_wide[channel]
+                } else {
+                    sum * self.multiplier_xw_wide + self.biases_wide[channel]
+                }
             }
             Rule::Remainders { crt, .. } => {
                 self.residues(&lane, channel, &mut scratch.0);

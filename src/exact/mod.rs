@@ -97,11 +97,13 @@ impl From<GeometryError> for ExactError {
     }
 }
 
-/// The fast exact engine with a fixed thread count.
+/// The fast exact engine with a fixed thread count. Its rayon pool is started on first use
+/// and shared by clones of the engine.
 #[derive(Debug, Clone)]
 pub struct ExactEngine {
     threads: usize,
     kernel: Kernel,
+    pool: std::sync::Arc<std::sync::OnceLock<rayon::ThreadPool>>,
 }
 
 impl ExactEngine {
@@ -111,7 +113,17 @@ impl ExactEngine {
         ExactEngine {
             threads: threads.max(1),
             kernel: Kernel::detect(),
+            pool: Default::default(),
         }
+    }
+
+    /// The engine's pool of exactly `threads` threads.
+    fn pool(&self) -> Result<&rayon::ThreadPool, ExactError> {
+        if self.pool.get().is_none() {
+            // Two threads racing here both build a pool; one is kept, the other dropped.
+            let _ = self.pool.set(engine::thread_pool(self.threads)?);
+        }
+        Ok(self.pool.get().expect("set above"))
     }
 
     /// The same engine with a given micro-kernel (for tests of each instruction set).
@@ -168,7 +180,7 @@ impl ExactEngine {
                     depth,
                 );
                 if let Some(plan) = ntt::plan(d.input + d.kernel - 1, budget.bound_bits) {
-                    let pool = engine::thread_pool(self.threads)?;
+                    let pool = self.pool()?;
                     let y = ntt::correlate_1d(
                         input,
                         weight,
@@ -177,7 +189,7 @@ impl ExactEngine {
                         d.pad_begin,
                         shape.groups,
                         (plan.clone(), &budget),
-                        &pool,
+                        pool,
                     );
                     return Ok((y, plan));
                 }
@@ -212,7 +224,7 @@ impl ExactEngine {
                 bias,
             },
             &self.kernel,
-            self.threads,
+            self.pool()?,
             None,
         )
     }
@@ -309,7 +321,7 @@ impl ExactEngine {
                 bias,
             },
             &self.kernel,
-            self.threads,
+            self.pool()?,
             None,
         )?
         .0)

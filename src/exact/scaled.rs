@@ -71,57 +71,66 @@ impl ScaledTensor {
     /// Scales floats given by their bits (precision p and exponent width of the format) to
     /// integers: value = (-1)^s m 2^e exactly; trailing zero bits of m are moved into e so that
     /// the common exponent e_min is as large as possible (fewer bits per integer).
-    fn from_float_bits(
-        bits: ArrayViewD<'_, u64>,
+    fn from_float_bits<T: Copy>(
+        values: ArrayViewD<'_, T>,
+        to_bits: impl Fn(T) -> u64,
         precision: u32,
         exponent_bits: u32,
         describe: impl Fn(u64) -> String,
     ) -> Result<ScaledTensor, ExactError> {
-        let shape = bits.shape().to_vec();
-        let mut parts = Vec::with_capacity(bits.len());
-        for (i, &b) in bits.iter().enumerate() {
-            let (negative, m, e) = decode(b, precision, exponent_bits)
-                .map_err(|_| not_finite(i, &shape, describe(b)))?;
-            if m == 0 {
-                parts.push((0i64, 0i64));
-            } else {
-                let tz = m.trailing_zeros();
+        // (sign, odd significand or 0, exponent) of one float.
+        let parts = |v: T| {
+            decode(to_bits(v), precision, exponent_bits).map(|(negative, m, e)| {
+                let tz = if m == 0 { 0 } else { m.trailing_zeros() };
                 let m = (m >> tz) as i64;
-                parts.push((if negative { -m } else { m }, e + i64::from(tz)));
+                (if negative { -m } else { m }, e + i64::from(tz))
+            })
+        };
+        // Pass 1: every value finite, and the smallest exponent of a non-zero one.
+        let mut e_min = None;
+        for (i, &v) in values.iter().enumerate() {
+            let (m, e) =
+                parts(v).map_err(|_| not_finite(i, values.shape(), describe(to_bits(v))))?;
+            if m != 0 {
+                e_min = Some(e_min.map_or(e, |e_min: i64| e_min.min(e)));
             }
         }
-        let e_min = parts
+        let e_min = e_min.unwrap_or(0);
+        // Pass 2: m 2^(e - e_min) per value.
+        let integers: Vec<Dyadic> = values
             .iter()
-            .filter(|(m, _)| *m != 0)
-            .map(|(_, e)| *e)
-            .min()
-            .unwrap_or(0);
-        let values: Vec<Dyadic> = parts
-            .into_iter()
-            .map(|(m, e)| Dyadic {
-                mantissa: m,
-                shift: if m == 0 { 0 } else { (e - e_min) as u32 },
+            .map(|&v| {
+                let (m, e) = parts(v).expect("finite (pass 1)");
+                Dyadic {
+                    mantissa: m,
+                    shift: if m == 0 { 0 } else { (e - e_min) as u32 },
+                }
             })
             .collect();
+        let integers = ArrayD::from_shape_vec(IxDyn(values.shape()), integers).expect("shape");
         let scale = crate::scalar::rational_from_parts(Integer::one(), e_min);
         Ok(ScaledTensor {
-            integers: Integers::Dyadic(
-                ArrayD::from_shape_vec(IxDyn(&shape), values).expect("same shape"),
-            ),
+            integers: Integers::Dyadic(integers),
             scale,
         })
     }
 
     /// The exact values of an f32 tensor; NaN and infinity are refused with their index.
     pub fn from_f32(values: ArrayViewD<'_, f32>) -> Result<ScaledTensor, ExactError> {
-        let bits = values.mapv(|v| u64::from(v.to_bits()));
-        Self::from_float_bits(bits.view(), 24, 8, |b| f32::from_bits(b as u32).to_string())
+        Self::from_float_bits(
+            values,
+            |v: f32| u64::from(v.to_bits()),
+            24,
+            8,
+            |b| f32::from_bits(b as u32).to_string(),
+        )
     }
 
     /// The exact values of an f64 tensor; NaN and infinity are refused with their index.
     pub fn from_f64(values: ArrayViewD<'_, f64>) -> Result<ScaledTensor, ExactError> {
-        let bits = values.mapv(f64::to_bits);
-        Self::from_float_bits(bits.view(), 53, 11, |b| f64::from_bits(b).to_string())
+        Self::from_float_bits(values, f64::to_bits, 53, 11, |b| {
+            f64::from_bits(b).to_string()
+        })
     }
 
     /// The exact values of an i64 tensor (scale 1).
@@ -198,7 +207,8 @@ impl ScaledTensor {
                     power = (power * 2) % p;
                 }
                 let m = Modulus::new(p);
-                a.iter()
+                in_c_order(a)
+                    .iter()
                     .map(|d| m.mul(m.residue_i64(d.mantissa), powers[d.shift as usize]))
                     .collect()
             }
@@ -253,13 +263,19 @@ impl ScaledTensor {
             }
         };
         match &self.integers {
-            Integers::Dyadic(a) => a
+            Integers::Dyadic(a) => in_c_order(a)
                 .iter()
                 .map(|v| {
                     // |v| = m 2^shift: bits low.. of |v| are bits (low - shift).. of m.
                     let m = v.mantissa.unsigned_abs();
                     let shift = u64::from(v.shift);
-                    let digit = if low >= shift {
+                    let digit = if shift < 64 {
+                        // The whole integer fits u128.
+                        let value = u128::from(m) << shift;
+                        (value
+                            .checked_shr(low.try_into().unwrap_or(u32::MAX))
+                            .unwrap_or(0)) as u64
+                    } else if low >= shift {
                         m.checked_shr((low - shift).try_into().unwrap_or(u32::MAX))
                             .unwrap_or(0)
                     } else if shift - low >= u64::from(width) {
@@ -299,6 +315,15 @@ impl ScaledTensor {
             Integers::Wide(a) => a.mapv(|v| Rational::from_integer(Integer::from(v)) * scale),
             Integers::Big(a) => a.mapv(|v| Rational::from_integer(v) * scale),
         }
+    }
+}
+
+/// The elements in C order as one slice (borrowed when the array is laid out that way): plain
+/// slice loops in the hot conversions, not ndarray's N-dimensional iterator.
+fn in_c_order<T: Clone>(a: &ArrayD<T>) -> std::borrow::Cow<'_, [T]> {
+    match a.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(a.iter().cloned().collect()),
     }
 }
 

@@ -364,14 +364,28 @@ fn one_prime_too_few_is_caught() {
         bias: None,
     };
     let kernel = Kernel::detect();
-    let (right, plan) = engine::run(&problem, &operands, &kernel, 1, None).unwrap();
+    let (right, plan) = engine::run(
+        &problem,
+        &operands,
+        &kernel,
+        &engine::thread_pool(1).unwrap(),
+        None,
+    )
+    .unwrap();
     assert_eq!(right.to_rationals(), expected);
     let Plan::MultiModular { mut primes, chunk } = plan else {
         panic!("wide data need primes")
     };
     primes.pop();
     let short = Plan::MultiModular { primes, chunk };
-    let (wrong, _) = engine::run(&problem, &operands, &kernel, 1, Some(short)).unwrap();
+    let (wrong, _) = engine::run(
+        &problem,
+        &operands,
+        &kernel,
+        &engine::thread_pool(1).unwrap(),
+        Some(short),
+    )
+    .unwrap();
     assert_ne!(wrong.to_rationals(), expected);
 }
 
@@ -417,7 +431,14 @@ fn one_limb_too_few_is_caught() {
         x_limbs: 2,
         w_limbs: 1,
     };
-    let (right, _) = engine::run(&problem, &operands, &kernel, 1, Some(split)).unwrap();
+    let (right, _) = engine::run(
+        &problem,
+        &operands,
+        &kernel,
+        &engine::thread_pool(1).unwrap(),
+        Some(split),
+    )
+    .unwrap();
     assert_eq!(right.to_rationals(), expected);
     let short = Plan::Split {
         x_width: 20,
@@ -425,7 +446,14 @@ fn one_limb_too_few_is_caught() {
         x_limbs: 1,
         w_limbs: 1,
     };
-    let (wrong, _) = engine::run(&problem, &operands, &kernel, 1, Some(short)).unwrap();
+    let (wrong, _) = engine::run(
+        &problem,
+        &operands,
+        &kernel,
+        &engine::thread_pool(1).unwrap(),
+        Some(short),
+    )
+    .unwrap();
     assert_ne!(wrong.to_rationals(), expected);
 }
 
