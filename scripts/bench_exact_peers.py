@@ -2,7 +2,7 @@
 `cargo bench --features bench --bench exact` (run both in one session, one after the other).
 
 * PyTorch's float64 CPU convolution of the ResNet-50 conv2 layer (1x64x56x56 input,
-  64x64x3x3 weight, padding 1) at 1 and 2 threads: median of 20 runs after 3 warm-ups.
+  64x64x3x3 weight, padding 1) at 1 and 2 threads: median and minimum of 20 runs after 3 warm-ups.
 * FLINT's exact rational polynomial product (python-flint fmpq_poly), i.e. exact 1-D full
   convolution, on float32 data: ../shared/anchors/exact1d_flint.py (median of 5).
 
@@ -39,6 +39,7 @@ if not args.skip_torch:
             "shape": "resnet50_conv2_3x3",
             "threads": threads,
             "ms": round(float(np.median(times)) * 1e3, 3),
+            "min_ms": round(float(np.min(times)) * 1e3, 3),
         }), flush=True)
 
 if not args.skip_flint:
