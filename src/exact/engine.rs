@@ -395,9 +395,16 @@ struct Job {
     prime: Option<u64>,
 }
 
+impl Job {
+    /// Rows of the job's stacked weight: variants x output channels per group.
+    fn rows(&self, out_per_group: usize) -> usize {
+        self.w.len() * out_per_group
+    }
+}
+
 impl Plan {
-    /// The GEMM jobs of the plan, and for each job the lane of each of its weight variants (the
-    /// lane numbering that [`combine`] reads).
+    /// The GEMM jobs of the plan, in the order of the lanes that [`Combiner`] reads (job by job,
+    /// then stacked weight variant by variant).
     fn jobs(&self) -> Vec<Job> {
         match self {
             Plan::Float => vec![Job {
@@ -515,7 +522,6 @@ impl Execution<'_, '_> {
                     .map(move |t0| (n, g, t0, (t0 + self.width).min(p.map.positions)))
             })
             .collect();
-        let rows_of = |job: &Job| job.w.len() * self.out_per_group();
         let shared = SharedOutput::new(out);
         pool.install(|| {
             tiles.par_iter().for_each_init(
@@ -528,7 +534,9 @@ impl Execution<'_, '_> {
                     c: self
                         .jobs
                         .iter()
-                        .map(|job| vec![0.0; rows_of(job).div_ceil(mr) * mr * self.width])
+                        .map(|job| {
+                            vec![0.0; job.rows(self.out_per_group()).div_ceil(mr) * mr * self.width]
+                        })
                         .collect(),
                     lanes: vec![0.0; self.lane_slots.len()],
                     combine: self.combiner.scratch(),
@@ -576,7 +584,7 @@ impl Execution<'_, '_> {
         let map = p.map.tile(t0, t1);
         let in_per_group = p.in_channels / p.groups;
         for (k, (job, packed)) in self.jobs.iter().zip(&self.packed).enumerate() {
-            let rows = job.w.len() * self.out_per_group();
+            let rows = job.rows(self.out_per_group());
             let c = &mut scratch.c[k][..rows.div_ceil(mr) * mr * ldc];
             c.fill(0.0);
             let sample = &self.x_variants[job.x][n * p.in_channels * p.spatial..];
@@ -636,13 +644,12 @@ pub fn run(
 
     // The variants, and per job, group and chunk the weight variants stacked and packed.
     let (x_variants, w_variants) = pool.install(|| variants(&plan, operands));
-    let stacked_rows = |job: &Job| job.w.len() * out_per_group;
     let packed: Vec<Vec<Vec<Vec<f64>>>> = pool.install(|| {
         jobs.par_iter()
             .map(|job| {
                 (0..p.groups)
                     .map(|g| {
-                        let mut rows = Vec::with_capacity(stacked_rows(job) * depth);
+                        let mut rows = Vec::with_capacity(job.rows(out_per_group) * depth);
                         for &v in &job.w {
                             let at = g * out_per_group * depth;
                             rows.extend_from_slice(&w_variants[v][at..at + out_per_group * depth]);
@@ -650,7 +657,7 @@ pub fn run(
                         chunks
                             .iter()
                             .map(|&(k0, k1)| {
-                                pack_a(kernel, &rows, stacked_rows(job), depth, k0, k1)
+                                pack_a(kernel, &rows, job.rows(out_per_group), depth, k0, k1)
                             })
                             .collect()
                     })
