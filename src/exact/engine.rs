@@ -185,6 +185,9 @@ pub enum Plan {
         /// Reduction terms between two reductions modulo p.
         chunk: usize,
     },
+    /// 1-D layers with at most two output channels per group: one dot product per output in
+    /// i64 x i64 -> i128 arithmetic (`super::direct`); the bound is at most 2^126.
+    Direct,
     /// Long 1-D products by number-theoretic transforms modulo each prime, then CRT.
     Ntt {
         /// The primes (each c 2^L + 1 with 2^L at least the product's length).
@@ -279,7 +282,7 @@ impl Plan {
     /// The primes of a modular plan.
     pub fn primes(&self) -> Option<&[u64]> {
         match self {
-            Plan::Float | Plan::Split { .. } => None,
+            Plan::Float | Plan::Split { .. } | Plan::Direct => None,
             Plan::MultiModular { primes, .. } | Plan::Ntt { primes } => Some(primes),
         }
     }
@@ -350,6 +353,7 @@ type Variant = Vec<f64>;
 fn variants(plan: &Plan, operands: &Operands<'_>) -> (Vec<Variant>, Vec<Variant>) {
     let (x, w) = (operands.input, operands.weight);
     match plan {
+        Plan::Direct => unreachable!("run() replaces the Direct plan"),
         Plan::Float => (
             vec![x
                 .exact_f64()
@@ -407,6 +411,7 @@ impl Plan {
     /// then stacked weight variant by variant).
     fn jobs(&self) -> Vec<Job> {
         match self {
+            Plan::Direct => unreachable!("run() replaces the Direct plan"),
             Plan::Float => vec![Job {
                 x: 0,
                 w: vec![0],
@@ -621,8 +626,9 @@ pub fn run(
     let out_per_group = p.out_channels / p.groups;
     let depth = in_per_group * p.map.taps; // reduction length
     let budget = Budget::new(operands, depth);
-    // A plan given by the caller is used as is (tests use deliberately short ones).
-    let plan = plan.unwrap_or_else(|| {
+    // A plan given by the caller is used as is (tests use deliberately short ones), except
+    // Direct, which is not a GEMM plan.
+    let plan = plan.filter(|p| *p != Plan::Direct).unwrap_or_else(|| {
         Plan::for_products(
             operands.input.bits(),
             operands.weight.bits(),
@@ -824,6 +830,7 @@ impl Combiner {
                 (Rule::Shifts(shifts), budget.bound_bits <= 126)
             }
             Plan::Float => (Rule::Shifts(vec![(0, 0)]), true),
+            Plan::Direct => unreachable!("run() replaces the Direct plan"),
         };
         let narrow = |v: &Integer| {
             if wide {
@@ -964,7 +971,7 @@ pub fn combine(
 
 /// values[i] = value(state, i) for i < len, computed in parallel blocks on `pool`, each block
 /// with its own `state` (scratch buffers).
-fn fill_parallel<T: Clone + Send, S>(
+pub(super) fn fill_parallel<T: Clone + Send, S>(
     len: usize,
     zero: T,
     pool: &rayon::ThreadPool,

@@ -27,6 +27,7 @@
 //! arithmetic, plus O(inputs + outputs) work per lane for the residues or limbs and the
 //! reconstruction.
 
+pub mod direct;
 pub mod engine;
 pub mod gemm;
 pub mod modular;
@@ -165,22 +166,19 @@ impl ExactEngine {
             geometry,
         )?;
         let output_shape = shape.output_shape()?;
-        // Long 1-D kernels at stride 1 and dilation 1 with zero padding: transforms.
         if let [d] = shape.dims.as_slice() {
+            let depth = shape.in_channels / shape.groups * d.kernel;
+            let operands = Operands {
+                input,
+                weight,
+                bias,
+            };
+            let budget = engine::Budget::new(&operands, depth);
+            // Long kernels at stride 1 and dilation 1 with zero padding: transforms.
             let zero_padding = geometry.padding_mode == crate::geometry::PaddingMode::Zeros
                 || (d.pad_begin == 0 && d.pad_end == 0);
             if d.kernel >= ntt::MIN_TAPS && d.stride == 1 && d.dilation == 1 && zero_padding {
-                let depth = shape.in_channels / shape.groups * d.kernel;
-                let budget = engine::Budget::new(
-                    &Operands {
-                        input,
-                        weight,
-                        bias,
-                    },
-                    depth,
-                );
                 if let Some(plan) = ntt::plan(d.input + d.kernel - 1, budget.bound_bits) {
-                    let pool = self.pool()?;
                     let y = ntt::correlate_1d(
                         input,
                         weight,
@@ -189,10 +187,21 @@ impl ExactEngine {
                         d.pad_begin,
                         shape.groups,
                         (plan.clone(), &budget),
-                        pool,
+                        self.pool()?,
                     );
                     return Ok((y, plan));
                 }
+            }
+            // Otherwise, few output channels per group: one direct dot product per output.
+            if let Some(y) = direct::correlate_1d(
+                &operands,
+                &shape,
+                geometry.padding_mode,
+                &output_shape,
+                &budget,
+                self.pool()?,
+            ) {
+                return Ok((y, Plan::Direct));
             }
         }
         let spatial_in: Vec<usize> = shape.dims.iter().map(|d| d.input).collect();

@@ -194,6 +194,22 @@ impl ScaledTensor {
         }
     }
 
+    /// The integers as i64, in C order, when every one is below 2^63 in magnitude.
+    pub fn i64_values(&self) -> Option<Vec<i64>> {
+        if self.bits() > 63 {
+            return None;
+        }
+        Some(match &self.integers {
+            // bits <= 63: the shift loses nothing.
+            Integers::Dyadic(a) => a.iter().map(|d| d.mantissa << d.shift).collect(),
+            Integers::Wide(a) => a.iter().map(|&v| v as i64).collect(),
+            Integers::Big(a) => a
+                .iter()
+                .map(|v| i64::try_from(v).expect("below 2^63"))
+                .collect(),
+        })
+    }
+
     /// Residues modulo the prime p of the integers, in C order.
     pub fn residues(&self, p: u64) -> Vec<u64> {
         match &self.integers {

@@ -63,10 +63,16 @@ fn scaled(a: &ArrayD<f32>) -> ScaledTensor {
     ScaledTensor::from_f32(a.view()).expect("finite")
 }
 
-/// f32 values with full 24-bit significands over 17 binades (2^-16 <= |v| < 2): about 40 bits
+/// f32 values with full 24-bit significands over 41 binades (2^-40 <= |v| < 2): about 64 bits
 /// once scaled to integers, where cutting into limbs beats the primes.
 fn medium_f32() -> impl Strategy<Value = f32> + Clone {
-    (0x0080_0000u32..0x0100_0000, -40i32..=0, any::<bool>()).prop_map(|(m, e, negative)| {
+    full_significand_f32(41)
+}
+
+/// f32 values with full 24-bit significands over `binades` binades below 2 (2^(1 - binades) <=
+/// |v| < 2): at most 23 + binades bits once scaled to integers.
+fn full_significand_f32(binades: i32) -> impl Strategy<Value = f32> + Clone {
+    (0x0080_0000u32..0x0100_0000, 1 - binades..=0, any::<bool>()).prop_map(|(m, e, negative)| {
         let v = m as f32 * 2f32.powi(e - 23);
         if negative {
             -v
@@ -88,7 +94,16 @@ fn float_layer_with(
     inputs: impl Strategy<Value = f32> + Clone + 'static,
     weights: impl Strategy<Value = f32> + Clone + 'static,
 ) -> impl Strategy<Value = (ArrayD<f32>, ArrayD<f32>, ArrayD<f32>, ConvGeometry)> {
-    layer_problem(3).prop_flat_map(move |p| {
+    float_layer_of_rank(3, inputs, weights)
+}
+
+/// As [`float_layer_with`], with at most `max_rank` spatial dimensions.
+fn float_layer_of_rank(
+    max_rank: usize,
+    inputs: impl Strategy<Value = f32> + Clone + 'static,
+    weights: impl Strategy<Value = f32> + Clone + 'static,
+) -> impl Strategy<Value = (ArrayD<f32>, ArrayD<f32>, ArrayD<f32>, ConvGeometry)> {
+    layer_problem(max_rank).prop_flat_map(move |p| {
         let mut x_shape = p.x.shape().to_vec();
         x_shape[0] = 2;
         let w_shape = p.w.shape().to_vec();
@@ -122,7 +137,8 @@ fn correlate_equals_the_reference_on_narrow_floats_with_every_kernel() {
                 let got = engine.correlate(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
                 prop_assert_eq!(got.to_rationals(), expected.clone(), "{:?}, {} threads", kernel, threads);
                 let (plain, plan) = engine.correlate_with_plan(&scaled(&x), &scaled(&w), None, &geometry).unwrap();
-                prop_assert_eq!(plan, Plan::Float);
+                // 1-D layers with one or two output channels per group take the direct path.
+                prop_assert!(matches!(plan, Plan::Float | Plan::Direct), "{:?}", plan);
                 prop_assert_eq!(plain.to_rationals(), expected_plain.clone());
             }
         }
@@ -137,12 +153,38 @@ fn correlate_equals_the_reference_on_limb_split_floats_with_every_kernel() {
             for threads in [1, 2] {
                 let engine = ExactEngine::new(threads).with_kernel(kernel);
                 let (got, plan) = engine.correlate_with_plan(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
-                // About 40 input bits and at most 13 weight bits: two limb products or fewer,
+                // At most 64 input bits and at most 13 weight bits: two limb products or fewer,
                 // against at least three primes.
-                prop_assert!(matches!(plan, Plan::Split { .. } | Plan::Float), "{:?}", plan);
+                prop_assert!(matches!(plan, Plan::Split { .. } | Plan::Float | Plan::Direct), "{:?}", plan);
                 prop_assert_eq!(got.to_rationals(), expected.clone(), "{:?}, {} threads", kernel, threads);
             }
         }
+    });
+}
+
+/// The direct 1-D path (one or two output channels per group; the laws' generator gives no
+/// more) against the reference, over every padding mode, stride, dilation and group count: on
+/// inputs of at most 40 bits it is always taken; on the stress data it is taken exactly when the operands
+/// fit i64 and the result 2^126, and the GEMM plans answer otherwise.
+#[test]
+fn direct_1d_path_equals_the_reference() {
+    let engine = ExactEngine::new(2);
+    proptest!(config(48), |((x, w, b, geometry) in float_layer_of_rank(1, full_significand_f32(17), narrow_f32()))| {
+        let expected = reference::correlate(&exact(&x), &exact(&w), Some(&exact(&b)), &geometry).unwrap();
+        let (got, plan) = engine.correlate_with_plan(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
+        prop_assert_eq!(plan, Plan::Direct);
+        prop_assert_eq!(got.to_rationals(), expected);
+    });
+    proptest!(config(48), |((x, w, b, geometry) in float_layer_of_rank(1, stress_f32(), stress_f32()))| {
+        let expected = reference::correlate(&exact(&x), &exact(&w), Some(&exact(&b)), &geometry).unwrap();
+        let (xs, ws, bs) = (scaled(&x), scaled(&w), scaled(&b));
+        let (got, plan) = engine.correlate_with_plan(&xs, &ws, Some(&bs), &geometry).unwrap();
+        let taps = w.shape()[1] * w.shape()[2];
+        let budget = engine::Budget::new(&Operands { input: &xs, weight: &ws, bias: Some(&bs) }, taps);
+        let fits = xs.bits() <= 63 && ws.bits() <= 63 && budget.bound_bits <= direct::MAX_BOUND_BITS
+            && budget.multiplier_xw.bits() <= 63;
+        prop_assert_eq!(plan == Plan::Direct, fits, "{:?}", plan);
+        prop_assert_eq!(got.to_rationals(), expected);
     });
 }
 

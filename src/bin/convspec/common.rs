@@ -1,6 +1,7 @@
 //! Shared geometry flags and output helpers.
 
-use clap::{Args, ValueEnum};
+use crate::args::{choice, get, get_path, get_text, given, number, path, text, value_enum};
+use clap::{ArgMatches, Command};
 use convspec::exact::{ExactEngine, ScaledTensor};
 use convspec::geometry::parse::{
     parse_auto_pad, parse_onnx_pads, parse_padding, parse_padding_mode, parse_per_dim,
@@ -12,32 +13,46 @@ use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
 
 /// The layer geometry, with PyTorch's argument names in kebab case.
-#[derive(Args, Debug, Default, Clone)]
+#[derive(Debug, Default, Clone)]
 pub struct GeometryArgs {
-    /// Stride: one value for every spatial dimension, or a comma list (PyTorch default 1).
-    #[arg(long)]
     pub stride: Option<String>,
-    /// Padding: N | N,M,... (symmetric per dimension) | same (PyTorch, stride 1) | valid | full.
-    #[arg(long)]
     pub padding: Option<String>,
-    /// Dilation: one value or a comma list (default 1).
-    #[arg(long)]
     pub dilation: Option<String>,
-    /// Groups (default 1).
-    #[arg(long)]
     pub groups: Option<usize>,
-    /// Padding mode: zeros | reflect | replicate | circular (default zeros).
-    #[arg(long)]
     pub padding_mode: Option<String>,
-    /// ONNX-ordered asymmetric pads: all begins, then all ends (b1,b2,...,e1,e2,...).
-    #[arg(long, conflicts_with_all = ["padding", "auto_pad"])]
     pub pads: Option<String>,
-    /// ONNX auto_pad: same-upper | same-lower | valid (any stride; output ceil(L/s)).
-    #[arg(long, conflicts_with = "padding")]
     pub auto_pad: Option<String>,
 }
 
 impl GeometryArgs {
+    /// Adds the geometry flags to a subcommand.
+    pub fn define(cmd: Command) -> Command {
+        cmd.args([
+            text("stride", "Stride: one value for every spatial dimension, or a comma list (PyTorch default 1)."),
+            text("padding", "Padding: N | N,M,... (symmetric per dimension) | same (PyTorch, stride 1) | valid | full."),
+            text("dilation", "Dilation: one value or a comma list (default 1)."),
+            number("groups", "Groups (default 1)."),
+            text("padding-mode", "Padding mode: zeros | reflect | replicate | circular (default zeros)."),
+            text("pads", "ONNX-ordered asymmetric pads: all begins, then all ends (b1,b2,...,e1,e2,...).")
+                .conflicts_with_all(["padding", "auto-pad"]),
+            text("auto-pad", "ONNX auto_pad: same-upper | same-lower | valid (any stride; output ceil(L/s)).")
+                .conflicts_with("padding"),
+        ])
+    }
+
+    /// The geometry flags given.
+    pub fn from_matches(m: &ArgMatches) -> Self {
+        GeometryArgs {
+            stride: get_text(m, "stride"),
+            padding: get_text(m, "padding"),
+            dilation: get_text(m, "dilation"),
+            groups: get(m, "groups"),
+            padding_mode: get_text(m, "padding-mode"),
+            pads: get_text(m, "pads"),
+            auto_pad: get_text(m, "auto-pad"),
+        }
+    }
+
     /// True when any layer flag was given.
     pub fn any(&self) -> bool {
         self.stride.is_some()
@@ -104,16 +119,10 @@ pub fn render(values: &ArrayD<Rational>) -> String {
 }
 
 /// Where a result goes: a correctly rounded .npy, exact JSON, or (neither given) the terminal.
-#[derive(Args, Debug, Default, Clone)]
+#[derive(Debug, Default, Clone)]
 pub struct OutputArgs {
-    /// Output .npy, correctly rounded from the exact result to --output-dtype.
-    #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Exact output as JSON ({"shape": [...], "data": ["p/q", ...]}).
-    #[arg(long)]
     pub exact_json: Option<PathBuf>,
-    /// dtype of --output: float64 | float32 | float16 | bfloat16 (stored as float32) | int64 | int32 | int16 | int8. Default: NumPy's promotion of the input dtypes (float64 when an integer input gives a fraction).
-    #[arg(long)]
     pub output_dtype: Option<String>,
 }
 
@@ -161,6 +170,24 @@ pub fn default_dtype(promoted: Dtype, result: &ArrayD<Rational>) -> Dtype {
 }
 
 impl OutputArgs {
+    /// Adds the output flags to a subcommand.
+    pub fn define(cmd: Command) -> Command {
+        cmd.args([
+            path("output", "Output .npy, correctly rounded from the exact result to --output-dtype."),
+            path("exact-json", "Exact output as JSON ({\"shape\": [...], \"data\": [\"p/q\", ...]})."),
+            text("output-dtype", "dtype of --output: float64 | float32 | float16 | bfloat16 (stored as float32) | int64 | int32 | int16 | int8. Default: NumPy's promotion of the input dtypes (float64 when an integer input gives a fraction)."),
+        ])
+    }
+
+    /// The output flags given.
+    pub fn from_matches(m: &ArgMatches) -> Self {
+        OutputArgs {
+            output: get_path(m, "output"),
+            exact_json: get_path(m, "exact-json"),
+            output_dtype: get_text(m, "output-dtype"),
+        }
+    }
+
     /// The output paths given.
     pub fn paths(&self) -> Vec<&Path> {
         [&self.output, &self.exact_json]
@@ -227,7 +254,7 @@ pub fn read_layer_files(
 }
 
 /// Which exact engine computes a layer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EngineChoice {
     /// The fast exact engine (integers modulo primes, `convspec::exact`).
     #[default]
@@ -236,18 +263,35 @@ pub enum EngineChoice {
     Reference,
 }
 
+value_enum!(EngineChoice {
+    Fast => "fast": "The fast exact engine (integers modulo primes, `convspec::exact`)",
+    Reference => "reference": "The reference engine (the specification; slow on big layers)",
+});
+
 /// Engine flags of the layer commands.
-#[derive(Args, Debug, Default, Clone)]
+#[derive(Debug, Default, Clone)]
 pub struct EngineArgs {
-    /// Exact engine: fast (default) or reference. Both are exact and give identical results.
-    #[arg(long, value_enum, default_value_t = EngineChoice::Fast)]
     pub engine: EngineChoice,
-    /// Threads of the fast engine (default: every available core). The result does not depend on it.
-    #[arg(long)]
     pub threads: Option<usize>,
 }
 
 impl EngineArgs {
+    /// Adds the engine flags to a subcommand.
+    pub fn define(cmd: Command) -> Command {
+        cmd.args([
+            choice::<EngineChoice>("engine", "Exact engine: fast (default) or reference. Both are exact and give identical results.", "fast"),
+            number("threads", "Threads of the fast engine (default: every available core). The result does not depend on it."),
+        ])
+    }
+
+    /// The engine flags given.
+    pub fn from_matches(m: &ArgMatches) -> Self {
+        EngineArgs {
+            engine: given(m, "engine"),
+            threads: get(m, "threads"),
+        }
+    }
+
     /// The fast engine, or None for the reference.
     pub fn fast(&self) -> Result<Option<ExactEngine>, String> {
         if self.engine == EngineChoice::Reference {

@@ -1,7 +1,8 @@
 //! `convspec correlate` and `convspec convolve`.
 
+use crate::args::{get_path, get_text, given, path, text};
 use crate::common::{read_layer_files, scaled, EngineArgs, GeometryArgs, OutputArgs};
-use clap::Args;
+use clap::{ArgMatches, Command};
 use convspec::io::ExactTensor;
 use convspec::reference::numpy::{np_convolve, np_correlate, Mode};
 use convspec::reference::scipy::{
@@ -22,35 +23,52 @@ pub enum Operation {
 }
 
 /// Files, geometry and output options of correlate/convolve.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct ConvArgs {
-    /// Input: .npy (N, C_in, spatial...) or unbatched (C_in, spatial...); with --mode, any array (NumPy's a, SciPy's in1). A .json name reads exact JSON.
-    #[arg(long)]
     input: PathBuf,
-    /// Weight: .npy (C_out, C_in/groups, k...); with --mode, NumPy's v / SciPy's in2.
-    #[arg(long)]
     weight: PathBuf,
-    /// Bias: .npy (C_out,).
-    #[arg(long)]
     bias: Option<PathBuf>,
-    #[command(flatten)]
     out: OutputArgs,
-    #[command(flatten)]
     geometry: GeometryArgs,
-    #[command(flatten)]
     engine: EngineArgs,
-    /// NumPy/SciPy output mode: full | same | valid (selects the array form instead of the layer form).
-    #[arg(long)]
     mode: Option<String>,
-    /// scipy.signal.convolve2d/correlate2d boundary: fill | wrap | symm (2-D arrays; implies --mode full if absent).
-    #[arg(long)]
     boundary: Option<String>,
-    /// Fill value for --boundary fill (integer, p/q or decimal; default 0).
-    #[arg(long)]
     fillvalue: Option<String>,
-    /// Whose rules for --mode on 1-D arrays: numpy (default for 1-D) or scipy (default otherwise).
-    #[arg(long)]
     library: Option<String>,
+}
+
+impl ConvArgs {
+    /// Adds the flags of correlate/convolve to a subcommand.
+    pub fn define(cmd: Command) -> Command {
+        let cmd = cmd.args([
+            path("input", "Input: .npy (N, C_in, spatial...) or unbatched (C_in, spatial...); with --mode, any array (NumPy's a, SciPy's in1). A .json name reads exact JSON.").required(true),
+            path("weight", "Weight: .npy (C_out, C_in/groups, k...); with --mode, NumPy's v / SciPy's in2.").required(true),
+            path("bias", "Bias: .npy (C_out,)."),
+        ]);
+        let cmd = EngineArgs::define(GeometryArgs::define(OutputArgs::define(cmd)));
+        cmd.args([
+            text("mode", "NumPy/SciPy output mode: full | same | valid (selects the array form instead of the layer form)."),
+            text("boundary", "scipy.signal.convolve2d/correlate2d boundary: fill | wrap | symm (2-D arrays; implies --mode full if absent)."),
+            text("fillvalue", "Fill value for --boundary fill (integer, p/q or decimal; default 0)."),
+            text("library", "Whose rules for --mode on 1-D arrays: numpy (default for 1-D) or scipy (default otherwise)."),
+        ])
+    }
+
+    /// The flags given.
+    pub fn from_matches(m: &ArgMatches) -> Self {
+        ConvArgs {
+            input: given(m, "input"),
+            weight: given(m, "weight"),
+            bias: get_path(m, "bias"),
+            out: OutputArgs::from_matches(m),
+            geometry: GeometryArgs::from_matches(m),
+            engine: EngineArgs::from_matches(m),
+            mode: get_text(m, "mode"),
+            boundary: get_text(m, "boundary"),
+            fillvalue: get_text(m, "fillvalue"),
+            library: get_text(m, "library"),
+        }
+    }
 }
 
 fn parse_fillvalue(text: &str) -> Result<Rational, String> {

@@ -1,9 +1,10 @@
 //! `convspec conv-transpose`, `pool`, `grad`, `unfold` and `fold`.
 
+use crate::args::{choice, get, get_path, get_text, given, number, path, text, value_enum};
 use crate::common::{
     read_flag, read_layer_files, refuse_clobber, scaled, EngineArgs, GeometryArgs, OutputArgs,
 };
-use clap::{Args, ValueEnum};
+use clap::{ArgMatches, Command, ValueEnum};
 use convspec::geometry::parse::{parse_bool, parse_list, parse_onnx_pads, parse_per_dim};
 use convspec::geometry::{Padding, PoolParams, TransposeGeometry, TransposePadding};
 use convspec::io::{write_exact_json, write_npy, Dtype, ExactTensor};
@@ -36,45 +37,62 @@ fn weight_rank(weight: &ExactTensor, flag: &str) -> Result<usize, String> {
 }
 
 /// Arguments of `convspec conv-transpose`.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct TransposeArgs {
-    /// Input .npy (N, C_in, L...) or unbatched (C_in, L...) (.json reads exact JSON).
-    #[arg(long)]
     input: PathBuf,
-    /// Weight .npy (C_in, C_out/groups, k...), PyTorch's layout for transposed convolution.
-    #[arg(long)]
     weight: PathBuf,
-    /// Bias .npy (C_out,).
-    #[arg(long)]
     bias: Option<PathBuf>,
-    /// Stride: one value or a comma list (default 1).
-    #[arg(long)]
     stride: Option<String>,
-    /// Padding (cropped from both ends of each dimension): one value or a comma list (default 0).
-    #[arg(long, conflicts_with_all = ["pads", "output_shape"])]
     padding: Option<String>,
-    /// Output padding added at the end of each dimension; must be smaller than the stride or the dilation (default 0).
-    #[arg(long)]
     output_padding: Option<String>,
-    /// Dilation: one value or a comma list (default 1).
-    #[arg(long)]
     dilation: Option<String>,
-    /// Groups (default 1).
-    #[arg(long)]
     groups: Option<usize>,
-    /// ONNX-ordered asymmetric pads: all begins, then all ends.
-    #[arg(long, conflicts_with_all = ["output_shape", "auto_pad"])]
     pads: Option<String>,
-    /// ONNX output_shape (spatial sizes): the pads are derived from it.
-    #[arg(long)]
     output_shape: Option<String>,
-    /// ONNX auto_pad: same-upper | same-lower (output L*stride unless --output-shape) | valid | notset.
-    #[arg(long)]
     auto_pad: Option<String>,
-    #[command(flatten)]
     engine: EngineArgs,
-    #[command(flatten)]
     out: OutputArgs,
+}
+
+impl TransposeArgs {
+    /// Adds the flags of `conv-transpose` to a subcommand.
+    pub fn define(cmd: Command) -> Command {
+        let cmd = cmd.args([
+            path("input", "Input .npy (N, C_in, L...) or unbatched (C_in, L...) (.json reads exact JSON).").required(true),
+            path("weight", "Weight .npy (C_in, C_out/groups, k...), PyTorch's layout for transposed convolution.").required(true),
+            path("bias", "Bias .npy (C_out,)."),
+            text("stride", "Stride: one value or a comma list (default 1)."),
+            text("padding", "Padding (cropped from both ends of each dimension): one value or a comma list (default 0).")
+                .conflicts_with_all(["pads", "output-shape"]),
+            text("output-padding", "Output padding added at the end of each dimension; must be smaller than the stride or the dilation (default 0)."),
+            text("dilation", "Dilation: one value or a comma list (default 1)."),
+            number("groups", "Groups (default 1)."),
+            text("pads", "ONNX-ordered asymmetric pads: all begins, then all ends.")
+                .conflicts_with_all(["output-shape", "auto-pad"]),
+            text("output-shape", "ONNX output_shape (spatial sizes): the pads are derived from it."),
+            text("auto-pad", "ONNX auto_pad: same-upper | same-lower (output L*stride unless --output-shape) | valid | notset."),
+        ]);
+        OutputArgs::define(EngineArgs::define(cmd))
+    }
+
+    /// The flags given.
+    pub fn from_matches(m: &ArgMatches) -> Self {
+        TransposeArgs {
+            input: given(m, "input"),
+            weight: given(m, "weight"),
+            bias: get_path(m, "bias"),
+            stride: get_text(m, "stride"),
+            padding: get_text(m, "padding"),
+            output_padding: get_text(m, "output-padding"),
+            dilation: get_text(m, "dilation"),
+            groups: get(m, "groups"),
+            pads: get_text(m, "pads"),
+            output_shape: get_text(m, "output-shape"),
+            auto_pad: get_text(m, "auto-pad"),
+            engine: EngineArgs::from_matches(m),
+            out: OutputArgs::from_matches(m),
+        }
+    }
 }
 
 fn transpose_geometry(args: &TransposeArgs, rank: usize) -> Result<TransposeGeometry, String> {
@@ -165,7 +183,7 @@ pub fn run_transpose(args: TransposeArgs) -> Result<(), String> {
 }
 
 /// The pooling operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
     /// max_pool{1,2,3}d (ONNX MaxPool).
     Max,
@@ -181,8 +199,17 @@ pub enum PoolKind {
     GlobalMax,
 }
 
+value_enum!(PoolKind {
+    Max => "max": "max_pool{1,2,3}d (ONNX MaxPool)",
+    Avg => "avg": "avg_pool{1,2,3}d (ONNX AveragePool)",
+    AdaptiveAvg => "adaptive-avg": "adaptive_avg_pool{1,2,3}d",
+    AdaptiveMax => "adaptive-max": "adaptive_max_pool{1,2,3}d",
+    GlobalAvg => "global-avg": "ONNX GlobalAveragePool",
+    GlobalMax => "global-max": "ONNX GlobalMaxPool",
+});
+
 /// Whose index convention `--indices` follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexLayout {
     /// Flat within each (n, c) plane (PyTorch's return_indices).
     Pytorch,
@@ -190,50 +217,75 @@ pub enum IndexLayout {
     Onnx,
 }
 
+value_enum!(IndexLayout {
+    Pytorch => "pytorch": "Flat within each (n, c) plane (PyTorch's return_indices)",
+    Onnx => "onnx": "Flat over the whole input tensor (ONNX MaxPool's Indices, storage_order 0)",
+});
+
 /// Arguments of `convspec pool`.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct PoolArgs {
-    /// max | avg | adaptive-avg | adaptive-max | global-avg | global-max.
-    #[arg(value_enum)]
     kind: PoolKind,
-    /// Input .npy (N, C, L...) or unbatched (C, L...); global pools take (N, C, L...).
-    #[arg(long)]
     input: PathBuf,
-    /// Window size: one value per spatial dimension, or a comma list (max, avg).
-    #[arg(long)]
     kernel_size: Option<String>,
-    /// Stride (default: the kernel size).
-    #[arg(long)]
     stride: Option<String>,
-    /// Padding on both sides, at most half the kernel size (default 0).
-    #[arg(long, conflicts_with = "pads")]
     padding: Option<String>,
-    /// ONNX-ordered asymmetric pads: all begins, then all ends.
-    #[arg(long)]
     pads: Option<String>,
-    /// Dilation (max pooling; default 1).
-    #[arg(long)]
     dilation: Option<String>,
-    /// Round output sizes up: true | false (default false).
-    #[arg(long)]
     ceil_mode: Option<String>,
-    /// Average over the padded window: true | false (default true).
-    #[arg(long)]
     count_include_pad: Option<String>,
-    /// Divide every average by this instead (non-zero).
-    #[arg(long)]
     divisor_override: Option<usize>,
-    /// Output size for adaptive pooling: one value or a comma list.
-    #[arg(long)]
     output_size: Option<String>,
-    /// Write the chosen indices (int64 .npy) of max pooling here.
-    #[arg(long)]
     indices: Option<PathBuf>,
-    /// Index convention of --indices: pytorch (per plane, default) | onnx (whole tensor).
-    #[arg(long, value_enum, default_value_t = IndexLayout::Pytorch)]
     indices_layout: IndexLayout,
-    #[command(flatten)]
     out: OutputArgs,
+}
+
+impl PoolArgs {
+    /// Adds the flags of `pool` to a subcommand.
+    pub fn define(cmd: Command) -> Command {
+        let cmd = cmd.args([
+            clap::Arg::new("kind")
+                .value_name("KIND")
+                .help("max | avg | adaptive-avg | adaptive-max | global-avg | global-max.")
+                .value_parser(clap::builder::EnumValueParser::<PoolKind>::new())
+                .required(true),
+            path("input", "Input .npy (N, C, L...) or unbatched (C, L...); global pools take (N, C, L...).").required(true),
+            text("kernel-size", "Window size: one value per spatial dimension, or a comma list (max, avg)."),
+            text("stride", "Stride (default: the kernel size)."),
+            text("padding", "Padding on both sides, at most half the kernel size (default 0).")
+                .conflicts_with("pads"),
+            text("pads", "ONNX-ordered asymmetric pads: all begins, then all ends."),
+            text("dilation", "Dilation (max pooling; default 1)."),
+            text("ceil-mode", "Round output sizes up: true | false (default false)."),
+            text("count-include-pad", "Average over the padded window: true | false (default true)."),
+            number("divisor-override", "Divide every average by this instead (non-zero)."),
+            text("output-size", "Output size for adaptive pooling: one value or a comma list."),
+            path("indices", "Write the chosen indices (int64 .npy) of max pooling here."),
+            choice::<IndexLayout>("indices-layout", "Index convention of --indices: pytorch (per plane, default) | onnx (whole tensor).", "pytorch"),
+        ]);
+        OutputArgs::define(cmd)
+    }
+
+    /// The flags given.
+    pub fn from_matches(m: &ArgMatches) -> Self {
+        PoolArgs {
+            kind: given(m, "kind"),
+            input: given(m, "input"),
+            kernel_size: get_text(m, "kernel-size"),
+            stride: get_text(m, "stride"),
+            padding: get_text(m, "padding"),
+            pads: get_text(m, "pads"),
+            dilation: get_text(m, "dilation"),
+            ceil_mode: get_text(m, "ceil-mode"),
+            count_include_pad: get_text(m, "count-include-pad"),
+            divisor_override: get(m, "divisor-override"),
+            output_size: get_text(m, "output-size"),
+            indices: get_path(m, "indices"),
+            indices_layout: given(m, "indices-layout"),
+            out: OutputArgs::from_matches(m),
+        }
+    }
 }
 
 fn pool_params(args: &PoolArgs) -> Result<PoolParams, String> {
@@ -377,33 +429,63 @@ pub fn run_pool(args: PoolArgs) -> Result<(), String> {
 }
 
 /// Arguments of `convspec grad`.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct GradArgs {
-    /// Forward input .npy (N, C_in, L...) or unbatched (C_in, L...).
-    #[arg(long)]
     input: PathBuf,
-    /// Forward weight .npy (C_out, C_in/groups, k...).
-    #[arg(long)]
     weight: PathBuf,
-    /// Upstream gradient dL/dy .npy, the shape of the forward output.
-    #[arg(long)]
     grad_output: PathBuf,
-    #[command(flatten)]
     engine: EngineArgs,
-    #[command(flatten)]
     geometry: GeometryArgs,
-    /// Write dL/dx here (.npy, or exact JSON when the name ends in .json).
-    #[arg(long)]
     grad_input: Option<PathBuf>,
-    /// Write dL/dw here.
-    #[arg(long)]
     grad_weight: Option<PathBuf>,
-    /// Write dL/db here.
-    #[arg(long)]
     grad_bias: Option<PathBuf>,
-    /// dtype of the .npy gradients (default: promotion of the input dtypes).
-    #[arg(long)]
     output_dtype: Option<String>,
+}
+
+impl GradArgs {
+    /// Adds the flags of `grad` to a subcommand.
+    pub fn define(cmd: Command) -> Command {
+        let cmd = cmd.args([
+            path(
+                "input",
+                "Forward input .npy (N, C_in, L...) or unbatched (C_in, L...).",
+            )
+            .required(true),
+            path("weight", "Forward weight .npy (C_out, C_in/groups, k...).").required(true),
+            path(
+                "grad-output",
+                "Upstream gradient dL/dy .npy, the shape of the forward output.",
+            )
+            .required(true),
+        ]);
+        GeometryArgs::define(EngineArgs::define(cmd)).args([
+            path(
+                "grad-input",
+                "Write dL/dx here (.npy, or exact JSON when the name ends in .json).",
+            ),
+            path("grad-weight", "Write dL/dw here."),
+            path("grad-bias", "Write dL/db here."),
+            text(
+                "output-dtype",
+                "dtype of the .npy gradients (default: promotion of the input dtypes).",
+            ),
+        ])
+    }
+
+    /// The flags given.
+    pub fn from_matches(m: &ArgMatches) -> Self {
+        GradArgs {
+            input: given(m, "input"),
+            weight: given(m, "weight"),
+            grad_output: given(m, "grad-output"),
+            engine: EngineArgs::from_matches(m),
+            geometry: GeometryArgs::from_matches(m),
+            grad_input: get_path(m, "grad-input"),
+            grad_weight: get_path(m, "grad-weight"),
+            grad_bias: get_path(m, "grad-bias"),
+            output_dtype: get_text(m, "output-dtype"),
+        }
+    }
 }
 
 /// Runs `convspec grad`.
@@ -472,28 +554,43 @@ pub fn run_grad(args: GradArgs) -> Result<(), String> {
 }
 
 /// Arguments shared by `convspec unfold` and `convspec fold`.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct UnfoldArgs {
-    /// Input .npy: unfold takes (N, C, spatial...) or (C, spatial...); fold takes (N, C*prod(k), L) or (C*prod(k), L).
-    #[arg(long)]
     input: PathBuf,
-    /// Window size: one value per spatial dimension, or a comma list.
-    #[arg(long)]
     kernel_size: String,
-    /// Dilation (default 1).
-    #[arg(long)]
     dilation: Option<String>,
-    /// Zero padding on both sides (default 0).
-    #[arg(long)]
     padding: Option<String>,
-    /// Stride (default 1).
-    #[arg(long)]
     stride: Option<String>,
-    /// fold only: the spatial output size.
-    #[arg(long)]
     output_size: Option<String>,
-    #[command(flatten)]
     out: OutputArgs,
+}
+
+impl UnfoldArgs {
+    /// Adds the flags of `unfold` and `fold` to a subcommand.
+    pub fn define(cmd: Command) -> Command {
+        let cmd = cmd.args([
+            path("input", "Input .npy: unfold takes (N, C, spatial...) or (C, spatial...); fold takes (N, C*prod(k), L) or (C*prod(k), L).").required(true),
+            text("kernel-size", "Window size: one value per spatial dimension, or a comma list.").required(true),
+            text("dilation", "Dilation (default 1)."),
+            text("padding", "Zero padding on both sides (default 0)."),
+            text("stride", "Stride (default 1)."),
+            text("output-size", "fold only: the spatial output size."),
+        ]);
+        OutputArgs::define(cmd)
+    }
+
+    /// The flags given.
+    pub fn from_matches(m: &ArgMatches) -> Self {
+        UnfoldArgs {
+            input: given(m, "input"),
+            kernel_size: given(m, "kernel-size"),
+            dilation: get_text(m, "dilation"),
+            padding: get_text(m, "padding"),
+            stride: get_text(m, "stride"),
+            output_size: get_text(m, "output-size"),
+            out: OutputArgs::from_matches(m),
+        }
+    }
 }
 
 fn unfold_params(args: &UnfoldArgs, rank: usize) -> Result<UnfoldParams, String> {

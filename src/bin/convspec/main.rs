@@ -2,6 +2,7 @@
 //!
 //! One file per subcommand; argument parsing only, the math lives in the library.
 
+mod args;
 mod common;
 mod conv;
 mod demo;
@@ -10,7 +11,7 @@ mod prove;
 mod size;
 mod toeplitz;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, Command};
 use std::process::ExitCode;
 
 const MAPPING: &str = "\
@@ -37,68 +38,63 @@ Mapping to other libraries (every result is exact; .npy outputs are correctly ro
 
 Exit codes: 0 success, 2 unusable input (the message names the file or argument).";
 
-#[derive(Parser)]
-#[command(name = "convspec", version, about = "The exact, executable specification of the convolutional layer", after_help = MAPPING)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
+/// The command line: one subcommand per operation, each defined by its argument group.
+fn cli() -> Command {
+    let sub = |name: &'static str, about: &'static str, define: fn(Command) -> Command| {
+        define(Command::new(name).about(about).after_help(MAPPING))
+    };
+    let plain = |name: &'static str, about: &'static str, define: fn(Command) -> Command| {
+        define(Command::new(name).about(about))
+    };
+    Command::new("convspec")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("The exact, executable specification of the convolutional layer")
+        .after_help(MAPPING)
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommands([
+            sub("correlate", "Cross-correlation: what PyTorch, ONNX, JAX and TensorFlow call convolution (no kernel flip).", conv::ConvArgs::define),
+            sub("convolve", "True convolution (kernel flipped in every spatial dimension): the seed's operation, np.convolve.", conv::ConvArgs::define),
+            sub("conv-transpose", "Transposed convolution (PyTorch conv_transpose1d/2d/3d, ONNX ConvTranspose).", layers::TransposeArgs::define),
+            sub("pool", "Pooling: max, avg, adaptive-avg, adaptive-max, global-avg, global-max.", layers::PoolArgs::define),
+            sub("grad", "Gradients of the correlation layer (conv2d backward): dL/dx, dL/dw, dL/db.", layers::GradArgs::define),
+            sub("unfold", "im2col: torch.nn.functional.unfold.", layers::UnfoldArgs::define),
+            sub("fold", "col2im: torch.nn.functional.fold.", layers::UnfoldArgs::define),
+            sub("toeplitz", "An operator as an explicit matrix A with A vec(x) = vec(op(x)): numeric or symbolic (k_{ij}), as text, LaTeX or .npy.", toeplitz::ToeplitzArgs::define),
+            plain("prove", "Symbolic proofs of the laws for every shape up to --bound (a table of what was proved).", prove::ProveArgs::define),
+            plain("size", "Output shape, parameter count and multiply-accumulates of a layer or a stack of layers.", size::SizeArgs::define),
+            Command::new("demo").about("The seed's worked examples (and where it is wrong) and a small layer, computed exactly."),
+        ])
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Cross-correlation: what PyTorch, ONNX, JAX and TensorFlow call convolution (no kernel flip).
-    #[command(after_help = MAPPING)]
-    Correlate(conv::ConvArgs),
-    /// True convolution (kernel flipped in every spatial dimension): the seed's operation, np.convolve.
-    #[command(after_help = MAPPING)]
-    Convolve(conv::ConvArgs),
-    /// Transposed convolution (PyTorch conv_transpose1d/2d/3d, ONNX ConvTranspose).
-    #[command(after_help = MAPPING)]
-    ConvTranspose(layers::TransposeArgs),
-    /// Pooling: max, avg, adaptive-avg, adaptive-max, global-avg, global-max.
-    #[command(after_help = MAPPING)]
-    Pool(layers::PoolArgs),
-    /// Gradients of the correlation layer (conv2d backward): dL/dx, dL/dw, dL/db.
-    #[command(after_help = MAPPING)]
-    Grad(layers::GradArgs),
-    /// im2col: torch.nn.functional.unfold.
-    #[command(after_help = MAPPING)]
-    Unfold(layers::UnfoldArgs),
-    /// col2im: torch.nn.functional.fold.
-    #[command(after_help = MAPPING)]
-    Fold(layers::UnfoldArgs),
-    /// An operator as an explicit matrix A with A vec(x) = vec(op(x)): numeric or symbolic (k_{ij}), as text, LaTeX or .npy.
-    #[command(after_help = MAPPING)]
-    Toeplitz(toeplitz::ToeplitzArgs),
-    /// Symbolic proofs of the laws for every shape up to --bound (a table of what was proved).
-    Prove(prove::ProveArgs),
-    /// Output shape, parameter count and multiply-accumulates of a layer or a stack of layers.
-    Size(size::SizeArgs),
-    /// The seed's worked examples (and where it is wrong) and a small layer, computed exactly.
-    Demo,
+/// Runs the subcommand that `matches` names.
+fn dispatch(name: &str, m: &ArgMatches) -> Result<bool, String> {
+    match name {
+        "correlate" => conv::run(conv::ConvArgs::from_matches(m), conv::Operation::Correlate),
+        "convolve" => conv::run(conv::ConvArgs::from_matches(m), conv::Operation::Convolve),
+        "conv-transpose" => layers::run_transpose(layers::TransposeArgs::from_matches(m)),
+        "pool" => layers::run_pool(layers::PoolArgs::from_matches(m)),
+        "grad" => layers::run_grad(layers::GradArgs::from_matches(m)),
+        "unfold" => layers::run_unfold(layers::UnfoldArgs::from_matches(m), false),
+        "fold" => layers::run_unfold(layers::UnfoldArgs::from_matches(m), true),
+        "toeplitz" => toeplitz::run(toeplitz::ToeplitzArgs::from_matches(m)),
+        "prove" => return prove::run(prove::ProveArgs::from_matches(m)),
+        "size" => size::run(size::SizeArgs::from_matches(m)),
+        "demo" => demo::run(),
+        other => Err(format!("unknown subcommand '{other}'")),
+    }
+    .map(|()| true)
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Correlate(args) => conv::run(args, conv::Operation::Correlate),
-        Command::Convolve(args) => conv::run(args, conv::Operation::Convolve),
-        Command::ConvTranspose(args) => layers::run_transpose(args),
-        Command::Pool(args) => layers::run_pool(args),
-        Command::Grad(args) => layers::run_grad(args),
-        Command::Unfold(args) => layers::run_unfold(args, false),
-        Command::Fold(args) => layers::run_unfold(args, true),
-        Command::Toeplitz(args) => toeplitz::run(args),
-        Command::Prove(args) => match prove::run(args) {
-            Ok(true) => Ok(()),
-            Ok(false) => return ExitCode::from(1),
-            Err(e) => Err(e),
-        },
-        Command::Size(args) => size::run(args),
-        Command::Demo => demo::run(),
+    let matches = cli().get_matches();
+    let Some((name, sub)) = matches.subcommand() else {
+        eprintln!("convspec: error: a subcommand is required (see --help)");
+        return ExitCode::from(2);
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    match dispatch(name, sub) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(message) => {
             eprintln!("convspec: error: {message}");
             ExitCode::from(2)

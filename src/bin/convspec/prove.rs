@@ -1,19 +1,34 @@
 //! `convspec prove`: symbolic proofs of the laws for every shape up to a bound.
 
-use clap::Args;
+use crate::args::{get, given, number, number_u64};
+use clap::{ArgMatches, Command};
 use convspec::laws::prove::{prove, table};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// Arguments of `convspec prove`.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct ProveArgs {
-    /// Largest size parameter (signal and kernel length in 1-D; 2-D squares use half of it): levels 1..=bound are proved.
-    #[arg(long, default_value_t = 4)]
     bound: usize,
-    /// Stop after this many seconds (between cases) and report the levels completed.
-    #[arg(long)]
     seconds: Option<u64>,
+}
+
+impl ProveArgs {
+    /// Adds the flags of `prove` to a subcommand.
+    pub fn define(cmd: Command) -> Command {
+        cmd.args([
+            number("bound", "Largest size parameter (signal and kernel length in 1-D; 2-D squares use half of it): levels 1..=bound are proved.").default_value("4"),
+            number_u64("seconds", "Stop after this many seconds (between cases) and report the levels completed."),
+        ])
+    }
+
+    /// The flags given.
+    pub fn from_matches(m: &ArgMatches) -> Self {
+        ProveArgs {
+            bound: given(m, "bound"),
+            seconds: get(m, "seconds"),
+        }
+    }
 }
 
 /// Runs `convspec prove`: a progress bar on standard error, the table on standard output.

@@ -1,29 +1,55 @@
 //! `convspec size`.
 
+use crate::args::{get_path, get_text, path, text};
 use crate::common::GeometryArgs;
-use clap::Args;
+use clap::{ArgMatches, Command};
 use convspec::geometry::parse::{parse_bool, parse_list};
 use convspec::geometry::stack::{analyse_stack, parse_stack_json, parse_stack_text};
 use convspec::geometry::ConvShape;
 use std::path::PathBuf;
 
 /// A layer given by its shapes, or a stack of layers given in a file.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct SizeArgs {
-    /// Input shape N,C_in,spatial... (one layer).
-    #[arg(long, required_unless_present = "stack")]
     input_shape: Option<String>,
-    /// Weight shape C_out,C_in/groups,k... (one layer).
-    #[arg(long, required_unless_present = "stack")]
     weight_shape: Option<String>,
-    /// Whether the layer has a bias: true | false (PyTorch's default true).
-    #[arg(long)]
     bias: Option<String>,
-    #[command(flatten)]
     geometry: GeometryArgs,
-    /// A stack of layers: text (`input 1,3,224,224` then `conv out_channels=64 kernel=7 stride=2 padding=3` ... one layer a line) or JSON (.json).
-    #[arg(long, conflicts_with_all = ["input_shape", "weight_shape", "bias"])]
     stack: Option<PathBuf>,
+}
+
+impl SizeArgs {
+    /// Adds the flags of `size` to a subcommand.
+    pub fn define(cmd: Command) -> Command {
+        let cmd = cmd.args([
+            text("input-shape", "Input shape N,C_in,spatial... (one layer).")
+                .required_unless_present("stack"),
+            text(
+                "weight-shape",
+                "Weight shape C_out,C_in/groups,k... (one layer).",
+            )
+            .required_unless_present("stack"),
+            text(
+                "bias",
+                "Whether the layer has a bias: true | false (PyTorch's default true).",
+            ),
+        ]);
+        GeometryArgs::define(cmd).arg(
+            path("stack", "A stack of layers: text (`input 1,3,224,224` then `conv out_channels=64 kernel=7 stride=2 padding=3` ... one layer a line) or JSON (.json).")
+                .conflicts_with_all(["input-shape", "weight-shape", "bias"]),
+        )
+    }
+
+    /// The flags given.
+    pub fn from_matches(m: &ArgMatches) -> Self {
+        SizeArgs {
+            input_shape: get_text(m, "input-shape"),
+            weight_shape: get_text(m, "weight-shape"),
+            bias: get_text(m, "bias"),
+            geometry: GeometryArgs::from_matches(m),
+            stack: get_path(m, "stack"),
+        }
+    }
 }
 
 /// Runs the subcommand.

@@ -1,7 +1,10 @@
 //! `convspec toeplitz`: an operator as an explicit matrix, numeric or symbolic.
 
+use crate::args::{
+    choice, get, get_path, get_text, given, number, number_u64, path, switch, text, value_enum,
+};
 use crate::common::{parse_dtype, read_flag, refuse_clobber, GeometryArgs};
-use clap::{Args, ValueEnum};
+use clap::{ArgMatches, Command, ValueEnum};
 use convspec::geometry::parse::{parse_bool, parse_list, parse_onnx_pads, parse_per_dim};
 use convspec::geometry::{
     ConvGeometry, ConvShape, Padding, PoolParams, TransposeGeometry, TransposePadding,
@@ -23,7 +26,7 @@ use ndarray::{ArrayD, IxDyn};
 use std::path::PathBuf;
 
 /// The operator whose matrix is built.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatrixOp {
     /// Cross-correlation (torch conv): the layer's matrix.
     Correlate,
@@ -37,8 +40,16 @@ pub enum MatrixOp {
     Unfold,
 }
 
+value_enum!(MatrixOp {
+    Correlate => "correlate": "Cross-correlation (torch conv): the layer's matrix",
+    Convolve => "convolve": "True convolution (kernel flipped): the seed's Toeplitz matrix",
+    ConvTranspose => "conv-transpose": "Transposed convolution (weight (C_in, C_out/groups, k...))",
+    AvgPool => "avg-pool": "Average pooling (--kernel-size; no weights)",
+    Unfold => "unfold": "unfold / im2col (--kernel-size; a 0/1 selection matrix)",
+});
+
 /// How the matrix is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// Aligned plain text: A, vec(x) and y = A vec(x).
     Text,
@@ -48,56 +59,81 @@ pub enum Format {
     Npy,
 }
 
+value_enum!(Format {
+    Text => "text": "Aligned plain text: A, vec(x) and y = A vec(x)",
+    Latex => "latex": "LaTeX bmatrix: A vec(x) = y",
+    Npy => "npy": "The numeric matrix as a 2-D .npy (rows, cols), correctly rounded to --output-dtype",
+});
+
 /// Arguments of `convspec toeplitz`.
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct ToeplitzArgs {
-    /// Operator: correlate | convolve | conv-transpose | avg-pool | unfold.
-    #[arg(long, value_enum, default_value_t = MatrixOp::Convolve)]
     op: MatrixOp,
-    /// Numeric kernel .npy (or exact .json): (k...) for one channel, or the layer's weight (C_out, C_in/groups, k...) with --input-shape C,L....
-    #[arg(long, conflicts_with_all = ["symbolic", "kernel_shape"])]
     kernel: Option<PathBuf>,
-    /// Symbolic kernel entries k_{ij} (1-based, the seed's notation); needs --kernel-shape.
-    #[arg(long, requires = "kernel_shape")]
     symbolic: bool,
-    /// Shape of the symbolic kernel: k... for one channel, or C_out,C_in/groups,k....
-    #[arg(long)]
     kernel_shape: Option<String>,
-    /// Shape of one input sample: spatial sizes (one channel), or C,L... (channels first).
-    #[arg(long)]
     input_shape: String,
-    #[command(flatten)]
     geometry: GeometryArgs,
-    /// NumPy/SciPy size mode: full | same | valid (stride 1; 'same' centres as SciPy does, the extra padding element at the beginning).
-    #[arg(long, conflicts_with_all = ["padding", "pads", "auto_pad", "stride"])]
     mode: Option<String>,
-    /// conv-transpose: output padding at the end of each dimension (default 0).
-    #[arg(long)]
     output_padding: Option<String>,
-    /// avg-pool and unfold: window size (one value or a comma list).
-    #[arg(long)]
     kernel_size: Option<String>,
-    /// avg-pool: round output sizes up: true | false (default false).
-    #[arg(long)]
     ceil_mode: Option<String>,
-    /// avg-pool: count padded positions in the divisor: true | false (default true).
-    #[arg(long)]
     count_include_pad: Option<String>,
-    /// avg-pool: divide by this instead (non-zero).
-    #[arg(long)]
     divisor_override: Option<usize>,
-    /// text | latex | npy (numeric kernels only).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// Write here instead of standard output (required for npy).
-    #[arg(long)]
     output: Option<PathBuf>,
-    /// dtype of --format npy: float64 (default) | float32 | float16 | bfloat16 | int64 | ....
-    #[arg(long)]
     output_dtype: Option<String>,
-    /// Largest matrix (rows x cols entries) to build; default 4194304. Raise it to build a bigger dense matrix on purpose.
-    #[arg(long)]
     max_entries: Option<u64>,
+}
+
+impl ToeplitzArgs {
+    /// Adds the flags of `toeplitz` to a subcommand.
+    pub fn define(cmd: Command) -> Command {
+        let cmd = cmd.args([
+            choice::<MatrixOp>("op", "Operator: correlate | convolve | conv-transpose | avg-pool | unfold.", "convolve"),
+            path("kernel", "Numeric kernel .npy (or exact .json): (k...) for one channel, or the layer's weight (C_out, C_in/groups, k...) with --input-shape C,L....")
+                .conflicts_with_all(["symbolic", "kernel-shape"]),
+            switch("symbolic", "Symbolic kernel entries k_{ij} (1-based, the seed's notation); needs --kernel-shape.")
+                .requires("kernel-shape"),
+            text("kernel-shape", "Shape of the symbolic kernel: k... for one channel, or C_out,C_in/groups,k...."),
+            text("input-shape", "Shape of one input sample: spatial sizes (one channel), or C,L... (channels first).").required(true),
+        ]);
+        GeometryArgs::define(cmd).args([
+            text("mode", "NumPy/SciPy size mode: full | same | valid (stride 1; 'same' centres as SciPy does, the extra padding element at the beginning).")
+                .conflicts_with_all(["padding", "pads", "auto-pad", "stride"]),
+            text("output-padding", "conv-transpose: output padding at the end of each dimension (default 0)."),
+            text("kernel-size", "avg-pool and unfold: window size (one value or a comma list)."),
+            text("ceil-mode", "avg-pool: round output sizes up: true | false (default false)."),
+            text("count-include-pad", "avg-pool: count padded positions in the divisor: true | false (default true)."),
+            number("divisor-override", "avg-pool: divide by this instead (non-zero)."),
+            choice::<Format>("format", "text | latex | npy (numeric kernels only).", "text"),
+            path("output", "Write here instead of standard output (required for npy)."),
+            text("output-dtype", "dtype of --format npy: float64 (default) | float32 | float16 | bfloat16 | int64 | ...."),
+            number_u64("max-entries", "Largest matrix (rows x cols entries) to build; default 4194304. Raise it to build a bigger dense matrix on purpose."),
+        ])
+    }
+
+    /// The flags given.
+    pub fn from_matches(m: &ArgMatches) -> Self {
+        ToeplitzArgs {
+            op: given(m, "op"),
+            kernel: get_path(m, "kernel"),
+            symbolic: m.get_flag("symbolic"),
+            kernel_shape: get_text(m, "kernel-shape"),
+            input_shape: given(m, "input-shape"),
+            geometry: GeometryArgs::from_matches(m),
+            mode: get_text(m, "mode"),
+            output_padding: get_text(m, "output-padding"),
+            kernel_size: get_text(m, "kernel-size"),
+            ceil_mode: get_text(m, "ceil-mode"),
+            count_include_pad: get_text(m, "count-include-pad"),
+            divisor_override: get(m, "divisor-override"),
+            format: given(m, "format"),
+            output: get_path(m, "output"),
+            output_dtype: get_text(m, "output-dtype"),
+            max_entries: get(m, "max-entries"),
+        }
+    }
 }
 
 /// The kernel: numeric from a file or symbolic k_{...}, with its shape.
