@@ -128,38 +128,51 @@ fn correlate_equals_the_reference_on_stressed_floats() {
 
 #[test]
 fn correlate_equals_the_reference_on_narrow_floats_with_every_kernel() {
+    let engines = every_kernel_and_thread_count();
     proptest!(config(32), |((x, w, b, geometry) in float_layer(narrow_f32()))| {
         let expected = reference::correlate(&exact(&x), &exact(&w), Some(&exact(&b)), &geometry).unwrap();
         let expected_plain = reference::correlate(&exact(&x), &exact(&w), None, &geometry).unwrap();
-        for kernel in Kernel::available() {
-            for threads in [1, 2] {
-                let engine = ExactEngine::new(threads).with_kernel(kernel);
-                let got = engine.correlate(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
-                prop_assert_eq!(got.to_rationals(), expected.clone(), "{:?}, {} threads", kernel, threads);
-                let (plain, plan) = engine.correlate_with_plan(&scaled(&x), &scaled(&w), None, &geometry).unwrap();
-                // 1-D layers with one or two output channels per group take the direct path.
-                prop_assert!(matches!(plan, Plan::Float | Plan::Direct), "{:?}", plan);
-                prop_assert_eq!(plain.to_rationals(), expected_plain.clone());
-            }
+        for (kernel, threads, engine) in &engines {
+            let got = engine.correlate(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
+            prop_assert_eq!(got.to_rationals(), expected.clone(), "{:?}, {} threads", kernel, threads);
+            let (plain, plan) = engine.correlate_with_plan(&scaled(&x), &scaled(&w), None, &geometry).unwrap();
+            // 1-D layers with one or two output channels per group take the direct path.
+            prop_assert!(matches!(plan, Plan::Float | Plan::Direct), "{:?}", plan);
+            prop_assert_eq!(plain.to_rationals(), expected_plain.clone());
         }
     });
 }
 
 #[test]
 fn correlate_equals_the_reference_on_limb_split_floats_with_every_kernel() {
+    let engines = every_kernel_and_thread_count();
     proptest!(config(32), |((x, w, b, geometry) in float_layer_with(medium_f32(), narrow_f32()))| {
         let expected = reference::correlate(&exact(&x), &exact(&w), Some(&exact(&b)), &geometry).unwrap();
-        for kernel in Kernel::available() {
-            for threads in [1, 2] {
-                let engine = ExactEngine::new(threads).with_kernel(kernel);
-                let (got, plan) = engine.correlate_with_plan(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
-                // At most 64 input bits and at most 13 weight bits: two limb products or fewer,
-                // against at least three primes.
-                prop_assert!(matches!(plan, Plan::Split { .. } | Plan::Float | Plan::Direct), "{:?}", plan);
-                prop_assert_eq!(got.to_rationals(), expected.clone(), "{:?}, {} threads", kernel, threads);
-            }
+        for (kernel, threads, engine) in &engines {
+            let (got, plan) = engine.correlate_with_plan(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
+            // At most 64 input bits and at most 13 weight bits: two limb products or fewer,
+            // against at least three primes.
+            prop_assert!(matches!(plan, Plan::Split { .. } | Plan::Float | Plan::Direct), "{:?}", plan);
+            prop_assert_eq!(got.to_rationals(), expected.clone(), "{:?}, {} threads", kernel, threads);
         }
     });
+}
+
+/// One engine per micro-kernel available here and per thread count (1 and 2), made once: each
+/// starts its own thread pool, which costs far more than a small layer.
+fn every_kernel_and_thread_count() -> Vec<(Kernel, usize, ExactEngine)> {
+    Kernel::available()
+        .into_iter()
+        .flat_map(|kernel| {
+            [1, 2].map(|threads| {
+                (
+                    kernel,
+                    threads,
+                    ExactEngine::new(threads).with_kernel(kernel),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The direct 1-D path (one or two output channels per group; the laws' generator gives no
