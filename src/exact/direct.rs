@@ -13,8 +13,8 @@
 //! with the padding mode's source index where i s + j d - p falls outside the signal. The
 //! integers X and W are taken as i64 and every product as i128; the bit budget (`proofs/exact.md`,
 //! E2) bounds |Y| and every partial sum below 2^bound_bits, so with bound_bits <= 126 nothing
-//! wraps. Cost: N C_out L_out (C_in/G) k multiply-adds of 64 x 64 -> 128 bits, no buffers beyond
-//! the output.
+//! wraps. Cost: N C_out L_out (C_in/G) k multiply-adds of 64 x 64 -> 128 bits; memory: i64
+//! copies of X and W and the i128 output.
 
 use super::engine::{Budget, Operands};
 use super::scaled::{Integers, ScaledTensor};
