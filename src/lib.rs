@@ -15,6 +15,8 @@
 //!   a scalar of the engine; rendering as text and LaTeX.
 //! * [`laws`]: the laws of convolution and pooling as reusable checks returning counterexamples;
 //!   symbolic proofs for every shape up to a bound; proptest strategies (`proptest-support`).
+//! * [`oracle`]: judges another implementation's output against the exact result with a
+//!   rigorous floating-point error bound per element (fp64, fp32, TF32, fp16, bf16).
 //! * [`io`]: `.npy` and exact JSON.
 //! * [`seed`]: the worked examples of the seed document and what it got wrong.
 
@@ -24,6 +26,7 @@ pub mod exact;
 pub mod geometry;
 pub mod io;
 pub mod laws;
+pub mod oracle;
 pub mod reference;
 pub mod scalar;
 pub mod seed;

@@ -144,8 +144,13 @@ impl ScaledTensor {
         }
     }
 
-    /// Rationals over their least common denominator D: value = (value D) / D.
+    /// Rationals over their least common denominator D: value = (value D) / D. Dyadic
+    /// rationals (floats read exactly) whose odd parts fit in an i64 keep the mantissa-shift
+    /// form of [`ScaledTensor::from_f64`] instead, with a power-of-two scale.
     pub fn from_rationals(values: ArrayViewD<'_, Rational>) -> ScaledTensor {
+        if let Some(dyadic) = Self::dyadic_from_rationals(&values) {
+            return dyadic;
+        }
         let denominator = values.iter().fold(Integer::one(), |d, q| d.lcm(q.denom()));
         let integers = values.mapv(|q| q.numer() * (&denominator / q.denom()));
         let integers = if integers.iter().all(|v| v.bits() < 64) {
@@ -159,6 +164,64 @@ impl ScaledTensor {
         ScaledTensor {
             integers,
             scale: Rational::new(Integer::one(), denominator),
+        }
+    }
+
+    /// q = m 2^e with m odd (or zero) in an i64 for every element, as Dyadic integers over
+    /// 2^e_min; None when a denominator is not a power of two or an odd part is too wide.
+    fn dyadic_from_rationals(values: &ArrayViewD<'_, Rational>) -> Option<ScaledTensor> {
+        let mut parts = Vec::with_capacity(values.len());
+        let mut e_min: Option<i64> = None;
+        for q in values.iter() {
+            if q.is_zero() {
+                parts.push((0i64, 0i64));
+                continue;
+            }
+            let d = q.denom();
+            let d_exp = d.trailing_zeros().unwrap_or(0);
+            if d.bits() != d_exp + 1 {
+                return None;
+            }
+            let n = q.numer();
+            let tz = n.trailing_zeros().unwrap_or(0);
+            let m = i64::try_from(&(n >> tz as usize)).ok()?;
+            let e = tz as i64 - d_exp as i64;
+            e_min = Some(e_min.map_or(e, |low| low.min(e)));
+            parts.push((m, e));
+        }
+        let e_min = e_min.unwrap_or(0);
+        let integers = parts
+            .into_iter()
+            .map(|(m, e)| {
+                let shift = if m == 0 { 0 } else { u32::try_from(e - e_min).ok()? };
+                Some(Dyadic { mantissa: m, shift })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(ScaledTensor {
+            integers: Integers::Dyadic(
+                ArrayD::from_shape_vec(IxDyn(values.shape()), integers).expect("shape"),
+            ),
+            scale: crate::scalar::rational_from_parts(Integer::one(), e_min),
+        })
+    }
+
+    /// |value| elementwise (the same scale).
+    pub fn abs(&self) -> ScaledTensor {
+        let integers = match &self.integers {
+            // -(i64::MIN) is not an i64.
+            Integers::Dyadic(a) if a.iter().any(|d| d.mantissa == i64::MIN) => {
+                Integers::Big(a.mapv(|d| d.to_integer().abs()))
+            }
+            Integers::Dyadic(a) => Integers::Dyadic(a.mapv(|d| Dyadic {
+                mantissa: d.mantissa.abs(),
+                ..d
+            })),
+            Integers::Wide(a) => Integers::Wide(a.mapv(i128::abs)),
+            Integers::Big(a) => Integers::Big(a.mapv(|v| v.abs())),
+        };
+        ScaledTensor {
+            integers,
+            scale: self.scale.clone(),
         }
     }
 
@@ -319,6 +382,57 @@ impl ScaledTensor {
                     let digit = (v.magnitude() >> low) & num_bigint::BigUint::from(mask);
                     signed(v.is_negative(), u64::try_from(digit).expect("below 2^53"))
                 })
+                .collect(),
+        }
+    }
+
+    /// The exact value of the element at C-order position `flat`.
+    pub fn value(&self, flat: usize) -> Rational {
+        let integer = match &self.integers {
+            Integers::Dyadic(a) => in_c_order(a)[flat].to_integer(),
+            Integers::Wide(a) => Integer::from(in_c_order(a)[flat]),
+            Integers::Big(a) => in_c_order(a)[flat].clone(),
+        };
+        Rational::from_integer(integer) * &self.scale
+    }
+
+    /// Every value as an f64 within one ulp (relative 2^-52), or within 2^-1073 when it is
+    /// subnormal: the integer rounded to nearest, times the scale (a power of two is applied
+    /// exactly; any other scale is divided out of the exact value). `None` for values beyond
+    /// f64's range (they come out infinite).
+    pub fn to_f64_approx(&self) -> Vec<f64> {
+        let power = {
+            let (n, d) = (self.scale.numer(), self.scale.denom());
+            let is_power = |v: &Integer| v.bits() == v.trailing_zeros().unwrap_or(0) + 1;
+            (is_power(n) && is_power(d)).then(|| {
+                n.trailing_zeros().unwrap_or(0) as i64 - d.trailing_zeros().unwrap_or(0) as i64
+            })
+        };
+        let Some(e) = power else {
+            return (0..self.len())
+                .map(|i| crate::scalar::round_to_f64(&self.value(i)))
+                .collect();
+        };
+        // v 2^e without overflow in the scale itself: split the power in steps f64 holds.
+        let scale = |v: f64| {
+            let mut v = v;
+            let mut e = e;
+            while e != 0 {
+                let step = e.clamp(-1000, 1000);
+                v *= 2f64.powi(step as i32);
+                e -= step;
+            }
+            v
+        };
+        match &self.integers {
+            Integers::Dyadic(a) => in_c_order(a)
+                .iter()
+                .map(|d| scale(d.mantissa as f64 * 2f64.powi(d.shift as i32)))
+                .collect(),
+            Integers::Wide(a) => in_c_order(a).iter().map(|&v| scale(v as f64)).collect(),
+            Integers::Big(a) => in_c_order(a)
+                .iter()
+                .map(|v| scale(num_traits::ToPrimitive::to_f64(v).unwrap_or(f64::NAN)))
                 .collect(),
         }
     }

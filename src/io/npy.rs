@@ -325,8 +325,42 @@ fn decode<V>(data: &[u8], width: usize, big_endian: bool, decode: impl Fn(&[u8])
         .collect()
 }
 
-/// Reads `.npy` bytes (`path` names the source in errors).
-pub fn read_npy_bytes(bytes: &[u8], path: &Path) -> Result<ExactTensor, IoError> {
+/// The data of a `.npy` file, located and checked against its header.
+struct Layout<'a> {
+    /// The dtype kind character ('f', 'i', 'u', 'b', '?').
+    kind: char,
+    /// Bytes per element.
+    size: usize,
+    big_endian: bool,
+    /// Exactly the bytes of the elements, in file order.
+    data: &'a [u8],
+    /// The shape in file order (reversed for Fortran order).
+    file_shape: Vec<usize>,
+    fortran_order: bool,
+    descr: String,
+}
+
+impl Layout<'_> {
+    fn unsupported(&self, path: &Path) -> IoError {
+        IoError::UnsupportedDtype {
+            path: path.to_path_buf(),
+            dtype: self.descr.clone(),
+        }
+    }
+
+    /// Puts decoded values (file order) into an array in C order.
+    fn finish<V: Clone>(&self, path: &Path, values: Vec<V>) -> Result<ArrayD<V>, IoError> {
+        let array = ArrayD::from_shape_vec(IxDyn(&self.file_shape), values)
+            .map_err(|e| malformed(path, e))?;
+        Ok(if self.fortran_order {
+            array.reversed_axes().as_standard_layout().into_owned()
+        } else {
+            array
+        })
+    }
+}
+
+fn layout<'a>(bytes: &'a [u8], path: &Path) -> Result<Layout<'a>, IoError> {
     let header = parse_npy_header(bytes).map_err(|e| malformed(path, e))?;
     let shape = header.shape.clone();
     let count = shape
@@ -362,13 +396,70 @@ pub fn read_npy_bytes(bytes: &[u8], path: &Path) -> Result<ExactTensor, IoError>
             format!("header declares shape {shape:?} of {descr} ({needed} bytes) but the file has only {} data bytes", data.len()),
         ));
     }
-    let data = &data[..needed];
     // Data come in file order; for Fortran order that is the C order of the reversed shape.
     let file_shape: Vec<usize> = if header.fortran_order {
         shape.iter().rev().copied().collect()
     } else {
         shape.clone()
     };
+    Ok(Layout {
+        kind,
+        size,
+        big_endian,
+        data: &data[..needed],
+        file_shape,
+        fortran_order: header.fortran_order,
+        descr: descr.to_string(),
+    })
+}
+
+/// Reads a float `.npy` file as f64 values, NaN and infinities included (every float16,
+/// float32 and float64 value is an f64 exactly): what a candidate output is read as.
+pub fn read_npy_f64(path: &Path) -> Result<(Dtype, ArrayD<f64>), IoError> {
+    let bytes = std::fs::read(path).map_err(|e| IoError::io(path, e))?;
+    let layout = layout(&bytes, path)?;
+    let (data, big_endian) = (layout.data, layout.big_endian);
+    let (dtype, values) = match (layout.kind, layout.size) {
+        ('f', 2) => (
+            Dtype::F16,
+            decode(data, 2, big_endian, |b| {
+                let bits = u16::from_le_bytes([b[0], b[1]]);
+                match rational_from_f16(bits) {
+                    Ok(q) => round_to_f64(&q),
+                    Err(ConversionError::NaN) => f64::NAN,
+                    Err(ConversionError::Infinite { negative }) => {
+                        if negative {
+                            f64::NEG_INFINITY
+                        } else {
+                            f64::INFINITY
+                        }
+                    }
+                }
+            }),
+        ),
+        ('f', 4) => (
+            Dtype::F32,
+            decode(data, 4, big_endian, |b| {
+                f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            }),
+        ),
+        ('f', 8) => (
+            Dtype::F64,
+            decode(data, 8, big_endian, |b| {
+                f64::from_le_bytes(b.try_into().expect("8 bytes"))
+            }),
+        ),
+        _ => return Err(layout.unsupported(path)),
+    };
+    Ok((dtype, layout.finish(path, values)?))
+}
+
+/// Reads `.npy` bytes (`path` names the source in errors).
+pub fn read_npy_bytes(bytes: &[u8], path: &Path) -> Result<ExactTensor, IoError> {
+    let layout = layout(bytes, path)?;
+    let (data, big_endian, size) = (layout.data, layout.big_endian, layout.size);
+    let file_shape = &layout.file_shape;
+    let unsupported = || layout.unsupported(path);
     let int = |signed: bool| {
         decode(data, size, big_endian, |b| {
             let mut buf = [0u8; 8];
@@ -386,7 +477,7 @@ pub fn read_npy_bytes(bytes: &[u8], path: &Path) -> Result<ExactTensor, IoError>
         .map(Rational::from_integer)
         .collect::<Vec<_>>()
     };
-    let (dtype, values) = match (kind, size) {
+    let (dtype, values) = match (layout.kind, size) {
         ('b', 1) | ('?', 1) => (Dtype::Bool, int(false)),
         ('i', 1 | 2 | 4 | 8) => (Dtype::Int(size as u8), int(true)),
         ('u', 1 | 2 | 4 | 8) => (Dtype::Uint(size as u8), int(false)),
@@ -394,7 +485,7 @@ pub fn read_npy_bytes(bytes: &[u8], path: &Path) -> Result<ExactTensor, IoError>
             Dtype::F16,
             convert_floats(
                 path,
-                &file_shape,
+                file_shape,
                 decode(data, 2, big_endian, |b| u16::from_le_bytes([b[0], b[1]])),
                 rational_from_f16,
             )?,
@@ -403,7 +494,7 @@ pub fn read_npy_bytes(bytes: &[u8], path: &Path) -> Result<ExactTensor, IoError>
             Dtype::F32,
             convert_floats(
                 path,
-                &file_shape,
+                file_shape,
                 decode(data, 4, big_endian, |b| {
                     f32::from_le_bytes(b.try_into().expect("4 bytes"))
                 }),
@@ -414,7 +505,7 @@ pub fn read_npy_bytes(bytes: &[u8], path: &Path) -> Result<ExactTensor, IoError>
             Dtype::F64,
             convert_floats(
                 path,
-                &file_shape,
+                file_shape,
                 decode(data, 8, big_endian, |b| {
                     f64::from_le_bytes(b.try_into().expect("8 bytes"))
                 }),
@@ -426,13 +517,7 @@ pub fn read_npy_bytes(bytes: &[u8], path: &Path) -> Result<ExactTensor, IoError>
     if dtype == Dtype::Bool && values.iter().any(|v| *v > Rational::from_integer(1.into())) {
         return Err(malformed(path, "bool data other than 0 or 1"));
     }
-    let array =
-        ArrayD::from_shape_vec(IxDyn(&file_shape), values).map_err(|e| malformed(path, e))?;
-    let values = if header.fortran_order {
-        array.reversed_axes().as_standard_layout().into_owned()
-    } else {
-        array
-    };
+    let values = layout.finish(path, values)?;
     Ok(ExactTensor { dtype, values })
 }
 

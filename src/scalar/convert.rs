@@ -83,6 +83,16 @@ pub(crate) fn decode(
     Ok((negative, m, e))
 }
 
+/// The exact rational value of the finite float of `format` whose encoding is the low
+/// `format.width()` bits of `bits` (as [`round_to_bits`](crate::scalar::round_to_bits) returns
+/// them); NaN and infinities are refused.
+pub fn rational_from_format_bits(
+    bits: u64,
+    format: crate::scalar::FloatFormat,
+) -> Result<Rational, ConversionError> {
+    rational_from_bits(bits, format.precision, format.exponent_bits)
+}
+
 fn rational_from_bits(
     bits: u64,
     precision: u32,

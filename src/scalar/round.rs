@@ -60,6 +60,18 @@ impl FloatFormat {
     pub fn bias(self) -> i64 {
         (1i64 << (self.exponent_bits - 1)) - 1
     }
+
+    /// The smallest exponent of a normal number, e_min = 1 - B.
+    pub fn min_exponent(self) -> i64 {
+        1 - self.bias()
+    }
+
+    /// The largest finite value, (2 - 2^(1-p)) 2^e_max, exactly.
+    pub fn max_finite(self) -> Rational {
+        let p = i64::from(self.precision);
+        let m = (BigInt::one() << self.precision as usize) - BigInt::one();
+        super::convert::rational_from_parts(m, self.bias() + 1 - p)
+    }
 }
 
 /// floor(log2(n / d)) for positive integers n, d.
@@ -122,6 +134,12 @@ pub fn round_to_bits(q: &Rational, format: FloatFormat) -> u64 {
     };
     let fraction = u64::try_from(fraction).expect("fraction fits in the format");
     sign_bit | (biased << fraction_bits) | fraction
+}
+
+/// `q` correctly rounded into `format`, as an exact rational (`None` when it overflows to
+/// infinity). `round_to_format(q, f) == q` says that q is representable in f.
+pub fn round_to_format(q: &Rational, format: FloatFormat) -> Option<Rational> {
+    super::convert::rational_from_format_bits(round_to_bits(q, format), format).ok()
 }
 
 /// `q` correctly rounded to `f64`.

@@ -5,5 +5,6 @@ mod cli;
 mod common;
 mod fixtures;
 mod layers;
+mod oracle;
 mod seed;
 mod toeplitz;

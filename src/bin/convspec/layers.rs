@@ -22,7 +22,7 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 /// The spatial rank of a layer from its weight (C_?, C_?, k...).
-fn weight_rank(weight: &ExactTensor, flag: &str) -> Result<usize, String> {
+pub(crate) fn weight_rank(weight: &ExactTensor, flag: &str) -> Result<usize, String> {
     weight
         .values
         .ndim()
@@ -39,19 +39,19 @@ fn weight_rank(weight: &ExactTensor, flag: &str) -> Result<usize, String> {
 /// Arguments of `convspec conv-transpose`.
 #[derive(Debug)]
 pub struct TransposeArgs {
-    input: PathBuf,
-    weight: PathBuf,
-    bias: Option<PathBuf>,
-    stride: Option<String>,
-    padding: Option<String>,
-    output_padding: Option<String>,
-    dilation: Option<String>,
-    groups: Option<usize>,
-    pads: Option<String>,
-    output_shape: Option<String>,
-    auto_pad: Option<String>,
-    engine: EngineArgs,
-    out: OutputArgs,
+    pub(crate) input: PathBuf,
+    pub(crate) weight: PathBuf,
+    pub(crate) bias: Option<PathBuf>,
+    pub(crate) stride: Option<String>,
+    pub(crate) padding: Option<String>,
+    pub(crate) output_padding: Option<String>,
+    pub(crate) dilation: Option<String>,
+    pub(crate) groups: Option<usize>,
+    pub(crate) pads: Option<String>,
+    pub(crate) output_shape: Option<String>,
+    pub(crate) auto_pad: Option<String>,
+    pub(crate) engine: EngineArgs,
+    pub(crate) out: OutputArgs,
 }
 
 impl TransposeArgs {
@@ -95,7 +95,7 @@ impl TransposeArgs {
     }
 }
 
-fn transpose_geometry(args: &TransposeArgs, rank: usize) -> Result<TransposeGeometry, String> {
+pub(crate) fn transpose_geometry(args: &TransposeArgs, rank: usize) -> Result<TransposeGeometry, String> {
     let mut g = TransposeGeometry::new(rank);
     if let Some(v) = &args.stride {
         g.stride = parse_per_dim("--stride", v, rank).map_err(err)?;
@@ -225,20 +225,20 @@ value_enum!(IndexLayout {
 /// Arguments of `convspec pool`.
 #[derive(Debug)]
 pub struct PoolArgs {
-    kind: PoolKind,
-    input: PathBuf,
-    kernel_size: Option<String>,
-    stride: Option<String>,
-    padding: Option<String>,
-    pads: Option<String>,
-    dilation: Option<String>,
-    ceil_mode: Option<String>,
-    count_include_pad: Option<String>,
-    divisor_override: Option<usize>,
-    output_size: Option<String>,
-    indices: Option<PathBuf>,
-    indices_layout: IndexLayout,
-    out: OutputArgs,
+    pub(crate) kind: PoolKind,
+    pub(crate) input: PathBuf,
+    pub(crate) kernel_size: Option<String>,
+    pub(crate) stride: Option<String>,
+    pub(crate) padding: Option<String>,
+    pub(crate) pads: Option<String>,
+    pub(crate) dilation: Option<String>,
+    pub(crate) ceil_mode: Option<String>,
+    pub(crate) count_include_pad: Option<String>,
+    pub(crate) divisor_override: Option<usize>,
+    pub(crate) output_size: Option<String>,
+    pub(crate) indices: Option<PathBuf>,
+    pub(crate) indices_layout: IndexLayout,
+    pub(crate) out: OutputArgs,
 }
 
 impl PoolArgs {
@@ -288,7 +288,7 @@ impl PoolArgs {
     }
 }
 
-fn pool_params(args: &PoolArgs) -> Result<PoolParams, String> {
+pub(crate) fn pool_params(args: &PoolArgs) -> Result<PoolParams, String> {
     let kernel = args
         .kernel_size
         .as_deref()
@@ -317,7 +317,7 @@ fn pool_params(args: &PoolArgs) -> Result<PoolParams, String> {
     Ok(params)
 }
 
-fn refuse_flags(args: &PoolArgs, flags: &[(&str, bool)]) -> Result<(), String> {
+pub(crate) fn refuse_flags(args: &PoolArgs, flags: &[(&str, bool)]) -> Result<(), String> {
     for (name, given) in flags {
         if *given {
             return Err(format!(
@@ -431,15 +431,15 @@ pub fn run_pool(args: PoolArgs) -> Result<(), String> {
 /// Arguments of `convspec grad`.
 #[derive(Debug)]
 pub struct GradArgs {
-    input: PathBuf,
-    weight: PathBuf,
-    grad_output: PathBuf,
-    engine: EngineArgs,
-    geometry: GeometryArgs,
-    grad_input: Option<PathBuf>,
-    grad_weight: Option<PathBuf>,
-    grad_bias: Option<PathBuf>,
-    output_dtype: Option<String>,
+    pub(crate) input: PathBuf,
+    pub(crate) weight: PathBuf,
+    pub(crate) grad_output: PathBuf,
+    pub(crate) engine: EngineArgs,
+    pub(crate) geometry: GeometryArgs,
+    pub(crate) grad_input: Option<PathBuf>,
+    pub(crate) grad_weight: Option<PathBuf>,
+    pub(crate) grad_bias: Option<PathBuf>,
+    pub(crate) output_dtype: Option<String>,
 }
 
 impl GradArgs {

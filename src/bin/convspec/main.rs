@@ -3,6 +3,7 @@
 //! One file per subcommand; argument parsing only, the math lives in the library.
 
 mod args;
+mod check;
 mod common;
 mod conv;
 mod demo;
@@ -36,7 +37,10 @@ Mapping to other libraries (every result is exact; .npy outputs are correctly ro
   scipy.linalg.convolution_matrix(a, n, mode) convspec toeplitz --op convolve --kernel a.npy --input-shape n --mode full|same|valid (n >= len(a))
   the seed's doubly block Toeplitz matrix    convspec toeplitz --symbolic --kernel-shape 2,2 --input-shape 3,3 --mode full [--format latex]
 
-Exit codes: 0 success, 2 unusable input (the message names the file or argument).";
+  check another library's output (oracle)    convspec check --input X --weight W [flags] --candidate Y.npy --precision fp64|fp32|tf32|fp16|bf16 [--round-inputs fp16|bf16] [--report R.json]
+                                             convspec check pool|conv-transpose|grad ... (the flags of that command)
+
+Exit codes: 0 success, 1 a check failed (convspec check, convspec prove), 2 unusable input (the message names the file or argument).";
 
 /// The command line: one subcommand per operation, each defined by its argument group.
 fn cli() -> Command {
@@ -61,6 +65,7 @@ fn cli() -> Command {
             sub("unfold", "im2col: torch.nn.functional.unfold.", layers::UnfoldArgs::define),
             sub("fold", "col2im: torch.nn.functional.fold.", layers::UnfoldArgs::define),
             sub("toeplitz", "An operator as an explicit matrix A with A vec(x) = vec(op(x)): numeric or symbolic (k_{ij}), as text, LaTeX or .npy.", toeplitz::ToeplitzArgs::define),
+            check::command(),
             plain("prove", "Symbolic proofs of the laws for every shape up to --bound (a table of what was proved).", prove::ProveArgs::define),
             plain("size", "Output shape, parameter count and multiply-accumulates of a layer or a stack of layers.", size::SizeArgs::define),
             Command::new("demo").about("The seed's worked examples (and where it is wrong) and a small layer, computed exactly."),
@@ -79,6 +84,7 @@ fn dispatch(name: &str, m: &ArgMatches) -> Result<bool, String> {
         "fold" => layers::run_unfold(layers::UnfoldArgs::from_matches(m), true),
         "toeplitz" => toeplitz::run(toeplitz::ToeplitzArgs::from_matches(m)),
         "prove" => return prove::run(prove::ProveArgs::from_matches(m)),
+        "check" => return check::run(m),
         "size" => size::run(size::SizeArgs::from_matches(m)),
         "demo" => demo::run(),
         other => Err(format!("unknown subcommand '{other}'")),

@@ -1,0 +1,402 @@
+//! `convspec check`: the oracle on the command line.
+//!
+//! `convspec check` takes the files and geometry flags of `correlate` plus the candidate;
+//! `convspec check pool|conv-transpose|grad` take those of the matching command. Exit code 0
+//! when every element is within the bound, 1 when one is not, 2 for unusable input.
+
+use crate::args::{get_path, get_text, given, number, path, text, value_enum};
+use crate::common::{read_flag, read_layer_files, refuse_clobber, EngineArgs, GeometryArgs};
+use crate::layers::{
+    pool_params, refuse_flags, transpose_geometry, weight_rank, GradArgs, PoolArgs, PoolKind,
+    TransposeArgs,
+};
+use clap::{ArgMatches, Command};
+use convspec::exact::ExactEngine;
+use convspec::geometry::parse::parse_bool;
+use convspec::io::{read_npy_f64, write_atomically, ExactTensor};
+use convspec::oracle::{check, round_inputs, CheckOptions, Cut, Precision, Reference, Report};
+use convspec::reference::AvgOptions;
+use convspec::scalar::{FloatFormat, Rational};
+use ndarray::ArrayD;
+use std::path::{Path, PathBuf};
+
+/// Which layer `convspec check` (without a subcommand) recomputes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckedOp {
+    /// Cross-correlation (PyTorch's conv).
+    Correlate,
+    /// True convolution.
+    Convolve,
+}
+
+value_enum!(CheckedOp {
+    Correlate => "correlate": "Cross-correlation: what PyTorch and ONNX call convolution",
+    Convolve => "convolve": "True convolution (kernel flipped)",
+});
+
+/// Rounding of the inputs to TF32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tf32Rounding {
+    /// Truncation (chopping), the safe assumption.
+    Truncation,
+    /// Round to nearest.
+    Nearest,
+}
+
+value_enum!(Tf32Rounding {
+    Truncation => "truncation": "Inputs cut toward zero (u = 2^-10); the safe assumption",
+    Nearest => "nearest": "Inputs rounded to nearest (u = 2^-11)",
+});
+
+/// The oracle's own flags.
+#[derive(Debug, Clone)]
+pub struct OracleArgs {
+    candidate: Option<PathBuf>,
+    precision: String,
+    round_inputs: Option<String>,
+    tf32_rounding: Tf32Rounding,
+    report: Option<PathBuf>,
+    lambda: Option<String>,
+    listed: usize,
+}
+
+impl OracleArgs {
+    /// Adds the oracle flags; `candidate` says whether `--candidate` is the output checked
+    /// (gradients name their candidates with their own flags).
+    pub fn define(cmd: Command, candidate: bool) -> Command {
+        let cmd = if candidate {
+            cmd.arg(path("candidate", "The other implementation's output (.npy: float16, float32 or float64; NaN and infinity allowed).").required(true))
+        } else {
+            cmd
+        };
+        cmd.args([
+            text("precision", "The arithmetic the candidate claims: fp64 | fp32 | tf32 | fp16 | bf16.").required(true),
+            text("round-inputs", "Round the inputs (x, w, b) to fp16 | bf16 | tf32 (to nearest) before the exact reference, as a cast like x.half() does."),
+            crate::args::choice::<Tf32Rounding>("tf32-rounding", "How the tf32 contract cuts fp32 inputs: truncation (default) | nearest.", "truncation"),
+            path("report", "Write the report as JSON here."),
+            text("lambda", "lambda of the probabilistic level lambda sqrt(n) above which a legal element is flagged suspicious (default 6)."),
+            number("listed", "How many failing elements to list (default 10).").default_value("10"),
+        ])
+    }
+
+    /// The flags given.
+    pub fn from_matches(m: &ArgMatches, candidate: bool) -> Self {
+        OracleArgs {
+            candidate: if candidate { get_path(m, "candidate") } else { None },
+            precision: given(m, "precision"),
+            round_inputs: get_text(m, "round-inputs"),
+            tf32_rounding: given(m, "tf32-rounding"),
+            report: get_path(m, "report"),
+            lambda: get_text(m, "lambda"),
+            listed: given(m, "listed"),
+        }
+    }
+
+    fn precision(&self) -> Result<Precision, String> {
+        self.precision
+            .parse()
+            .map_err(|e| format!("--precision: {e}"))
+    }
+
+    fn rounding(&self) -> Result<Option<FloatFormat>, String> {
+        let Some(text) = &self.round_inputs else {
+            return Ok(None);
+        };
+        Ok(Some(match text.to_ascii_lowercase().as_str() {
+            "fp16" | "float16" | "half" => FloatFormat::F16,
+            "bf16" | "bfloat16" => FloatFormat::BF16,
+            "tf32" => FloatFormat::TF32,
+            other => {
+                return Err(format!(
+                    "invalid value '{other}' for --round-inputs: expected fp16, bf16 or tf32"
+                ))
+            }
+        }))
+    }
+
+    fn options(&self) -> Result<CheckOptions, String> {
+        let mut options = CheckOptions {
+            tf32_cut: match self.tf32_rounding {
+                Tf32Rounding::Truncation => Cut::Truncation,
+                Tf32Rounding::Nearest => Cut::Nearest,
+            },
+            listed: self.listed,
+            ..CheckOptions::default()
+        };
+        if let Some(text) = &self.lambda {
+            options.lambda = text
+                .parse::<f64>()
+                .ok()
+                .filter(|l| l.is_finite() && *l > 0.0)
+                .ok_or_else(|| {
+                    format!("invalid value '{text}' for --lambda: expected a positive number")
+                })?;
+        }
+        Ok(options)
+    }
+
+    fn outputs(&self) -> Vec<&Path> {
+        self.report.iter().map(PathBuf::as_path).collect()
+    }
+
+    /// The inputs as the candidate saw them (rounded when `--round-inputs` says so).
+    fn prepare(&self, t: ExactTensor, flag: &str) -> Result<ArrayD<Rational>, String> {
+        match self.rounding()? {
+            Some(format) => round_inputs(&t.values, format).map_err(|e| format!("{flag}: {e}")),
+            None => Ok(t.values),
+        }
+    }
+}
+
+/// Reads a candidate output.
+fn read_candidate(flag: &str, path: &Path) -> Result<ArrayD<f64>, String> {
+    read_npy_f64(path)
+        .map(|(_, values)| values)
+        .map_err(|e| format!("{flag}: {e}"))
+}
+
+fn engine(args: &EngineArgs) -> Result<ExactEngine, String> {
+    args.fast()?
+        .ok_or_else(|| "check computes its reference with the fast exact engine (identical to the reference engine); --engine reference does not apply".to_string())
+}
+
+/// Checks one candidate against one reference, prints the report and writes its JSON.
+fn judge(
+    label: &str,
+    reference: &Reference,
+    candidate: &ArrayD<f64>,
+    inputs: &[&ArrayD<Rational>],
+    oracle: &OracleArgs,
+) -> Result<Report, String> {
+    let report = check(
+        reference,
+        candidate.view(),
+        oracle.precision()?,
+        inputs,
+        &oracle.options()?,
+    )
+    .map_err(|e| format!("{label}: {e}"))?;
+    println!("{label}");
+    print!("{}", report.render());
+    Ok(report)
+}
+
+fn write_report(oracle: &OracleArgs, reports: &[(&str, &Report)]) -> Result<(), String> {
+    let Some(path) = &oracle.report else {
+        return Ok(());
+    };
+    let json = if let [(_, report)] = reports {
+        report.to_json()
+    } else {
+        serde_json::Value::Object(
+            reports
+                .iter()
+                .map(|(name, r)| (name.to_string(), r.to_json()))
+                .collect(),
+        )
+    };
+    let text = serde_json::to_string_pretty(&json).expect("JSON values serialise");
+    write_atomically(path, text.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// The subcommand `check` with its own subcommands.
+pub fn command() -> Command {
+    let top = Command::new("check")
+        .about("The oracle: is a candidate output (another library's .npy) what the claimed floating-point arithmetic can produce? Exact reference, rigorous bound per element.")
+        .args_conflicts_with_subcommands(true)
+        .args([
+            path("input", "Input .npy (N, C_in, spatial...) or unbatched (C_in, spatial...)."),
+            path("weight", "Weight .npy (C_out, C_in/groups, k...)."),
+            path("bias", "Bias .npy (C_out,)."),
+            crate::args::choice::<CheckedOp>("op", "The layer: correlate (PyTorch's conv, default) | convolve.", "correlate"),
+        ]);
+    let top = OracleArgs::define(GeometryArgs::define(EngineArgs::define(top)), true)
+        .after_help("Exit codes: 0 every element within the bound, 1 some element is not, 2 unusable input.\nExample: convspec check --input x.npy --weight w.npy --padding 1 --candidate y.npy --precision tf32");
+    top.subcommands([
+        OracleArgs::define(
+            PoolArgs::define(Command::new("pool").about("Check pooling: max must be exact; avg has one division.")),
+            true,
+        ),
+        OracleArgs::define(
+            TransposeArgs::define(Command::new("conv-transpose").about("Check a transposed convolution.")),
+            true,
+        ),
+        OracleArgs::define(
+            GradArgs::define(Command::new("grad").about("Check gradients of the correlation layer: --grad-input, --grad-weight and --grad-bias name the candidate files.")),
+            false,
+        ),
+    ])
+}
+
+/// Runs `convspec check`; Ok(false) when the candidate fails.
+pub fn run(m: &ArgMatches) -> Result<bool, String> {
+    match m.subcommand() {
+        Some(("pool", sub)) => {
+            run_pool(PoolArgs::from_matches(sub), OracleArgs::from_matches(sub, true))
+        }
+        Some(("conv-transpose", sub)) => run_transpose(
+            TransposeArgs::from_matches(sub),
+            OracleArgs::from_matches(sub, true),
+        ),
+        Some(("grad", sub)) => {
+            run_grad(GradArgs::from_matches(sub), OracleArgs::from_matches(sub, false))
+        }
+        _ => run_layer(m),
+    }
+}
+
+fn run_layer(m: &ArgMatches) -> Result<bool, String> {
+    let oracle = OracleArgs::from_matches(m, true);
+    let (Some(input), Some(weight)) = (get_path(m, "input"), get_path(m, "weight")) else {
+        return Err("--input and --weight are required (or a subcommand: pool, conv-transpose, grad)".into());
+    };
+    let bias = get_path(m, "bias");
+    let candidate = oracle.candidate.clone().expect("required");
+    let files = read_layer_files(&input, &weight, bias.as_deref(), &oracle.outputs())?;
+    let op: CheckedOp = given(m, "op");
+    let geometry = GeometryArgs::from_matches(m).geometry(weight_rank(&files.weight, "--weight")?)?;
+    let engine = engine(&EngineArgs::from_matches(m))?;
+    let x = oracle.prepare(files.input, "--input")?;
+    let w = oracle.prepare(files.weight, "--weight")?;
+    let b = files
+        .bias
+        .map(|b| oracle.prepare(b, "--bias"))
+        .transpose()?;
+    let reference = Reference::correlate(
+        &engine,
+        &x,
+        &w,
+        b.as_ref(),
+        &geometry,
+        op == CheckedOp::Convolve,
+    )
+    .map_err(|e| e.to_string())?;
+    let candidate = read_candidate("--candidate", &candidate)?;
+    let mut inputs = vec![&x, &w];
+    inputs.extend(b.as_ref());
+    let report = judge(&candidate_label(m), &reference, &candidate, &inputs, &oracle)?;
+    write_report(&oracle, &[("output", &report)])?;
+    Ok(report.passed())
+}
+
+fn candidate_label(m: &ArgMatches) -> String {
+    get_path(m, "candidate").map_or_else(String::new, |p| p.display().to_string())
+}
+
+fn run_pool(args: PoolArgs, oracle: OracleArgs) -> Result<bool, String> {
+    if !args.out.paths().is_empty() || args.indices.is_some() {
+        return Err("--output, --exact-json and --indices do not apply to check".into());
+    }
+    let candidate_path = oracle.candidate.clone().expect("required");
+    refuse_clobber(&[&args.input], &oracle.outputs())?;
+    let input = read_flag("--input", &args.input)?;
+    let x = oracle.prepare(input, "--input")?;
+    let reference = match args.kind {
+        PoolKind::Max => {
+            refuse_flags(
+                &args,
+                &[
+                    ("--count-include-pad", args.count_include_pad.is_some()),
+                    ("--divisor-override", args.divisor_override.is_some()),
+                ],
+            )?;
+            Reference::max_pool(&x, &pool_params(&args)?)
+        }
+        PoolKind::Avg => {
+            let mut options = AvgOptions::default();
+            if let Some(v) = &args.count_include_pad {
+                options.count_include_pad =
+                    parse_bool("--count-include-pad", v).map_err(|e| e.to_string())?;
+            }
+            options.divisor_override = args.divisor_override;
+            Reference::avg_pool(&x, &pool_params(&args)?, &options)
+        }
+        _ => {
+            return Err(
+                "check pool supports max and avg (adaptive and global pools: not yet)".into(),
+            )
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    let candidate = read_candidate("--candidate", &candidate_path)?;
+    let label = candidate_path.display().to_string();
+    let report = judge(&label, &reference, &candidate, &[&x], &oracle)?;
+    write_report(&oracle, &[("output", &report)])?;
+    Ok(report.passed())
+}
+
+fn run_transpose(args: TransposeArgs, oracle: OracleArgs) -> Result<bool, String> {
+    if !args.out.paths().is_empty() {
+        return Err("--output and --exact-json do not apply to check".into());
+    }
+    let candidate_path = oracle.candidate.clone().expect("required");
+    let files = read_layer_files(
+        &args.input,
+        &args.weight,
+        args.bias.as_deref(),
+        &oracle.outputs(),
+    )?;
+    let geometry = transpose_geometry(&args, weight_rank(&files.weight, "--weight")?)?;
+    let engine = engine(&args.engine)?;
+    let x = oracle.prepare(files.input, "--input")?;
+    let w = oracle.prepare(files.weight, "--weight")?;
+    let b = files
+        .bias
+        .map(|b| oracle.prepare(b, "--bias"))
+        .transpose()?;
+    let reference = Reference::conv_transpose(&engine, &x, &w, b.as_ref(), &geometry)
+        .map_err(|e| e.to_string())?;
+    let candidate = read_candidate("--candidate", &candidate_path)?;
+    let mut inputs = vec![&x, &w];
+    inputs.extend(b.as_ref());
+    let label = candidate_path.display().to_string();
+    let report = judge(&label, &reference, &candidate, &inputs, &oracle)?;
+    write_report(&oracle, &[("output", &report)])?;
+    Ok(report.passed())
+}
+
+fn run_grad(args: GradArgs, oracle: OracleArgs) -> Result<bool, String> {
+    let candidates = [
+        ("grad_input", "--grad-input", &args.grad_input),
+        ("grad_weight", "--grad-weight", &args.grad_weight),
+        ("grad_bias", "--grad-bias", &args.grad_bias),
+    ];
+    if candidates.iter().all(|(_, _, p)| p.is_none()) {
+        return Err(
+            "name at least one candidate: --grad-input, --grad-weight or --grad-bias".into(),
+        );
+    }
+    if args.output_dtype.is_some() {
+        return Err("--output-dtype does not apply to check".into());
+    }
+    refuse_clobber(
+        &[&args.input, &args.weight, &args.grad_output],
+        &oracle.outputs(),
+    )?;
+    let input = read_flag("--input", &args.input)?;
+    let weight = read_flag("--weight", &args.weight)?;
+    let grad_output = read_flag("--grad-output", &args.grad_output)?;
+    let geometry = args
+        .geometry
+        .geometry(weight_rank(&weight, "--weight")?)?;
+    let engine = engine(&args.engine)?;
+    let x = oracle.prepare(input, "--input")?;
+    let w = oracle.prepare(weight, "--weight")?;
+    let g = oracle.prepare(grad_output, "--grad-output")?;
+    let references = Reference::correlate_backward(&engine, &x, &w, &g, &geometry)
+        .map_err(|e| e.to_string())?;
+    let inputs: [Vec<&ArrayD<Rational>>; 3] = [vec![&g, &w], vec![&g, &x], vec![&g]];
+    let mut reports = Vec::new();
+    for (((name, flag, path), reference), inputs) in candidates.iter().zip(&references).zip(&inputs)
+    {
+        if let Some(path) = path {
+            let candidate = read_candidate(flag, path)?;
+            let report = judge(&format!("{name} ({})", path.display()), reference, &candidate, inputs, &oracle)?;
+            reports.push((*name, report));
+        }
+    }
+    let named: Vec<(&str, &Report)> = reports.iter().map(|(n, r)| (*n, r)).collect();
+    write_report(&oracle, &named)?;
+    Ok(reports.iter().all(|(_, r)| r.passed()))
+}
+

@@ -1,0 +1,389 @@
+//! The oracle: is another implementation's output what the arithmetic it claims can produce?
+//!
+//! Instead of a guessed tolerance, each output element of the candidate is compared with the
+//! exact result y under a rigorous componentwise bound B (see [`contract`] for the model, after
+//! Higham's *Accuracy and Stability of Numerical Algorithms*, ch. 3):
+//!
+//! ```text
+//! |y_hat - y| <= B = G + u_out (|y| + G) + eta_out,   G = [(1+u_in)^f (1+u_acc)^(n+1) - 1] S + A
+//! ```
+//!
+//! with S = |b| + sum |w||x| the exact magnitude of the element and n its reduction length.
+//! The comparison is exact (rational arithmetic): an element passes if and only if the
+//! inequality holds. [`check`] returns a [`Report`]: pass or fail per element, the worst ratio
+//! |error| / B and where it is, the share of elements over B, the score e = |error| / (u_acc S)
+//! against the probabilistic level lambda sqrt(n) (Higham and Mary 2019: legal but suspicious
+//! above it), the ulp distance to the correctly rounded exact value, and the tightest of
+//! fp64 / fp32 / TF32 / fp16 / bf16 whose contract every element meets.
+//!
+//! ```text
+//! let reference = Reference::correlate(&engine, &x, &w, None, &geometry, false)?;
+//! let report = check(&reference, candidate.view(), Precision::Fp32, &[&x, &w], &CheckOptions::default())?;
+//! assert!(report.passed(), "{}", report.render());
+//! ```
+//!
+//! Cost: the exact layer twice (y and S), then O(1) rational operations per element and
+//! precision.
+
+pub mod contract;
+pub mod filter;
+pub mod reference;
+pub mod report;
+
+pub use contract::{Contract, Cut, Precision, Reduction};
+pub use reference::{representable, round_inputs, Reference};
+pub use report::{ElementReport, Report};
+
+use crate::exact::ExactError;
+use filter::{encode_f64, fits_format, representable_f64, FloatBound};
+use crate::scalar::{rational_from_f64, round_to_bits, round_to_f64, FloatFormat, Rational};
+use ndarray::{ArrayD, ArrayViewD};
+use num_traits::{One, Signed, Zero};
+
+/// Why a check could not be made (as opposed to a candidate that fails it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OracleError {
+    /// The candidate's shape is not the exact result's.
+    Shape {
+        /// The candidate's shape.
+        candidate: Vec<usize>,
+        /// The exact result's shape.
+        expected: Vec<usize>,
+    },
+    /// The exact result could not be computed.
+    Exact(ExactError),
+}
+
+impl std::fmt::Display for OracleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OracleError::Shape {
+                candidate,
+                expected,
+            } => write!(
+                f,
+                "the candidate has shape {candidate:?} but the exact result has shape {expected:?}"
+            ),
+            OracleError::Exact(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for OracleError {}
+
+impl From<ExactError> for OracleError {
+    fn from(e: ExactError) -> Self {
+        OracleError::Exact(e)
+    }
+}
+
+/// Options of [`check`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckOptions {
+    /// How inputs are cut to TF32 (truncation unless the hardware is known to round).
+    pub tf32_cut: Cut,
+    /// lambda of the probabilistic level lambda sqrt(n) (default 6: each element exceeds it
+    /// with probability below 2 exp(-18) ~ 3e-8 under Higham and Mary's model).
+    pub lambda: f64,
+    /// How many failing elements the report lists (the worst one is always reported).
+    pub listed: usize,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            tf32_cut: Cut::Truncation,
+            lambda: 6.0,
+            listed: 10,
+        }
+    }
+}
+
+/// The verdict of one element under one contract.
+#[derive(Debug, Clone, PartialEq)]
+enum Verdict {
+    Pass,
+    /// Fails, with the reason when it is not the size of the error.
+    Fail(Option<String>),
+}
+
+/// Everything about one element that does not depend on the contract.
+struct Element<'a> {
+    exact: &'a Rational,
+    magnitude: &'a Rational,
+    candidate: f64,
+    /// The candidate's exact value (None for NaN and infinity).
+    value: Option<Rational>,
+    /// |candidate - exact|.
+    error: Option<Rational>,
+}
+
+fn overflow_possible(contract: &Contract, e: &Element<'_>) -> bool {
+    let accumulator = contract.precision.accumulator_format().max_finite();
+    let output = contract.precision.output_format().max_finite();
+    let partial = e.magnitude * (Rational::one() + &contract.gamma) + &contract.underflow;
+    partial > accumulator || e.exact.abs() + contract.bound(e.exact, e.magnitude) > output
+}
+
+fn judge(contract: &Contract, selection: bool, e: &Element<'_>) -> (Verdict, Option<Rational>) {
+    let output = contract.precision.output_format();
+    let Some(value) = &e.value else {
+        // NaN or infinity: legal only where the bound allows overflow (of a partial sum, in
+        // either direction, or of the result); a selection overflows only by its rounding.
+        let allowed = if selection {
+            e.candidate.is_infinite()
+                && round_to_bits(e.exact, output) == infinity_bits(output, e.candidate < 0.0)
+        } else {
+            overflow_possible(contract, e)
+        };
+        let verdict = if allowed {
+            Verdict::Pass
+        } else {
+            Verdict::Fail(Some(format!("{} where the exact value is finite", e.candidate)))
+        };
+        return (verdict, None);
+    };
+    if !fits_format(value, output) {
+        let reason = format!("not a {} value", format_name(output));
+        return (Verdict::Fail(Some(reason)), None);
+    }
+    let error = e.error.as_ref().expect("finite candidate");
+    if selection {
+        let expected = crate::scalar::round_to_format(e.exact, output);
+        return if expected.as_ref() == Some(value) {
+            (Verdict::Pass, Some(Rational::zero()))
+        } else {
+            let bound = expected.map_or_else(Rational::zero, |r| (&r - e.exact).abs());
+            (
+                Verdict::Fail(Some(
+                    "max pooling must return the chosen input exactly".into(),
+                )),
+                Some(bound),
+            )
+        };
+    }
+    let bound = contract.bound(e.exact, e.magnitude);
+    if error <= &bound {
+        (Verdict::Pass, Some(bound))
+    } else {
+        (Verdict::Fail(None), Some(bound))
+    }
+}
+
+fn infinity_bits(format: FloatFormat, negative: bool) -> u64 {
+    let fraction_bits = format.precision - 1;
+    let exponent = ((1u64 << format.exponent_bits) - 1) << fraction_bits;
+    exponent | (u64::from(negative) << (format.width() - 1))
+}
+
+/// NumPy's name of a format.
+pub fn format_name(format: FloatFormat) -> &'static str {
+    match format {
+        FloatFormat::F64 => "float64",
+        FloatFormat::F32 => "float32",
+        FloatFormat::F16 => "float16",
+        FloatFormat::BF16 => "bfloat16",
+        FloatFormat::TF32 => "tf32",
+        _ => "float",
+    }
+}
+
+/// The bits of y correctly rounded into `format`, from its f64 approximation `y_f` (within
+/// 2^-52 relative, see [`ScaledTensor::to_f64_approx`](crate::exact::ScaledTensor)) when every
+/// value within that distance rounds alike, else from the exact value.
+fn rounded_bits<'a>(y_f: f64, y: impl Fn() -> &'a Rational, format: FloatFormat) -> u64 {
+    let narrow = |v: f64| -> Option<u64> {
+        match format {
+            FloatFormat::F64 => None,
+            FloatFormat::F32 => Some(u64::from((v as f32).to_bits())),
+            _ => None,
+        }
+    };
+    if y_f.is_normal() {
+        let (lo, hi) = (y_f * (1.0 - 2f64.powi(-50)), y_f * (1.0 + 2f64.powi(-50)));
+        if let (Some(a), Some(b)) = (narrow(lo), narrow(hi)) {
+            if a == b {
+                return a;
+            }
+        }
+    }
+    round_to_bits(y(), format)
+}
+
+/// The distance in units in the last place between two values of `format`, counted along
+/// the ordered encodings (so 0 and the smallest subnormal are 1 ulp apart).
+pub fn ulp_distance(a: &Rational, b: &Rational, format: FloatFormat) -> u64 {
+    let key = |q: &Rational| {
+        let bits = round_to_bits(q, format);
+        let sign = bits >> (format.width() - 1) == 1;
+        let magnitude = (bits & ((1u64 << (format.width() - 1)) - 1)) as i128;
+        if sign {
+            -magnitude
+        } else {
+            magnitude
+        }
+    };
+    (key(a) - key(b)).unsigned_abs() as u64
+}
+
+fn f64_of(q: &Rational) -> f64 {
+    round_to_f64(q)
+}
+
+/// The contract of `precision` for a reference, given the inputs the candidate computed from
+/// (to decide whether they are already in the precision's input format).
+pub fn contract_for(
+    reference: &Reference,
+    precision: Precision,
+    inputs: &[&ArrayD<Rational>],
+    tf32_cut: Cut,
+) -> Contract {
+    if reference.selection {
+        return Contract::selection(precision);
+    }
+    let in_format = inputs
+        .iter()
+        .all(|t| t.iter().all(|q| fits_format(q, precision.input_format())));
+    Contract::new(precision, &reference.reduction, in_format, tf32_cut)
+}
+
+/// Checks a candidate output against the exact reference under the contract of `precision`
+/// (and, for the report's "tightest contract", under every other precision). `inputs` are the
+/// tensors the candidate was computed from (after any rounding of them that the caller applied
+/// to both), used to decide whether the input cut is exact.
+pub fn check(
+    reference: &Reference,
+    candidate: ArrayViewD<'_, f64>,
+    precision: Precision,
+    inputs: &[&ArrayD<Rational>],
+    options: &CheckOptions,
+) -> Result<Report, OracleError> {
+    if candidate.shape() != reference.exact.shape() {
+        return Err(OracleError::Shape {
+            candidate: candidate.shape().to_vec(),
+            expected: reference.exact.shape().to_vec(),
+        });
+    }
+    let contracts: Vec<Contract> = Precision::ALL
+        .iter()
+        .map(|&p| contract_for(reference, p, inputs, options.tf32_cut))
+        .collect();
+    let filters: Vec<FloatBound> = contracts.iter().map(FloatBound::new).collect();
+    let claimed = Precision::ALL
+        .iter()
+        .position(|&p| p == precision)
+        .expect("every precision is in ALL");
+    let contract = &contracts[claimed];
+    let output = precision.output_format();
+    let level = contract.probabilistic_level(options.lambda);
+    let unit = f64_of(&contract.score_unit);
+    let shape = reference.exact.shape();
+
+    let mut report = Report::new(contract.clone(), reference.exact.len(), options.lambda);
+    let mut failed_per_precision = vec![0usize; contracts.len()];
+    let exact_f64 = reference.exact.to_f64_approx();
+    let magnitude_f64 = reference.magnitude.to_f64_approx();
+    let candidate = candidate.as_standard_layout();
+    for (flat, &c) in candidate.iter().enumerate() {
+        let (y_f, s_f) = (exact_f64[flat], magnitude_f64[flat]);
+        // The exact values, made only where the filter cannot decide.
+        let exact_y = std::cell::OnceCell::new();
+        let y = || exact_y.get_or_init(|| reference.exact.value(flat));
+        let exact_s = std::cell::OnceCell::new();
+        let s = || exact_s.get_or_init(|| reference.magnitude.value(flat));
+        // The verdict of contract k: the float filter when it can decide, else exactly.
+        let verdict = |k: usize| -> (Verdict, f64) {
+            let format = Precision::ALL[k].output_format();
+            if !reference.selection && representable_f64(c, format) {
+                if let Some(pass) = filters[k].decide(c, y_f, s_f) {
+                    let bound = filters[k].bound(y_f, s_f);
+                    let verdict = if pass {
+                        Verdict::Pass
+                    } else {
+                        Verdict::Fail(None)
+                    };
+                    return (verdict, bound);
+                }
+            }
+            let value = rational_from_f64(c).ok();
+            let element = Element {
+                exact: y(),
+                magnitude: s(),
+                candidate: c,
+                error: value.as_ref().map(|v| (v - y()).abs()),
+                value,
+            };
+            let (verdict, bound) = judge(&contracts[k], reference.selection, &element);
+            (verdict, bound.as_ref().map_or(f64::NAN, f64_of))
+        };
+        // The other contracts only need their first failure (for the tightest one met).
+        for (k, failed) in failed_per_precision.iter_mut().enumerate() {
+            if k != claimed && *failed == 0 && verdict(k).0 != Verdict::Pass {
+                *failed = 1;
+            }
+        }
+        let (verdict, bound_f64) = verdict(claimed);
+        let error_f64 = if c.is_finite() {
+            (c - y_f).abs()
+        } else {
+            f64::NAN
+        };
+        let ratio = if !error_f64.is_finite() || matches!(verdict, Verdict::Fail(Some(_))) {
+            f64::INFINITY
+        } else if error_f64 == 0.0 {
+            0.0
+        } else {
+            error_f64 / bound_f64
+        };
+        let score = if !error_f64.is_finite() {
+            f64::INFINITY
+        } else if error_f64 == 0.0 {
+            0.0
+        } else {
+            error_f64 / (unit * s_f)
+        };
+        let ulps = representable_f64(c, output).then(|| {
+            let key = |bits: u64| {
+                let magnitude = (bits & ((1u64 << (output.width() - 1)) - 1)) as i128;
+                if bits >> (output.width() - 1) == 1 {
+                    -magnitude
+                } else {
+                    magnitude
+                }
+            };
+            (key(encode_f64(c, output)) - key(rounded_bits(y_f, y, output))).unsigned_abs() as u64
+        });
+        let passed = verdict == Verdict::Pass;
+        if !passed {
+            failed_per_precision[claimed] += 1;
+        }
+        let describe = || ElementReport {
+            index: crate::io::unravel(flat, shape),
+            candidate: c,
+            exact: y_f,
+            error: error_f64,
+            bound: bound_f64,
+            ratio,
+            score,
+            ulps,
+            reason: match &verdict {
+                Verdict::Fail(Some(reason)) => Some(reason.clone()),
+                _ => None,
+            },
+        };
+        report.record(passed, ratio, score > level, score, ulps, &describe, options.listed);
+    }
+    report.tightest = Precision::ALL
+        .iter()
+        .zip(&failed_per_precision)
+        .find(|(_, &failed)| failed == 0)
+        .map(|(&p, _)| p);
+    report.contracts_met = Precision::ALL
+        .iter()
+        .zip(&failed_per_precision)
+        .filter(|(_, &failed)| failed == 0)
+        .map(|(&p, _)| p)
+        .collect();
+    Ok(report)
+}
+

@@ -1,0 +1,250 @@
+//! The exact side of a check: for each output element its exact value y and its magnitude S,
+//! computed by the exact engines on the inputs the candidate was given.
+//!
+//! S = |b| + sum |w||x| is the same layer applied to |x|, |w| and |b| (every term made
+//! non-negative), so the fast exact engine computes it as a second layer; for average pooling
+//! S = (sum |x|) / divisor. Cost: twice the exact layer.
+
+use super::contract::Reduction;
+use crate::exact::{ExactEngine, ExactError, ScaledTensor};
+use crate::geometry::{ConvGeometry, ConvShape, PoolParams, TransposeGeometry, TransposeShape};
+use crate::reference::{avg_pool, max_pool, AvgOptions};
+use crate::scalar::{round_to_format, FloatFormat, Rational};
+use ndarray::ArrayD;
+use num_traits::{Signed, Zero};
+
+/// What a candidate is compared with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reference {
+    /// The exact output y (integers times a scale, as the exact engine returns it).
+    pub exact: ScaledTensor,
+    /// The exact magnitude S of each element (for a selection: |y|).
+    pub magnitude: ScaledTensor,
+    /// The reduction behind each element (terms, cut operands, largest inputs).
+    pub reduction: Reduction,
+    /// True for max pooling: the result is one of the inputs, exactly.
+    pub selection: bool,
+}
+
+fn absolute(t: &ArrayD<Rational>) -> ArrayD<Rational> {
+    t.mapv(|q| q.abs())
+}
+
+fn largest(t: &ArrayD<Rational>) -> Rational {
+    t.iter()
+        .map(|q| q.abs())
+        .max()
+        .unwrap_or_else(Rational::zero)
+}
+
+/// The C-order position of a multi-index.
+fn flat_index(index: &[usize], shape: &[usize]) -> usize {
+    assert_eq!(index.len(), shape.len(), "index {index:?} for shape {shape:?}");
+    index.iter().zip(shape).fold(0, |flat, (&i, &n)| {
+        assert!(i < n, "index {index:?} out of shape {shape:?}");
+        flat * n + i
+    })
+}
+
+fn scaled(t: &ArrayD<Rational>) -> ScaledTensor {
+    ScaledTensor::from_rationals(t.view())
+}
+
+/// Each element of `t` correctly rounded (to nearest, ties to even) into `format`: what
+/// `x.to(torch.float16)` (or bfloat16, or a round-to-nearest TF32 conversion) gives. Values
+/// beyond the format's range are refused (they would become infinities).
+pub fn round_inputs(t: &ArrayD<Rational>, format: FloatFormat) -> Result<ArrayD<Rational>, String> {
+    let mut out = Vec::with_capacity(t.len());
+    for (i, q) in t.iter().enumerate() {
+        out.push(round_to_format(q, format).ok_or_else(|| {
+            format!(
+                "element {:?} = {q} overflows the format when rounded",
+                crate::io::unravel(i, t.shape())
+            )
+        })?);
+    }
+    Ok(ArrayD::from_shape_vec(t.raw_dim(), out).expect("same shape"))
+}
+
+/// True when every element of `t` is a value of `format`.
+pub fn representable(t: &ArrayD<Rational>, format: FloatFormat) -> bool {
+    t.iter().all(|q| super::filter::fits_format(q, format))
+}
+
+impl Reference {
+    /// The exact value y at a multi-index.
+    pub fn exact_at(&self, index: &[usize]) -> Rational {
+        self.exact.value(flat_index(index, self.exact.shape()))
+    }
+
+    /// The magnitude S at a multi-index.
+    pub fn magnitude_at(&self, index: &[usize]) -> Rational {
+        self.magnitude.value(flat_index(index, self.magnitude.shape()))
+    }
+
+    /// The reference of a correlation layer (`flip` for true convolution): y from the fast
+    /// exact engine, S from the same engine on |x|, |w|, |b|; n = C_in/groups prod(k).
+    pub fn correlate(
+        engine: &ExactEngine,
+        input: &ArrayD<Rational>,
+        weight: &ArrayD<Rational>,
+        bias: Option<&ArrayD<Rational>>,
+        geometry: &ConvGeometry,
+        flip: bool,
+    ) -> Result<Reference, ExactError> {
+        let batched = if input.ndim() + 1 == weight.ndim() {
+            let mut shape = vec![1];
+            shape.extend(input.shape());
+            shape
+        } else {
+            input.shape().to_vec()
+        };
+        let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
+        let (x, w, b) = (scaled(input), scaled(weight), bias.map(scaled));
+        let run = |x: &ScaledTensor, w: &ScaledTensor, b: Option<&ScaledTensor>| {
+            if flip {
+                engine.convolve(x, w, b, geometry)
+            } else {
+                engine.correlate(x, w, b, geometry)
+            }
+        };
+        let exact = run(&x, &w, b.as_ref())?;
+        let magnitude = run(&x.abs(), &w.abs(), b.map(|b| b.abs()).as_ref())?;
+        Ok(Reference {
+            exact,
+            magnitude,
+            reduction: Reduction {
+                terms: shape.reduction_length(),
+                factors: 2,
+                operand_max: largest(input) + largest(weight),
+            },
+            selection: false,
+        })
+    }
+
+    /// The reference of a transposed convolution; n = C_in/groups prod(k) bounds the number
+    /// of contributions to one output.
+    pub fn conv_transpose(
+        engine: &ExactEngine,
+        input: &ArrayD<Rational>,
+        weight: &ArrayD<Rational>,
+        bias: Option<&ArrayD<Rational>>,
+        geometry: &TransposeGeometry,
+    ) -> Result<Reference, ExactError> {
+        let batched = if input.ndim() + 1 == weight.ndim() {
+            let mut shape = vec![1];
+            shape.extend(input.shape());
+            shape
+        } else {
+            input.shape().to_vec()
+        };
+        let shape =
+            TransposeShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
+        let (x, w, b) = (scaled(input), scaled(weight), bias.map(scaled));
+        let exact = engine.conv_transpose(&x, &w, b.as_ref(), geometry)?;
+        let magnitude =
+            engine.conv_transpose(&x.abs(), &w.abs(), b.map(|b| b.abs()).as_ref(), geometry)?;
+        let taps: usize = shape.dims.iter().map(|d| d.kernel).product();
+        Ok(Reference {
+            exact,
+            magnitude,
+            reduction: Reduction {
+                terms: shape.in_channels / shape.groups * taps,
+                factors: 2,
+                operand_max: largest(input) + largest(weight),
+            },
+            selection: false,
+        })
+    }
+
+    /// The references of the three gradients of a correlation layer (dL/dx, dL/dw, dL/db) for
+    /// the upstream gradient g: n = C_out/groups prod(k) for dL/dx, N prod(O) for dL/dw and
+    /// dL/db.
+    pub fn correlate_backward(
+        engine: &ExactEngine,
+        input: &ArrayD<Rational>,
+        weight: &ArrayD<Rational>,
+        grad_output: &ArrayD<Rational>,
+        geometry: &ConvGeometry,
+    ) -> Result<[Reference; 3], ExactError> {
+        let batched = if input.ndim() + 1 == weight.ndim() {
+            let mut shape = vec![1];
+            shape.extend(input.shape());
+            shape
+        } else {
+            input.shape().to_vec()
+        };
+        let shape = ConvShape::new(&batched, weight.shape(), None, geometry)?;
+        let (x, w, g) = (scaled(input), scaled(weight), scaled(grad_output));
+        let exact = engine.correlate_backward(&x, &w, &g, geometry)?;
+        let magnitude = engine.correlate_backward(&x.abs(), &w.abs(), &g.abs(), geometry)?;
+        let taps: usize = shape.kernel().iter().product();
+        let positions: usize = shape.output_spatial().iter().product::<usize>() * shape.batch;
+        let g_max = largest(grad_output);
+        let reference = |y: &ScaledTensor, s: &ScaledTensor, terms: usize, factors, operand_max| {
+            Reference {
+                exact: y.clone(),
+                magnitude: s.clone(),
+                reduction: Reduction {
+                    terms,
+                    factors,
+                    operand_max,
+                },
+                selection: false,
+            }
+        };
+        Ok([
+            reference(
+                &exact.input,
+                &magnitude.input,
+                shape.out_channels / shape.groups * taps,
+                2,
+                &g_max + largest(weight),
+            ),
+            reference(
+                &exact.weight,
+                &magnitude.weight,
+                positions,
+                2,
+                &g_max + largest(input),
+            ),
+            reference(&exact.bias, &magnitude.bias, positions, 1, g_max.clone()),
+        ])
+    }
+
+    /// The reference of max pooling: the result must be the chosen input, exactly.
+    pub fn max_pool(input: &ArrayD<Rational>, params: &PoolParams) -> Result<Reference, ExactError> {
+        let exact = max_pool(input, params)?.values;
+        Ok(Reference {
+            magnitude: scaled(&absolute(&exact)),
+            exact: scaled(&exact),
+            reduction: Reduction {
+                terms: 1,
+                factors: 0,
+                operand_max: largest(input),
+            },
+            selection: true,
+        })
+    }
+
+    /// The reference of average pooling: y = (sum of the window) / divisor, one division;
+    /// n = the window volume (at most n - 1 additions and the division).
+    pub fn avg_pool(
+        input: &ArrayD<Rational>,
+        params: &PoolParams,
+        options: &AvgOptions,
+    ) -> Result<Reference, ExactError> {
+        let exact = avg_pool(input, params, options)?;
+        let magnitude = avg_pool(&absolute(input), params, options)?;
+        Ok(Reference {
+            exact: scaled(&exact),
+            magnitude: scaled(&magnitude),
+            reduction: Reduction {
+                terms: params.kernel_size.iter().product(),
+                factors: 1,
+                operand_max: largest(input),
+            },
+            selection: false,
+        })
+    }
+}

@@ -1,0 +1,242 @@
+//! The oracle's report: a verdict per element, summarised as a table or as JSON.
+
+use super::contract::{Contract, Precision};
+use serde_json::{json, Value};
+
+/// One element of the candidate, as reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElementReport {
+    /// Its multi-index in the output.
+    pub index: Vec<usize>,
+    /// The candidate's value.
+    pub candidate: f64,
+    /// The exact value, rounded to f64 for display.
+    pub exact: f64,
+    /// |candidate - exact| (rounded to f64; NaN for a non-finite candidate).
+    pub error: f64,
+    /// The bound B (rounded to f64).
+    pub bound: f64,
+    /// error / bound (infinite for a non-finite or off-format candidate).
+    pub ratio: f64,
+    /// The score e = error / (u S) (u: the contract's `score_unit`).
+    pub score: f64,
+    /// Distance in ulps of the output format to the correctly rounded exact value.
+    pub ulps: Option<u64>,
+    /// Why it fails when that is not the size of its error.
+    pub reason: Option<String>,
+}
+
+impl ElementReport {
+    fn to_json(&self) -> Value {
+        let finite = |v: f64| if v.is_finite() { json!(v) } else { json!(v.to_string()) };
+        json!({
+            "index": self.index,
+            "candidate": finite(self.candidate),
+            "exact": finite(self.exact),
+            "error": finite(self.error),
+            "bound": finite(self.bound),
+            "ratio": finite(self.ratio),
+            "score": finite(self.score),
+            "ulps": self.ulps,
+            "reason": self.reason,
+        })
+    }
+}
+
+/// The result of [`check`](super::check).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The contract checked (the claimed precision).
+    pub contract: Contract,
+    /// The number of elements.
+    pub elements: usize,
+    /// How many are over the bound (or non-finite, or off-format).
+    pub failed: usize,
+    /// The first failing elements in C order (at most `CheckOptions::listed`).
+    pub failures: Vec<ElementReport>,
+    /// The element with the largest |error| / B.
+    pub worst: Option<ElementReport>,
+    /// lambda of the probabilistic level.
+    pub lambda: f64,
+    /// Elements with a score above lambda sqrt(n): legal only if within B, but unlikely.
+    pub suspicious: usize,
+    /// The largest score.
+    pub max_score: f64,
+    /// Elements equal to the correctly rounded exact value.
+    pub correctly_rounded: usize,
+    /// The largest ulp distance to the correctly rounded exact value (over elements in the
+    /// output format).
+    pub max_ulps: u64,
+    /// The tightest precision whose contract every element meets.
+    pub tightest: Option<Precision>,
+    /// Every precision whose contract every element meets.
+    pub contracts_met: Vec<Precision>,
+}
+
+impl Report {
+    pub(super) fn new(contract: Contract, elements: usize, lambda: f64) -> Report {
+        Report {
+            contract,
+            elements,
+            failed: 0,
+            failures: Vec::new(),
+            worst: None,
+            lambda,
+            suspicious: 0,
+            max_score: 0.0,
+            correctly_rounded: 0,
+            max_ulps: 0,
+            tightest: None,
+            contracts_met: Vec::new(),
+        }
+    }
+
+    /// Adds one element (`describe` builds its report only when it is listed or the worst).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record(
+        &mut self,
+        passed: bool,
+        ratio: f64,
+        suspicious: bool,
+        score: f64,
+        ulps: Option<u64>,
+        describe: &dyn Fn() -> ElementReport,
+        listed: usize,
+    ) {
+        if !passed {
+            self.failed += 1;
+            if self.failures.len() < listed {
+                self.failures.push(describe());
+            }
+        }
+        let worse = match &self.worst {
+            None => true,
+            Some(w) => ratio > w.ratio || (ratio.is_nan() && !w.ratio.is_nan()),
+        };
+        if worse && (ratio > 0.0 || !passed) {
+            self.worst = Some(describe());
+        }
+        self.suspicious += usize::from(suspicious);
+        if score > self.max_score || score.is_nan() {
+            self.max_score = score;
+        }
+        match ulps {
+            Some(0) => self.correctly_rounded += 1,
+            Some(u) => self.max_ulps = self.max_ulps.max(u),
+            None => {}
+        }
+    }
+
+    /// True when every element is within the bound.
+    pub fn passed(&self) -> bool {
+        self.failed == 0
+    }
+
+    /// The share of elements over the bound.
+    pub fn failed_share(&self) -> f64 {
+        if self.elements == 0 {
+            0.0
+        } else {
+            self.failed as f64 / self.elements as f64
+        }
+    }
+
+    /// The report as a human-readable table.
+    pub fn render(&self) -> String {
+        let c = &self.contract;
+        let mut out = String::new();
+        let verdict = if self.passed() { "PASS" } else { "FAIL" };
+        out.push_str(&format!(
+            "{verdict}: {} of {} elements over the {} bound ({:.4} %)\n",
+            self.failed,
+            self.elements,
+            c.precision,
+            100.0 * self.failed_share()
+        ));
+        out.push_str(&format!(
+            "  contract            {} (inputs {}in its format), n = {}, gamma = {:.4e}\n",
+            c.precision,
+            if c.inputs_in_format { "" } else { "not " },
+            c.terms,
+            c.gamma_f64()
+        ));
+        if let Some(w) = &self.worst {
+            out.push_str(&format!(
+                "  worst |error|/B     {:.4} at {:?} (candidate {:e}, exact {:e}, error {:.3e}, B {:.3e})\n",
+                w.ratio, w.index, w.candidate, w.exact, w.error, w.bound
+            ));
+        }
+        out.push_str(&format!(
+            "  score |error|/(u S) max {:.3}; {} elements above lambda sqrt(n) = {:.1} (lambda {})\n",
+            self.max_score,
+            self.suspicious,
+            self.lambda * (c.terms as f64).sqrt(),
+            self.lambda
+        ));
+        out.push_str(&format!(
+            "  ulps                {} correctly rounded, at most {} ulps of {} away\n",
+            self.correctly_rounded,
+            self.max_ulps,
+            super::format_name(c.precision.output_format())
+        ));
+        let met: Vec<&str> = self.contracts_met.iter().map(|p| p.name()).collect();
+        out.push_str(&format!(
+            "  tightest contract   {} (met: {})\n",
+            self.tightest.map_or("none", |p| p.name()),
+            if met.is_empty() {
+                "none".to_string()
+            } else {
+                met.join(", ")
+            }
+        ));
+        if !self.failures.is_empty() {
+            out.push_str("  first failures:\n");
+            for f in &self.failures {
+                out.push_str(&format!(
+                    "    {:?}: candidate {:e}, exact {:e}, error {:.3e} > B {:.3e}{}\n",
+                    f.index,
+                    f.candidate,
+                    f.exact,
+                    f.error,
+                    f.bound,
+                    f.reason
+                        .as_ref()
+                        .map_or(String::new(), |r| format!(" ({r})"))
+                ));
+            }
+        }
+        out
+    }
+
+    /// The report as JSON.
+    pub fn to_json(&self) -> Value {
+        let c = &self.contract;
+        json!({
+            "precision": c.precision.name(),
+            "passed": self.passed(),
+            "elements": self.elements,
+            "failed": self.failed,
+            "failed_share": self.failed_share(),
+            "contract": {
+                "inputs_in_format": c.inputs_in_format,
+                "terms": c.terms,
+                "gamma": c.gamma.to_string(),
+                "underflow": c.underflow.to_string(),
+                "u_out": c.u_out.to_string(),
+                "eta_out": c.eta_out.to_string(),
+                "u_acc": c.u_acc.to_string(),
+                "score_unit": c.score_unit.to_string(),
+            },
+            "worst": self.worst.as_ref().map(ElementReport::to_json),
+            "failures": self.failures.iter().map(ElementReport::to_json).collect::<Vec<_>>(),
+            "lambda": self.lambda,
+            "probabilistic_level": self.lambda * (c.terms as f64).sqrt(),
+            "suspicious": self.suspicious,
+            "max_score": if self.max_score.is_finite() { json!(self.max_score) } else { json!(self.max_score.to_string()) },
+            "correctly_rounded": self.correctly_rounded,
+            "max_ulps": self.max_ulps,
+            "tightest": self.tightest.map(Precision::name),
+            "contracts_met": self.contracts_met.iter().map(|p| p.name()).collect::<Vec<_>>(),
+        })
+    }
+}
