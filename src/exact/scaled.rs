@@ -193,7 +193,11 @@ impl ScaledTensor {
         let integers = parts
             .into_iter()
             .map(|(m, e)| {
-                let shift = if m == 0 { 0 } else { u32::try_from(e - e_min).ok()? };
+                let shift = if m == 0 {
+                    0
+                } else {
+                    u32::try_from(e - e_min).ok()?
+                };
                 Some(Dyadic { mantissa: m, shift })
             })
             .collect::<Option<Vec<_>>>()?;

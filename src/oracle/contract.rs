@@ -254,11 +254,16 @@ impl Contract {
         let growth = num_traits::pow(&one + &u_acc, n + 1);
         let cut_growth = num_traits::pow(&one + &u_in, reduction.factors as usize);
         let gamma = round_up_64(&(&cut_growth * &growth - &one));
-        let per_term = &eta_in * (&one + &u_in) * &reduction.operand_max + &eta_in * &eta_in + eta_acc;
+        let per_term =
+            &eta_in * (&one + &u_in) * &reduction.operand_max + &eta_in * &eta_in + eta_acc;
         let underflow = round_up_64(&(per_term * Rational::from_integer(n.into()) * growth));
-        let score_unit = [&u_in, &u_out]
-            .into_iter()
-            .fold(u_acc.clone(), |unit, u| if *u > unit { u.clone() } else { unit });
+        let score_unit = [&u_in, &u_out].into_iter().fold(u_acc.clone(), |unit, u| {
+            if *u > unit {
+                u.clone()
+            } else {
+                unit
+            }
+        });
         Contract {
             precision,
             inputs_in_format,
@@ -325,11 +330,18 @@ mod tests {
         let c = Contract::new(Precision::Fp32, &reduction, true, Cut::Truncation);
         let first_order = 577.0 * 2f64.powi(-24);
         let g = c.gamma_f64();
-        assert!(g > first_order && g < first_order * 1.0001, "{g} {first_order}");
+        assert!(
+            g > first_order && g < first_order * 1.0001,
+            "{g} {first_order}"
+        );
         // TF32 truncation adds 2 * 2^-10.
         let t = Contract::new(Precision::Tf32, &reduction, false, Cut::Truncation);
         let expected = first_order + 2.0 * 2f64.powi(-10);
-        assert!((t.gamma_f64() / expected - 1.0).abs() < 1e-3, "{}", t.gamma_f64());
+        assert!(
+            (t.gamma_f64() / expected - 1.0).abs() < 1e-3,
+            "{}",
+            t.gamma_f64()
+        );
         let nearest = Contract::new(Precision::Tf32, &reduction, false, Cut::Nearest);
         assert!(nearest.gamma_f64() < t.gamma_f64());
     }

@@ -160,10 +160,30 @@ mod tests {
 
     /// Values around the edges of every format: subnormals, the largest finite values, ties.
     fn samples() -> Vec<f64> {
-        let mut v = vec![0.0, 1.0, -1.0, 1.5, 0.1, -3.75, 65504.0, 65520.0, 1e-8, 5.960464477539063e-8];
-        for e in [-1074, -1070, -1022, -150, -149, -133, -126, -25, -24, -15, -14, 0, 15, 16, 127, 128, 1023] {
+        let mut v = vec![
+            0.0,
+            1.0,
+            -1.0,
+            1.5,
+            0.1,
+            -3.75,
+            65504.0,
+            65520.0,
+            1e-8,
+            5.960464477539063e-8,
+        ];
+        for e in [
+            -1074, -1070, -1022, -150, -149, -133, -126, -25, -24, -15, -14, 0, 15, 16, 127, 128,
+            1023,
+        ] {
             let p = 2f64.powi(e);
-            v.extend([p, -p, p * 1.5, p * (1.0 + 2f64.powi(-10)), p * (1.0 + 2f64.powi(-23))]);
+            v.extend([
+                p,
+                -p,
+                p * 1.5,
+                p * (1.0 + 2f64.powi(-10)),
+                p * (1.0 + 2f64.powi(-23)),
+            ]);
         }
         v.extend([f64::MAX, f32::MAX as f64, f64::from(f32::MIN_POSITIVE)]);
         v.into_iter().filter(|x| x.is_finite()).collect()
@@ -178,12 +198,19 @@ mod tests {
                 assert_eq!(representable_f64(c, format), exact, "{c} in {format:?}");
                 assert_eq!(fits_format(&q, format), exact, "{c} rational in {format:?}");
                 if exact {
-                    assert_eq!(encode_f64(c, format), round_to_bits(&q, format), "{c} {format:?}");
+                    assert_eq!(
+                        encode_f64(c, format),
+                        round_to_bits(&q, format),
+                        "{c} {format:?}"
+                    );
                 }
             }
         }
         // A non-dyadic rational is never a float.
-        assert!(!fits_format(&Rational::new(1.into(), 3.into()), FloatFormat::F64));
+        assert!(!fits_format(
+            &Rational::new(1.into(), 3.into()),
+            FloatFormat::F64
+        ));
     }
 
     #[test]
@@ -205,8 +232,17 @@ mod tests {
                         let bound = contract.bound(&yq, &sq);
                         let b = round_to_f64(&bound);
                         // Candidates at, just inside and just outside the bound.
-                        for c in [y, y + b, y - b, y + 2.0 * b, y + b * (1.0 + 1e-15), y + 0.5 * b] {
-                            let Ok(cq) = rational_from_f64(c) else { continue };
+                        for c in [
+                            y,
+                            y + b,
+                            y - b,
+                            y + 2.0 * b,
+                            y + b * (1.0 + 1e-15),
+                            y + 0.5 * b,
+                        ] {
+                            let Ok(cq) = rational_from_f64(c) else {
+                                continue;
+                            };
                             let exact = (&cq - &yq).abs() <= bound;
                             if let Some(fast) = filter.decide(c, y, s) {
                                 assert_eq!(fast, exact, "{precision} y={y} s={s} c={c}");

@@ -35,8 +35,8 @@ pub use reference::{representable, round_inputs, Reference};
 pub use report::{ElementReport, Report};
 
 use crate::exact::ExactError;
-use filter::{encode_f64, fits_format, representable_f64, FloatBound};
 use crate::scalar::{rational_from_f64, round_to_bits, round_to_f64, FloatFormat, Rational};
+use filter::{encode_f64, fits_format, representable_f64, FloatBound};
 use ndarray::{ArrayD, ArrayViewD};
 use num_traits::{One, Signed, Zero};
 
@@ -139,7 +139,10 @@ fn judge(contract: &Contract, selection: bool, e: &Element<'_>) -> (Verdict, Opt
         let verdict = if allowed {
             Verdict::Pass
         } else {
-            Verdict::Fail(Some(format!("{} where the exact value is finite", e.candidate)))
+            Verdict::Fail(Some(format!(
+                "{} where the exact value is finite",
+                e.candidate
+            )))
         };
         return (verdict, None);
     };
@@ -371,7 +374,15 @@ pub fn check(
                 _ => None,
             },
         };
-        report.record(passed, ratio, score > level, score, ulps, &describe, options.listed);
+        report.record(
+            passed,
+            ratio,
+            score > level,
+            score,
+            ulps,
+            &describe,
+            options.listed,
+        );
     }
     report.tightest = Precision::ALL
         .iter()
@@ -386,4 +397,3 @@ pub fn check(
         .collect();
     Ok(report)
 }
-

@@ -39,7 +39,11 @@ fn largest(t: &ArrayD<Rational>) -> Rational {
 
 /// The C-order position of a multi-index.
 fn flat_index(index: &[usize], shape: &[usize]) -> usize {
-    assert_eq!(index.len(), shape.len(), "index {index:?} for shape {shape:?}");
+    assert_eq!(
+        index.len(),
+        shape.len(),
+        "index {index:?} for shape {shape:?}"
+    );
     index.iter().zip(shape).fold(0, |flat, (&i, &n)| {
         assert!(i < n, "index {index:?} out of shape {shape:?}");
         flat * n + i
@@ -79,7 +83,8 @@ impl Reference {
 
     /// The magnitude S at a multi-index.
     pub fn magnitude_at(&self, index: &[usize]) -> Rational {
-        self.magnitude.value(flat_index(index, self.magnitude.shape()))
+        self.magnitude
+            .value(flat_index(index, self.magnitude.shape()))
     }
 
     /// The reference of a correlation layer (`flip` for true convolution): y from the fast
@@ -138,8 +143,7 @@ impl Reference {
         } else {
             input.shape().to_vec()
         };
-        let shape =
-            TransposeShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
+        let shape = TransposeShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
         let (x, w, b) = (scaled(input), scaled(weight), bias.map(scaled));
         let exact = engine.conv_transpose(&x, &w, b.as_ref(), geometry)?;
         let magnitude =
@@ -181,8 +185,8 @@ impl Reference {
         let taps: usize = shape.kernel().iter().product();
         let positions: usize = shape.output_spatial().iter().product::<usize>() * shape.batch;
         let g_max = largest(grad_output);
-        let reference = |y: &ScaledTensor, s: &ScaledTensor, terms: usize, factors, operand_max| {
-            Reference {
+        let reference =
+            |y: &ScaledTensor, s: &ScaledTensor, terms: usize, factors, operand_max| Reference {
                 exact: y.clone(),
                 magnitude: s.clone(),
                 reduction: Reduction {
@@ -191,8 +195,7 @@ impl Reference {
                     operand_max,
                 },
                 selection: false,
-            }
-        };
+            };
         Ok([
             reference(
                 &exact.input,
@@ -213,7 +216,10 @@ impl Reference {
     }
 
     /// The reference of max pooling: the result must be the chosen input, exactly.
-    pub fn max_pool(input: &ArrayD<Rational>, params: &PoolParams) -> Result<Reference, ExactError> {
+    pub fn max_pool(
+        input: &ArrayD<Rational>,
+        params: &PoolParams,
+    ) -> Result<Reference, ExactError> {
         let exact = max_pool(input, params)?.values;
         Ok(Reference {
             magnitude: scaled(&absolute(&exact)),

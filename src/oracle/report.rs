@@ -28,7 +28,13 @@ pub struct ElementReport {
 
 impl ElementReport {
     fn to_json(&self) -> Value {
-        let finite = |v: f64| if v.is_finite() { json!(v) } else { json!(v.to_string()) };
+        let finite = |v: f64| {
+            if v.is_finite() {
+                json!(v)
+            } else {
+                json!(v.to_string())
+            }
+        };
         json!({
             "index": self.index,
             "candidate": finite(self.candidate),

@@ -69,27 +69,44 @@ fn cudnn_fp32_outputs_pass_fp32_and_tf32_fails_it() {
     let engine = ExactEngine::new(2);
     for case in CASES {
         let (x, w) = (exact(case, "x"), exact(case, "w"));
-        let reference = Reference::correlate(&engine, &x, &w, None, &geometry(case), false).unwrap();
+        let reference =
+            Reference::correlate(&engine, &x, &w, None, &geometry(case), false).unwrap();
         for output in ["y_fp32_strict", "y_fp32_benchmark"] {
-            let report = judge(&reference, &candidate(case, output), Precision::Fp32, &[&x, &w]);
+            let report = judge(
+                &reference,
+                &candidate(case, output),
+                Precision::Fp32,
+                &[&x, &w],
+            );
             assert!(report.passed(), "{case} {output}\n{}", report.render());
             assert_eq!(report.tightest, Some(Precision::Fp32), "{case} {output}");
         }
         // float64 on the GPU from the same float32 inputs: within the fp64 contract.
-        let fp64 = judge(&reference, &candidate(case, "y_fp64"), Precision::Fp64, &[&x, &w]);
+        let fp64 = judge(
+            &reference,
+            &candidate(case, "y_fp64"),
+            Precision::Fp64,
+            &[&x, &w],
+        );
         assert!(fp64.passed(), "{case} y_fp64\n{}", fp64.render());
         // TF32 (PyTorch's default for convolutions): legal TF32, not fp32.
         let tf32 = candidate(case, "y_tf32");
         let as_tf32 = judge(&reference, &tf32, Precision::Tf32, &[&x, &w]);
         assert!(as_tf32.passed(), "{case} tf32\n{}", as_tf32.render());
-        assert_eq!(as_tf32.tightest, Some(Precision::Tf32), "{case}");
         let as_fp32 = judge(&reference, &tf32, Precision::Fp32, &[&x, &w]);
         if case == "resnet3x3" {
+            // 15917 of 200704 elements (7.9 %) over the fp32 bound when this was written.
             assert!(
                 as_fp32.failed_share() > 0.01,
                 "resnet3x3 tf32 as fp32: {}",
                 as_fp32.render()
             );
+            assert_eq!(as_tf32.tightest, Some(Precision::Tf32));
+        } else {
+            // A fact the oracle found: with allow_tf32 on, cuDNN still computed the grouped
+            // (2 channels per group) and the 1-D layer in plain fp32.
+            assert!(as_fp32.passed(), "{case}: {}", as_fp32.render());
+            assert_eq!(as_tf32.tightest, Some(Precision::Fp32), "{case}");
         }
     }
 }
@@ -110,7 +127,12 @@ fn cudnn_fp16_and_bf16_outputs_pass_against_their_rounded_inputs() {
             assert!(report.passed(), "{case} {output}\n{}", report.render());
             assert!(report.contract.inputs_in_format);
             // Not the fp32 contract: the output is rounded to 16 bits.
-            let strict = judge(&reference, &candidate(case, output), Precision::Fp32, &[&x, &w]);
+            let strict = judge(
+                &reference,
+                &candidate(case, output),
+                Precision::Fp32,
+                &[&x, &w],
+            );
             assert!(!strict.passed(), "{case} {output} passes fp32?");
         }
     }
@@ -132,9 +154,15 @@ fn cudnn_pooling_outputs_pass() {
         let reference = Reference::max_pool(&x, params).unwrap();
         let report = judge(&reference, &candidate("pool", name), Precision::Fp32, &[&x]);
         assert!(report.passed(), "{name}\n{}", report.render());
-        assert_eq!(report.correctly_rounded, report.elements, "{name}: max is exact");
+        assert_eq!(
+            report.correctly_rounded, report.elements,
+            "{name}: max is exact"
+        );
     }
-    for (name, include) in [("avg_k3s2p1_ceil_incl", true), ("avg_k3s2p1_ceil_excl", false)] {
+    for (name, include) in [
+        ("avg_k3s2p1_ceil_incl", true),
+        ("avg_k3s2p1_ceil_excl", false),
+    ] {
         let options = AvgOptions {
             count_include_pad: include,
             divisor_override: None,
@@ -149,7 +177,10 @@ fn cudnn_pooling_outputs_pass() {
         };
         let wrong = Reference::avg_pool(&x, &ceil, &other).unwrap();
         let report = judge(&wrong, &candidate("pool", name), Precision::Fp32, &[&x]);
-        assert!(!report.passed(), "{name} under the other divisor rule passes");
+        assert!(
+            !report.passed(),
+            "{name} under the other divisor rule passes"
+        );
     }
     // A max pool that returns a value one ulp off fails at that element.
     let reference = Reference::max_pool(&x, &ceil).unwrap();
@@ -211,7 +242,7 @@ fn broken_candidates_fail_at_the_right_element() {
     let mut shifted = good.clone();
     let last = shape.len() - 1;
     for (index, v) in shifted.indexed_iter_mut() {
-        let mut from = index.slice().to_vec();
+        let mut from = ndarray::Dimension::slice(&index).to_vec();
         from[last] = (from[last] + 1) % shape[last];
         *v = good[&from[..]];
     }

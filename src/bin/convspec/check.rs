@@ -82,7 +82,11 @@ impl OracleArgs {
     /// The flags given.
     pub fn from_matches(m: &ArgMatches, candidate: bool) -> Self {
         OracleArgs {
-            candidate: if candidate { get_path(m, "candidate") } else { None },
+            candidate: if candidate {
+                get_path(m, "candidate")
+            } else {
+                None
+            },
             precision: given(m, "precision"),
             round_inputs: get_text(m, "round-inputs"),
             tf32_rounding: given(m, "tf32-rounding"),
@@ -231,16 +235,18 @@ pub fn command() -> Command {
 /// Runs `convspec check`; Ok(false) when the candidate fails.
 pub fn run(m: &ArgMatches) -> Result<bool, String> {
     match m.subcommand() {
-        Some(("pool", sub)) => {
-            run_pool(PoolArgs::from_matches(sub), OracleArgs::from_matches(sub, true))
-        }
+        Some(("pool", sub)) => run_pool(
+            PoolArgs::from_matches(sub),
+            OracleArgs::from_matches(sub, true),
+        ),
         Some(("conv-transpose", sub)) => run_transpose(
             TransposeArgs::from_matches(sub),
             OracleArgs::from_matches(sub, true),
         ),
-        Some(("grad", sub)) => {
-            run_grad(GradArgs::from_matches(sub), OracleArgs::from_matches(sub, false))
-        }
+        Some(("grad", sub)) => run_grad(
+            GradArgs::from_matches(sub),
+            OracleArgs::from_matches(sub, false),
+        ),
         _ => run_layer(m),
     }
 }
@@ -248,13 +254,17 @@ pub fn run(m: &ArgMatches) -> Result<bool, String> {
 fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     let oracle = OracleArgs::from_matches(m, true);
     let (Some(input), Some(weight)) = (get_path(m, "input"), get_path(m, "weight")) else {
-        return Err("--input and --weight are required (or a subcommand: pool, conv-transpose, grad)".into());
+        return Err(
+            "--input and --weight are required (or a subcommand: pool, conv-transpose, grad)"
+                .into(),
+        );
     };
     let bias = get_path(m, "bias");
     let candidate = oracle.candidate.clone().expect("required");
     let files = read_layer_files(&input, &weight, bias.as_deref(), &oracle.outputs())?;
     let op: CheckedOp = given(m, "op");
-    let geometry = GeometryArgs::from_matches(m).geometry(weight_rank(&files.weight, "--weight")?)?;
+    let geometry =
+        GeometryArgs::from_matches(m).geometry(weight_rank(&files.weight, "--weight")?)?;
     let engine = engine(&EngineArgs::from_matches(m))?;
     let x = oracle.prepare(files.input, "--input")?;
     let w = oracle.prepare(files.weight, "--weight")?;
@@ -274,7 +284,13 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     let candidate = read_candidate("--candidate", &candidate)?;
     let mut inputs = vec![&x, &w];
     inputs.extend(b.as_ref());
-    let report = judge(&candidate_label(m), &reference, &candidate, &inputs, &oracle)?;
+    let report = judge(
+        &candidate_label(m),
+        &reference,
+        &candidate,
+        &inputs,
+        &oracle,
+    )?;
     write_report(&oracle, &[("output", &report)])?;
     Ok(report.passed())
 }
@@ -376,22 +392,26 @@ fn run_grad(args: GradArgs, oracle: OracleArgs) -> Result<bool, String> {
     let input = read_flag("--input", &args.input)?;
     let weight = read_flag("--weight", &args.weight)?;
     let grad_output = read_flag("--grad-output", &args.grad_output)?;
-    let geometry = args
-        .geometry
-        .geometry(weight_rank(&weight, "--weight")?)?;
+    let geometry = args.geometry.geometry(weight_rank(&weight, "--weight")?)?;
     let engine = engine(&args.engine)?;
     let x = oracle.prepare(input, "--input")?;
     let w = oracle.prepare(weight, "--weight")?;
     let g = oracle.prepare(grad_output, "--grad-output")?;
-    let references = Reference::correlate_backward(&engine, &x, &w, &g, &geometry)
-        .map_err(|e| e.to_string())?;
+    let references =
+        Reference::correlate_backward(&engine, &x, &w, &g, &geometry).map_err(|e| e.to_string())?;
     let inputs: [Vec<&ArrayD<Rational>>; 3] = [vec![&g, &w], vec![&g, &x], vec![&g]];
     let mut reports = Vec::new();
     for (((name, flag, path), reference), inputs) in candidates.iter().zip(&references).zip(&inputs)
     {
         if let Some(path) = path {
             let candidate = read_candidate(flag, path)?;
-            let report = judge(&format!("{name} ({})", path.display()), reference, &candidate, inputs, &oracle)?;
+            let report = judge(
+                &format!("{name} ({})", path.display()),
+                reference,
+                &candidate,
+                inputs,
+                &oracle,
+            )?;
             reports.push((*name, report));
         }
     }
@@ -399,4 +419,3 @@ fn run_grad(args: GradArgs, oracle: OracleArgs) -> Result<bool, String> {
     write_report(&oracle, &named)?;
     Ok(reports.iter().all(|(_, r)| r.passed()))
 }
-

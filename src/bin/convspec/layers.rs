@@ -95,7 +95,10 @@ impl TransposeArgs {
     }
 }
 
-pub(crate) fn transpose_geometry(args: &TransposeArgs, rank: usize) -> Result<TransposeGeometry, String> {
+pub(crate) fn transpose_geometry(
+    args: &TransposeArgs,
+    rank: usize,
+) -> Result<TransposeGeometry, String> {
     let mut g = TransposeGeometry::new(rank);
     if let Some(v) = &args.stride {
         g.stride = parse_per_dim("--stride", v, rank).map_err(err)?;
