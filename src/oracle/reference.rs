@@ -50,6 +50,17 @@ fn flat_index(index: &[usize], shape: &[usize]) -> usize {
     })
 }
 
+/// The input's shape with a batch axis of 1 when it is unbatched (one axis fewer than the
+/// weight).
+fn batched_shape(input: &ArrayD<Rational>, weight: &ArrayD<Rational>) -> Vec<usize> {
+    let mut shape = Vec::with_capacity(weight.ndim());
+    if input.ndim() + 1 == weight.ndim() {
+        shape.push(1);
+    }
+    shape.extend(input.shape());
+    shape
+}
+
 fn scaled(t: &ArrayD<Rational>) -> ScaledTensor {
     ScaledTensor::from_rationals(t.view())
 }
@@ -76,6 +87,26 @@ pub fn representable(t: &ArrayD<Rational>, format: FloatFormat) -> bool {
 }
 
 impl Reference {
+    /// The reference of a reduction computed by an exact engine.
+    pub fn linear(
+        exact: ScaledTensor,
+        magnitude: ScaledTensor,
+        terms: usize,
+        factors: u32,
+        operand_max: Rational,
+    ) -> Reference {
+        Reference {
+            exact,
+            magnitude,
+            reduction: Reduction {
+                terms,
+                factors,
+                operand_max,
+            },
+            selection: false,
+        }
+    }
+
     /// The exact value y at a multi-index.
     pub fn exact_at(&self, index: &[usize]) -> Rational {
         self.exact.value(flat_index(index, self.exact.shape()))
@@ -97,13 +128,7 @@ impl Reference {
         geometry: &ConvGeometry,
         flip: bool,
     ) -> Result<Reference, ExactError> {
-        let batched = if input.ndim() + 1 == weight.ndim() {
-            let mut shape = vec![1];
-            shape.extend(input.shape());
-            shape
-        } else {
-            input.shape().to_vec()
-        };
+        let batched = batched_shape(input, weight);
         let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
         let (x, w, b) = (scaled(input), scaled(weight), bias.map(scaled));
         let run = |x: &ScaledTensor, w: &ScaledTensor, b: Option<&ScaledTensor>| {
@@ -115,16 +140,13 @@ impl Reference {
         };
         let exact = run(&x, &w, b.as_ref())?;
         let magnitude = run(&x.abs(), &w.abs(), b.map(|b| b.abs()).as_ref())?;
-        Ok(Reference {
+        Ok(Reference::linear(
             exact,
             magnitude,
-            reduction: Reduction {
-                terms: shape.reduction_length(),
-                factors: 2,
-                operand_max: largest(input) + largest(weight),
-            },
-            selection: false,
-        })
+            shape.reduction_length(),
+            2,
+            largest(input) + largest(weight),
+        ))
     }
 
     /// The reference of a transposed convolution; n = C_in/groups prod(k) bounds the number
@@ -136,29 +158,20 @@ impl Reference {
         bias: Option<&ArrayD<Rational>>,
         geometry: &TransposeGeometry,
     ) -> Result<Reference, ExactError> {
-        let batched = if input.ndim() + 1 == weight.ndim() {
-            let mut shape = vec![1];
-            shape.extend(input.shape());
-            shape
-        } else {
-            input.shape().to_vec()
-        };
+        let batched = batched_shape(input, weight);
         let shape = TransposeShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
         let (x, w, b) = (scaled(input), scaled(weight), bias.map(scaled));
         let exact = engine.conv_transpose(&x, &w, b.as_ref(), geometry)?;
         let magnitude =
             engine.conv_transpose(&x.abs(), &w.abs(), b.map(|b| b.abs()).as_ref(), geometry)?;
         let taps: usize = shape.dims.iter().map(|d| d.kernel).product();
-        Ok(Reference {
+        Ok(Reference::linear(
             exact,
             magnitude,
-            reduction: Reduction {
-                terms: shape.in_channels / shape.groups * taps,
-                factors: 2,
-                operand_max: largest(input) + largest(weight),
-            },
-            selection: false,
-        })
+            shape.in_channels / shape.groups * taps,
+            2,
+            largest(input) + largest(weight),
+        ))
     }
 
     /// The references of the three gradients of a correlation layer (dL/dx, dL/dw, dL/db) for
@@ -171,13 +184,7 @@ impl Reference {
         grad_output: &ArrayD<Rational>,
         geometry: &ConvGeometry,
     ) -> Result<[Reference; 3], ExactError> {
-        let batched = if input.ndim() + 1 == weight.ndim() {
-            let mut shape = vec![1];
-            shape.extend(input.shape());
-            shape
-        } else {
-            input.shape().to_vec()
-        };
+        let batched = batched_shape(input, weight);
         let shape = ConvShape::new(&batched, weight.shape(), None, geometry)?;
         let (x, w, g) = (scaled(input), scaled(weight), scaled(grad_output));
         let exact = engine.correlate_backward(&x, &w, &g, geometry)?;
@@ -185,17 +192,9 @@ impl Reference {
         let taps: usize = shape.kernel().iter().product();
         let positions: usize = shape.output_spatial().iter().product::<usize>() * shape.batch;
         let g_max = largest(grad_output);
-        let reference =
-            |y: &ScaledTensor, s: &ScaledTensor, terms: usize, factors, operand_max| Reference {
-                exact: y.clone(),
-                magnitude: s.clone(),
-                reduction: Reduction {
-                    terms,
-                    factors,
-                    operand_max,
-                },
-                selection: false,
-            };
+        let reference = |y: &ScaledTensor, s: &ScaledTensor, terms, factors, operand_max| {
+            Reference::linear(y.clone(), s.clone(), terms, factors, operand_max)
+        };
         Ok([
             reference(
                 &exact.input,

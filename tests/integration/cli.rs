@@ -824,3 +824,64 @@ fn toeplitz_numeric_npy_and_refusals() {
     ]));
     assert!(unfold.contains("A is 16 x 9"), "{unfold}");
 }
+
+#[test]
+fn check_exit_codes_report_and_refusals() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/cudnn-h100/strided_dilated_grouped");
+    let file = |name: &str| fixtures.join(format!("{name}.npy"));
+    let dir = common::tempdir();
+    let report = dir.path().join("report.json");
+    let geometry = [
+        "--stride",
+        "2,1",
+        "--padding",
+        "1,2",
+        "--dilation",
+        "2,3",
+        "--groups",
+        "4",
+    ];
+    let run = |candidate: &Path, precision: &str, extra: &[&str]| {
+        let (x, w) = (file("x"), file("w"));
+        let mut args: Vec<String> = ["check", "--input", s(&x), "--weight", s(&w)]
+            .map(String::from)
+            .to_vec();
+        args.extend(geometry.iter().map(|a| a.to_string()));
+        args.extend(["--candidate", s(candidate), "--precision", precision].map(String::from));
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        convspec(&refs)
+    };
+    // A legal fp32 output: exit 0 and a JSON report.
+    let ok = run(&file("y_fp32_strict"), "fp32", &["--report", s(&report)]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["passed"], true);
+    assert_eq!(json["tightest"], "fp32");
+    // The fp16 output is not an fp32 computation: exit 1, the first element listed.
+    let fail = run(&file("y_fp16"), "fp32", &[]);
+    assert_eq!(fail.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&fail.stdout).contains("FAIL"));
+    // ... and is a legal fp16 one against the rounded inputs.
+    let fp16 = run(&file("y_fp16"), "fp16", &["--round-inputs", "fp16"]);
+    assert_eq!(
+        fp16.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&fp16.stdout)
+    );
+    // Unusable input: exit 2 with the reason.
+    refused(&run(&file("y_fp16"), "fp8", &[]), "--precision");
+    refused(&run(&file("x"), "fp32", &[]), "shape");
+    refused(
+        &run(&file("y_fp16"), "fp32", &["--report", s(&file("x"))]),
+        "refusing to overwrite",
+    );
+}

@@ -5,7 +5,9 @@
 //! when every element is within the bound, 1 when one is not, 2 for unusable input.
 
 use crate::args::{get_path, get_text, given, number, path, text, value_enum};
-use crate::common::{read_flag, read_layer_files, refuse_clobber, EngineArgs, GeometryArgs};
+use crate::common::{
+    read_flag, read_layer_files, refuse_clobber, EngineArgs, GeometryArgs, LayerFiles,
+};
 use crate::layers::{
     pool_params, refuse_flags, transpose_geometry, weight_rank, GradArgs, PoolArgs, PoolKind,
     TransposeArgs,
@@ -143,6 +145,15 @@ impl OracleArgs {
         self.report.iter().map(PathBuf::as_path).collect()
     }
 
+    /// Input, weight and bias as the candidate saw them.
+    fn prepare_layer(&self, files: LayerFiles) -> Result<Operands, String> {
+        Ok((
+            self.prepare(files.input, "--input")?,
+            self.prepare(files.weight, "--weight")?,
+            files.bias.map(|b| self.prepare(b, "--bias")).transpose()?,
+        ))
+    }
+
     /// The inputs as the candidate saw them (rounded when `--round-inputs` says so).
     fn prepare(&self, t: ExactTensor, flag: &str) -> Result<ArrayD<Rational>, String> {
         match self.rounding()? {
@@ -151,6 +162,9 @@ impl OracleArgs {
         }
     }
 }
+
+/// Input, weight and optional bias.
+type Operands = (ArrayD<Rational>, ArrayD<Rational>, Option<ArrayD<Rational>>);
 
 /// Reads a candidate output.
 fn read_candidate(flag: &str, path: &Path) -> Result<ArrayD<f64>, String> {
@@ -266,12 +280,7 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     let geometry =
         GeometryArgs::from_matches(m).geometry(weight_rank(&files.weight, "--weight")?)?;
     let engine = engine(&EngineArgs::from_matches(m))?;
-    let x = oracle.prepare(files.input, "--input")?;
-    let w = oracle.prepare(files.weight, "--weight")?;
-    let b = files
-        .bias
-        .map(|b| oracle.prepare(b, "--bias"))
-        .transpose()?;
+    let (x, w, b) = oracle.prepare_layer(files)?;
     let reference = Reference::correlate(
         &engine,
         &x,
@@ -354,12 +363,7 @@ fn run_transpose(args: TransposeArgs, oracle: OracleArgs) -> Result<bool, String
     )?;
     let geometry = transpose_geometry(&args, weight_rank(&files.weight, "--weight")?)?;
     let engine = engine(&args.engine)?;
-    let x = oracle.prepare(files.input, "--input")?;
-    let w = oracle.prepare(files.weight, "--weight")?;
-    let b = files
-        .bias
-        .map(|b| oracle.prepare(b, "--bias"))
-        .transpose()?;
+    let (x, w, b) = oracle.prepare_layer(files)?;
     let reference = Reference::conv_transpose(&engine, &x, &w, b.as_ref(), &geometry)
         .map_err(|e| e.to_string())?;
     let candidate = read_candidate("--candidate", &candidate_path)?;
