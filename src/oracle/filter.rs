@@ -17,7 +17,8 @@
 
 use super::contract::Contract;
 use crate::scalar::{round_to_f64, FloatFormat, Rational};
-use num_traits::{One, Signed, ToPrimitive, Zero};
+use ndarray::ArrayD;
+use num_traits::{Signed, Zero};
 
 /// The contract's constants as f64 (rounded to nearest).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,34 +122,55 @@ pub fn encode_f64(c: f64, format: FloatFormat) -> u64 {
     }
 }
 
+/// (bit length of the odd part m, exponent e) with |q| = m 2^e, for a non-zero dyadic rational
+/// (None when the denominator is not a power of two), without division.
+fn dyadic_parts(q: &Rational) -> Option<(u64, i64)> {
+    let (n, d) = (q.numer().abs(), q.denom());
+    // The denominator of a reduced dyadic rational is a power of two.
+    let d_exp = d.trailing_zeros().unwrap_or(0);
+    if d.bits() != d_exp + 1 {
+        return None;
+    }
+    let tz = n.trailing_zeros().unwrap_or(0);
+    Some((n.bits() - tz, tz as i64 - d_exp as i64))
+}
+
+/// Whether m 2^e (m odd, of `width` bits) is a value of `format`.
+fn fits_parts(width: u64, e: i64, format: FloatFormat) -> bool {
+    let (width, p) = (width as i64, i64::from(format.precision));
+    width <= p && e >= format.min_exponent() - (p - 1) && e + width - 1 <= format.bias()
+}
+
 /// True when the rational q is a value of `format` (checked without division: q must be an
 /// odd integer times a power of two within the format's range).
 pub fn fits_format(q: &Rational, format: FloatFormat) -> bool {
-    if q.is_zero() {
-        return true;
+    q.is_zero() || dyadic_parts(q).is_some_and(|(width, e)| fits_parts(width, e, format))
+}
+
+/// For each of `formats`, whether every element of every tensor is a value of it: one pass
+/// over the elements for all formats.
+pub fn formats_met(tensors: &[&ArrayD<Rational>], formats: &[FloatFormat]) -> Vec<bool> {
+    let mut met = vec![true; formats.len()];
+    for q in tensors.iter().flat_map(|t| t.iter()) {
+        if q.is_zero() {
+            continue;
+        }
+        let parts = dyadic_parts(q);
+        for (fits, &format) in met.iter_mut().zip(formats) {
+            *fits = *fits && parts.is_some_and(|(width, e)| fits_parts(width, e, format));
+        }
+        if !met.contains(&true) {
+            break;
+        }
     }
-    let (n, d) = (q.numer().abs(), q.denom());
-    // The denominator of a reduced dyadic rational is a power of two.
-    let d_exp = match d.trailing_zeros() {
-        Some(tz) if d.bits() == tz + 1 => tz as i64,
-        None if d.is_one() => 0,
-        _ => return false,
-    };
-    let tz = n.trailing_zeros().unwrap_or(0);
-    let m = n >> tz as usize;
-    let e = tz as i64 - d_exp;
-    let width = m.bits() as i64;
-    let p = i64::from(format.precision);
-    width <= p
-        && e >= format.min_exponent() - (p - 1)
-        && e + width - 1 <= format.bias()
-        && m.to_u64().is_some()
+    met
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::scalar::{rational_from_f64, round_to_bits, round_to_format};
+    use num_traits::One;
 
     const FORMATS: [FloatFormat; 5] = [
         FloatFormat::F64,
@@ -197,6 +219,8 @@ mod tests {
                 let exact = round_to_format(&q, format).as_ref() == Some(&q);
                 assert_eq!(representable_f64(c, format), exact, "{c} in {format:?}");
                 assert_eq!(fits_format(&q, format), exact, "{c} rational in {format:?}");
+                let single = ArrayD::from_elem(vec![1], q.clone());
+                assert_eq!(formats_met(&[&single], &[format]), vec![exact]);
                 if exact {
                     assert_eq!(
                         encode_f64(c, format),

@@ -36,7 +36,7 @@ pub use report::{ElementReport, Report};
 
 use crate::exact::ExactError;
 use crate::scalar::{rational_from_f64, round_to_bits, round_to_f64, FloatFormat, Rational};
-use filter::{encode_f64, fits_format, representable_f64, FloatBound};
+use filter::{encode_f64, fits_format, formats_met, representable_f64, FloatBound};
 use ndarray::{ArrayD, ArrayViewD};
 use num_traits::{One, Signed, Zero};
 
@@ -241,13 +241,21 @@ pub fn contract_for(
     inputs: &[&ArrayD<Rational>],
     tf32_cut: Cut,
 ) -> Contract {
+    let in_format = reference.selection || formats_met(inputs, &[precision.input_format()])[0];
+    contract_with(reference, precision, in_format, tf32_cut)
+}
+
+fn contract_with(
+    reference: &Reference,
+    precision: Precision,
+    in_format: bool,
+    cut: Cut,
+) -> Contract {
     if reference.selection {
-        return Contract::selection(precision);
+        Contract::selection(precision)
+    } else {
+        Contract::new(precision, &reference.reduction, in_format, cut)
     }
-    let in_format = inputs
-        .iter()
-        .all(|t| t.iter().all(|q| fits_format(q, precision.input_format())));
-    Contract::new(precision, &reference.reduction, in_format, tf32_cut)
 }
 
 /// Checks a candidate output against the exact reference under the contract of `precision`
@@ -267,9 +275,12 @@ pub fn check(
             expected: reference.exact.shape().to_vec(),
         });
     }
+    let input_formats: Vec<FloatFormat> = Precision::ALL.iter().map(|p| p.input_format()).collect();
+    let in_format = formats_met(inputs, &input_formats);
     let contracts: Vec<Contract> = Precision::ALL
         .iter()
-        .map(|&p| contract_for(reference, p, inputs, options.tf32_cut))
+        .zip(in_format)
+        .map(|(&p, in_format)| contract_with(reference, p, in_format, options.tf32_cut))
         .collect();
     let filters: Vec<FloatBound> = contracts.iter().map(FloatBound::new).collect();
     let claimed = Precision::ALL
