@@ -213,14 +213,13 @@ fn rounded_bits<'a>(y_f: f64, y: impl Fn() -> &'a Rational, format: FloatFormat)
     round_to_bits(y(), format)
 }
 
-/// The distance in units in the last place between two values of `format`, counted along
-/// the ordered encodings (so 0 and the smallest subnormal are 1 ulp apart).
-pub fn ulp_distance(a: &Rational, b: &Rational, format: FloatFormat) -> u64 {
-    let key = |q: &Rational| {
-        let bits = round_to_bits(q, format);
-        let sign = bits >> (format.width() - 1) == 1;
+/// The distance in units in the last place between two encodings of `format`, counted along
+/// the ordered encodings (so 0 and the smallest subnormal are 1 ulp apart, and values of
+/// opposite signs are as far apart as every float between them).
+pub fn ulp_distance(a: u64, b: u64, format: FloatFormat) -> u64 {
+    let key = |bits: u64| {
         let magnitude = (bits & ((1u64 << (format.width() - 1)) - 1)) as i128;
-        if sign {
+        if bits >> (format.width() - 1) == 1 {
             -magnitude
         } else {
             magnitude
@@ -356,17 +355,8 @@ pub fn check(
         } else {
             error_f64 / (unit * s_f)
         };
-        let ulps = representable_f64(c, output).then(|| {
-            let key = |bits: u64| {
-                let magnitude = (bits & ((1u64 << (output.width() - 1)) - 1)) as i128;
-                if bits >> (output.width() - 1) == 1 {
-                    -magnitude
-                } else {
-                    magnitude
-                }
-            };
-            (key(encode_f64(c, output)) - key(rounded_bits(y_f, y, output))).unsigned_abs() as u64
-        });
+        let ulps = representable_f64(c, output)
+            .then(|| ulp_distance(encode_f64(c, output), rounded_bits(y_f, y, output), output));
         let passed = verdict == Verdict::Pass;
         if !passed {
             failed_per_precision[claimed] += 1;
