@@ -114,8 +114,6 @@ struct Element<'a> {
     candidate: f64,
     /// The candidate's exact value (None for NaN and infinity).
     value: Option<Rational>,
-    /// |candidate - exact|.
-    error: Option<Rational>,
 }
 
 fn overflow_possible(contract: &Contract, e: &Element<'_>) -> bool {
@@ -150,7 +148,6 @@ fn judge(contract: &Contract, selection: bool, e: &Element<'_>) -> (Verdict, Opt
         let reason = format!("not a {} value", format_name(output));
         return (Verdict::Fail(Some(reason)), None);
     }
-    let error = e.error.as_ref().expect("finite candidate");
     if selection {
         let expected = crate::scalar::round_to_format(e.exact, output);
         return if expected.as_ref() == Some(value) {
@@ -166,7 +163,7 @@ fn judge(contract: &Contract, selection: bool, e: &Element<'_>) -> (Verdict, Opt
         };
     }
     let bound = contract.bound(e.exact, e.magnitude);
-    if error <= &bound {
+    if (value - e.exact).abs() <= bound {
         (Verdict::Pass, Some(bound))
     } else {
         (Verdict::Fail(None), Some(bound))
@@ -323,7 +320,6 @@ pub fn check(
                 exact: y(),
                 magnitude: s(),
                 candidate: c,
-                error: value.as_ref().map(|v| (v - y()).abs()),
                 value,
             };
             let (verdict, bound) = judge(&contracts[k], reference.selection, &element);
