@@ -32,3 +32,4 @@ pub mod scalar;
 pub mod seed;
 pub mod symbolic;
 pub mod toeplitz;
+pub mod vectors;

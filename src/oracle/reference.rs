@@ -8,7 +8,8 @@
 use super::contract::Reduction;
 use crate::exact::{ExactEngine, ExactError, ScaledTensor};
 use crate::geometry::{ConvGeometry, ConvShape, PoolParams, TransposeGeometry, TransposeShape};
-use crate::reference::{avg_pool, max_pool, AvgOptions};
+use crate::reference::pool::adaptive_windows;
+use crate::reference::{adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool, AvgOptions};
 use crate::scalar::{round_to_format, FloatFormat, Rational};
 use ndarray::ArrayD;
 use num_traits::{Signed, Zero};
@@ -229,6 +230,51 @@ impl Reference {
                 operand_max: largest(input),
             },
             selection: true,
+        })
+    }
+
+    /// The reference of adaptive max pooling (global max pooling: output size all ones): the
+    /// result must be the chosen input, exactly.
+    pub fn adaptive_max_pool(
+        input: &ArrayD<Rational>,
+        output_size: &[usize],
+    ) -> Result<Reference, ExactError> {
+        let exact = adaptive_max_pool(input, output_size)?.values;
+        Ok(Reference {
+            magnitude: scaled(&absolute(&exact)),
+            exact: scaled(&exact),
+            reduction: Reduction {
+                terms: 1,
+                factors: 0,
+                operand_max: largest(input),
+            },
+            selection: true,
+        })
+    }
+
+    /// The reference of adaptive average pooling (global average pooling: output size all
+    /// ones): y = (sum of the window) / its size; n = the largest window's size.
+    pub fn adaptive_avg_pool(
+        input: &ArrayD<Rational>,
+        output_size: &[usize],
+    ) -> Result<Reference, ExactError> {
+        let exact = adaptive_avg_pool(input, output_size)?;
+        let magnitude = adaptive_avg_pool(&absolute(input), output_size)?;
+        let spatial = &input.shape()[input.ndim().saturating_sub(output_size.len())..];
+        let terms = adaptive_windows(spatial, output_size)?
+            .iter()
+            .map(|w| w.positions.len())
+            .max()
+            .unwrap_or(1);
+        Ok(Reference {
+            exact: scaled(&exact),
+            magnitude: scaled(&magnitude),
+            reduction: Reduction {
+                terms,
+                factors: 1,
+                operand_max: largest(input),
+            },
+            selection: false,
         })
     }
 

@@ -8,3 +8,4 @@ mod layers;
 mod oracle;
 mod seed;
 mod toeplitz;
+mod vectors;

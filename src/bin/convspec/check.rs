@@ -9,8 +9,8 @@ use crate::common::{
     read_flag, read_layer_files, refuse_clobber, EngineArgs, GeometryArgs, LayerFiles,
 };
 use crate::layers::{
-    pool_params, refuse_flags, transpose_geometry, weight_rank, GradArgs, PoolArgs, PoolKind,
-    TransposeArgs,
+    adaptive_output_size, batched_rank, pool_params, refuse_flags, transpose_geometry, weight_rank,
+    GradArgs, PoolArgs, PoolKind, TransposeArgs,
 };
 use clap::{ArgMatches, Command};
 use convspec::exact::ExactEngine;
@@ -336,10 +336,38 @@ fn run_pool(args: PoolArgs, oracle: OracleArgs) -> Result<bool, String> {
             options.divisor_override = args.divisor_override;
             Reference::avg_pool(&x, &pool_params(&args)?, &options)
         }
-        _ => {
-            return Err(
-                "check pool supports max and avg (adaptive and global pools: not yet)".into(),
-            )
+        PoolKind::AdaptiveAvg
+        | PoolKind::AdaptiveMax
+        | PoolKind::GlobalAvg
+        | PoolKind::GlobalMax => {
+            refuse_flags(
+                &args,
+                &[
+                    ("--kernel-size", args.kernel_size.is_some()),
+                    ("--stride", args.stride.is_some()),
+                    ("--padding", args.padding.is_some()),
+                    ("--pads", args.pads.is_some()),
+                    ("--dilation", args.dilation.is_some()),
+                    ("--ceil-mode", args.ceil_mode.is_some()),
+                    ("--count-include-pad", args.count_include_pad.is_some()),
+                    ("--divisor-override", args.divisor_override.is_some()),
+                ],
+            )?;
+            let rank = batched_rank(&x);
+            let global = matches!(args.kind, PoolKind::GlobalAvg | PoolKind::GlobalMax);
+            if global && args.output_size.is_some() {
+                return Err("--output-size does not apply to global pooling".into());
+            }
+            let size = if global {
+                vec![1; rank]
+            } else {
+                adaptive_output_size(&args, rank)?
+            };
+            if matches!(args.kind, PoolKind::AdaptiveAvg | PoolKind::GlobalAvg) {
+                Reference::adaptive_avg_pool(&x, &size)
+            } else {
+                Reference::adaptive_max_pool(&x, &size)
+            }
         }
     }
     .map_err(|e| e.to_string())?;

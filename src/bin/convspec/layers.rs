@@ -332,6 +332,29 @@ pub(crate) fn refuse_flags(args: &PoolArgs, flags: &[(&str, bool)]) -> Result<()
     Ok(())
 }
 
+/// The `--output-size` of adaptive pooling; a single value applies to each of `rank_hint`
+/// spatial dimensions.
+pub(crate) fn adaptive_output_size(
+    args: &PoolArgs,
+    rank_hint: usize,
+) -> Result<Vec<usize>, String> {
+    let text = args
+        .output_size
+        .as_deref()
+        .ok_or("--output-size is required for adaptive pooling")?;
+    let list = parse_list("--output-size", text).map_err(err)?;
+    Ok(if list.len() == 1 {
+        vec![list[0]; rank_hint]
+    } else {
+        list
+    })
+}
+
+/// The spatial rank adaptive and global pools infer from the input: (N, C, L...).
+pub(crate) fn batched_rank(x: &ArrayD<Rational>) -> usize {
+    x.ndim().saturating_sub(2).max(1)
+}
+
 /// Runs `convspec pool`.
 pub fn run_pool(args: PoolArgs) -> Result<(), String> {
     let mut outputs = args.out.paths();
@@ -355,20 +378,8 @@ pub fn run_pool(args: PoolArgs) -> Result<(), String> {
     ];
     let max_flags = [("--indices", args.indices.is_some())];
     let adaptive_flags = [("--output-size", args.output_size.is_some())];
-    let output_size = |rank_hint: usize| -> Result<Vec<usize>, String> {
-        let text = args
-            .output_size
-            .as_deref()
-            .ok_or("--output-size is required for adaptive pooling")?;
-        let list = parse_list("--output-size", text).map_err(err)?;
-        Ok(if list.len() == 1 {
-            vec![list[0]; rank_hint]
-        } else {
-            list
-        })
-    };
-    // Adaptive pools infer their rank from the input: (N, C, L...) when a single size is given.
-    let batched_rank = x.ndim().saturating_sub(2).max(1);
+    let output_size = |rank_hint: usize| adaptive_output_size(&args, rank_hint);
+    let batched_rank = batched_rank(x);
     let (values, max_output): (ArrayD<Rational>, Option<MaxPoolOutput<Rational>>) = match args.kind
     {
         PoolKind::Max => {

@@ -11,6 +11,7 @@ mod layers;
 mod prove;
 mod size;
 mod toeplitz;
+mod vectors;
 
 use clap::{ArgMatches, Command};
 use std::process::ExitCode;
@@ -39,6 +40,7 @@ Mapping to other libraries (every result is exact; .npy outputs are correctly ro
 
   check another library's output (oracle)    convspec check --input X --weight W [flags] --candidate Y.npy --precision fp64|fp32|tf32|fp16|bf16 [--round-inputs fp16|bf16] [--report R.json]
                                              convspec check pool|conv-transpose|grad ... (the flags of that command)
+  conformance suite (as ONNX's node tests)   convspec vectors --out DIR (manifest.json names each case's PyTorch/ONNX/NumPy/SciPy call)
 
 Exit codes: 0 success, 1 a check failed (convspec check, convspec prove), 2 unusable input (the message names the file or argument).";
 
@@ -66,6 +68,7 @@ fn cli() -> Command {
             sub("fold", "col2im: torch.nn.functional.fold.", layers::UnfoldArgs::define),
             sub("toeplitz", "An operator as an explicit matrix A with A vec(x) = vec(op(x)): numeric or symbolic (k_{ij}), as text, LaTeX or .npy.", toeplitz::ToeplitzArgs::define),
             check::command(),
+            plain("vectors", "Write the conformance suite: per case the inputs (.npy and exact JSON), the exact outputs (JSON) and correctly rounded .npy, and a manifest naming each call in PyTorch, ONNX, NumPy or SciPy.", vectors::VectorsArgs::define),
             plain("prove", "Symbolic proofs of the laws for every shape up to --bound (a table of what was proved).", prove::ProveArgs::define),
             plain("size", "Output shape, parameter count and multiply-accumulates of a layer or a stack of layers.", size::SizeArgs::define),
             Command::new("demo").about("The seed's worked examples (and where it is wrong) and a small layer, computed exactly."),
@@ -85,6 +88,7 @@ fn dispatch(name: &str, m: &ArgMatches) -> Result<bool, String> {
         "toeplitz" => toeplitz::run(toeplitz::ToeplitzArgs::from_matches(m)),
         "prove" => return prove::run(prove::ProveArgs::from_matches(m)),
         "check" => return check::run(m),
+        "vectors" => vectors::run(vectors::VectorsArgs::from_matches(m)),
         "size" => size::run(size::SizeArgs::from_matches(m)),
         "demo" => demo::run(),
         other => Err(format!("unknown subcommand '{other}'")),
