@@ -10,6 +10,9 @@ Runtime, whose CPU kernels are float32).
     cargo run --release -- vectors --out /tmp/vectors
     python3 scripts/vectors_peers.py /tmp/vectors        # needs numpy; torch, scipy, onnx,
                                                          # onnxruntime where installed
+    python3 scripts/vectors_peers.py /tmp/vectors target/release/convspec
+        # also: PyTorch's float32 output of each case judged by the oracle (the manifest's
+        # convspec_check line, --precision fp32)
 
 A float64 result that is not correctly rounded is not wrong: it is judged by the oracle,
 `convspec check ... --precision fp64` (the manifest's `convspec_check` line). This script only
@@ -17,6 +20,7 @@ counts ulps.
 """
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -122,9 +126,24 @@ def compare(case_dir, entry, results, width):
     return worst
 
 
-def main(suite):
+def oracle(convspec, case_dir, entry):
+    """PyTorch's float32 output judged by `convspec check --precision fp32`: PASS or FAIL."""
+    results = run_torch(entry, load(case_dir, entry, np.float32))
+    line = []
+    for arg in entry["convspec_check"][1:]:
+        if arg.startswith("<") and arg.endswith(".npy>"):
+            name = "output" if arg == "<candidate.npy>" else arg[1:-5]
+            np.save(case_dir / f"torch_{name}.npy", results[name].detach().numpy())
+            arg = f"torch_{name}.npy"
+        line.append("fp32" if arg.startswith("<fp64") else arg)
+    run = subprocess.run([convspec] + line, cwd=case_dir, capture_output=True, text=True)
+    return {0: "PASS", 1: "FAIL"}.get(run.returncode, f"error {run.returncode}")
+
+
+def main(suite, convspec=None):
     manifest = json.loads((suite / "manifest.json").read_text())
-    print(f"{'case':34} {'library (float64)':18} {'ulps':>5}   {'ONNX Runtime (float32)':>22}")
+    print(f"{'case':34} {'library (float64)':18} {'ulps':>5}   {'ONNX Runtime (float32)':>22}"
+          + ("   torch fp32 by the oracle" if convspec else ""))
     for entry in manifest["cases"]:
         case_dir = suite / entry["name"]
         if "pytorch" in entry and entry["pytorch"]:
@@ -145,8 +164,12 @@ def main(suite):
                 onnx_d = "(onnxruntime missing)"
             except Exception as e:  # a runtime that refuses the node says so here
                 onnx_d = f"refused: {str(e).splitlines()[0][:60]}"
-        print(f"{entry['name']:34} {library:18} {d!s:>5}   {onnx_d!s:>22}")
+        verdict = ""
+        if convspec and library == "pytorch" and entry.get("convspec_check"):
+            verdict = "   " + oracle(convspec, case_dir, entry)
+        print(f"{entry['name']:34} {library:18} {d!s:>5}   {onnx_d!s:>22}{verdict}")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "vectors"))
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "vectors"),
+         str(Path(sys.argv[2]).resolve()) if len(sys.argv) > 2 else None)
