@@ -950,7 +950,11 @@ pub fn combine(
             0i128,
             pool,
             || combiner.scratch(),
-            |s, i| combiner.wide(|l| lane_outputs[l][i], channel_of(i), s),
+            |s, i| {
+                // One output channel: no division per element.
+                let channel = if out_channels == 1 { 0 } else { channel_of(i) };
+                combiner.wide(|l| lane_outputs[l][i], channel, s)
+            },
         );
         Integers::Wide(ArrayD::from_shape_vec(IxDyn(output_shape), values).expect("shape"))
     } else {

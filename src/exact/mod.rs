@@ -152,9 +152,23 @@ impl ExactEngine {
         bias: Option<&ScaledTensor>,
         geometry: &ConvGeometry,
     ) -> Result<(ScaledTensor, Plan), ExactError> {
+        // The whole call runs on the pool: its parallel steps then start from a pool thread
+        // (no hand-over from the caller's thread and back for each of them).
+        let pool = self.pool()?;
+        pool.install(|| self.correlate_on(pool, input, weight, bias, geometry))
+    }
+
+    fn correlate_on(
+        &self,
+        pool: &rayon::ThreadPool,
+        input: &ScaledTensor,
+        weight: &ScaledTensor,
+        bias: Option<&ScaledTensor>,
+        geometry: &ConvGeometry,
+    ) -> Result<(ScaledTensor, Plan), ExactError> {
         if input.shape().len() + 1 == weight.shape().len() {
             let batched = input.reshape(&[&[1], input.shape()].concat())?;
-            let (y, plan) = self.correlate_with_plan(&batched, weight, bias, geometry)?;
+            let (y, plan) = self.correlate_on(pool, &batched, weight, bias, geometry)?;
             let shape = y.shape()[1..].to_vec();
             return Ok((y.reshape(&shape)?, plan));
         }
@@ -187,7 +201,7 @@ impl ExactEngine {
                         d.pad_begin,
                         shape.groups,
                         (plan.clone(), &budget),
-                        self.pool()?,
+                        pool,
                     );
                     return Ok((y, plan));
                 }
@@ -199,7 +213,7 @@ impl ExactEngine {
                 geometry.padding_mode,
                 &output_shape,
                 &budget,
-                self.pool()?,
+                pool,
             ) {
                 return Ok((y, Plan::Direct));
             }
@@ -233,7 +247,7 @@ impl ExactEngine {
                 bias,
             },
             &self.kernel,
-            self.pool()?,
+            pool,
             None,
         )
     }

@@ -110,11 +110,11 @@ impl Modulus {
     #[inline]
     pub fn reduce(self, a: u64) -> u64 {
         let q = ((u128::from(a) * u128::from(self.mu)) >> 64) as u64;
-        let mut r = a - q * self.p;
-        while r >= self.p {
-            r -= self.p;
-        }
-        r
+        let r = a - q * self.p;
+        // r < 3p < 2^34: two branch-free conditional subtractions (r - p wraps above r when
+        // r < p, so the minimum keeps r).
+        let r = r.min(r.wrapping_sub(self.p));
+        r.min(r.wrapping_sub(self.p))
     }
 
     /// a b mod p for a, b < p.
@@ -197,6 +197,8 @@ pub struct Crt {
     modulus: Integer,
     /// M when it fits in u128 (then reconstruction runs in u128 arithmetic).
     modulus_u128: Option<u128>,
+    /// floor(M / 2) when M fits in u128 (no u128 division per element).
+    half_modulus_u128: u128,
     /// The radices p_0 ... p_{i-1} as u128 while they fit.
     radix_u128: Vec<u128>,
 }
@@ -225,6 +227,7 @@ impl Crt {
             inverse,
             modulus,
             modulus_u128,
+            half_modulus_u128: modulus_u128.map_or(0, |m| m / 2),
             radix_u128,
         }
     }
@@ -265,7 +268,7 @@ impl Crt {
         for (digit, radix) in scratch.iter().zip(&self.radix_u128) {
             value += u128::from(*digit) * radix;
         }
-        if value > modulus / 2 {
+        if value > self.half_modulus_u128 {
             -((modulus - value) as i128)
         } else {
             value as i128

@@ -572,3 +572,53 @@ fn long_kernels_use_transforms_and_agree() {
         .unwrap();
     assert_eq!(got.to_rationals(), expected);
 }
+
+/// The transform path's lane-wise reconstruction (primes' product below 2^128): batch,
+/// several channels, groups, a bias finer than the products (so that the products carry a
+/// multiplier), negative results, padding on both sides.
+#[test]
+fn long_kernels_reconstruct_lane_by_lane() {
+    let x = ArrayD::from_shape_fn(IxDyn(&[2, 4, 200]), |i| {
+        ((i[0] * 7 + i[1] * 13 + i[2] * 5) % 23) as f32 * 0.125 - 1.25
+    });
+    let w = ArrayD::from_shape_fn(IxDyn(&[6, 2, 70]), |i| {
+        ((i[0] * 11 + i[1] * 3 + i[2] * 7) % 19) as f32 * 0.25 - 2.0
+    });
+    let b = ArrayD::from_shape_fn(IxDyn(&[6]), |i| (2 * i[0] + 1) as f32 / 1024.0 - 0.003);
+    for (geometry, bias) in [
+        (
+            ConvGeometry::new(1)
+                .with_padding(Padding::Explicit(vec![(5, 60)]))
+                .with_groups(2),
+            Some(&b),
+        ),
+        (ConvGeometry::new(1).with_padding(Padding::Full), None),
+    ] {
+        let (x, w) = if geometry.groups == 2 {
+            (x.clone(), w.clone())
+        } else {
+            (
+                x.slice(ndarray::s![.., ..2, ..]).to_owned().into_dyn(),
+                w.clone(),
+            )
+        };
+        let expected =
+            reference::correlate(&exact(&x), &exact(&w), bias.map(exact).as_ref(), &geometry)
+                .unwrap();
+        for threads in [1, 2] {
+            let (got, plan) = ExactEngine::new(threads)
+                .correlate_with_plan(
+                    &scaled(&x),
+                    &scaled(&w),
+                    bias.map(scaled).as_ref(),
+                    &geometry,
+                )
+                .unwrap();
+            match &plan {
+                Plan::Ntt { primes } => assert!(primes.len() <= 4, "{primes:?}"),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(got.to_rationals(), expected, "{geometry:?}");
+        }
+    }
+}
