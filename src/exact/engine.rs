@@ -370,11 +370,19 @@ fn variants(plan: &Plan, operands: &Operands<'_>) -> (Vec<Variant>, Vec<Variant>
         } => (
             (0..*x_limbs)
                 .into_par_iter()
-                .map(|i| x.limb(*x_width, i))
+                .map(|i| {
+                    let mut limb = recycle::take(x.len());
+                    x.limb_into(*x_width, i, &mut limb);
+                    limb
+                })
                 .collect(),
             (0..*w_limbs)
                 .into_par_iter()
-                .map(|j| w.limb(*w_width, j))
+                .map(|j| {
+                    let mut limb = recycle::take(w.len());
+                    w.limb_into(*w_width, j, &mut limb);
+                    limb
+                })
                 .collect(),
         ),
         Plan::MultiModular { primes, .. } | Plan::Ntt { primes } => (
@@ -447,14 +455,68 @@ pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, ExactError> {
         .map_err(|e| ExactError::TooLarge(format!("cannot start {threads} threads: {e}")))
 }
 
+/// Large f64 buffers reused from call to call: a free list shared by the engines of the
+/// process. A fresh buffer of megabytes is mapped page by page on first touch, and the allocator
+/// returns it to the system when it is freed; for the ResNet-50 conv2 layer that was about a
+/// sixth of a call here (page faults). Bounded: at most [`recycle::KEPT`] buffers and
+/// [`recycle::KEPT_BYTES`] bytes are kept; the values of a taken buffer are unspecified (every
+/// user overwrites or clears what it reads).
+pub(super) mod recycle {
+    use std::sync::Mutex;
+
+    /// The most buffers kept.
+    pub const KEPT: usize = 32;
+    /// The most bytes kept.
+    pub const KEPT_BYTES: usize = 256 << 20;
+
+    static FREE: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
+
+    /// An empty vector with room for `len` values (the smallest kept one that is large
+    /// enough, or a new one).
+    pub fn take(len: usize) -> Vec<f64> {
+        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
+        let best = free
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.capacity() >= len)
+            .min_by_key(|(_, v)| v.capacity())
+            .map(|(i, _)| i);
+        match best {
+            Some(i) => {
+                let mut v = free.swap_remove(i);
+                v.clear();
+                v
+            }
+            None => Vec::with_capacity(len),
+        }
+    }
+
+    /// A zero-filled vector of `len` values.
+    pub fn zeros(len: usize) -> Vec<f64> {
+        let mut v = take(len);
+        v.resize(len, 0.0);
+        v
+    }
+
+    /// Gives a buffer back (dropped when the list is full).
+    pub fn give(v: Vec<f64>) {
+        if v.capacity() < 1 << 12 {
+            return;
+        }
+        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes: usize = free.iter().map(|v| v.capacity() * 8).sum();
+        if free.len() < KEPT && bytes + v.capacity() * 8 <= KEPT_BYTES {
+            free.push(v);
+        }
+    }
+}
+
 /// Per-thread buffers of the tile loop, reused from tile to tile.
 struct Scratch {
     /// One packed B buffer per chunk of the reduction.
     b: Vec<Vec<f64>>,
     /// The C block of each job.
     c: Vec<Vec<f64>>,
-    /// The lanes of one output.
-    lanes: Vec<f64>,
     /// The combiner's buffers.
     combine: (Vec<u64>, Vec<u64>),
 }
@@ -479,13 +541,14 @@ impl<T> SharedOutput<T> {
         }
     }
 
-    /// values[index] = value.
+    /// values[start..start + len] as a slice.
     ///
     /// # Safety
-    /// No other thread writes or reads `index` meanwhile.
-    unsafe fn write(&self, index: usize, value: T) {
-        assert!(index < self.len, "output index in range");
-        *self.start.add(index) = value;
+    /// No other thread writes or reads that range while the slice lives.
+    #[allow(clippy::mut_from_ref)] // disjoint ranges per tile, see the Send/Sync impls
+    unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
+        assert!(start + len <= self.len, "output range in bounds");
+        std::slice::from_raw_parts_mut(self.start.add(start), len)
     }
 }
 
@@ -510,12 +573,13 @@ impl Execution<'_, '_> {
         self.problem.out_channels / self.problem.groups
     }
 
-    /// Runs every tile on `pool`, writing out[i] = value(lanes of output i, channel of i).
+    /// Runs every tile on `pool`; for each output channel of a tile, `row` writes the tile's
+    /// outputs of that channel from the lanes' rows (lane l of output t is rows[l][t]).
     fn run<T: Send>(
         &self,
         pool: &rayon::ThreadPool,
         out: &mut [T],
-        value: impl Fn(&Combiner, &[f64], usize, &mut (Vec<u64>, Vec<u64>)) -> T + Send + Sync,
+        row: impl Fn(&Combiner, &[&[f64]], usize, &mut [T], &mut (Vec<u64>, Vec<u64>)) + Send + Sync,
     ) {
         let p = self.problem;
         let (nr, mr) = (self.kernel.nr, self.kernel.mr);
@@ -528,33 +592,42 @@ impl Execution<'_, '_> {
             })
             .collect();
         let shared = SharedOutput::new(out);
-        pool.install(|| {
-            tiles.par_iter().for_each_init(
-                || Scratch {
+        // One scratch per thread of the pool, from recycled buffers.
+        let scratches: Vec<std::sync::Mutex<Scratch>> = (0..pool.current_num_threads())
+            .map(|_| {
+                std::sync::Mutex::new(Scratch {
                     b: self
                         .chunks
                         .iter()
-                        .map(|&(k0, k1)| vec![0.0; self.width * (k1 - k0)])
+                        .map(|&(k0, k1)| recycle::zeros(self.width * (k1 - k0)))
                         .collect(),
                     c: self
                         .jobs
                         .iter()
                         .map(|job| {
-                            vec![0.0; job.rows(self.out_per_group()).div_ceil(mr) * mr * self.width]
+                            recycle::zeros(
+                                job.rows(self.out_per_group()).div_ceil(mr) * mr * self.width,
+                            )
                         })
                         .collect(),
-                    lanes: vec![0.0; self.lane_slots.len()],
                     combine: self.combiner.scratch(),
-                },
-                |scratch, &tile| {
+                })
+            })
+            .collect();
+        pool.install(|| {
+            tiles.par_iter().for_each(|&tile| {
+                let index = rayon::current_thread_index().unwrap_or(0) % scratches.len();
+                let mut guard = scratches[index]
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let scratch = &mut *guard;
+                {
                     self.tile(scratch, tile);
                     let (n, g, t0, t1) = tile;
                     let ldc = (t1 - t0).div_ceil(nr) * nr;
                     let opg = self.out_per_group();
                     let cols = t1 - t0;
-                    let Scratch {
-                        c, lanes, combine, ..
-                    } = scratch;
+                    let Scratch { c, combine, .. } = scratch;
                     for o in 0..opg {
                         let channel = g * opg + o;
                         let at = (n * p.out_channels + channel) * p.map.positions + t0;
@@ -564,18 +637,17 @@ impl Execution<'_, '_> {
                             .iter()
                             .map(|&(k, j)| &c[k][(j * opg + o) * ldc..][..cols])
                             .collect();
-                        for t in 0..cols {
-                            for (lane, row) in lanes.iter_mut().zip(&rows) {
-                                *lane = row[t];
-                            }
-                            let v = value(&self.combiner, lanes, channel, combine);
-                            // SAFETY: output (n, channel, t0 + t) belongs to this tile only.
-                            unsafe { shared.write(at + t, v) };
-                        }
+                        // SAFETY: outputs (n, channel, t0..t1) belong to this tile only.
+                        let out = unsafe { shared.range(at, cols) };
+                        row(&self.combiner, &rows, channel, out, combine);
                     }
-                },
-            )
+                }
+            })
         });
+        for scratch in scratches {
+            let scratch = scratch.into_inner().unwrap_or_else(|e| e.into_inner());
+            scratch.b.into_iter().chain(scratch.c).for_each(recycle::give);
+        }
     }
 
     /// The GEMMs of one tile (batch element n, group g, output positions t0..t1): C of every
@@ -671,7 +743,7 @@ pub fn run(
             })
             .collect()
     });
-    drop(w_variants);
+    w_variants.into_iter().for_each(recycle::give);
 
     // Column tiles: one B tile (depth x width) of about 1 MiB.
     let nr = kernel.nr;
@@ -695,17 +767,24 @@ pub fn run(
     let shape = IxDyn(&p.output_shape);
     let integers = if execution.combiner.wide {
         let mut values = vec![0i128; outputs];
-        execution.run(pool, &mut values, |c, lanes, channel, s| {
-            c.wide(|l| lanes[l], channel, s)
+        execution.run(pool, &mut values, |c, rows, channel, out, s| {
+            c.wide_row(rows, channel, out, s)
         });
         Integers::Wide(ArrayD::from_shape_vec(shape, values).expect("shape"))
     } else {
         let mut values = vec![Integer::zero(); outputs];
-        execution.run(pool, &mut values, |c, lanes, channel, s| {
-            c.big(|l| lanes[l], channel, s)
+        execution.run(pool, &mut values, |c, rows, channel, out, s| {
+            for (t, v) in out.iter_mut().enumerate() {
+                *v = c.big(|l| rows[l][t], channel, s);
+            }
         });
         Integers::Big(ArrayD::from_shape_vec(shape, values).expect("shape"))
     };
+    let Execution {
+        x_variants, packed, ..
+    } = execution;
+    x_variants.into_iter().for_each(recycle::give);
+    packed.into_iter().flatten().flatten().for_each(recycle::give);
     let result = ScaledTensor {
         integers,
         scale: budget.scale.clone(),
@@ -901,6 +980,35 @@ impl Combiner {
             Rule::Remainders { crt, .. } => {
                 self.residues(&lane, channel, &mut scratch.0);
                 crt.to_i128(&scratch.0, &mut scratch.1)
+            }
+        }
+    }
+
+    /// [`Combiner::wide`] for consecutive outputs of one channel: out[t] from rows[l][t].
+    /// The limb rule runs as one tight loop per row (no closure per output).
+    pub fn wide_row(
+        &self,
+        rows: &[&[f64]],
+        channel: usize,
+        out: &mut [i128],
+        scratch: &mut (Vec<u64>, Vec<u64>),
+    ) {
+        match &self.rule {
+            Rule::Shifts(shifts) => {
+                let (multiplier, bias) = (self.multiplier_xw_wide, self.biases_wide[channel]);
+                for (t, v) in out.iter_mut().enumerate() {
+                    // Each lane is an integer below 2^53: exact through i64.
+                    let sum: i128 = shifts
+                        .iter()
+                        .map(|&(l, shift)| i128::from(rows[l][t] as i64) << shift)
+                        .sum();
+                    *v = sum * multiplier + bias;
+                }
+            }
+            Rule::Remainders { .. } => {
+                for (t, v) in out.iter_mut().enumerate() {
+                    *v = self.wide(|l| rows[l][t], channel, scratch);
+                }
             }
         }
     }

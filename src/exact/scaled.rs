@@ -86,18 +86,25 @@ impl ScaledTensor {
                 (if negative { -m } else { m }, e + i64::from(tz))
             })
         };
-        // Pass 1: every value finite, and the smallest exponent of a non-zero one.
-        let mut e_min = None;
-        for (i, &v) in values.iter().enumerate() {
+        // Pass 1: every value decoded (the first NaN or infinity refused), and the smallest
+        // exponent of a non-zero one. A contiguous view is read as a slice (the dynamic-rank
+        // iterator costs more than the decoding).
+        let data = values.as_slice().map_or_else(
+            || std::borrow::Cow::Owned(values.iter().copied().collect()),
+            std::borrow::Cow::Borrowed,
+        );
+        let mut e_min = i64::MAX;
+        for (i, &v) in data.iter().enumerate() {
             let (m, e) =
                 parts(v).map_err(|_| not_finite(i, values.shape(), describe(to_bits(v))))?;
             if m != 0 {
-                e_min = Some(e_min.map_or(e, |e_min: i64| e_min.min(e)));
+                e_min = e_min.min(e);
             }
         }
-        let e_min = e_min.unwrap_or(0);
-        // Pass 2: m 2^(e - e_min) per value.
-        let integers: Vec<Dyadic> = values
+        let e_min = if e_min == i64::MAX { 0 } else { e_min };
+        // Pass 2: m 2^(e - e_min) per value (decoding again is cheaper than keeping the
+        // first pass's results in a buffer as large as the input).
+        let integers: Vec<Dyadic> = data
             .iter()
             .map(|&v| {
                 let (m, e) = parts(v).expect("finite (pass 1)");
@@ -251,7 +258,11 @@ impl ScaledTensor {
     /// The largest bit length of the integers: every |integer| < 2^bits.
     pub fn bits(&self) -> u64 {
         match &self.integers {
-            Integers::Dyadic(a) => a.iter().map(|d| d.bits()).max().unwrap_or(0),
+            Integers::Dyadic(a) => in_c_order(a)
+                .iter()
+                .map(|d| d.bits())
+                .max()
+                .unwrap_or(0),
             Integers::Wide(a) => a
                 .iter()
                 .map(|v| u64::from(128 - v.unsigned_abs().leading_zeros()))
@@ -334,6 +345,14 @@ impl ScaledTensor {
     /// v = sum_i limb_i(v) 2^(width i), where limb_i(v) carries the sign of v and
     /// |limb_i(v)| < 2^width is digit i of |v| in base 2^width.
     pub fn limb(&self, width: u32, i: usize) -> Vec<f64> {
+        let mut limb = Vec::new();
+        self.limb_into(width, i, &mut limb);
+        limb
+    }
+
+    /// [`ScaledTensor::limb`] into `out` (cleared first; its allocation is reused).
+    pub fn limb_into(&self, width: u32, i: usize, out: &mut Vec<f64>) {
+        out.clear();
         assert!((1..=53).contains(&width), "a limb fits in an f64");
         let mask = (1u64 << width) - 1;
         let low = u64::from(width) * i as u64; // the limb's lowest bit
@@ -345,8 +364,10 @@ impl ScaledTensor {
                 d
             }
         };
+        // The shift of the u128 case: limbs from bit 128 on are zero there.
+        let low_u128 = u32::try_from(low).ok().filter(|&l| l < 128);
         match &self.integers {
-            Integers::Dyadic(a) => in_c_order(a)
+            Integers::Dyadic(a) => out.extend(in_c_order(a)
                 .iter()
                 .map(|v| {
                     // |v| = m 2^shift: bits low.. of |v| are bits (low - shift).. of m.
@@ -354,10 +375,7 @@ impl ScaledTensor {
                     let shift = u64::from(v.shift);
                     let digit = if shift < 64 {
                         // The whole integer fits u128.
-                        let value = u128::from(m) << shift;
-                        (value
-                            .checked_shr(low.try_into().unwrap_or(u32::MAX))
-                            .unwrap_or(0)) as u64
+                        low_u128.map_or(0, |l| ((u128::from(m) << shift) >> l) as u64)
                     } else if low >= shift {
                         m.checked_shr((low - shift).try_into().unwrap_or(u32::MAX))
                             .unwrap_or(0)
@@ -369,8 +387,8 @@ impl ScaledTensor {
                     };
                     signed(v.mantissa < 0, digit & mask)
                 })
-                .collect(),
-            Integers::Wide(a) => a
+                ),
+            Integers::Wide(a) => out.extend(a
                 .iter()
                 .map(|&v| {
                     let shifted = v
@@ -379,14 +397,14 @@ impl ScaledTensor {
                         .unwrap_or(0);
                     signed(v < 0, (shifted as u64) & mask)
                 })
-                .collect(),
-            Integers::Big(a) => a
+                ),
+            Integers::Big(a) => out.extend(a
                 .iter()
                 .map(|v| {
                     let digit = (v.magnitude() >> low) & num_bigint::BigUint::from(mask);
                     signed(v.is_negative(), u64::try_from(digit).expect("below 2^53"))
                 })
-                .collect(),
+                ),
         }
     }
 
