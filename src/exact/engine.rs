@@ -312,6 +312,10 @@ pub struct Budget {
     pub multiplier_b: Integer,
     /// T with |y / s| < 2^T.
     pub bound_bits: u64,
+    /// The bit length of the largest |X| (the input's integers).
+    pub x_bits: u64,
+    /// The bit length of the largest |W|.
+    pub w_bits: u64,
 }
 
 impl Budget {
@@ -327,10 +331,8 @@ impl Budget {
             .bias
             .map(|b| (&b.scale / &scale).to_integer())
             .unwrap_or_else(Integer::zero);
-        let bits_xw = operands.input.bits()
-            + operands.weight.bits()
-            + ceil_log2(depth.max(1))
-            + multiplier_xw.bits();
+        let (x_bits, w_bits) = (operands.input.bits(), operands.weight.bits());
+        let bits_xw = x_bits + w_bits + ceil_log2(depth.max(1)) + multiplier_xw.bits();
         let bound_bits = match operands.bias {
             Some(b) => bits_xw.max(b.bits() + multiplier_b.bits()) + 1,
             None => bits_xw,
@@ -340,6 +342,8 @@ impl Budget {
             multiplier_xw,
             multiplier_b,
             bound_bits,
+            x_bits,
+            w_bits,
         }
     }
 }
@@ -368,22 +372,18 @@ fn variants(plan: &Plan, operands: &Operands<'_>) -> (Vec<Variant>, Vec<Variant>
             x_limbs,
             w_limbs,
         } => (
-            (0..*x_limbs)
-                .into_par_iter()
-                .map(|i| {
-                    let mut limb = recycle::take(x.len());
-                    x.limb_into(*x_width, i, &mut limb);
-                    limb
-                })
-                .collect(),
-            (0..*w_limbs)
-                .into_par_iter()
-                .map(|j| {
-                    let mut limb = recycle::take(w.len());
-                    w.limb_into(*w_width, j, &mut limb);
-                    limb
-                })
-                .collect(),
+            {
+                let mut limbs: Vec<Variant> =
+                    (0..*x_limbs).map(|_| recycle::take(x.len())).collect();
+                x.limbs_into(*x_width, &mut limbs);
+                limbs
+            },
+            {
+                let mut limbs: Vec<Variant> =
+                    (0..*w_limbs).map(|_| recycle::take(w.len())).collect();
+                w.limbs_into(*w_width, &mut limbs);
+                limbs
+            },
         ),
         Plan::MultiModular { primes, .. } | Plan::Ntt { primes } => (
             primes
@@ -617,9 +617,7 @@ impl Execution<'_, '_> {
         pool.install(|| {
             tiles.par_iter().for_each(|&tile| {
                 let index = rayon::current_thread_index().unwrap_or(0) % scratches.len();
-                let mut guard = scratches[index]
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
+                let mut guard = scratches[index].lock().unwrap_or_else(|e| e.into_inner());
                 let scratch = &mut *guard;
                 {
                     self.tile(scratch, tile);
@@ -646,7 +644,11 @@ impl Execution<'_, '_> {
         });
         for scratch in scratches {
             let scratch = scratch.into_inner().unwrap_or_else(|e| e.into_inner());
-            scratch.b.into_iter().chain(scratch.c).for_each(recycle::give);
+            scratch
+                .b
+                .into_iter()
+                .chain(scratch.c)
+                .for_each(recycle::give);
         }
     }
 
@@ -701,12 +703,7 @@ pub fn run(
     // A plan given by the caller is used as is (tests use deliberately short ones), except
     // Direct, which is not a GEMM plan.
     let plan = plan.filter(|p| *p != Plan::Direct).unwrap_or_else(|| {
-        Plan::for_products(
-            operands.input.bits(),
-            operands.weight.bits(),
-            depth,
-            budget.bound_bits,
-        )
+        Plan::for_products(budget.x_bits, budget.w_bits, depth, budget.bound_bits)
     });
     let outputs: usize = p.output_shape.iter().product();
     let jobs = plan.jobs();
@@ -784,7 +781,11 @@ pub fn run(
         x_variants, packed, ..
     } = execution;
     x_variants.into_iter().for_each(recycle::give);
-    packed.into_iter().flatten().flatten().for_each(recycle::give);
+    packed
+        .into_iter()
+        .flatten()
+        .flatten()
+        .for_each(recycle::give);
     let result = ScaledTensor {
         integers,
         scale: budget.scale.clone(),
@@ -996,13 +997,32 @@ impl Combiner {
         match &self.rule {
             Rule::Shifts(shifts) => {
                 let (multiplier, bias) = (self.multiplier_xw_wide, self.biases_wide[channel]);
-                for (t, v) in out.iter_mut().enumerate() {
-                    // Each lane is an integer below 2^53: exact through i64.
-                    let sum: i128 = shifts
-                        .iter()
-                        .map(|&(l, shift)| i128::from(rows[l][t] as i64) << shift)
-                        .sum();
-                    *v = sum * multiplier + bias;
+                // Each lane is an integer below 2^53: exact through i64.
+                let lane = |l: usize, t: usize| i128::from(rows[l][t] as i64);
+                match shifts.as_slice() {
+                    // The common 2 x 2 limb split, unrolled.
+                    &[(a, sa), (b, sb), (c, sc), (d, sd)] => {
+                        let (ra, rb, rc, rd) = (rows[a], rows[b], rows[c], rows[d]);
+                        for ((((v, &xa), &xb), &xc), &xd) in
+                            out.iter_mut().zip(ra).zip(rb).zip(rc).zip(rd)
+                        {
+                            let sum = (i128::from(xa as i64) << sa)
+                                + (i128::from(xb as i64) << sb)
+                                + (i128::from(xc as i64) << sc)
+                                + (i128::from(xd as i64) << sd);
+                            *v = if multiplier == 1 {
+                                sum + bias
+                            } else {
+                                sum * multiplier + bias
+                            };
+                        }
+                    }
+                    _ => {
+                        for (t, v) in out.iter_mut().enumerate() {
+                            let sum: i128 = shifts.iter().map(|&(l, s)| lane(l, t) << s).sum();
+                            *v = sum * multiplier + bias;
+                        }
+                    }
                 }
             }
             Rule::Remainders { .. } => {

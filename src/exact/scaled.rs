@@ -258,11 +258,7 @@ impl ScaledTensor {
     /// The largest bit length of the integers: every |integer| < 2^bits.
     pub fn bits(&self) -> u64 {
         match &self.integers {
-            Integers::Dyadic(a) => in_c_order(a)
-                .iter()
-                .map(|d| d.bits())
-                .max()
-                .unwrap_or(0),
+            Integers::Dyadic(a) => in_c_order(a).iter().map(|d| d.bits()).max().unwrap_or(0),
             Integers::Wide(a) => a
                 .iter()
                 .map(|v| u64::from(128 - v.unsigned_abs().leading_zeros()))
@@ -350,6 +346,59 @@ impl ScaledTensor {
         limb
     }
 
+    /// Limbs 0..outs.len() of the integers in base 2^width into `outs` (each cleared first,
+    /// allocations reused): [`ScaledTensor::limb`] for every i, in one pass over the integers
+    /// when they are mantissa-shift pairs of at most 64 + 63 bits (floats of one tensor).
+    pub fn limbs_into(&self, width: u32, outs: &mut [Vec<f64>]) {
+        assert!((1..=53).contains(&width), "a limb fits in an f64");
+        let fits_u128 = match &self.integers {
+            Integers::Dyadic(a) => in_c_order(a).iter().all(|d| d.shift < 64),
+            _ => false,
+        };
+        let Integers::Dyadic(a) = &self.integers else {
+            for (i, out) in outs.iter_mut().enumerate() {
+                self.limb_into(width, i, out);
+            }
+            return;
+        };
+        if !fits_u128 || outs.len() * width as usize > 128 {
+            for (i, out) in outs.iter_mut().enumerate() {
+                self.limb_into(width, i, out);
+            }
+            return;
+        }
+        let mask = (1u128 << width) - 1;
+        let values = in_c_order(a);
+        for out in outs.iter_mut() {
+            out.clear();
+            out.resize(values.len(), 0.0);
+        }
+        // |v| = m 2^shift < 2^127; limb i is bits width i .. of |v|, with v's sign, exact in
+        // f64 (below 2^53). The sign is applied branch-free (data signs are unpredictable).
+        let parts = |v: &Dyadic| {
+            let magnitude = u128::from(v.mantissa.unsigned_abs()) << v.shift;
+            (magnitude, -i64::from(v.mantissa < 0))
+        };
+        let digit = |magnitude: u128, sign: i64, i: usize| {
+            let d = ((magnitude >> (width as usize * i)) & mask) as i64;
+            ((d ^ sign) - sign) as f64
+        };
+        if let [low, high] = outs {
+            for ((v, l), h) in values.iter().zip(low.iter_mut()).zip(high.iter_mut()) {
+                let (magnitude, sign) = parts(v);
+                *l = digit(magnitude, sign, 0);
+                *h = digit(magnitude, sign, 1);
+            }
+        } else {
+            for (k, v) in values.iter().enumerate() {
+                let (magnitude, sign) = parts(v);
+                for (i, out) in outs.iter_mut().enumerate() {
+                    out[k] = digit(magnitude, sign, i);
+                }
+            }
+        }
+    }
+
     /// [`ScaledTensor::limb`] into `out` (cleared first; its allocation is reused).
     pub fn limb_into(&self, width: u32, i: usize, out: &mut Vec<f64>) {
         out.clear();
@@ -357,54 +406,43 @@ impl ScaledTensor {
         let mask = (1u64 << width) - 1;
         let low = u64::from(width) * i as u64; // the limb's lowest bit
         let signed = |negative: bool, digit: u64| {
-            let d = digit as f64; // below 2^53: exact
-            if negative {
-                -d
-            } else {
-                d
-            }
+            // Below 2^53: exact. Branch-free (signs of data are unpredictable): negate through
+            // the two's complement mask, then one i64 -> f64 conversion.
+            let sign = -i64::from(negative); // 0 or -1
+            (((digit as i64) ^ sign) - sign) as f64
         };
         // The shift of the u128 case: limbs from bit 128 on are zero there.
         let low_u128 = u32::try_from(low).ok().filter(|&l| l < 128);
         match &self.integers {
-            Integers::Dyadic(a) => out.extend(in_c_order(a)
-                .iter()
-                .map(|v| {
-                    // |v| = m 2^shift: bits low.. of |v| are bits (low - shift).. of m.
-                    let m = v.mantissa.unsigned_abs();
-                    let shift = u64::from(v.shift);
-                    let digit = if shift < 64 {
-                        // The whole integer fits u128.
-                        low_u128.map_or(0, |l| ((u128::from(m) << shift) >> l) as u64)
-                    } else if low >= shift {
-                        m.checked_shr((low - shift).try_into().unwrap_or(u32::MAX))
-                            .unwrap_or(0)
-                    } else if shift - low >= u64::from(width) {
-                        0
-                    } else {
-                        // shift - low < width <= 53: the low bits of m, moved up.
-                        (u128::from(m) << (shift - low)) as u64
-                    };
-                    signed(v.mantissa < 0, digit & mask)
-                })
-                ),
-            Integers::Wide(a) => out.extend(a
-                .iter()
-                .map(|&v| {
-                    let shifted = v
-                        .unsigned_abs()
-                        .checked_shr(low.try_into().unwrap_or(u32::MAX))
-                        .unwrap_or(0);
-                    signed(v < 0, (shifted as u64) & mask)
-                })
-                ),
-            Integers::Big(a) => out.extend(a
-                .iter()
-                .map(|v| {
-                    let digit = (v.magnitude() >> low) & num_bigint::BigUint::from(mask);
-                    signed(v.is_negative(), u64::try_from(digit).expect("below 2^53"))
-                })
-                ),
+            Integers::Dyadic(a) => out.extend(in_c_order(a).iter().map(|v| {
+                // |v| = m 2^shift: bits low.. of |v| are bits (low - shift).. of m.
+                let m = v.mantissa.unsigned_abs();
+                let shift = u64::from(v.shift);
+                let digit = if shift < 64 {
+                    // The whole integer fits u128.
+                    low_u128.map_or(0, |l| ((u128::from(m) << shift) >> l) as u64)
+                } else if low >= shift {
+                    m.checked_shr((low - shift).try_into().unwrap_or(u32::MAX))
+                        .unwrap_or(0)
+                } else if shift - low >= u64::from(width) {
+                    0
+                } else {
+                    // shift - low < width <= 53: the low bits of m, moved up.
+                    (u128::from(m) << (shift - low)) as u64
+                };
+                signed(v.mantissa < 0, digit & mask)
+            })),
+            Integers::Wide(a) => out.extend(a.iter().map(|&v| {
+                let shifted = v
+                    .unsigned_abs()
+                    .checked_shr(low.try_into().unwrap_or(u32::MAX))
+                    .unwrap_or(0);
+                signed(v < 0, (shifted as u64) & mask)
+            })),
+            Integers::Big(a) => out.extend(a.iter().map(|v| {
+                let digit = (v.magnitude() >> low) & num_bigint::BigUint::from(mask);
+                signed(v.is_negative(), u64::try_from(digit).expect("below 2^53"))
+            })),
         }
     }
 

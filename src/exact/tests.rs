@@ -622,3 +622,52 @@ fn long_kernels_reconstruct_lane_by_lane() {
         }
     }
 }
+
+/// The one-pass limb split equals the per-limb definition (two limbs and three, negative
+/// values, zeros, the widest shifts), and the limbs recombine to the integers.
+#[test]
+fn limbs_in_one_pass_equal_each_limb() {
+    // Narrow data (every shift below 64: the one-pass path) and wide data (subnormals and
+    // 1e10 together: shifts beyond 64, the per-limb fallback).
+    let narrow = |k: i32| match k % 5 {
+        0 => 0.0,
+        1 => 1.0e3 * k as f32,
+        2 => -(k as f32) * 7.0,
+        3 => 3.0e-7 * k as f32,
+        _ => -1.5 / k as f32,
+    };
+    let wide = |k: i32| match k % 3 {
+        0 => f32::from_bits(1 + k as u32),
+        1 => -(k as f32) * 1.0e9,
+        _ => narrow(k),
+    };
+    for value in [&narrow as &dyn Fn(i32) -> f32, &wide] {
+        let x = ArrayD::from_shape_fn(IxDyn(&[3, 41]), |i| value((i[0] * 41 + i[1]) as i32));
+        limbs_agree(&scaled(&x));
+    }
+}
+
+fn limbs_agree(xs: &ScaledTensor) {
+    let bits = xs.bits();
+    for width in [20u32, 31, 53] {
+        let count = bits.div_ceil(u64::from(width)) as usize;
+        for count in [count, count + 1] {
+            let mut limbs = vec![Vec::new(); count];
+            xs.limbs_into(width, &mut limbs);
+            for (i, limb) in limbs.iter().enumerate() {
+                assert_eq!(limb, &xs.limb(width, i), "width {width}, limb {i}");
+            }
+            if count == bits.div_ceil(u64::from(width)) as usize {
+                for (k, value) in xs.integer_values().iter().enumerate() {
+                    let sum = limbs
+                        .iter()
+                        .enumerate()
+                        .fold(Integer::zero(), |acc, (i, l)| {
+                            acc + (Integer::from(l[k] as i64) << (width as usize * i))
+                        });
+                    assert_eq!(&sum, value, "width {width}, element {k}");
+                }
+            }
+        }
+    }
+}
