@@ -818,8 +818,18 @@ fn gather(
         for (panel, block) in sources.chunks(nr).enumerate() {
             let slots = &mut b[panel * d * nr + row * nr..][..nr];
             if block.len() == nr {
-                for (slot, &s) in slots.iter_mut().zip(block) {
-                    *slot = channel.get(s as usize).copied().unwrap_or(0.0);
+                // Interior blocks of stride-1 layers read consecutive inputs: one copy.
+                let first = block[0] as usize;
+                let consecutive = first + nr <= channel.len()
+                    && block
+                        .windows(2)
+                        .all(|pair| pair[1] == pair[0].wrapping_add(1));
+                if consecutive {
+                    slots.copy_from_slice(&channel[first..first + nr]);
+                } else {
+                    for (slot, &s) in slots.iter_mut().zip(block) {
+                        *slot = channel.get(s as usize).copied().unwrap_or(0.0);
+                    }
                 }
             } else {
                 for (i, slot) in slots.iter_mut().enumerate() {

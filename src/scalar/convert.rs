@@ -54,6 +54,7 @@ pub fn rational_from_parts(m: BigInt, e: i64) -> Rational {
 /// Decodes the bits of a binary float with `precision` bits of significand (implicit bit
 /// included) and `exponent_bits` bits of exponent into `(negative, m, e)` with value
 /// `(-1)^negative * m * 2^e`, or an error for NaN and infinity.
+#[inline]
 pub(crate) fn decode(
     bits: u64,
     precision: u32,
