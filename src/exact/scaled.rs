@@ -373,30 +373,22 @@ impl ScaledTensor {
             out.clear();
             out.resize(values.len(), 0.0);
         }
-        // |v| = m 2^shift < 2^127; limb i is bits width i .. of |v|, with v's sign, exact in
-        // f64 (below 2^53). The sign is applied branch-free (data signs are unpredictable).
-        let parts = |v: &Dyadic| {
-            let magnitude = u128::from(v.mantissa.unsigned_abs()) << v.shift;
-            (magnitude, -i64::from(v.mantissa < 0))
-        };
-        let digit = |magnitude: u128, sign: i64, i: usize| {
-            let d = ((magnitude >> (width as usize * i)) & mask) as i64;
-            ((d ^ sign) - sign) as f64
-        };
-        if let [low, high] = outs {
-            for ((v, l), h) in values.iter().zip(low.iter_mut()).zip(high.iter_mut()) {
-                let (magnitude, sign) = parts(v);
-                *l = digit(magnitude, sign, 0);
-                *h = digit(magnitude, sign, 1);
-            }
-        } else {
-            for (k, v) in values.iter().enumerate() {
-                let (magnitude, sign) = parts(v);
-                for (i, out) in outs.iter_mut().enumerate() {
-                    out[k] = digit(magnitude, sign, i);
-                }
+        // Split among the threads of the current rayon pool (the engine's, inside its calls).
+        let parts = rayon::current_num_threads()
+            .min(values.len() / (1 << 14))
+            .max(1);
+        let chunk = values.len().div_ceil(parts).max(1);
+        let mut pieces: Vec<Vec<&mut [f64]>> = (0..parts).map(|_| Vec::new()).collect();
+        for out in outs.iter_mut() {
+            for (piece, slice) in pieces.iter_mut().zip(out.chunks_mut(chunk)) {
+                piece.push(slice);
             }
         }
+        use rayon::prelude::*;
+        pieces
+            .into_par_iter()
+            .zip(values.par_chunks(chunk))
+            .for_each(|(mut piece, values)| fill_limbs(values, width, mask, &mut piece));
     }
 
     /// [`ScaledTensor::limb`] into `out` (cleared first; its allocation is reused).
@@ -510,6 +502,34 @@ impl ScaledTensor {
 
 /// The elements in C order as one slice (borrowed when the array is laid out that way): plain
 /// slice loops in the hot conversions, not ndarray's N-dimensional iterator.
+/// Limbs 0..outs.len() (base 2^width, `mask` = 2^width - 1) of mantissa-shift integers below
+/// 2^127: limb i of |v| = m 2^shift is bits width i .. of |v|, with v's sign, exact in f64
+/// (below 2^53). The sign is applied branch-free (data signs are unpredictable).
+fn fill_limbs(values: &[Dyadic], width: u32, mask: u128, outs: &mut [&mut [f64]]) {
+    let parts = |v: &Dyadic| {
+        let magnitude = u128::from(v.mantissa.unsigned_abs()) << v.shift;
+        (magnitude, -i64::from(v.mantissa < 0))
+    };
+    let digit = |magnitude: u128, sign: i64, i: usize| {
+        let d = ((magnitude >> (width as usize * i)) & mask) as i64;
+        ((d ^ sign) - sign) as f64
+    };
+    if let [low, high] = outs {
+        for ((v, l), h) in values.iter().zip(low.iter_mut()).zip(high.iter_mut()) {
+            let (magnitude, sign) = parts(v);
+            *l = digit(magnitude, sign, 0);
+            *h = digit(magnitude, sign, 1);
+        }
+    } else {
+        for (k, v) in values.iter().enumerate() {
+            let (magnitude, sign) = parts(v);
+            for (i, out) in outs.iter_mut().enumerate() {
+                out[k] = digit(magnitude, sign, i);
+            }
+        }
+    }
+}
+
 fn in_c_order<T: Clone>(a: &ArrayD<T>) -> std::borrow::Cow<'_, [T]> {
     match a.as_slice() {
         Some(s) => std::borrow::Cow::Borrowed(s),
