@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod exact;
+pub mod float;
 pub mod geometry;
 pub mod io;
 pub mod laws;

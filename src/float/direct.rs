@@ -1,0 +1,107 @@
+//! The direct float kernel: each output row accumulated term by term,
+//!
+//! ```text
+//! y[n, o, t] = b[o]; then for c < C_in/G, for j < k: y[n, o, t] += w[o, c, j] xpad[n, g C_in/G + c, src(j, t)]
+//! ```
+//!
+//! (a recursive summation of n = C_in/G prod(k) products after the bias). The innermost loop
+//! runs over a tile's output positions, reading the input through the gather map (padded
+//! positions read the zero slot), so it has no branch and runs on the vector units; the same
+//! loops are compiled for AVX-512 and AVX2 and chosen at run time. Cost: N C_out P (C_in/G)
+//! prod(k) multiply-adds; memory: one map tile and one tile of outputs per task.
+
+use super::{scatter, tiles, FloatScalar, Layer};
+use rayon::prelude::*;
+
+/// Output positions per tile.
+const WIDTH: usize = 512;
+
+/// The layer's output (N, C_out, P) in C order.
+pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
+    let pieces: Vec<_> = tiles(layer, WIDTH)
+        .into_par_iter()
+        .map(|tile| (tile, compute_tile(layer, tile)))
+        .collect();
+    scatter(layer, pieces)
+}
+
+/// One tile: C_out rows of t1 - t0 outputs.
+fn compute_tile<T: FloatScalar>(
+    layer: &Layer<'_, T>,
+    (n, t0, t1): (usize, usize, usize),
+) -> Vec<T> {
+    let map = layer.tile(t0, t1);
+    let mut out = vec![T::zero(); layer.shape.out_channels * (t1 - t0)];
+    dispatch(layer, n, &map, t1 - t0, &mut out);
+    out
+}
+
+fn dispatch<T: FloatScalar>(
+    layer: &Layer<'_, T>,
+    n: usize,
+    map: &[u32],
+    width: usize,
+    out: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor has AVX-512F (checked above).
+            return unsafe { rows_avx512(layer, n, map, width, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the processor has AVX2 and FMA (checked above).
+            return unsafe { rows_avx2(layer, n, map, width, out) };
+        }
+    }
+    rows(layer, n, map, width, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn rows_avx512<T: FloatScalar>(
+    layer: &Layer<'_, T>,
+    n: usize,
+    map: &[u32],
+    width: usize,
+    out: &mut [T],
+) {
+    rows(layer, n, map, width, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_avx2<T: FloatScalar>(
+    layer: &Layer<'_, T>,
+    n: usize,
+    map: &[u32],
+    width: usize,
+    out: &mut [T],
+) {
+    rows(layer, n, map, width, out)
+}
+
+/// Every output row of batch element n over one tile (`map`: taps x width sources).
+#[inline(always)]
+fn rows<T: FloatScalar>(layer: &Layer<'_, T>, n: usize, map: &[u32], width: usize, out: &mut [T]) {
+    let s = &layer.shape;
+    let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
+    let taps = layer.map_taps();
+    let stride = layer.spatial + 1;
+    for (o, y) in out.chunks_mut(width).enumerate() {
+        let g = o / out_per_group;
+        y.fill(layer.bias[o]);
+        for c in 0..in_per_group {
+            let channel =
+                &layer.input[(n * s.in_channels + g * in_per_group + c) * stride..][..stride];
+            let weights = &layer.weight[(o * in_per_group + c) * taps..][..taps];
+            for (j, &w) in weights.iter().enumerate() {
+                let sources = &map[j * width..][..width];
+                for (yt, &src) in y.iter_mut().zip(sources) {
+                    *yt += w * channel[src as usize];
+                }
+            }
+        }
+    }
+}
