@@ -89,6 +89,7 @@ fn rows<T: FloatScalar>(layer: &Layer<'_, T>, n: usize, map: &[u32], width: usiz
     let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
     let taps = layer.map_taps();
     let stride = layer.spatial + 1;
+    let runs = layer.runs(map, width);
     for (o, y) in out.chunks_mut(width).enumerate() {
         let g = o / out_per_group;
         y.fill(layer.bias[o]);
@@ -96,10 +97,21 @@ fn rows<T: FloatScalar>(layer: &Layer<'_, T>, n: usize, map: &[u32], width: usiz
             let channel =
                 &layer.input[(n * s.in_channels + g * in_per_group + c) * stride..][..stride];
             let weights = &layer.weight[(o * in_per_group + c) * taps..][..taps];
-            for (j, &w) in weights.iter().enumerate() {
-                let sources = &map[j * width..][..width];
-                for (yt, &src) in y.iter_mut().zip(sources) {
-                    *yt += w * channel[src as usize];
+            for (j, (&w, tap_runs)) in weights.iter().zip(&runs).enumerate() {
+                if tap_runs.is_empty() {
+                    // A strided tap: through the map.
+                    let sources = &map[j * width..][..width];
+                    for (yt, &src) in y.iter_mut().zip(sources) {
+                        *yt += w * channel[src as usize];
+                    }
+                }
+                for &(t, len, first) in tap_runs {
+                    // Consecutive inputs (or one zero-slot read in the padding): a slice
+                    // multiply-add on the vector units.
+                    let sources = &channel[first..first + len];
+                    for (yt, &x) in y[t..t + len].iter_mut().zip(sources) {
+                        *yt += w * x;
+                    }
                 }
             }
         }

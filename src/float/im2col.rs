@@ -14,12 +14,17 @@
 use super::{scatter, tiles, FloatScalar, Layer};
 use rayon::prelude::*;
 
-/// Bytes of the gathered matrix per tile.
-const TILE_BYTES: usize = 1 << 19;
+/// The most bytes of the gathered matrix per tile.
+const TILE_BYTES: usize = 8 << 20;
 
 /// The layer's output (N, C_out, P) in C order.
 pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
-    let width = layer.tile_width(TILE_BYTES);
+    // Wide tiles (the GEMM packs the weight once per tile and blocks better with more
+    // columns), but at least two per thread, and X within TILE_BYTES.
+    let per_thread = layer.positions.div_ceil(2 * rayon::current_num_threads());
+    let width = layer
+        .tile_width(TILE_BYTES)
+        .min(per_thread.clamp(256, 4096).div_ceil(16) * 16);
     let pieces: Vec<_> = tiles(layer, width)
         .into_par_iter()
         .map(|tile| (tile, compute_tile(layer, tile)))
@@ -38,17 +43,36 @@ fn compute_tile<T: FloatScalar>(
     let width = t1 - t0;
     let stride = layer.spatial + 1;
     let map = layer.tile(t0, t1);
+    let runs = layer.runs(&map, width);
+    // A 1x1 kernel reading one run (stride 1, no padding in the tile): X is the input itself,
+    // its rows one channel stride apart; nothing is copied.
+    let in_place = taps == 1 && runs[0].len() == 1 && width > 0;
     let mut out = vec![T::zero(); s.out_channels * width];
-    let mut columns = vec![T::zero(); depth * width];
+    let mut columns = if in_place {
+        Vec::new()
+    } else {
+        vec![T::zero(); depth * width]
+    };
     for g in 0..s.groups {
-        // X: row (c, j) holds channel c read at tap j's sources.
-        for c in 0..in_per_group {
-            let channel =
-                &layer.input[(n * s.in_channels + g * in_per_group + c) * stride..][..stride];
-            for j in 0..taps {
-                let row = &mut columns[(c * taps + j) * width..][..width];
-                for (x, &src) in row.iter_mut().zip(&map[j * width..][..width]) {
-                    *x = channel[src as usize];
+        let first_channel = (n * s.in_channels + g * in_per_group) * stride;
+        // X: row (c, j) holds channel c read at tap j's sources, run by run.
+        if !in_place {
+            for c in 0..in_per_group {
+                let channel = &layer.input[first_channel + c * stride..][..stride];
+                for (j, tap_runs) in runs.iter().enumerate() {
+                    let row = &mut columns[(c * taps + j) * width..][..width];
+                    if tap_runs.is_empty() {
+                        for (x, &src) in row.iter_mut().zip(&map[j * width..][..width]) {
+                            *x = channel[src as usize];
+                        }
+                    }
+                    for &(t, len, first) in tap_runs {
+                        if len == 1 {
+                            row[t] = channel[first];
+                        } else {
+                            row[t..t + len].copy_from_slice(&channel[first..first + len]);
+                        }
+                    }
                 }
             }
         }
@@ -60,9 +84,19 @@ fn compute_tile<T: FloatScalar>(
         if depth == 0 || width == 0 {
             continue;
         }
+        let (rhs, rhs_rs) = if in_place {
+            let offset = first_channel + runs[0][0].2;
+            // The last row's run lies inside its channel: every row is within the input.
+            let last = &layer.input[offset + (in_per_group - 1) * stride..][..width];
+            debug_assert_eq!(last.len(), width);
+            (layer.input[offset..].as_ptr(), stride)
+        } else {
+            (columns.as_ptr(), width)
+        };
         // SAFETY: dst is out_per_group x width (row stride width), lhs out_per_group x depth
-        // (row stride depth), rhs depth x width (row stride width), all within their slices,
-        // and T is f32 or f64 (the types gemm dispatches on).
+        // (row stride depth), rhs depth x width (row stride rhs_rs: the gathered columns, or
+        // the input rows whose last one is checked above), all within their slices, and T is
+        // f32 or f64 (the types gemm dispatches on).
         unsafe {
             gemm::gemm(
                 out_per_group,
@@ -75,9 +109,9 @@ fn compute_tile<T: FloatScalar>(
                 weight.as_ptr(),
                 1,
                 depth as isize,
-                columns.as_ptr(),
+                rhs,
                 1,
-                width as isize,
+                rhs_rs as isize,
                 T::ONE,
                 T::ONE,
                 false,

@@ -27,6 +27,7 @@
 //! Determinism: for a given algorithm and tile width the result does not depend on the thread
 //! count (tiles are computed independently, each in a fixed order).
 
+pub mod bench;
 pub mod direct;
 pub mod im2col;
 
@@ -154,6 +155,42 @@ impl<T: FloatScalar> Layer<'_, T> {
         map
     }
 
+    /// The map of a tile cut into runs per tap: `runs[j]` lists (position offset, length, first
+    /// source) of maximal stretches whose sources are consecutive, so that the kernels copy or
+    /// multiply whole slices there (every stretch of a stride-1 layer away from the edges) and
+    /// gather element by element elsewhere (a run of length 1). A tap with fewer consecutive
+    /// pairs than half its positions (a strided layer) gets an empty list: read its sources
+    /// from the map.
+    pub fn runs(&self, map: &[u32], width: usize) -> Vec<Vec<(usize, usize, usize)>> {
+        map.chunks(width.max(1))
+            .map(|sources| {
+                // Strided taps have no runs: element by element, without a list.
+                let consecutive = sources
+                    .windows(2)
+                    .filter(|p| p[1] == p[0].wrapping_add(1))
+                    .count();
+                if consecutive * 2 < sources.len() {
+                    return Vec::new();
+                }
+                let mut runs = Vec::new();
+                let mut t = 0;
+                while t < sources.len() {
+                    let first = sources[t];
+                    let mut len = 1;
+                    while t + len < sources.len()
+                        && first != self.spatial as u32
+                        && sources[t + len] == first + len as u32
+                    {
+                        len += 1;
+                    }
+                    runs.push((t, len, first as usize));
+                    t += len;
+                }
+                runs
+            })
+            .collect()
+    }
+
     /// Kernel taps: prod(k).
     pub fn map_taps(&self) -> usize {
         self.map.taps
@@ -175,7 +212,10 @@ impl<T: FloatScalar> Layer<'_, T> {
 }
 
 fn contiguous<T: Clone>(t: ArrayViewD<'_, T>) -> Vec<T> {
-    t.as_standard_layout().iter().cloned().collect()
+    match t.as_slice() {
+        Some(values) => values.to_vec(),
+        None => t.iter().cloned().collect(),
+    }
 }
 
 /// The float engine with a fixed thread count (an explicit rayon pool, started on first use).

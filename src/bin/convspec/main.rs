@@ -3,6 +3,7 @@
 //! One file per subcommand; argument parsing only, the math lives in the library.
 
 mod args;
+mod bench;
 mod check;
 mod common;
 mod conv;
@@ -68,6 +69,7 @@ fn cli() -> Command {
             sub("fold", "col2im: torch.nn.functional.fold.", layers::UnfoldArgs::define),
             sub("toeplitz", "An operator as an explicit matrix A with A vec(x) = vec(op(x)): numeric or symbolic (k_{ij}), as text, LaTeX or .npy.", toeplitz::ToeplitzArgs::define),
             check::command(),
+            plain("bench", "Time the float kernels (f32/f64: direct, im2col + GEMM) on the ResNet-50, depthwise and 1-D benchmark layers: a table or JSON lines (--json) for side-by-side runs with ../shared/anchors.", bench::BenchArgs::define),
             plain("vectors", "Write the conformance suite: per case the inputs (.npy and exact JSON), the exact outputs (JSON) and correctly rounded .npy, and a manifest naming each call in PyTorch, ONNX, NumPy or SciPy.", vectors::VectorsArgs::define),
             plain("prove", "Symbolic proofs of the laws for every shape up to --bound (a table of what was proved).", prove::ProveArgs::define),
             plain("size", "Output shape, parameter count and multiply-accumulates of a layer or a stack of layers.", size::SizeArgs::define),
@@ -88,6 +90,7 @@ fn dispatch(name: &str, m: &ArgMatches) -> Result<bool, String> {
         "toeplitz" => toeplitz::run(toeplitz::ToeplitzArgs::from_matches(m)),
         "prove" => return prove::run(prove::ProveArgs::from_matches(m)),
         "check" => return check::run(m),
+        "bench" => bench::run(bench::BenchArgs::from_matches(m)),
         "vectors" => vectors::run(vectors::VectorsArgs::from_matches(m)),
         "size" => size::run(size::SizeArgs::from_matches(m)),
         "demo" => demo::run(),
