@@ -16,8 +16,15 @@ use rayon::prelude::*;
 /// Output positions per tile.
 const WIDTH: usize = 512;
 
+/// Output positions per task of the 1-D path (a tile of outputs stays in the L1 cache while
+/// every tap adds to it).
+const WIDTH_1D: usize = 4096;
+
 /// The layer's output (N, C_out, P) in C order.
 pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
+    if layer.shape.dims.len() == 1 && layer.zero_padding {
+        return correlate_1d(layer);
+    }
     let pieces: Vec<_> = tiles(layer, WIDTH)
         .into_par_iter()
         .map(|tile| (tile, compute_tile(layer, tile)))
@@ -112,6 +119,116 @@ fn rows<T: FloatScalar>(layer: &Layer<'_, T>, n: usize, map: &[u32], width: usiz
                     for (yt, &x) in y[t..t + len].iter_mut().zip(sources) {
                         *yt += w * x;
                     }
+                }
+            }
+        }
+    }
+}
+
+/// 1-D layers with zero padding, without a gather map: for tap j the outputs t with
+/// 0 <= t s + j d - p_b < L form one range, computed directly, and
+/// y[t] += w[o, c, j] x[c, t s + j d - p_b] runs over it as one slice operation (contiguous
+/// for stride 1). Tasks are (n, o, tile of WIDTH_1D outputs).
+fn correlate_1d<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
+    let s = &layer.shape;
+    let d = s.dims[0];
+    let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
+    let (taps, positions, stride) = (d.kernel, layer.positions, layer.spatial + 1);
+    let mut out = vec![T::zero(); s.batch * s.out_channels * positions];
+    // Tasks: (row (n, o), tile of the row), so that one long signal uses every thread.
+    out.par_chunks_mut(positions.max(1))
+        .enumerate()
+        .flat_map(|(row, y_row)| {
+            y_row
+                .par_chunks_mut(WIDTH_1D)
+                .enumerate()
+                .map(move |(tile, y)| (row, tile, y))
+        })
+        .for_each(|(row, tile, y)| {
+            let (n, o) = (row / s.out_channels, row % s.out_channels);
+            let g = o / out_per_group;
+            let task = Task1d {
+                n,
+                o,
+                g,
+                in_per_group,
+                taps,
+                stride,
+                t0: tile * WIDTH_1D,
+            };
+            dispatch_1d(layer, &task, y);
+        });
+    out
+}
+
+/// One task of the 1-D path: outputs t0 .. t0 + y.len() of row (n, o) in group g.
+struct Task1d {
+    n: usize,
+    o: usize,
+    g: usize,
+    in_per_group: usize,
+    taps: usize,
+    stride: usize,
+    t0: usize,
+}
+
+fn dispatch_1d<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T]) {
+            tile_1d(layer, task, y)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T]) {
+            tile_1d(layer, task, y)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor has AVX-512F (checked above).
+            return unsafe { avx512(layer, task, y) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the processor has AVX2 and FMA (checked above).
+            return unsafe { avx2(layer, task, y) };
+        }
+    }
+    tile_1d(layer, task, y)
+}
+
+/// One tile of an output row of the 1-D path.
+#[inline(always)]
+fn tile_1d<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T]) {
+    let s = &layer.shape;
+    let d = s.dims[0];
+    let length = d.input as i64;
+    let t0 = task.t0 as i64;
+    y.fill(layer.bias[task.o]);
+    for c in 0..task.in_per_group {
+        let channel = &layer.input
+            [(task.n * s.in_channels + task.g * task.in_per_group + c) * task.stride..][..d.input];
+        let weights = &layer.weight[(task.o * task.in_per_group + c) * task.taps..][..task.taps];
+        for (j, &w) in weights.iter().enumerate() {
+            // Input index of output t: t s + j d - p_b; the outputs of this tile inside [0, L).
+            let offset = (j * d.dilation) as i64 - d.pad_begin as i64;
+            let step = d.stride as i64;
+            let first = ((-offset).max(0) + step - 1).div_euclid(step).max(t0);
+            let last = ((length - 1 - offset).div_euclid(step) + 1).min(t0 + y.len() as i64);
+            if first >= last {
+                continue;
+            }
+            let (lo, hi) = ((first - t0) as usize, (last - t0) as usize);
+            let start = (first * step + offset) as usize;
+            if d.stride == 1 {
+                for (yt, &x) in y[lo..hi].iter_mut().zip(&channel[start..]) {
+                    *yt += w * x;
+                }
+            } else {
+                for (yt, &x) in y[lo..hi]
+                    .iter_mut()
+                    .zip(channel[start..].iter().step_by(d.stride))
+                {
+                    *yt += w * x;
                 }
             }
         }

@@ -111,9 +111,12 @@ impl FromStr for Algorithm {
 }
 
 /// The algorithm [`FloatEngine::correlate`] uses when none is given: the direct sum when the
-/// reduction C_in/G prod(k) is at most 16 (depthwise 3x3 has 9), im2col + GEMM otherwise.
+/// reduction C_in/G prod(k) is at most 16 (depthwise 3x3 has 9) or for 1-D layers with at most
+/// 4 channels per group (signals: the direct 1-D path reads slices, where im2col would copy
+/// the signal k times), im2col + GEMM otherwise.
 pub fn plan(shape: &ConvShape) -> Algorithm {
-    if shape.reduction_length() <= 16 {
+    let signal = shape.dims.len() == 1 && shape.in_channels / shape.groups <= 4;
+    if shape.reduction_length() <= 16 || signal {
         Algorithm::Direct
     } else {
         Algorithm::Im2colGemm
@@ -138,6 +141,8 @@ pub struct Layer<'a, T> {
     pub positions: usize,
     /// The output shape (N, C_out, O...).
     pub output_shape: Vec<usize>,
+    /// Padded positions read zero (padding mode zeros, or no padding).
+    pub zero_padding: bool,
     map: GatherMap<'a>,
 }
 
@@ -280,6 +285,11 @@ impl FloatEngine {
         let output_shape = shape.output_shape()?;
         let spatial_in: Vec<usize> = shape.dims.iter().map(|d| d.input).collect();
         let spatial: usize = spatial_in.iter().product();
+        let zero_padding = geometry.padding_mode == crate::geometry::PaddingMode::Zeros
+            || shape
+                .dims
+                .iter()
+                .all(|d| d.pad_begin == 0 && d.pad_end == 0);
         let (dims, mode) = (shape.dims.clone(), geometry.padding_mode);
         let map = GatherMap::new(
             &spatial_in,
@@ -305,6 +315,7 @@ impl FloatEngine {
             bias: bias.map_or_else(|| vec![T::zero(); shape.out_channels], contiguous),
             spatial,
             output_shape: output_shape.clone(),
+            zero_padding,
             shape,
         };
         let used = algorithm.unwrap_or_else(|| plan(&layer.shape));

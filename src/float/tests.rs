@@ -149,6 +149,16 @@ fn tiled_layers_meet_the_contract_at_every_thread_count() {
                 .with_dilation(vec![3])
                 .with_padding(Padding::Full),
         ),
+        // Several tiles of the 1-D path, strided and dilated, asymmetric zeros.
+        (
+            vec![2, 2, 20001],
+            vec![4, 1, 5],
+            ConvGeometry::new(1)
+                .with_groups(2)
+                .with_stride(vec![2])
+                .with_dilation(vec![2])
+                .with_padding(Padding::Explicit(vec![(3, 1)])),
+        ),
     ];
     for (x_shape, w_shape, geometry) in cases {
         let x = values(&x_shape, 7, true);
