@@ -885,3 +885,46 @@ fn check_exit_codes_report_and_refusals() {
         "refusing to overwrite",
     );
 }
+
+#[test]
+fn bench_prints_json_lines_and_refuses_unknown_layers() {
+    let out = convspec(&[
+        "bench",
+        "--shapes",
+        "mobilenet_depthwise_3x3",
+        "--threads",
+        "1",
+        "--runs",
+        "1",
+        "--algorithm",
+        "direct",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(rows.len(), 1);
+    for field in ["shape", "dtype", "algorithm", "threads", "ms", "gflops"] {
+        assert!(rows[0].get(field).is_some(), "{field} in {}", rows[0]);
+    }
+    assert_eq!(rows[0]["shape"], "mobilenet_depthwise_3x3");
+    assert_eq!(rows[0]["algorithm"], "direct");
+    for bad in [
+        vec!["bench", "--shapes", "resnet9000"],
+        vec!["bench", "--threads", "0"],
+        vec!["bench", "--algorithm", "winograd"],
+        vec!["bench", "--dtype", "float16"],
+    ] {
+        let out = convspec(&bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}
