@@ -10,7 +10,7 @@
 //! loops are compiled for AVX-512 and AVX2 and chosen at run time. Cost: N C_out P (C_in/G)
 //! prod(k) multiply-adds; memory: one map tile and one tile of outputs per task.
 
-use super::{scatter, tiles, FloatScalar, Layer};
+use super::{by_tiles, FloatScalar, Layer};
 use rayon::prelude::*;
 
 /// Output positions per tile.
@@ -25,11 +25,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     if layer.shape.dims.len() == 1 && layer.zero_padding {
         return correlate_1d(layer);
     }
-    let pieces: Vec<_> = tiles(layer, WIDTH)
-        .into_par_iter()
-        .map(|tile| (tile, compute_tile(layer, tile)))
-        .collect();
-    scatter(layer, pieces)
+    by_tiles(layer, WIDTH, compute_tile)
 }
 
 /// One tile: C_out rows of t1 - t0 outputs.

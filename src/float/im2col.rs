@@ -11,8 +11,7 @@
 //! summation order is the GEMM's (blocked, with fused multiply-adds); the componentwise bound
 //! of the module documentation holds for every order.
 
-use super::{scatter, tiles, FloatScalar, Layer};
-use rayon::prelude::*;
+use super::{by_tiles, FloatScalar, Layer};
 
 /// The most bytes of the gathered matrix per tile.
 const TILE_BYTES: usize = 8 << 20;
@@ -25,11 +24,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     let width = layer
         .tile_width(TILE_BYTES)
         .min(per_thread.clamp(256, 4096).div_ceil(16) * 16);
-    let pieces: Vec<_> = tiles(layer, width)
-        .into_par_iter()
-        .map(|tile| (tile, compute_tile(layer, tile)))
-        .collect();
-    scatter(layer, pieces)
+    by_tiles(layer, width, compute_tile)
 }
 
 fn compute_tile<T: FloatScalar>(

@@ -342,6 +342,21 @@ pub(crate) fn tiles<T>(layer: &Layer<'_, T>, width: usize) -> Vec<(usize, usize,
         .collect()
 }
 
+/// The output (N, C_out, P) from `compute` run on every tile of `width` positions in
+/// parallel (each returning C_out rows of t1 - t0 values).
+pub(crate) fn by_tiles<T: FloatScalar>(
+    layer: &Layer<'_, T>,
+    width: usize,
+    compute: impl Fn(&Layer<'_, T>, (usize, usize, usize)) -> Vec<T> + Sync,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    let pieces: Vec<_> = tiles(layer, width)
+        .into_par_iter()
+        .map(|tile| (tile, compute(layer, tile)))
+        .collect();
+    scatter(layer, pieces)
+}
+
 /// Writes per-tile results (C_out rows of t1 - t0 values each) into the output (N, C_out, P).
 pub(crate) fn scatter<T: FloatScalar>(
     layer: &Layer<'_, T>,

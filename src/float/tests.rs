@@ -24,16 +24,11 @@ fn config(cases: u32) -> Config {
     }
 }
 
-/// Values in (-2, 2) with every mantissa bit in use (SplitMix64 from `seed`), of the given
-/// shape; `narrow` rounds them to f32.
+/// Values in (-2, 2) with every mantissa bit in use (the benchmarks' generator from `seed`),
+/// of the given shape; `narrow` rounds them to f32.
 fn values(shape: &[usize], seed: u64, narrow: bool) -> ArrayD<f64> {
-    let mut state = seed;
-    ArrayD::from_shape_fn(IxDyn(shape), |_| {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        let v = ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 52) as f64 - 1.0;
+    super::bench::data(shape, seed, |v| {
+        let v = 4.0 * v - 2.0;
         if narrow {
             f64::from(v as f32)
         } else {

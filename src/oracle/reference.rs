@@ -220,8 +220,12 @@ impl Reference {
         input: &ArrayD<Rational>,
         params: &PoolParams,
     ) -> Result<Reference, ExactError> {
-        let exact = max_pool(input, params)?.values;
-        Ok(Reference {
+        Ok(Reference::selection(input, max_pool(input, params)?.values))
+    }
+
+    /// The reference of a selection (max pooling of any kind): the chosen inputs `exact`.
+    fn selection(input: &ArrayD<Rational>, exact: ArrayD<Rational>) -> Reference {
+        Reference {
             magnitude: scaled(&absolute(&exact)),
             exact: scaled(&exact),
             reduction: Reduction {
@@ -230,7 +234,7 @@ impl Reference {
                 operand_max: largest(input),
             },
             selection: true,
-        })
+        }
     }
 
     /// The reference of adaptive max pooling (global max pooling: output size all ones): the
@@ -239,17 +243,10 @@ impl Reference {
         input: &ArrayD<Rational>,
         output_size: &[usize],
     ) -> Result<Reference, ExactError> {
-        let exact = adaptive_max_pool(input, output_size)?.values;
-        Ok(Reference {
-            magnitude: scaled(&absolute(&exact)),
-            exact: scaled(&exact),
-            reduction: Reduction {
-                terms: 1,
-                factors: 0,
-                operand_max: largest(input),
-            },
-            selection: true,
-        })
+        Ok(Reference::selection(
+            input,
+            adaptive_max_pool(input, output_size)?.values,
+        ))
     }
 
     /// The reference of adaptive average pooling (global average pooling: output size all
