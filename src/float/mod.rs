@@ -330,6 +330,37 @@ impl FloatEngine {
     }
 }
 
+/// The output (N, C_out, P) written by many tasks at disjoint places: tile (n, t0, t1) owns
+/// positions t0..t1 of every row (n, o).
+pub(crate) struct SharedOutput<T> {
+    start: *mut T,
+    len: usize,
+}
+
+// SAFETY: the buffer outlives the parallel loop that writes it (the loop borrows it), and the
+// tiles partition the outputs, so no two threads touch the same element.
+unsafe impl<T: Send> Send for SharedOutput<T> {}
+unsafe impl<T: Send> Sync for SharedOutput<T> {}
+
+impl<T> SharedOutput<T> {
+    pub(crate) fn new(values: &mut [T]) -> SharedOutput<T> {
+        SharedOutput {
+            start: values.as_mut_ptr(),
+            len: values.len(),
+        }
+    }
+
+    /// values[start..start + len].
+    ///
+    /// # Safety
+    /// No other thread reads or writes that range while the slice lives.
+    #[allow(clippy::mut_from_ref)] // disjoint ranges per tile, see the Send/Sync impls
+    pub(crate) unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
+        assert!(start + len <= self.len, "output range in bounds");
+        std::slice::from_raw_parts_mut(self.start.add(start), len)
+    }
+}
+
 /// Output tiles of a layer: (n, t0, t1) for every batch element and tile of `width` positions.
 pub(crate) fn tiles<T>(layer: &Layer<'_, T>, width: usize) -> Vec<(usize, usize, usize)> {
     let width = width.max(1);
