@@ -231,14 +231,15 @@ impl NttTables {
     }
 
     /// The tables for (p, log2), built once per process and shared (as RustFFT's planner
-    /// caches its twiddles): transforms up to 2^20 keep theirs, about 16 MiB per prime at
-    /// that size; longer ones are built per call.
+    /// caches its twiddles): transforms up to 2^18 keep theirs (at most 4 MiB per prime and
+    /// length, at most 32 of them: the cache is emptied when full); longer ones are built per
+    /// call.
     pub fn cached(prime: &NttPrime, log2: u32) -> std::sync::Arc<NttTables> {
         use std::collections::HashMap;
         use std::sync::{Arc, Mutex, OnceLock};
         type Cache = Mutex<HashMap<(u64, u32), Arc<NttTables>>>;
         static CACHE: OnceLock<Cache> = OnceLock::new();
-        if log2 > 20 {
+        if log2 > 18 {
             return Arc::new(NttTables::new(prime, log2));
         }
         let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
@@ -250,10 +251,11 @@ impl NttTables {
             return t.clone();
         }
         let tables = Arc::new(NttTables::new(prime, log2));
-        cache
-            .lock()
-            .expect("no panic holds the lock")
-            .insert((prime.p, log2), tables.clone());
+        let mut cache = cache.lock().expect("no panic holds the lock");
+        if cache.len() >= 32 {
+            cache.clear();
+        }
+        cache.insert((prime.p, log2), tables.clone());
         tables
     }
 
