@@ -467,7 +467,7 @@ pub(super) mod recycle {
     /// The most buffers kept.
     pub const KEPT: usize = 32;
     /// The most bytes kept.
-    pub const KEPT_BYTES: usize = 256 << 20;
+    pub const KEPT_BYTES: usize = 64 << 20;
 
     static FREE: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
 
