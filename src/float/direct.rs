@@ -5,8 +5,8 @@
 //! ```
 //!
 //! (a recursive summation of n = C_in/G prod(k) products after the bias). The innermost loop
-//! runs over a tile's output positions, reading the input through the gather map (padded
-//! positions read the zero slot), so it has no branch and runs on the vector units; the same
+//! runs over a tile's output positions, over runs of consecutive inputs (slices, on the vector
+//! units; padded positions contribute nothing) or through the gather map; the same
 //! loops are compiled for AVX-512 and AVX2 and chosen at run time. Cost: N C_out P (C_in/G)
 //! prod(k) multiply-adds; memory: one map tile and one tile of outputs per task.
 
@@ -91,7 +91,7 @@ fn rows<T: FloatScalar>(layer: &Layer<'_, T>, n: usize, map: &[u32], width: usiz
     let s = &layer.shape;
     let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
     let taps = layer.map_taps();
-    let stride = layer.spatial + 1;
+    let stride = layer.spatial;
     let runs = layer.runs(map, width);
     for (o, y) in out.chunks_mut(width).enumerate() {
         let g = o / out_per_group;
@@ -102,13 +102,18 @@ fn rows<T: FloatScalar>(layer: &Layer<'_, T>, n: usize, map: &[u32], width: usiz
             let weights = &layer.weight[(o * in_per_group + c) * taps..][..taps];
             for (j, (&w, tap_runs)) in weights.iter().zip(&runs).enumerate() {
                 if tap_runs.is_empty() {
-                    // A strided tap: through the map.
+                    // A strided tap: through the map (padded positions add nothing).
                     let sources = &map[j * width..][..width];
                     for (yt, &src) in y.iter_mut().zip(sources) {
-                        *yt += w * channel[src as usize];
+                        if let Some(&x) = channel.get(src as usize) {
+                            *yt += w * x;
+                        }
                     }
                 }
                 for &(t, len, first) in tap_runs {
+                    if first == stride {
+                        continue; // a padded position
+                    }
                     // Consecutive inputs (or one zero-slot read in the padding): a slice
                     // multiply-add on the vector units.
                     let sources = &channel[first..first + len];
@@ -129,7 +134,7 @@ fn correlate_1d<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     let s = &layer.shape;
     let d = s.dims[0];
     let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
-    let (taps, positions, stride) = (d.kernel, layer.positions, layer.spatial + 1);
+    let (taps, positions, stride) = (d.kernel, layer.positions, layer.spatial);
     let mut out = vec![T::zero(); s.batch * s.out_channels * positions];
     // Tasks: (row (n, o), tile of the row), so that one long signal uses every thread.
     out.par_chunks_mut(positions.max(1))

@@ -53,7 +53,7 @@ fn compute_tile<T: FloatScalar>(
     let taps = layer.map_taps();
     let depth = in_per_group * taps;
     let width = t1 - t0;
-    let stride = layer.spatial + 1;
+    let stride = layer.spatial;
     let map = layer.tile(t0, t1);
     let runs = layer.runs(&map, width);
     // A 1x1 kernel reading one run (stride 1, no padding in the tile): X is the input itself,
@@ -75,12 +75,13 @@ fn compute_tile<T: FloatScalar>(
                     let row = &mut columns[(c * taps + j) * width..][..width];
                     if tap_runs.is_empty() {
                         for (x, &src) in row.iter_mut().zip(&map[j * width..][..width]) {
-                            *x = channel[src as usize];
+                            *x = channel.get(src as usize).copied().unwrap_or(T::zero());
                         }
                     }
                     for &(t, len, first) in tap_runs {
                         if len == 1 {
-                            row[t] = channel[first];
+                            // A padded position (source `spatial`) reads zero.
+                            row[t] = channel.get(first).copied().unwrap_or(T::zero());
                         } else {
                             row[t..t + len].copy_from_slice(&channel[first..first + len]);
                         }

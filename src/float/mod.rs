@@ -123,14 +123,14 @@ pub fn plan(shape: &ConvShape) -> Algorithm {
     }
 }
 
-/// A layer prepared for the kernels: the input channels each followed by one zero (the slot
-/// that padded positions read, so that the inner loops have no branch), the weight, the bias
-/// and the gather map.
-pub struct Layer<'a, T> {
+/// A layer prepared for the kernels: the input (borrowed when the caller's array is contiguous),
+/// the weight, the bias and the gather map. Padded positions are the map's index `spatial`
+/// (one past a channel): the kernels read them as zero.
+pub struct Layer<'a, T: Clone> {
     /// The resolved shapes.
     pub shape: ConvShape,
-    /// Per (n, c): the channel's spatial values, then a zero; stride `spatial + 1`.
-    pub input: Vec<T>,
+    /// The input (N, C_in, spatial) in C order: channel (n, c) at (n C_in + c) spatial.
+    pub input: std::borrow::Cow<'a, [T]>,
     /// The weight (C_out, C_in/G, k...) in C order.
     pub weight: Vec<T>,
     /// The bias per output channel (zeros without one).
@@ -147,8 +147,8 @@ pub struct Layer<'a, T> {
 }
 
 impl<T: FloatScalar> Layer<'_, T> {
-    /// Source positions of the tile [t0, t1) per tap: map[j (t1 - t0) + t - t0], with the zero
-    /// slot `spatial` where the padding reads zero.
+    /// Source positions of the tile [t0, t1) per tap: map[j (t1 - t0) + t - t0], with
+    /// `spatial` where the padding reads zero.
     pub fn tile(&self, t0: usize, t1: usize) -> Vec<u32> {
         let zero = self.spatial as u32;
         let mut map = self.map.tile(t0, t1);
@@ -163,7 +163,8 @@ impl<T: FloatScalar> Layer<'_, T> {
     /// The map of a tile cut into runs per tap: `runs[j]` lists (position offset, length, first
     /// source) of maximal stretches whose sources are consecutive, so that the kernels copy or
     /// multiply whole slices there (every stretch of a stride-1 layer away from the edges) and
-    /// gather element by element elsewhere (a run of length 1). A tap with fewer consecutive
+    /// gather element by element elsewhere (a run of length 1; a padded position is a run of
+    /// length 1 whose source is `spatial`, read as zero). A tap with fewer consecutive
     /// pairs than half its positions (a strided layer) gets an empty list: read its sources
     /// from the map.
     pub fn runs(&self, map: &[u32], width: usize) -> Vec<Vec<(usize, usize, usize)>> {
@@ -177,14 +178,16 @@ impl<T: FloatScalar> Layer<'_, T> {
                 if consecutive * 2 < sources.len() {
                     return Vec::new();
                 }
+                let zero = self.spatial as u32;
                 let mut runs = Vec::new();
                 let mut t = 0;
                 while t < sources.len() {
                     let first = sources[t];
                     let mut len = 1;
                     while t + len < sources.len()
-                        && first != self.spatial as u32
+                        && first != zero
                         && sources[t + len] == first + len as u32
+                        && sources[t + len] != zero
                     {
                         len += 1;
                     }
@@ -301,16 +304,14 @@ impl FloatEngine {
             },
         )
         .map_err(|e| OpError::Invalid(e.to_string()))?;
-        let x = contiguous(input);
-        let mut padded = Vec::with_capacity(x.len() + shape.batch * shape.in_channels);
-        for channel in x.chunks(spatial.max(1)) {
-            padded.extend_from_slice(channel);
-            padded.push(T::zero());
-        }
+        let x = match input.to_slice() {
+            Some(values) => std::borrow::Cow::Borrowed(values),
+            None => std::borrow::Cow::Owned(input.iter().cloned().collect()),
+        };
         let layer = Layer {
             positions: map.positions,
             map,
-            input: padded,
+            input: x,
             weight: contiguous(weight),
             bias: bias.map_or_else(|| vec![T::zero(); shape.out_channels], contiguous),
             spatial,
@@ -362,7 +363,7 @@ impl<T> SharedOutput<T> {
 }
 
 /// Output tiles of a layer: (n, t0, t1) for every batch element and tile of `width` positions.
-pub(crate) fn tiles<T>(layer: &Layer<'_, T>, width: usize) -> Vec<(usize, usize, usize)> {
+pub(crate) fn tiles<T: Clone>(layer: &Layer<'_, T>, width: usize) -> Vec<(usize, usize, usize)> {
     let width = width.max(1);
     (0..layer.shape.batch)
         .flat_map(|n| {
