@@ -92,7 +92,7 @@ fn rows<T: FloatScalar>(layer: &Layer<'_, T>, n: usize, map: &[u32], width: usiz
     let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
     let taps = layer.map_taps();
     let stride = layer.spatial;
-    let runs = layer.runs(map, width);
+    let (runs, step) = (layer.runs(map, width), layer.run_step());
     for (o, y) in out.chunks_mut(width).enumerate() {
         let g = o / out_per_group;
         y.fill(layer.bias[o]);
@@ -114,11 +114,17 @@ fn rows<T: FloatScalar>(layer: &Layer<'_, T>, n: usize, map: &[u32], width: usiz
                     if first == stride {
                         continue; // a padded position
                     }
-                    // Consecutive inputs (or one zero-slot read in the padding): a slice
-                    // multiply-add on the vector units.
-                    let sources = &channel[first..first + len];
-                    for (yt, &x) in y[t..t + len].iter_mut().zip(sources) {
-                        *yt += w * x;
+                    // Inputs `step` apart: a (strided) slice multiply-add on the vector units.
+                    if step == 1 {
+                        let sources = &channel[first..first + len];
+                        for (yt, &x) in y[t..t + len].iter_mut().zip(sources) {
+                            *yt += w * x;
+                        }
+                    } else {
+                        let sources = channel[first..].iter().step_by(step);
+                        for (yt, &x) in y[t..t + len].iter_mut().zip(sources) {
+                            *yt += w * x;
+                        }
                     }
                 }
             }

@@ -55,10 +55,10 @@ fn compute_tile<T: FloatScalar>(
     let width = t1 - t0;
     let stride = layer.spatial;
     let map = layer.tile(t0, t1);
-    let runs = layer.runs(&map, width);
+    let (runs, step) = (layer.runs(&map, width), layer.run_step());
     // A 1x1 kernel reading one run (stride 1, no padding in the tile): X is the input itself,
     // its rows one channel stride apart; nothing is copied.
-    let in_place = taps == 1 && runs[0].len() == 1 && width > 0;
+    let in_place = taps == 1 && step == 1 && runs[0].len() == 1 && width > 0;
     let positions = layer.positions;
     if !in_place {
         // Every element is written below (each position of each tap belongs to one run, or
@@ -82,8 +82,13 @@ fn compute_tile<T: FloatScalar>(
                         if len == 1 {
                             // A padded position (source `spatial`) reads zero.
                             row[t] = channel.get(first).copied().unwrap_or(T::zero());
-                        } else {
+                        } else if step == 1 {
                             row[t..t + len].copy_from_slice(&channel[first..first + len]);
+                        } else {
+                            let sources = channel[first..].iter().step_by(step);
+                            for (x, &v) in row[t..t + len].iter_mut().zip(sources) {
+                                *x = v;
+                            }
                         }
                     }
                 }

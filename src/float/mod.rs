@@ -161,21 +161,22 @@ impl<T: FloatScalar> Layer<'_, T> {
     }
 
     /// The map of a tile cut into runs per tap: `runs[j]` lists (position offset, length, first
-    /// source) of maximal stretches whose sources are consecutive, so that the kernels copy or
-    /// multiply whole slices there (every stretch of a stride-1 layer away from the edges) and
+    /// source) of maximal stretches whose sources advance by [`Layer::run_step`] (consecutive
+    /// at stride 1), so that the kernels copy or multiply whole (strided) slices there and
     /// gather element by element elsewhere (a run of length 1; a padded position is a run of
     /// length 1 whose source is `spatial`, read as zero). A tap with fewer consecutive
     /// pairs than half its positions (a strided layer) gets an empty list: read its sources
     /// from the map.
     pub fn runs(&self, map: &[u32], width: usize) -> Vec<Vec<(usize, usize, usize)>> {
+        let step = self.run_step() as u32;
         map.chunks(width.max(1))
             .map(|sources| {
-                // Strided taps have no runs: element by element, without a list.
-                let consecutive = sources
+                // Taps without runs (irregular maps): element by element, without a list.
+                let regular = sources
                     .windows(2)
-                    .filter(|p| p[1] == p[0].wrapping_add(1))
+                    .filter(|p| p[1] == p[0].wrapping_add(step))
                     .count();
-                if consecutive * 2 < sources.len() {
+                if regular * 2 < sources.len() {
                     return Vec::new();
                 }
                 let zero = self.spatial as u32;
@@ -186,7 +187,7 @@ impl<T: FloatScalar> Layer<'_, T> {
                     let mut len = 1;
                     while t + len < sources.len()
                         && first != zero
-                        && sources[t + len] == first + len as u32
+                        && sources[t + len] == first + len as u32 * step
                         && sources[t + len] != zero
                     {
                         len += 1;
@@ -197,6 +198,12 @@ impl<T: FloatScalar> Layer<'_, T> {
                 runs
             })
             .collect()
+    }
+
+    /// The source step between neighbouring outputs of a run: the stride of the last spatial
+    /// dimension (outputs are in C order, so neighbours differ there).
+    pub fn run_step(&self) -> usize {
+        self.shape.dims.last().map_or(1, |d| d.stride)
     }
 
     /// Kernel taps: prod(k).
