@@ -84,6 +84,13 @@ fn compute_tile<T: FloatScalar>(
                             row[t] = channel.get(first).copied().unwrap_or(T::zero());
                         } else if step == 1 {
                             row[t..t + len].copy_from_slice(&channel[first..first + len]);
+                        } else if step == 2 && first + 2 * len <= channel.len() {
+                            // Every other input: pairs, first of each (vectorises as a
+                            // de-interleave, where a strided iterator reads one at a time).
+                            let pairs = channel[first..first + 2 * len].chunks_exact(2);
+                            for (x, pair) in row[t..t + len].iter_mut().zip(pairs) {
+                                *x = pair[0];
+                            }
                         } else {
                             let sources = channel[first..].iter().step_by(step);
                             for (x, &v) in row[t..t + len].iter_mut().zip(sources) {

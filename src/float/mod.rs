@@ -144,6 +144,9 @@ pub struct Layer<'a, T: Clone> {
     /// Padded positions read zero (padding mode zeros, or no padding).
     pub zero_padding: bool,
     map: GatherMap<'a>,
+    /// Per spatial dimension d: the source index along d of output t_d at tap j_d, at
+    /// [t_d k_d + j_d] (NONE in the padding); the map of a tile is assembled from these.
+    sources: Vec<Vec<u32>>,
 }
 
 impl<T: FloatScalar> Layer<'_, T> {
@@ -151,10 +154,45 @@ impl<T: FloatScalar> Layer<'_, T> {
     /// `spatial` where the padding reads zero.
     pub fn tile(&self, t0: usize, t1: usize) -> Vec<u32> {
         let zero = self.spatial as u32;
-        let mut map = self.map.tile(t0, t1);
-        for s in map.iter_mut() {
-            if *s == NONE {
-                *s = zero;
+        let width = t1 - t0;
+        let dims = &self.shape.dims;
+        let rank = dims.len();
+        let output = &self.output_shape[2..];
+        let mut map = vec![zero; self.map.taps * width];
+        let (mut tap, mut position) = (vec![0usize; rank], vec![0usize; rank]);
+        for (j, row) in map.chunks_mut(width.max(1)).enumerate() {
+            let mut rest = j;
+            for d in (0..rank).rev() {
+                tap[d] = rest % dims[d].kernel;
+                rest /= dims[d].kernel;
+            }
+            let mut rest = t0;
+            for d in (0..rank).rev() {
+                position[d] = rest % output[d];
+                rest /= output[d];
+            }
+            for slot in row.iter_mut() {
+                let mut flat = 0usize;
+                let mut inside = true;
+                for d in 0..rank {
+                    let source = self.sources[d][position[d] * dims[d].kernel + tap[d]];
+                    if source == NONE {
+                        inside = false;
+                        break;
+                    }
+                    flat = flat * dims[d].input + source as usize;
+                }
+                if inside {
+                    *slot = flat as u32;
+                }
+                // The next output position in C order.
+                for d in (0..rank).rev() {
+                    position[d] += 1;
+                    if position[d] < output[d] {
+                        break;
+                    }
+                    position[d] = 0;
+                }
             }
         }
         map
@@ -311,6 +349,22 @@ impl FloatEngine {
             },
         )
         .map_err(|e| OpError::Invalid(e.to_string()))?;
+        let sources: Vec<Vec<u32>> = shape
+            .dims
+            .iter()
+            .zip(&output_shape[2..])
+            .map(|(g, &out)| {
+                (0..out * g.kernel)
+                    .map(|i| {
+                        let (t, j) = (i / g.kernel, i % g.kernel);
+                        geometry
+                            .padding_mode
+                            .source_index(g.input_index(t, j), g.input)
+                            .map_or(NONE, |s| s as u32)
+                    })
+                    .collect()
+            })
+            .collect();
         let x = match input.to_slice() {
             Some(values) => std::borrow::Cow::Borrowed(values),
             None => std::borrow::Cow::Owned(input.iter().cloned().collect()),
@@ -324,6 +378,7 @@ impl FloatEngine {
             spatial,
             output_shape: output_shape.clone(),
             zero_padding,
+            sources,
             shape,
         };
         let used = algorithm.unwrap_or_else(|| plan(&layer.shape));
