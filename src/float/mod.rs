@@ -145,8 +145,11 @@ pub struct Layer<'a, T: Clone> {
     pub zero_padding: bool,
     map: GatherMap<'a>,
     /// Per spatial dimension d: the source index along d of output t_d at tap j_d, at
-    /// [t_d k_d + j_d] (NONE in the padding); the map of a tile is assembled from these.
-    sources: Vec<Vec<u32>>,
+    /// [t_d k_d + j_d] (NONE in the padding), when that table is small (at most 2^16
+    /// entries; a long 1-D signal's is not kept); the map of a tile is assembled from these.
+    sources: Vec<Option<Vec<u32>>>,
+    /// The padding mode (for the dimensions without a table).
+    mode: crate::geometry::PaddingMode,
 }
 
 impl<T: FloatScalar> Layer<'_, T> {
@@ -175,7 +178,14 @@ impl<T: FloatScalar> Layer<'_, T> {
                 let mut flat = 0usize;
                 let mut inside = true;
                 for d in 0..rank {
-                    let source = self.sources[d][position[d] * dims[d].kernel + tap[d]];
+                    let g = &dims[d];
+                    let source = match &self.sources[d] {
+                        Some(table) => table[position[d] * g.kernel + tap[d]],
+                        None => self
+                            .mode
+                            .source_index(g.input_index(position[d], tap[d]), g.input)
+                            .map_or(NONE, |s| s as u32),
+                    };
                     if source == NONE {
                         inside = false;
                         break;
@@ -349,20 +359,23 @@ impl FloatEngine {
             },
         )
         .map_err(|e| OpError::Invalid(e.to_string()))?;
-        let sources: Vec<Vec<u32>> = shape
+        let sources: Vec<Option<Vec<u32>>> = shape
             .dims
             .iter()
             .zip(&output_shape[2..])
             .map(|(g, &out)| {
-                (0..out * g.kernel)
-                    .map(|i| {
-                        let (t, j) = (i / g.kernel, i % g.kernel);
-                        geometry
-                            .padding_mode
-                            .source_index(g.input_index(t, j), g.input)
-                            .map_or(NONE, |s| s as u32)
-                    })
-                    .collect()
+                let entries = out.checked_mul(g.kernel).filter(|&e| e <= 1 << 16)?;
+                Some(
+                    (0..entries)
+                        .map(|i| {
+                            let (t, j) = (i / g.kernel, i % g.kernel);
+                            geometry
+                                .padding_mode
+                                .source_index(g.input_index(t, j), g.input)
+                                .map_or(NONE, |s| s as u32)
+                        })
+                        .collect(),
+                )
             })
             .collect();
         let x = match input.to_slice() {
@@ -379,6 +392,7 @@ impl FloatEngine {
             output_shape: output_shape.clone(),
             zero_padding,
             sources,
+            mode: geometry.padding_mode,
             shape,
         };
         let used = algorithm.unwrap_or_else(|| plan(&layer.shape));
