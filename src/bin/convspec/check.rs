@@ -9,8 +9,8 @@ use crate::common::{
     read_flag, read_layer_files, refuse_clobber, EngineArgs, GeometryArgs, LayerFiles,
 };
 use crate::layers::{
-    adaptive_output_size, batched_rank, pool_params, refuse_flags, transpose_geometry, weight_rank,
-    GradArgs, PoolArgs, PoolKind, TransposeArgs,
+    adaptive_output_size, avg_flags, batched_rank, pool_params, refuse_flags, transpose_geometry,
+    weight_rank, window_flags, GradArgs, PoolArgs, PoolKind, TransposeArgs,
 };
 use clap::{ArgMatches, Command};
 use convspec::exact::ExactEngine;
@@ -318,13 +318,7 @@ fn run_pool(args: PoolArgs, oracle: OracleArgs) -> Result<bool, String> {
     let x = oracle.prepare(input, "--input")?;
     let reference = match args.kind {
         PoolKind::Max => {
-            refuse_flags(
-                &args,
-                &[
-                    ("--count-include-pad", args.count_include_pad.is_some()),
-                    ("--divisor-override", args.divisor_override.is_some()),
-                ],
-            )?;
+            refuse_flags(&args, &avg_flags(&args))?;
             Reference::max_pool(&x, &pool_params(&args)?)
         }
         PoolKind::Avg => {
@@ -340,19 +334,8 @@ fn run_pool(args: PoolArgs, oracle: OracleArgs) -> Result<bool, String> {
         | PoolKind::AdaptiveMax
         | PoolKind::GlobalAvg
         | PoolKind::GlobalMax => {
-            refuse_flags(
-                &args,
-                &[
-                    ("--kernel-size", args.kernel_size.is_some()),
-                    ("--stride", args.stride.is_some()),
-                    ("--padding", args.padding.is_some()),
-                    ("--pads", args.pads.is_some()),
-                    ("--dilation", args.dilation.is_some()),
-                    ("--ceil-mode", args.ceil_mode.is_some()),
-                    ("--count-include-pad", args.count_include_pad.is_some()),
-                    ("--divisor-override", args.divisor_override.is_some()),
-                ],
-            )?;
+            refuse_flags(&args, &window_flags(&args))?;
+            refuse_flags(&args, &avg_flags(&args))?;
             let rank = batched_rank(&x);
             let global = matches!(args.kind, PoolKind::GlobalAvg | PoolKind::GlobalMax);
             if global && args.output_size.is_some() {

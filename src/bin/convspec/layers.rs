@@ -355,6 +355,26 @@ pub(crate) fn batched_rank(x: &ArrayD<Rational>) -> usize {
     x.ndim().saturating_sub(2).max(1)
 }
 
+/// The fixed-window flags given (max and avg pooling only).
+pub(crate) fn window_flags(args: &PoolArgs) -> [(&'static str, bool); 6] {
+    [
+        ("--kernel-size", args.kernel_size.is_some()),
+        ("--stride", args.stride.is_some()),
+        ("--padding", args.padding.is_some()),
+        ("--pads", args.pads.is_some()),
+        ("--dilation", args.dilation.is_some()),
+        ("--ceil-mode", args.ceil_mode.is_some()),
+    ]
+}
+
+/// The average-pooling flags given.
+pub(crate) fn avg_flags(args: &PoolArgs) -> [(&'static str, bool); 2] {
+    [
+        ("--count-include-pad", args.count_include_pad.is_some()),
+        ("--divisor-override", args.divisor_override.is_some()),
+    ]
+}
+
 /// Runs `convspec pool`.
 pub fn run_pool(args: PoolArgs) -> Result<(), String> {
     let mut outputs = args.out.paths();
@@ -364,18 +384,7 @@ pub fn run_pool(args: PoolArgs) -> Result<(), String> {
     refuse_clobber(&[&args.input], &outputs)?;
     let input = read_flag("--input", &args.input)?;
     let x = &input.values;
-    let window_flags = [
-        ("--kernel-size", args.kernel_size.is_some()),
-        ("--stride", args.stride.is_some()),
-        ("--padding", args.padding.is_some()),
-        ("--pads", args.pads.is_some()),
-        ("--dilation", args.dilation.is_some()),
-        ("--ceil-mode", args.ceil_mode.is_some()),
-    ];
-    let avg_flags = [
-        ("--count-include-pad", args.count_include_pad.is_some()),
-        ("--divisor-override", args.divisor_override.is_some()),
-    ];
+    let (window_flags, avg_flags) = (window_flags(&args), avg_flags(&args));
     let max_flags = [("--indices", args.indices.is_some())];
     let adaptive_flags = [("--output-size", args.output_size.is_some())];
     let output_size = |rank_hint: usize| adaptive_output_size(&args, rank_hint);
