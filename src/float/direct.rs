@@ -25,7 +25,12 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     if layer.shape.dims.len() == 1 && layer.zero_padding {
         return correlate_1d(layer);
     }
-    by_tiles(layer, WIDTH, compute_tile)
+    // As many tiles per thread for every thread (the count rounded up to a multiple of the
+    // thread count, the width shrunk to match).
+    let threads = rayon::current_num_threads();
+    let count = layer.positions.div_ceil(WIDTH).div_ceil(threads) * threads;
+    let width = layer.positions.div_ceil(count.max(1)).div_ceil(16) * 16;
+    by_tiles(layer, width.max(16), compute_tile)
 }
 
 /// One tile: C_out rows of t1 - t0 outputs.

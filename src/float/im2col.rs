@@ -30,6 +30,11 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     } else {
         layer.tile_width(TILE_BYTES).min(per_thread)
     };
+    // As many tiles per thread for every thread: the tile count rounded up to a multiple of
+    // the thread count, the width shrunk to match (whole vectors of 16).
+    let threads = rayon::current_num_threads();
+    let count = layer.positions.div_ceil(width.max(1)).div_ceil(threads) * threads;
+    let width = layer.positions.div_ceil(count.max(1)).div_ceil(16) * 16;
     let s = &layer.shape;
     let mut out = vec![T::zero(); s.batch * s.out_channels * layer.positions];
     let shared = SharedOutput::new(&mut out);
