@@ -20,7 +20,7 @@ fn bench_layers(c: &mut Criterion) {
         group.sample_size(10);
         for threads in [1, 2] {
             let engine = FloatEngine::new(threads);
-            for algorithm in Algorithm::ALL {
+            for algorithm in Algorithm::ALL.into_iter().filter(|&a| layer.supports(a)) {
                 group.bench_function(format!("{}_threads_{threads}", algorithm.name()), |b| {
                     b.iter(|| {
                         engine

@@ -23,6 +23,16 @@ pub struct BenchLayer {
 }
 
 impl BenchLayer {
+    /// Whether an algorithm computes this layer (Winograd: 3x3 kernels at stride 1 and
+    /// dilation 1 with zero padding).
+    pub fn supports(&self, algorithm: Algorithm) -> bool {
+        algorithm != Algorithm::Winograd
+            || (self.weight[2..] == [3, 3]
+                && self.geometry.stride.iter().all(|&s| s == 1)
+                && self.geometry.dilation.iter().all(|&d| d == 1)
+                && self.geometry.padding_mode == crate::geometry::PaddingMode::Zeros)
+    }
+
     /// Direct-convolution flops: 2 N C_out P (C_in/G) prod(k).
     pub fn flops(&self) -> Result<f64, OpError> {
         let shape = ConvShape::new(&self.input, &self.weight, None, &self.geometry)?;

@@ -30,6 +30,7 @@
 pub mod bench;
 pub mod direct;
 pub mod im2col;
+pub mod winograd;
 
 #[cfg(test)]
 mod tests;
@@ -50,6 +51,7 @@ pub trait FloatScalar:
     + PartialEq
     + std::fmt::Debug
     + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>
     + std::ops::AddAssign
     + num_traits::Zero
@@ -60,6 +62,8 @@ pub trait FloatScalar:
     const PRECISION: Precision;
     /// The value as f64 (exact).
     fn to_f64(self) -> f64;
+    /// An f64 rounded to this format (exact for the constants the kernels use, 1/2).
+    fn from_f64(value: f64) -> Self;
 }
 
 impl FloatScalar for f32 {
@@ -68,6 +72,9 @@ impl FloatScalar for f32 {
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
+    fn from_f64(value: f64) -> Self {
+        value as f32
+    }
 }
 
 impl FloatScalar for f64 {
@@ -75,6 +82,9 @@ impl FloatScalar for f64 {
     const PRECISION: Precision = Precision::Fp64;
     fn to_f64(self) -> f64 {
         self
+    }
+    fn from_f64(value: f64) -> Self {
+        value
     }
 }
 
@@ -85,17 +95,25 @@ pub enum Algorithm {
     Direct,
     /// im2col and a matrix product ([`im2col`]).
     Im2colGemm,
+    /// Winograd F(2x2, 3x3) ([`winograd`]): 3x3 kernels at stride 1 and dilation 1 with zero
+    /// padding only.
+    Winograd,
 }
 
 impl Algorithm {
     /// Every algorithm.
-    pub const ALL: [Algorithm; 2] = [Algorithm::Direct, Algorithm::Im2colGemm];
+    pub const ALL: [Algorithm; 3] = [
+        Algorithm::Direct,
+        Algorithm::Im2colGemm,
+        Algorithm::Winograd,
+    ];
 
     /// The command line's name.
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Direct => "direct",
             Algorithm::Im2colGemm => "im2col",
+            Algorithm::Winograd => "winograd",
         }
     }
 }
@@ -106,7 +124,7 @@ impl FromStr for Algorithm {
         Algorithm::ALL
             .into_iter()
             .find(|a| a.name() == s)
-            .ok_or_else(|| format!("unknown algorithm '{s}': expected direct or im2col"))
+            .ok_or_else(|| format!("unknown algorithm '{s}': expected direct, im2col or winograd"))
     }
 }
 
@@ -396,10 +414,16 @@ impl FloatEngine {
             shape,
         };
         let used = algorithm.unwrap_or_else(|| plan(&layer.shape));
+        if used == Algorithm::Winograd && !winograd::applies(&layer) {
+            return Err(OpError::Invalid(
+                "winograd F(2x2, 3x3) needs a 2-D layer with a 3x3 kernel, stride 1, dilation 1 and zero padding".into(),
+            ));
+        }
         let pool = self.pool()?;
         let values = pool.install(|| match used {
             Algorithm::Direct => direct::correlate(&layer),
             Algorithm::Im2colGemm => im2col::correlate(&layer),
+            Algorithm::Winograd => winograd::correlate(&layer),
         });
         let y = ArrayD::from_shape_vec(IxDyn(&output_shape), values)
             .map_err(|e| OpError::Invalid(e.to_string()))?;

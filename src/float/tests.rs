@@ -102,7 +102,7 @@ proptest! {
             let x = values(&x_shape, seed, narrow);
             let w = values(&w_shape, seed ^ 1, narrow);
             let b = values(&[w_shape[0]], seed ^ 2, narrow);
-            for algorithm in Algorithm::ALL {
+            for algorithm in [Algorithm::Direct, Algorithm::Im2colGemm] {
                 let report = if narrow {
                     let y = run(&engine, &x, &w, &b, &geometry, algorithm, |v| v as f32);
                     judge(&x, &w, &b, &geometry, &y)
@@ -159,7 +159,7 @@ fn tiled_layers_meet_the_contract_at_every_thread_count() {
         let x = values(&x_shape, 7, true);
         let w = values(&w_shape, 8, true);
         let b = values(&[w_shape[0]], 9, true);
-        for algorithm in Algorithm::ALL {
+        for algorithm in [Algorithm::Direct, Algorithm::Im2colGemm] {
             let one = run(
                 &FloatEngine::new(1),
                 &x,
@@ -200,7 +200,7 @@ fn wrong_kernels_fail_the_same_check() {
     let b = values(&[4], 13, true);
     let zero = ArrayD::zeros(IxDyn(&[4]));
     let engine = FloatEngine::new(1);
-    for algorithm in Algorithm::ALL {
+    for algorithm in [Algorithm::Direct, Algorithm::Im2colGemm] {
         let right = run(&engine, &x, &w, &b, &geometry, algorithm, |v| v as f32);
         assert!(judge(&x, &w, &b, &geometry, &right).passed());
         let wrong = run(&engine, &x, &w, &b, &shifted, algorithm, |v| v as f32);
@@ -212,4 +212,118 @@ fn wrong_kernels_fail_the_same_check() {
             "{algorithm:?}: no bias passed"
         );
     }
+}
+
+/// The oracle's verdict on a Winograd output, under the transforms' bound
+/// ([`Reference::winograd`]).
+fn judge_winograd<T: FloatScalar>(
+    x: &ArrayD<f64>,
+    w: &ArrayD<f64>,
+    b: &ArrayD<f64>,
+    geometry: &ConvGeometry,
+    candidate: &ArrayD<T>,
+) -> Report {
+    let (xq, wq, bq) = (rationals(x), rationals(w), rationals(b));
+    let reference = Reference::winograd(&ExactEngine::new(1), &xq, &wq, Some(&bq), geometry)
+        .expect("a valid layer");
+    let candidate = candidate.mapv(FloatScalar::to_f64);
+    check(
+        &reference,
+        candidate.view(),
+        T::PRECISION,
+        &[&xq, &wq, &bq],
+        &CheckOptions::default(),
+    )
+    .expect("shapes agree")
+}
+
+/// 3x3 layers at stride 1 with zero padding (what F(2x2, 3x3) computes): sizes, pads,
+/// channels, groups, batch.
+fn winograd_layer() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, ConvGeometry)> {
+    (
+        1usize..=2,
+        1usize..=2,
+        1usize..=3,
+        1usize..=3,
+        1usize..=9,
+        1usize..=9,
+        prop::collection::vec(0usize..=2, 4),
+    )
+        .prop_filter_map("the kernel fits", |(batch, groups, cin, cout, h, w, p)| {
+            if h + p[0] + p[1] < 3 || w + p[2] + p[3] < 3 {
+                return None;
+            }
+            Some((
+                vec![batch, groups * cin, h, w],
+                vec![groups * cout, cin, 3, 3],
+                ConvGeometry::new(2)
+                    .with_groups(groups)
+                    .with_padding(Padding::Explicit(vec![(p[0], p[1]), (p[2], p[3])])),
+            ))
+        })
+}
+
+proptest! {
+    #![proptest_config(config(32))]
+
+    /// Winograd F(2x2, 3x3) meets the transforms' bound in f32 and f64 on every element.
+    #[test]
+    fn winograd_meets_its_bound((x_shape, w_shape, geometry) in winograd_layer(), seed in any::<u64>()) {
+        let engine = FloatEngine::new(2);
+        for narrow in [true, false] {
+            let x = values(&x_shape, seed, narrow);
+            let w = values(&w_shape, seed ^ 1, narrow);
+            let b = values(&[w_shape[0]], seed ^ 2, narrow);
+            let report = if narrow {
+                let y = run(&engine, &x, &w, &b, &geometry, Algorithm::Winograd, |v| v as f32);
+                judge_winograd(&x, &w, &b, &geometry, &y)
+            } else {
+                let y = run(&engine, &x, &w, &b, &geometry, Algorithm::Winograd, |v| v);
+                judge_winograd(&x, &w, &b, &geometry, &y)
+            };
+            prop_assert!(report.passed(), "narrow={narrow} {geometry:?}\n{}", report.render());
+        }
+    }
+}
+
+/// Negative controls for Winograd: a shifted padding and a missing bias fail the bound the
+/// right output meets; layers it cannot compute are refused.
+#[test]
+fn winograd_rejects_wrong_outputs_and_other_layers() {
+    let geometry = ConvGeometry::new(2).with_padding(Padding::Explicit(vec![(1, 1), (1, 1)]));
+    let shifted = ConvGeometry::new(2).with_padding(Padding::Explicit(vec![(2, 0), (1, 1)]));
+    let x = values(&[1, 3, 8, 7], 21, true);
+    let w = values(&[4, 3, 3, 3], 22, true);
+    let b = values(&[4], 23, true);
+    let zero = ArrayD::zeros(IxDyn(&[4]));
+    let engine = FloatEngine::new(1);
+    let right = run(&engine, &x, &w, &b, &geometry, Algorithm::Winograd, |v| {
+        v as f32
+    });
+    assert!(judge_winograd(&x, &w, &b, &geometry, &right).passed());
+    let wrong = run(&engine, &x, &w, &b, &shifted, Algorithm::Winograd, |v| {
+        v as f32
+    });
+    assert!(!judge_winograd(&x, &w, &b, &geometry, &wrong).passed());
+    let unbiased = run(
+        &engine,
+        &x,
+        &w,
+        &zero,
+        &geometry,
+        Algorithm::Winograd,
+        |v| v as f32,
+    );
+    assert!(!judge_winograd(&x, &w, &b, &geometry, &unbiased).passed());
+    let strided = ConvGeometry::new(2).with_stride(vec![2, 2]);
+    let (xf, wf) = (x.mapv(|v| v as f32), w.mapv(|v| v as f32));
+    assert!(engine
+        .correlate(
+            xf.view(),
+            wf.view(),
+            None,
+            &strided,
+            Some(Algorithm::Winograd)
+        )
+        .is_err());
 }

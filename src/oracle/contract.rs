@@ -219,6 +219,10 @@ pub struct Reduction {
     pub factors: u32,
     /// m_x + m_w: the sum of the largest input magnitudes (for the underflow of the cut).
     pub operand_max: Rational,
+    /// A further absolute error of this many times the accumulator's underflow unit eta: the
+    /// multiplications an algorithm adds beyond the n products (Winograd's transforms; zero for
+    /// direct sums).
+    pub underflow_events: Rational,
 }
 
 impl Contract {
@@ -255,8 +259,10 @@ impl Contract {
         let cut_growth = num_traits::pow(&one + &u_in, reduction.factors as usize);
         let gamma = round_up_64(&(&cut_growth * &growth - &one));
         let per_term =
-            &eta_in * (&one + &u_in) * &reduction.operand_max + &eta_in * &eta_in + eta_acc;
-        let underflow = round_up_64(&(per_term * Rational::from_integer(n.into()) * growth));
+            &eta_in * (&one + &u_in) * &reduction.operand_max + &eta_in * &eta_in + &eta_acc;
+        let extra = &reduction.underflow_events * &eta_acc;
+        let underflow =
+            round_up_64(&(per_term * Rational::from_integer(n.into()) * growth + extra));
         let score_unit = [&u_in, &u_out].into_iter().fold(u_acc.clone(), |unit, u| {
             if *u > unit {
                 u.clone()
@@ -326,6 +332,7 @@ mod tests {
             terms: 576,
             factors: 2,
             operand_max: Rational::one(),
+            underflow_events: Rational::zero(),
         };
         let c = Contract::new(Precision::Fp32, &reduction, true, Cut::Truncation);
         let first_order = 577.0 * 2f64.powi(-24);

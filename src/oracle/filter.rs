@@ -244,6 +244,7 @@ mod tests {
             terms: 9,
             factors: 2,
             operand_max: Rational::one(),
+            underflow_events: Rational::zero(),
         };
         for precision in Precision::ALL {
             for in_format in [true, false] {

@@ -11,7 +11,7 @@ use crate::geometry::{ConvGeometry, ConvShape, PoolParams, TransposeGeometry, Tr
 use crate::reference::pool::adaptive_windows;
 use crate::reference::{adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool, AvgOptions};
 use crate::scalar::{round_to_format, FloatFormat, Rational};
-use ndarray::ArrayD;
+use ndarray::{ArrayD, Dimension, IxDyn};
 use num_traits::{Signed, Zero};
 
 /// What a candidate is compared with.
@@ -103,9 +103,125 @@ impl Reference {
                 terms,
                 factors,
                 operand_max,
+                underflow_events: Rational::zero(),
             },
             selection: false,
         }
+    }
+
+    /// The reference of Winograd's F(2x2, 3x3) (`crate::float::winograd`): y exact as for
+    /// [`Reference::correlate`], but the magnitude is the transforms' S_W = |A^T| sum_c
+    /// (|G||g_c||G^T|) (.) (|B^T||d_c||B|) |A| + |b| and n = C_in/G + 10, so that the contract's
+    /// gamma_(n+1) S_W is the bound of `proofs/exact.md` W1; the transforms' multiplications
+    /// add 2 * 9 C (60 max|x| + 1) underflow units.
+    ///
+    /// S_W is computed exactly: for each output parity (r, s) of the 2x2 tiles,
+    /// S_W[2t + r, 2u + s] - |b| is a stride-2 correlation of |x| (padded as the layer, and at
+    /// the end to whole tiles) with the 4x4 kernel
+    /// kappa_(r,s)[i, j] = sum_(a,b) |A^T|[r,a] |A^T|[s,b] |B^T|[a,i] |B^T|[b,j] (|G||g||G^T|)[a,b].
+    pub fn winograd(
+        engine: &ExactEngine,
+        input: &ArrayD<Rational>,
+        weight: &ArrayD<Rational>,
+        bias: Option<&ArrayD<Rational>>,
+        geometry: &ConvGeometry,
+    ) -> Result<Reference, ExactError> {
+        use crate::float::winograd::{A_T, B_T, G_TWICE};
+        use crate::geometry::Padding;
+        let mut reference = Reference::correlate(engine, input, weight, bias, geometry, false)?;
+        let batched = batched_shape(input, weight);
+        let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
+        let dims = &shape.dims;
+        let output = reference.exact.shape().to_vec();
+        let (out_h, out_w) = (output[output.len() - 2], output[output.len() - 1]);
+        let (tiles_h, tiles_w) = (out_h.div_ceil(2), out_w.div_ceil(2));
+        let in_per_group = weight.shape()[1];
+        let out_channels = weight.shape()[0];
+        let q = |v: i64| Rational::from_integer(v.into());
+        let half = Rational::new(1.into(), 2.into());
+        // |G||g||G^T| per (o, c).
+        let g_abs = |a: usize, k: usize| q(i64::from(G_TWICE[a][k]).abs()) * &half;
+        let mut kappa: Vec<ArrayD<Rational>> = Vec::with_capacity(4);
+        for row_r in &A_T {
+            for row_s in &A_T {
+                let mut k = ArrayD::from_elem(IxDyn(&[out_channels, in_per_group, 4, 4]), q(0));
+                for o in 0..out_channels {
+                    for c in 0..in_per_group {
+                        let w = |kk: usize, l: usize| weight[[o, c, kk, l]].abs();
+                        for a in 0..4 {
+                            for b in 0..4 {
+                                let coefficient =
+                                    i64::from(row_r[a]).abs() * i64::from(row_s[b]).abs();
+                                if coefficient == 0 {
+                                    continue;
+                                }
+                                let mut u = q(0);
+                                for kk in 0..3 {
+                                    for l in 0..3 {
+                                        u += g_abs(a, kk) * g_abs(b, l) * w(kk, l);
+                                    }
+                                }
+                                for i in 0..4 {
+                                    for j in 0..4 {
+                                        let t =
+                                            i64::from(B_T[a][i]).abs() * i64::from(B_T[b][j]).abs();
+                                        if t != 0 {
+                                            k[[o, c, i, j]] += &u * q(coefficient * t);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                kappa.push(k);
+            }
+        }
+        let x_abs = scaled(&absolute(input));
+        let end = |d: &crate::geometry::DimGeometry, tiles: usize| {
+            (2 * tiles.saturating_sub(1) + 4).saturating_sub(d.input + d.pad_begin)
+        };
+        let tiled = ConvGeometry::new(2)
+            .with_stride(vec![2, 2])
+            .with_groups(shape.groups)
+            .with_padding(Padding::Explicit(vec![
+                (dims[0].pad_begin, end(&dims[0], tiles_h)),
+                (dims[1].pad_begin, end(&dims[1], tiles_w)),
+            ]));
+        let mut magnitude = ArrayD::from_elem(IxDyn(&output), q(0));
+        for (parity, k) in kappa.iter().enumerate() {
+            let (r, s_) = (parity / 2, parity % 2);
+            let part = engine
+                .correlate(&x_abs, &scaled(k), None, &tiled)?
+                .to_rationals();
+            for (index, value) in part.indexed_iter() {
+                let index = index.slice();
+                let rank = index.len();
+                let (th, tw) = (index[rank - 2], index[rank - 1]);
+                let (row, col) = (2 * th + r, 2 * tw + s_);
+                if row < out_h && col < out_w {
+                    let mut at = index.to_vec();
+                    at[rank - 2] = row;
+                    at[rank - 1] = col;
+                    magnitude[IxDyn(&at)] = value.clone();
+                }
+            }
+        }
+        if let Some(b) = bias {
+            let channel_axis = output.len() - 3;
+            for (index, value) in magnitude.indexed_iter_mut() {
+                *value += b[[index[channel_axis]]].abs();
+            }
+        }
+        let c = in_per_group as i64;
+        reference.magnitude = scaled(&magnitude);
+        reference.reduction = Reduction {
+            terms: in_per_group + 10,
+            factors: 2,
+            operand_max: reference.reduction.operand_max.clone(),
+            underflow_events: q(18 * c) * (q(60) * largest(input) + q(1)),
+        };
+        Ok(reference)
     }
 
     /// The exact value y at a multi-index.
@@ -232,6 +348,7 @@ impl Reference {
                 terms: 1,
                 factors: 0,
                 operand_max: largest(input),
+                underflow_events: Rational::zero(),
             },
             selection: true,
         }
@@ -270,6 +387,7 @@ impl Reference {
                 terms,
                 factors: 1,
                 operand_max: largest(input),
+                underflow_events: Rational::zero(),
             },
             selection: false,
         })
@@ -291,6 +409,7 @@ impl Reference {
                 terms: params.kernel_size.iter().product(),
                 factors: 1,
                 operand_max: largest(input),
+                underflow_events: Rational::zero(),
             },
             selection: false,
         })

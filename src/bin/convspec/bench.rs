@@ -21,7 +21,7 @@ impl BenchArgs {
     pub fn define(cmd: Command) -> Command {
         cmd.args([
             text("threads", "Thread counts, a comma list (default 1,2)."),
-            text("algorithm", "direct | im2col | all (default: each layer's planned algorithm)."),
+            text("algorithm", "direct | im2col | winograd | all (default: each layer's planned algorithm; winograd only where it applies)."),
             text("dtype", "float32 | float64 | all (default float32)."),
             text("shapes", "Only these layers, a comma list of names (default: every one)."),
             text("runs", "Timed runs per measurement after 3 warm-ups; the median is reported (default 10)."),
@@ -116,6 +116,9 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         for layer in &chosen {
             for &dtype in &dtypes {
                 for &algorithm in &algorithms {
+                    if algorithm.is_some_and(|a| !layer.supports(a)) {
+                        continue;
+                    }
                     let timing = if dtype == "float32" {
                         time(&engine, layer, algorithm, runs, |v| v as f32)
                     } else {
