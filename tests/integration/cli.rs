@@ -920,7 +920,7 @@ fn bench_prints_json_lines_and_refuses_unknown_layers() {
     for bad in [
         vec!["bench", "--shapes", "resnet9000"],
         vec!["bench", "--threads", "0"],
-        vec!["bench", "--algorithm", "winograd"],
+        vec!["bench", "--algorithm", "fft"],
         vec!["bench", "--dtype", "float16"],
     ] {
         let out = convspec(&bad);
