@@ -928,3 +928,71 @@ fn bench_prints_json_lines_and_refuses_unknown_layers() {
         assert!(!out.stderr.is_empty());
     }
 }
+
+#[test]
+fn check_algorithm_winograd_applies_its_bound_and_refuses_other_layers() {
+    let tmp = common::tempdir();
+    let dir = tmp.path();
+    let x = ints(
+        &[1, 2, 5, 6],
+        &(0..60).map(|v| (v * 7 % 11) - 5).collect::<Vec<_>>(),
+    );
+    let w = ints(
+        &[3, 2, 3, 3],
+        &(0..54).map(|v| (v * 5 % 7) - 3).collect::<Vec<_>>(),
+    );
+    let (xp, wp) = (
+        save(dir, "x.npy", &x, Dtype::F32),
+        save(dir, "w.npy", &w, Dtype::F32),
+    );
+    let y = dir.join("y.npy");
+    let made = convspec(&[
+        "correlate",
+        "--input",
+        s(&xp),
+        "--weight",
+        s(&wp),
+        "--padding",
+        "1",
+        "--output",
+        s(&y),
+        "--output-dtype",
+        "float32",
+    ]);
+    assert_eq!(
+        made.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "--input",
+            s(&xp),
+            "--weight",
+            s(&wp),
+            "--candidate",
+            s(&y),
+            "--precision",
+            "fp32",
+            "--algorithm",
+            "winograd",
+        ];
+        args.extend_from_slice(extra);
+        convspec(&args)
+    };
+    let ok = check(&["--padding", "1"]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("PASS"));
+    // The same output judged as the layer without padding has the wrong shape; at stride 2
+    // Winograd does not apply: exit 2 either way, with one line.
+    let refused = check(&["--padding", "1", "--stride", "2"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("winograd"));
+}

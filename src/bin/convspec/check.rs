@@ -36,6 +36,20 @@ value_enum!(CheckedOp {
     Convolve => "convolve": "True convolution (kernel flipped)",
 });
 
+/// The algorithm whose error bound applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckedAlgorithm {
+    /// Sums of the n products in any order (direct, im2col + GEMM).
+    Direct,
+    /// Winograd F(2x2, 3x3).
+    Winograd,
+}
+
+value_enum!(CheckedAlgorithm {
+    Direct => "direct": "Sums of the products in any order (direct, im2col, GEMM): componentwise gamma_n bound",
+    Winograd => "winograd": "Winograd F(2x2, 3x3): the transforms' tile-aware bound",
+});
+
 /// Rounding of the inputs to TF32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tf32Rounding {
@@ -227,6 +241,7 @@ pub fn command() -> Command {
             path("weight", "Weight .npy (C_out, C_in/groups, k...)."),
             path("bias", "Bias .npy (C_out,)."),
             crate::args::choice::<CheckedOp>("op", "The layer: correlate (PyTorch's conv, default) | convolve.", "correlate"),
+            crate::args::choice::<CheckedAlgorithm>("algorithm", "The algorithm the candidate claims: direct (any summation order of the products: direct, im2col, GEMM; default) | winograd (F(2x2, 3x3): the transforms' bound, proofs/exact.md W1).", "direct"),
         ]);
     let top = OracleArgs::define(GeometryArgs::define(EngineArgs::define(top)), true)
         .after_help("Exit codes: 0 every element within the bound, 1 some element is not, 2 unusable input.\nExample: convspec check --input x.npy --weight w.npy --padding 1 --candidate y.npy --precision tf32");
@@ -281,14 +296,30 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
         GeometryArgs::from_matches(m).geometry(weight_rank(&files.weight, "--weight")?)?;
     let engine = engine(&EngineArgs::from_matches(m))?;
     let (x, w, b) = oracle.prepare_layer(files)?;
-    let reference = Reference::correlate(
-        &engine,
-        &x,
-        &w,
-        b.as_ref(),
-        &geometry,
-        op == CheckedOp::Convolve,
-    )
+    let algorithm: CheckedAlgorithm = given(m, "algorithm");
+    let reference = match algorithm {
+        CheckedAlgorithm::Direct => Reference::correlate(
+            &engine,
+            &x,
+            &w,
+            b.as_ref(),
+            &geometry,
+            op == CheckedOp::Convolve,
+        ),
+        CheckedAlgorithm::Winograd => {
+            let d = &geometry;
+            let applies = op == CheckedOp::Correlate
+                && w.ndim() == 4
+                && w.shape()[2..] == [3, 3]
+                && d.stride.iter().all(|&s| s == 1)
+                && d.dilation.iter().all(|&s| s == 1)
+                && d.padding_mode == convspec::geometry::PaddingMode::Zeros;
+            if !applies {
+                return Err("--algorithm winograd applies to 2-D correlations with a 3x3 kernel, stride 1, dilation 1 and zero padding".into());
+            }
+            Reference::winograd(&engine, &x, &w, b.as_ref(), &geometry)
+        }
+    }
     .map_err(|e| e.to_string())?;
     let candidate = read_candidate("--candidate", &candidate)?;
     let mut inputs = vec![&x, &w];
