@@ -50,10 +50,26 @@ fn judge<T: FloatScalar>(
     geometry: &ConvGeometry,
     candidate: &ArrayD<T>,
 ) -> Report {
+    judge_by(false, x, w, b, geometry, candidate)
+}
+
+/// [`judge`] under the direct bound, or under Winograd's (`winograd`).
+fn judge_by<T: FloatScalar>(
+    winograd: bool,
+    x: &ArrayD<f64>,
+    w: &ArrayD<f64>,
+    b: &ArrayD<f64>,
+    geometry: &ConvGeometry,
+    candidate: &ArrayD<T>,
+) -> Report {
     let (xq, wq, bq) = (rationals(x), rationals(w), rationals(b));
-    let reference =
-        Reference::correlate(&ExactEngine::new(1), &xq, &wq, Some(&bq), geometry, false)
-            .expect("a valid layer");
+    let engine = ExactEngine::new(1);
+    let reference = if winograd {
+        Reference::winograd(&engine, &xq, &wq, Some(&bq), geometry)
+    } else {
+        Reference::correlate(&engine, &xq, &wq, Some(&bq), geometry, false)
+    }
+    .expect("a valid layer");
     let candidate = candidate.mapv(FloatScalar::to_f64);
     check(
         &reference,
@@ -223,18 +239,7 @@ fn judge_winograd<T: FloatScalar>(
     geometry: &ConvGeometry,
     candidate: &ArrayD<T>,
 ) -> Report {
-    let (xq, wq, bq) = (rationals(x), rationals(w), rationals(b));
-    let reference = Reference::winograd(&ExactEngine::new(1), &xq, &wq, Some(&bq), geometry)
-        .expect("a valid layer");
-    let candidate = candidate.mapv(FloatScalar::to_f64);
-    check(
-        &reference,
-        candidate.view(),
-        T::PRECISION,
-        &[&xq, &wq, &bq],
-        &CheckOptions::default(),
-    )
-    .expect("shapes agree")
+    judge_by(true, x, w, b, geometry, candidate)
 }
 
 /// 3x3 layers at stride 1 with zero padding (what F(2x2, 3x3) computes): sizes, pads,
