@@ -143,94 +143,100 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     let positions = layer.positions;
     let mut out = vec![T::zero(); s.batch * s.out_channels * positions];
     let shared = SharedOutput::new(&mut out);
-    let jobs: Vec<(usize, usize)> = (0..s.batch)
+    // Jobs: (batch element, group, a run of tiles), so that one image uses every thread, with
+    // runs of at least 256 tiles (the 16 products are GEMMs with that many columns).
+    let threads = rayon::current_num_threads();
+    let chunk = tiles.div_ceil(2 * threads).max(256);
+    let jobs: Vec<(usize, usize, usize, usize)> = (0..s.batch)
         .flat_map(|n| (0..s.groups).map(move |g| (n, g)))
+        .flat_map(|(n, g)| {
+            (0..tiles)
+                .step_by(chunk)
+                .map(move |t0| (n, g, t0, (t0 + chunk).min(tiles)))
+        })
         .collect();
-    jobs.into_par_iter().for_each(|(n, g)| {
-        // V[e][c][tile].
-        let mut v = vec![T::zero(); 16 * in_per_group * tiles];
+    jobs.into_par_iter().for_each(|(n, g, t0, t1)| {
+        let count = t1 - t0;
+        // V[e][c][tile - t0].
+        let mut v = vec![T::zero(); 16 * in_per_group * count];
         for c in 0..in_per_group {
             let channel = &layer.input
                 [(n * s.in_channels + g * in_per_group + c) * layer.spatial..][..layer.spatial];
-            for th in 0..tiles_h {
-                for tw in 0..tiles_w {
-                    let mut d = [T::zero(); 16];
-                    for i in 0..4 {
-                        let row = (2 * th + i) as i64 - dh.pad_begin as i64;
-                        if row < 0 || row >= dh.input as i64 {
-                            continue;
-                        }
-                        for j in 0..4 {
-                            let col = (2 * tw + j) as i64 - dw.pad_begin as i64;
-                            if col >= 0 && col < dw.input as i64 {
-                                d[4 * i + j] = channel[row as usize * dw.input + col as usize];
-                            }
+            for tile in t0..t1 {
+                let (th, tw) = (tile / tiles_w, tile % tiles_w);
+                let mut d = [T::zero(); 16];
+                for i in 0..4 {
+                    let row = (2 * th + i) as i64 - dh.pad_begin as i64;
+                    if row < 0 || row >= dh.input as i64 {
+                        continue;
+                    }
+                    for j in 0..4 {
+                        let col = (2 * tw + j) as i64 - dw.pad_begin as i64;
+                        if col >= 0 && col < dw.input as i64 {
+                            d[4 * i + j] = channel[row as usize * dw.input + col as usize];
                         }
                     }
-                    let vt = transform_tile(&d);
-                    let tile = th * tiles_w + tw;
-                    for (e, &x) in vt.iter().enumerate() {
-                        v[(e * in_per_group + c) * tiles + tile] = x;
-                    }
+                }
+                let vt = transform_tile(&d);
+                for (e, &x) in vt.iter().enumerate() {
+                    v[(e * in_per_group + c) * count + tile - t0] = x;
                 }
             }
         }
-        // M[e] = U[e] V[e]: (C_out/G) x tiles, for each e.
-        let mut m = vec![T::zero(); 16 * out_per_group * tiles];
-        for e in 0..16 {
-            let lhs = &u[g][e * out_per_group * in_per_group..][..out_per_group * in_per_group];
-            let rhs = &v[e * in_per_group * tiles..][..in_per_group * tiles];
-            let dst = &mut m[e * out_per_group * tiles..][..out_per_group * tiles];
-            if in_per_group == 0 || tiles == 0 || out_per_group == 0 {
-                continue;
-            }
-            // SAFETY: dst is out_per_group x tiles (row stride tiles), lhs out_per_group x
-            // in_per_group (row stride in_per_group), rhs in_per_group x tiles (row stride
-            // tiles), all within their slices; T is f32 or f64.
-            unsafe {
-                gemm::gemm(
-                    out_per_group,
-                    tiles,
-                    in_per_group,
-                    dst.as_mut_ptr(),
-                    1,
-                    tiles as isize,
-                    false,
-                    lhs.as_ptr(),
-                    1,
-                    in_per_group as isize,
-                    rhs.as_ptr(),
-                    1,
-                    tiles as isize,
-                    T::zero(),
-                    T::ONE,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
+        // M[e] = U[e] V[e]: (C_out/G) x count, for each e.
+        let mut m = vec![T::zero(); 16 * out_per_group * count];
+        if in_per_group > 0 && out_per_group > 0 && count > 0 {
+            for e in 0..16 {
+                let lhs = &u[g][e * out_per_group * in_per_group..][..out_per_group * in_per_group];
+                let rhs = &v[e * in_per_group * count..][..in_per_group * count];
+                let dst = &mut m[e * out_per_group * count..][..out_per_group * count];
+                // SAFETY: dst is out_per_group x count (row stride count), lhs out_per_group
+                // x in_per_group (row stride in_per_group), rhs in_per_group x count (row
+                // stride count), all within their slices; T is f32 or f64.
+                unsafe {
+                    gemm::gemm(
+                        out_per_group,
+                        count,
+                        in_per_group,
+                        dst.as_mut_ptr(),
+                        1,
+                        count as isize,
+                        false,
+                        lhs.as_ptr(),
+                        1,
+                        in_per_group as isize,
+                        rhs.as_ptr(),
+                        1,
+                        count as isize,
+                        T::zero(),
+                        T::ONE,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
             }
         }
         for o in 0..out_per_group {
             let channel = g * out_per_group + o;
             let bias = layer.bias[channel];
             let first = (n * s.out_channels + channel) * positions;
-            // SAFETY: the output plane (n, channel) belongs to this job only.
-            let plane = unsafe { shared.range(first, positions) };
-            for th in 0..tiles_h {
-                for tw in 0..tiles_w {
-                    let tile = th * tiles_w + tw;
-                    let mut mt = [T::zero(); 16];
-                    for (e, x) in mt.iter_mut().enumerate() {
-                        *x = m[(e * out_per_group + o) * tiles + tile];
-                    }
-                    let y = transform_output(&mt);
-                    for r in 0..2 {
-                        for q in 0..2 {
-                            let (row, col) = (2 * th + r, 2 * tw + q);
-                            if row < out_h && col < out_w {
-                                plane[row * out_w + col] = y[2 * r + q] + bias;
-                            }
+            for tile in t0..t1 {
+                let (th, tw) = (tile / tiles_w, tile % tiles_w);
+                let mut mt = [T::zero(); 16];
+                for (e, x) in mt.iter_mut().enumerate() {
+                    *x = m[(e * out_per_group + o) * count + tile - t0];
+                }
+                let y = transform_output(&mt);
+                for r in 0..2 {
+                    for q in 0..2 {
+                        let (row, col) = (2 * th + r, 2 * tw + q);
+                        if row < out_h && col < out_w {
+                            // SAFETY: this output belongs to tile `tile`, which only this job
+                            // computes.
+                            let cell = unsafe { shared.range(first + row * out_w + col, 1) };
+                            cell[0] = y[2 * r + q] + bias;
                         }
                     }
                 }
