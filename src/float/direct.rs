@@ -25,6 +25,9 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     if layer.shape.dims.len() == 1 && layer.zero_padding {
         return correlate_1d(layer);
     }
+    if layer.shape.dims.len() == 2 && layer.zero_padding {
+        return correlate_2d(layer);
+    }
     // As many tiles per thread for every thread (the count rounded up to a multiple of the
     // thread count, the width shrunk to match).
     let threads = rayon::current_num_threads();
@@ -241,6 +244,144 @@ fn tile_1d<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T]) {
                     .zip(channel[start..].iter().step_by(d.stride))
                 {
                     *yt += w * x;
+                }
+            }
+        }
+    }
+}
+
+/// 2-D layers with zero padding, plane by plane without a gather map: for output row t_h, tap
+/// (j_h, j_w) reads input row t_h s_h + j_h d_h - p_h (skipped outside), and the outputs t_w
+/// with 0 <= t_w s_w + j_w d_w - p_w < W form one range, added as one (strided) slice
+/// multiply-add. The output row stays in the L1 cache while every tap adds to it. Tasks are
+/// the planes (n, o).
+fn correlate_2d<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
+    let s = &layer.shape;
+    let (dh, dw) = (s.dims[0], s.dims[1]);
+    let (out_h, out_w) = (layer.output_shape[2], layer.output_shape[3]);
+    let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
+    let mut out = vec![T::zero(); s.batch * s.out_channels * layer.positions];
+    out.par_chunks_mut(layer.positions.max(1))
+        .enumerate()
+        .for_each(|(plane, y)| {
+            let (n, o) = (plane / s.out_channels, plane % s.out_channels);
+            let g = o / out_per_group;
+            dispatch_2d(layer, n, o, g, in_per_group, (out_h, out_w), (dh, dw), y);
+        });
+    out
+}
+
+type Dims2 = (crate::geometry::DimGeometry, crate::geometry::DimGeometry);
+
+#[allow(clippy::too_many_arguments)]
+fn dispatch_2d<T: FloatScalar>(
+    layer: &Layer<'_, T>,
+    n: usize,
+    o: usize,
+    g: usize,
+    in_per_group: usize,
+    out: (usize, usize),
+    dims: Dims2,
+    y: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn avx512<T: FloatScalar>(
+            layer: &Layer<'_, T>,
+            n: usize,
+            o: usize,
+            g: usize,
+            in_per_group: usize,
+            out: (usize, usize),
+            dims: Dims2,
+            y: &mut [T],
+        ) {
+            plane_2d(layer, n, o, g, in_per_group, out, dims, y)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn avx2<T: FloatScalar>(
+            layer: &Layer<'_, T>,
+            n: usize,
+            o: usize,
+            g: usize,
+            in_per_group: usize,
+            out: (usize, usize),
+            dims: Dims2,
+            y: &mut [T],
+        ) {
+            plane_2d(layer, n, o, g, in_per_group, out, dims, y)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor has AVX-512F (checked above).
+            return unsafe { avx512(layer, n, o, g, in_per_group, out, dims, y) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the processor has AVX2 and FMA (checked above).
+            return unsafe { avx2(layer, n, o, g, in_per_group, out, dims, y) };
+        }
+    }
+    plane_2d(layer, n, o, g, in_per_group, out, dims, y)
+}
+
+/// The range of outputs t in [0, count) with 0 <= t s + offset < length, as (first, end).
+fn valid_range(count: usize, step: usize, offset: i64, length: usize) -> (usize, usize) {
+    let step = step as i64;
+    let first = ((-offset).max(0) + step - 1).div_euclid(step);
+    let end = ((length as i64 - 1 - offset).div_euclid(step) + 1).min(count as i64);
+    (first.max(0) as usize, end.max(first).max(0) as usize)
+}
+
+/// One output plane (n, o) of the 2-D path.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn plane_2d<T: FloatScalar>(
+    layer: &Layer<'_, T>,
+    n: usize,
+    o: usize,
+    g: usize,
+    in_per_group: usize,
+    (out_h, out_w): (usize, usize),
+    (dh, dw): Dims2,
+    y: &mut [T],
+) {
+    let s = &layer.shape;
+    y.fill(layer.bias[o]);
+    let taps = dh.kernel * dw.kernel;
+    for c in 0..in_per_group {
+        let channel = &layer.input[(n * s.in_channels + g * in_per_group + c) * layer.spatial..]
+            [..layer.spatial];
+        let weights = &layer.weight[(o * in_per_group + c) * taps..][..taps];
+        for jh in 0..dh.kernel {
+            let offset_h = (jh * dh.dilation) as i64 - dh.pad_begin as i64;
+            let (rows_first, rows_end) = valid_range(out_h, dh.stride, offset_h, dh.input);
+            for jw in 0..dw.kernel {
+                let w = weights[jh * dw.kernel + jw];
+                let offset_w = (jw * dw.dilation) as i64 - dw.pad_begin as i64;
+                let (lo, hi) = valid_range(out_w, dw.stride, offset_w, dw.input);
+                if lo >= hi {
+                    continue;
+                }
+                let start = (lo as i64 * dw.stride as i64 + offset_w) as usize;
+                for t_h in rows_first..rows_end {
+                    let input_row = (t_h as i64 * dh.stride as i64 + offset_h) as usize;
+                    let x = &channel[input_row * dw.input..][..dw.input];
+                    let y_row = &mut y[t_h * out_w..][..out_w];
+                    if dw.stride == 1 {
+                        for (yt, &v) in y_row[lo..hi].iter_mut().zip(&x[start..]) {
+                            *yt += w * v;
+                        }
+                    } else {
+                        for (yt, &v) in y_row[lo..hi]
+                            .iter_mut()
+                            .zip(x[start..].iter().step_by(dw.stride))
+                        {
+                            *yt += w * v;
+                        }
+                    }
                 }
             }
         }
