@@ -31,6 +31,7 @@ pub mod oracle;
 pub mod reference;
 pub mod scalar;
 pub mod seed;
+mod simd;
 pub mod symbolic;
 pub mod toeplitz;
 pub mod vectors;

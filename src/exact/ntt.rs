@@ -308,30 +308,6 @@ unsafe fn transform_avx2(values: &mut [u32], t: &NttTables, inverse: bool, scale
     transform(values, t, inverse, scale)
 }
 
-/// The same loops compiled for the widest vector unit (see [`dispatch`]).
-fn for_vectors(run: &mut dyn FnMut()) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn avx512(run: &mut dyn FnMut()) {
-            run()
-        }
-        #[target_feature(enable = "avx2")]
-        unsafe fn avx2(run: &mut dyn FnMut()) {
-            run()
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor has AVX-512F (checked above).
-            return unsafe { avx512(run) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor has AVX2 (checked above).
-            return unsafe { avx2(run) };
-        }
-    }
-    run()
-}
-
 /// One stage of half-length H < 16 over groups of 32 values (16 butterflies of 32 / 2H
 /// blocks each): the butterflies' operands are gathered into two arrays of 16 so that the
 /// arithmetic runs on whole vectors, as in the long stages (a stage with H = 1 would otherwise
@@ -477,7 +453,7 @@ pub fn convolve_mod(
             let mut acc = vec![0u32; size];
             for (wc, xc) in row.iter().zip(&x_hat) {
                 let w_hat = forward(wc);
-                for_vectors(&mut || {
+                crate::simd::on_vector_units(|| {
                     for ((a, &u), &v) in acc.iter_mut().zip(xc).zip(&w_hat) {
                         *a = reduce_once(*a + mul_montgomery(u, v, p, p_neg_inverse), p);
                     }
@@ -529,7 +505,7 @@ fn combine_wide(
         let (p, quotient) = (p as u32, shoup_quotient(multiplier, p as u32));
         for (row, chunk) in lane.chunks_mut(positions.max(1)).enumerate() {
             let offset = offsets[row % out_channels];
-            for_vectors(&mut || {
+            crate::simd::on_vector_units(|| {
                 for v in chunk.iter_mut() {
                     *v = reduce_once(mul_shoup(*v, multiplier, quotient, p) + offset, p);
                 }
@@ -543,7 +519,7 @@ fn combine_wide(
         for (digit, &pj) in digits.iter().zip(primes) {
             let inverse = inv_mod(pj % u64::from(p), u64::from(p)) as u32;
             let quotient = shoup_quotient(inverse, p);
-            for_vectors(&mut || {
+            crate::simd::on_vector_units(|| {
                 for (t, &d) in target.iter_mut().zip(digit.iter()) {
                     *t = mul_shoup(*t + p - reduce_once(d, p), inverse, quotient, p);
                 }
