@@ -521,9 +521,10 @@ struct Scratch {
     combine: (Vec<u64>, Vec<u64>),
 }
 
-/// An output buffer written by many threads at disjoint indices.
+/// An output buffer written by many threads at disjoint indices (the exact engine's tiles, the
+/// float kernels' tiles and planes).
 #[derive(Clone, Copy)]
-struct SharedOutput<T> {
+pub(crate) struct SharedOutput<T> {
     start: *mut T,
     len: usize,
 }
@@ -534,7 +535,7 @@ unsafe impl<T: Send> Send for SharedOutput<T> {}
 unsafe impl<T: Send> Sync for SharedOutput<T> {}
 
 impl<T> SharedOutput<T> {
-    fn new(values: &mut [T]) -> SharedOutput<T> {
+    pub(crate) fn new(values: &mut [T]) -> SharedOutput<T> {
         SharedOutput {
             start: values.as_mut_ptr(),
             len: values.len(),
@@ -546,7 +547,7 @@ impl<T> SharedOutput<T> {
     /// # Safety
     /// No other thread writes or reads that range while the slice lives.
     #[allow(clippy::mut_from_ref)] // disjoint ranges per tile, see the Send/Sync impls
-    unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
+    pub(crate) unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
         assert!(start + len <= self.len, "output range in bounds");
         std::slice::from_raw_parts_mut(self.start.add(start), len)
     }

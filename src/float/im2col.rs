@@ -11,7 +11,8 @@
 //! summation order is the GEMM's (blocked, with fused multiply-adds); the componentwise bound
 //! of the module documentation holds for every order.
 
-use super::{tiles, FloatScalar, Layer, SharedOutput};
+use super::{tiles, FloatScalar, Layer};
+use crate::exact::engine::SharedOutput;
 use rayon::prelude::*;
 
 /// The most bytes of the gathered matrix X per tile.

@@ -35,7 +35,7 @@ pub mod winograd;
 #[cfg(test)]
 mod tests;
 
-use crate::exact::engine::{thread_pool, GatherMap, NONE};
+use crate::exact::engine::{thread_pool, NONE};
 use crate::geometry::{ConvGeometry, ConvShape};
 use crate::oracle::Precision;
 use crate::reference::OpError;
@@ -142,7 +142,8 @@ pub fn plan(shape: &ConvShape) -> Algorithm {
 }
 
 /// A layer prepared for the kernels: the input (borrowed when the caller's array is contiguous),
-/// the weight, the bias and the gather map. Padded positions are the map's index `spatial`
+/// the weight, the bias and per-dimension source tables from which a tile's gather map is built
+/// ([`Layer::tile`]). Padded positions are the map's index `spatial`
 /// (one past a channel): the kernels read them as zero.
 pub struct Layer<'a, T: Clone> {
     /// The resolved shapes.
@@ -161,7 +162,8 @@ pub struct Layer<'a, T: Clone> {
     pub output_shape: Vec<usize>,
     /// Padded positions read zero (padding mode zeros, or no padding).
     pub zero_padding: bool,
-    map: GatherMap<'a>,
+    /// Kernel taps per channel: prod(k).
+    taps: usize,
     /// Per spatial dimension d: the source index along d of output t_d at tap j_d, at
     /// [t_d k_d + j_d] (NONE in the padding), when that table is small (at most 2^16
     /// entries; a long 1-D signal's is not kept); the map of a tile is assembled from these.
@@ -179,7 +181,7 @@ impl<T: FloatScalar> Layer<'_, T> {
         let dims = &self.shape.dims;
         let rank = dims.len();
         let output = &self.output_shape[2..];
-        let mut map = vec![zero; self.map.taps * width];
+        let mut map = vec![zero; self.taps * width];
         let (mut tap, mut position) = (vec![0usize; rank], vec![0usize; rank]);
         for (j, row) in map.chunks_mut(width.max(1)).enumerate() {
             let mut rest = j;
@@ -274,7 +276,7 @@ impl<T: FloatScalar> Layer<'_, T> {
 
     /// Kernel taps: prod(k).
     pub fn map_taps(&self) -> usize {
-        self.map.taps
+        self.taps
     }
 
     /// Reduction terms per output: C_in/G prod(k).
@@ -366,17 +368,12 @@ impl FloatEngine {
                 .dims
                 .iter()
                 .all(|d| d.pad_begin == 0 && d.pad_end == 0);
-        let (dims, mode) = (shape.dims.clone(), geometry.padding_mode);
-        let map = GatherMap::new(
-            &spatial_in,
-            &shape.kernel(),
-            &output_shape[2..],
-            move |d, t, j| {
-                let g = &dims[d];
-                mode.source_index(g.input_index(t, j), g.input)
-            },
-        )
-        .map_err(|e| OpError::Invalid(e.to_string()))?;
+        // Sources are u32 with NONE (u32::MAX) for the padding.
+        if spatial >= NONE as usize {
+            return Err(OpError::Invalid(format!(
+                "an input of {spatial} spatial positions is beyond the float kernels' 2^32 - 1"
+            )));
+        }
         let sources: Vec<Option<Vec<u32>>> = shape
             .dims
             .iter()
@@ -401,8 +398,8 @@ impl FloatEngine {
             None => std::borrow::Cow::Owned(input.iter().cloned().collect()),
         };
         let layer = Layer {
-            positions: map.positions,
-            map,
+            positions: output_shape[2..].iter().product(),
+            taps: shape.kernel().iter().product(),
             input: x,
             weight: contiguous(weight),
             bias: bias.map_or_else(|| vec![T::zero(); shape.out_channels], contiguous),
@@ -428,37 +425,6 @@ impl FloatEngine {
         let y = ArrayD::from_shape_vec(IxDyn(&output_shape), values)
             .map_err(|e| OpError::Invalid(e.to_string()))?;
         Ok((y, used))
-    }
-}
-
-/// The output (N, C_out, P) written by many tasks at disjoint places: tile (n, t0, t1) owns
-/// positions t0..t1 of every row (n, o).
-pub(crate) struct SharedOutput<T> {
-    start: *mut T,
-    len: usize,
-}
-
-// SAFETY: the buffer outlives the parallel loop that writes it (the loop borrows it), and the
-// tiles partition the outputs, so no two threads touch the same element.
-unsafe impl<T: Send> Send for SharedOutput<T> {}
-unsafe impl<T: Send> Sync for SharedOutput<T> {}
-
-impl<T> SharedOutput<T> {
-    pub(crate) fn new(values: &mut [T]) -> SharedOutput<T> {
-        SharedOutput {
-            start: values.as_mut_ptr(),
-            len: values.len(),
-        }
-    }
-
-    /// values[start..start + len].
-    ///
-    /// # Safety
-    /// No other thread reads or writes that range while the slice lives.
-    #[allow(clippy::mut_from_ref)] // disjoint ranges per tile, see the Send/Sync impls
-    pub(crate) unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
-        assert!(start + len <= self.len, "output range in bounds");
-        std::slice::from_raw_parts_mut(self.start.add(start), len)
     }
 }
 

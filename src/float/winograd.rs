@@ -24,7 +24,8 @@
 //! A^T = [1 1 1 0; 0 1 -1 -1]
 //! ```
 
-use super::{FloatScalar, Layer, SharedOutput};
+use super::{FloatScalar, Layer};
+use crate::exact::engine::SharedOutput;
 use rayon::prelude::*;
 
 /// B^T.
