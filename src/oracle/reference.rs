@@ -128,11 +128,17 @@ impl Reference {
     ) -> Result<Reference, ExactError> {
         use crate::float::winograd::{A_T, B_T, G_TWICE};
         use crate::geometry::Padding;
-        let mut reference = Reference::correlate(engine, input, weight, bias, geometry, false)?;
+        // y as for the direct bound; the magnitude is S_W (below), not S.
+        let exact = engine.correlate(
+            &scaled(input),
+            &scaled(weight),
+            bias.map(scaled).as_ref(),
+            geometry,
+        )?;
         let batched = batched_shape(input, weight);
         let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
         let dims = &shape.dims;
-        let output = reference.exact.shape().to_vec();
+        let output = exact.shape().to_vec();
         let (out_h, out_w) = (output[output.len() - 2], output[output.len() - 1]);
         let (tiles_h, tiles_w) = (out_h.div_ceil(2), out_w.div_ceil(2));
         let in_per_group = weight.shape()[1];
@@ -214,14 +220,17 @@ impl Reference {
             }
         }
         let c = in_per_group as i64;
-        reference.magnitude = scaled(&magnitude);
-        reference.reduction = Reduction {
-            terms: in_per_group + 10,
-            factors: 2,
-            operand_max: reference.reduction.operand_max.clone(),
-            underflow_events: q(18 * c) * (q(60) * largest(input) + q(1)),
-        };
-        Ok(reference)
+        Ok(Reference {
+            exact,
+            magnitude: scaled(&magnitude),
+            reduction: Reduction {
+                terms: in_per_group + 10,
+                factors: 2,
+                operand_max: largest(input) + largest(weight),
+                underflow_events: q(18 * c) * (q(60) * largest(input) + q(1)),
+            },
+            selection: false,
+        })
     }
 
     /// The exact value y at a multi-index.
