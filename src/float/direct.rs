@@ -216,8 +216,6 @@ fn dispatch_1d<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T])
 fn tile_1d<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T]) {
     let s = &layer.shape;
     let d = s.dims[0];
-    let length = d.input as i64;
-    let t0 = task.t0 as i64;
     y.fill(layer.bias[task.o]);
     for c in 0..task.in_per_group {
         let channel = &layer.input
@@ -226,14 +224,13 @@ fn tile_1d<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T]) {
         for (j, &w) in weights.iter().enumerate() {
             // Input index of output t: t s + j d - p_b; the outputs of this tile inside [0, L).
             let offset = (j * d.dilation) as i64 - d.pad_begin as i64;
-            let step = d.stride as i64;
-            let first = ((-offset).max(0) + step - 1).div_euclid(step).max(t0);
-            let last = ((length - 1 - offset).div_euclid(step) + 1).min(t0 + y.len() as i64);
+            let (first, last) = valid_range(task.t0 + y.len(), d.stride, offset, d.input);
+            let first = first.max(task.t0);
             if first >= last {
                 continue;
             }
-            let (lo, hi) = ((first - t0) as usize, (last - t0) as usize);
-            let start = (first * step + offset) as usize;
+            let (lo, hi) = (first - task.t0, last - task.t0);
+            let start = (first as i64 * d.stride as i64 + offset) as usize;
             if d.stride == 1 {
                 for (yt, &x) in y[lo..hi].iter_mut().zip(&channel[start..]) {
                     *yt += w * x;
