@@ -29,6 +29,7 @@
 
 pub mod bench;
 pub mod direct;
+pub mod fft;
 pub mod im2col;
 pub mod winograd;
 
@@ -55,6 +56,7 @@ pub trait FloatScalar:
     + std::ops::Mul<Output = Self>
     + std::ops::AddAssign
     + num_traits::Zero
+    + realfft::FftNum
 {
     /// One.
     const ONE: Self;
@@ -64,6 +66,16 @@ pub trait FloatScalar:
     fn to_f64(self) -> f64;
     /// An f64 rounded to this format (exact for the constants the kernels use, 1/2).
     fn from_f64(value: f64) -> Self;
+    /// The process-wide real FFT planner of this type (RustFFT's planners cache their plans
+    /// and twiddle tables, so a layer run twice plans once).
+    fn fft_planner() -> &'static std::sync::Mutex<realfft::RealFftPlanner<Self>>;
+}
+
+/// The real FFT planner of `T`, started on first use.
+fn planner_of<T: realfft::FftNum>(
+    cell: &'static std::sync::OnceLock<std::sync::Mutex<realfft::RealFftPlanner<T>>>,
+) -> &'static std::sync::Mutex<realfft::RealFftPlanner<T>> {
+    cell.get_or_init(|| std::sync::Mutex::new(realfft::RealFftPlanner::new()))
 }
 
 impl FloatScalar for f32 {
@@ -75,6 +87,11 @@ impl FloatScalar for f32 {
     fn from_f64(value: f64) -> Self {
         value as f32
     }
+    fn fft_planner() -> &'static std::sync::Mutex<realfft::RealFftPlanner<Self>> {
+        static PLANNER: std::sync::OnceLock<std::sync::Mutex<realfft::RealFftPlanner<f32>>> =
+            std::sync::OnceLock::new();
+        planner_of(&PLANNER)
+    }
 }
 
 impl FloatScalar for f64 {
@@ -85,6 +102,11 @@ impl FloatScalar for f64 {
     }
     fn from_f64(value: f64) -> Self {
         value
+    }
+    fn fft_planner() -> &'static std::sync::Mutex<realfft::RealFftPlanner<Self>> {
+        static PLANNER: std::sync::OnceLock<std::sync::Mutex<realfft::RealFftPlanner<f64>>> =
+            std::sync::OnceLock::new();
+        planner_of(&PLANNER)
     }
 }
 
@@ -98,14 +120,18 @@ pub enum Algorithm {
     /// Winograd F(2x2, 3x3) ([`winograd`]): 3x3 kernels at stride 1 and dilation 1 with zero
     /// padding only.
     Winograd,
+    /// FFT correlation with overlap-add ([`fft`]): any geometry (strided layers compute every
+    /// stride-1 output and keep the strided ones).
+    Fft,
 }
 
 impl Algorithm {
     /// Every algorithm.
-    pub const ALL: [Algorithm; 3] = [
+    pub const ALL: [Algorithm; 4] = [
         Algorithm::Direct,
         Algorithm::Im2colGemm,
         Algorithm::Winograd,
+        Algorithm::Fft,
     ];
 
     /// The command line's name.
@@ -114,6 +140,7 @@ impl Algorithm {
             Algorithm::Direct => "direct",
             Algorithm::Im2colGemm => "im2col",
             Algorithm::Winograd => "winograd",
+            Algorithm::Fft => "fft",
         }
     }
 }
@@ -124,7 +151,9 @@ impl FromStr for Algorithm {
         Algorithm::ALL
             .into_iter()
             .find(|a| a.name() == s)
-            .ok_or_else(|| format!("unknown algorithm '{s}': expected direct, im2col or winograd"))
+            .ok_or_else(|| {
+                format!("unknown algorithm '{s}': expected direct, im2col, winograd or fft")
+            })
     }
 }
 
@@ -133,6 +162,9 @@ impl FromStr for Algorithm {
 /// 4 channels per group (signals: the direct 1-D path reads slices, where im2col would copy
 /// the signal k times), im2col + GEMM otherwise.
 pub fn plan(shape: &ConvShape) -> Algorithm {
+    if fft_pays(shape) {
+        return Algorithm::Fft;
+    }
     let signal = shape.dims.len() == 1 && shape.in_channels / shape.groups <= 4;
     if shape.reduction_length() <= 16 || signal {
         Algorithm::Direct
@@ -140,6 +172,33 @@ pub fn plan(shape: &ConvShape) -> Algorithm {
         Algorithm::Im2colGemm
     }
 }
+
+/// Whether FFT correlation is expected to beat the direct sum by more than the planner's
+/// margin: stride 1, and an estimated cost (transforms 2.5 m log2 m flops per channel and
+/// block, spectral products 8 flops per bin and channel pair) below a quarter of the direct
+/// sum's 2 C_in/G prod(k) flops per output.
+fn fft_pays(shape: &ConvShape) -> bool {
+    if shape.dims.iter().any(|d| d.stride != 1) || shape.reduction_length() < 64 {
+        return false;
+    }
+    let output = shape.output_spatial();
+    let positions: usize = output.iter().product();
+    let plan = fft::FftPlan::new(shape, &output);
+    let (ci, co) = (
+        (shape.in_channels / shape.groups) as f64,
+        (shape.out_channels / shape.groups) as f64,
+    );
+    let m = plan.size as f64;
+    let per_block = (ci + co) * 2.5 * m * m.log2() + ci * co * (m / 2.0 + 1.0) * 8.0;
+    let fft = (shape.batch * shape.groups * plan.blocks) as f64 * per_block;
+    let direct = 2.0
+        * (shape.batch * shape.out_channels * positions) as f64
+        * shape.reduction_length() as f64;
+    4.0 * fft < direct
+}
+
+/// The most memory the FFT algorithm's weight spectra may take: 4 GiB.
+pub const FFT_SPECTRA_LIMIT: usize = 1 << 32;
 
 /// A layer prepared for the kernels: the input (borrowed when the caller's array is contiguous),
 /// the weight, the bias and per-dimension source tables from which a tile's gather map is built
@@ -416,11 +475,23 @@ impl FloatEngine {
                 "winograd F(2x2, 3x3) needs a 2-D layer with a 3x3 kernel, stride 1, dilation 1 and zero padding".into(),
             ));
         }
+        if used == Algorithm::Fft {
+            let plan = fft::FftPlan::new(&layer.shape, &output_shape[2..]);
+            let bytes = plan.spectra_bytes(&layer.shape, std::mem::size_of::<T>());
+            if bytes.is_none_or(|b| b > FFT_SPECTRA_LIMIT) {
+                return Err(OpError::Invalid(format!(
+                    "the FFT's weight spectra would take {} bytes (FFT length {}), beyond the limit of {FFT_SPECTRA_LIMIT} bytes: use another algorithm",
+                    bytes.map_or_else(|| "more than 2^64".into(), |b| b.to_string()),
+                    plan.size
+                )));
+            }
+        }
         let pool = self.pool()?;
         let values = pool.install(|| match used {
             Algorithm::Direct => direct::correlate(&layer),
             Algorithm::Im2colGemm => im2col::correlate(&layer),
             Algorithm::Winograd => winograd::correlate(&layer),
+            Algorithm::Fft => fft::correlate(&layer),
         });
         let y = ArrayD::from_shape_vec(IxDyn(&output_shape), values)
             .map_err(|e| OpError::Invalid(e.to_string()))?;

@@ -42,20 +42,10 @@ fn rationals(t: &ArrayD<f64>) -> ArrayD<Rational> {
 }
 
 /// The oracle's verdict on `candidate` for the layer (x, w, b) under `geometry`, in T's
-/// contract.
-fn judge<T: FloatScalar>(
-    x: &ArrayD<f64>,
-    w: &ArrayD<f64>,
-    b: &ArrayD<f64>,
-    geometry: &ConvGeometry,
-    candidate: &ArrayD<T>,
-) -> Report {
-    judge_by(false, x, w, b, geometry, candidate)
-}
-
-/// [`judge`] under the direct bound, or under Winograd's (`winograd`).
+/// contract, with the bound of `algorithm`: the direct bound for direct and im2col,
+/// Winograd's transforms' bound, or the FFT's normwise bound in T's unit roundoff.
 fn judge_by<T: FloatScalar>(
-    winograd: bool,
+    algorithm: Algorithm,
     x: &ArrayD<f64>,
     w: &ArrayD<f64>,
     b: &ArrayD<f64>,
@@ -64,10 +54,19 @@ fn judge_by<T: FloatScalar>(
 ) -> Report {
     let (xq, wq, bq) = (rationals(x), rationals(w), rationals(b));
     let engine = ExactEngine::new(1);
-    let reference = if winograd {
-        Reference::winograd(&engine, &xq, &wq, Some(&bq), geometry)
-    } else {
-        Reference::correlate(&engine, &xq, &wq, Some(&bq), geometry, false)
+    let reference = match algorithm {
+        Algorithm::Winograd => Reference::winograd(&engine, &xq, &wq, Some(&bq), geometry),
+        Algorithm::Fft => Reference::fft(
+            &engine,
+            &xq,
+            &wq,
+            Some(&bq),
+            geometry,
+            T::PRECISION.accumulator_unit(),
+        ),
+        Algorithm::Direct | Algorithm::Im2colGemm => {
+            Reference::correlate(&engine, &xq, &wq, Some(&bq), geometry, false)
+        }
     }
     .expect("a valid layer");
     let candidate = candidate.mapv(FloatScalar::to_f64);
@@ -118,13 +117,13 @@ proptest! {
             let x = values(&x_shape, seed, narrow);
             let w = values(&w_shape, seed ^ 1, narrow);
             let b = values(&[w_shape[0]], seed ^ 2, narrow);
-            for algorithm in [Algorithm::Direct, Algorithm::Im2colGemm] {
+            for algorithm in [Algorithm::Direct, Algorithm::Im2colGemm, Algorithm::Fft] {
                 let report = if narrow {
                     let y = run(&engine, &x, &w, &b, &geometry, algorithm, |v| v as f32);
-                    judge(&x, &w, &b, &geometry, &y)
+                    judge_by(algorithm, &x, &w, &b, &geometry, &y)
                 } else {
                     let y = run(&engine, &x, &w, &b, &geometry, algorithm, |v| v);
-                    judge(&x, &w, &b, &geometry, &y)
+                    judge_by(algorithm, &x, &w, &b, &geometry, &y)
                 };
                 prop_assert!(report.passed(), "{algorithm:?} narrow={narrow} {geometry:?}\n{}", report.render());
             }
@@ -175,7 +174,7 @@ fn tiled_layers_meet_the_contract_at_every_thread_count() {
         let x = values(&x_shape, 7, true);
         let w = values(&w_shape, 8, true);
         let b = values(&[w_shape[0]], 9, true);
-        for algorithm in [Algorithm::Direct, Algorithm::Im2colGemm] {
+        for algorithm in [Algorithm::Direct, Algorithm::Im2colGemm, Algorithm::Fft] {
             let one = run(
                 &FloatEngine::new(1),
                 &x,
@@ -195,7 +194,7 @@ fn tiled_layers_meet_the_contract_at_every_thread_count() {
                 |v| v as f32,
             );
             assert_eq!(one, two, "{algorithm:?}: thread counts differ");
-            let report = judge(&x, &w, &b, &geometry, &one);
+            let report = judge_by(algorithm, &x, &w, &b, &geometry, &one);
             assert!(
                 report.passed(),
                 "{algorithm:?} {geometry:?}\n{}",
@@ -216,15 +215,15 @@ fn wrong_kernels_fail_the_same_check() {
     let b = values(&[4], 13, true);
     let zero = ArrayD::zeros(IxDyn(&[4]));
     let engine = FloatEngine::new(1);
-    for algorithm in [Algorithm::Direct, Algorithm::Im2colGemm] {
+    for algorithm in [Algorithm::Direct, Algorithm::Im2colGemm, Algorithm::Fft] {
         let right = run(&engine, &x, &w, &b, &geometry, algorithm, |v| v as f32);
-        assert!(judge(&x, &w, &b, &geometry, &right).passed());
+        assert!(judge_by(algorithm, &x, &w, &b, &geometry, &right).passed());
         let wrong = run(&engine, &x, &w, &b, &shifted, algorithm, |v| v as f32);
-        let report = judge(&x, &w, &b, &geometry, &wrong);
+        let report = judge_by(algorithm, &x, &w, &b, &geometry, &wrong);
         assert!(!report.passed(), "{algorithm:?}: shifted padding passed");
         let unbiased = run(&engine, &x, &w, &zero, &geometry, algorithm, |v| v as f32);
         assert!(
-            !judge(&x, &w, &b, &geometry, &unbiased).passed(),
+            !judge_by(algorithm, &x, &w, &b, &geometry, &unbiased).passed(),
             "{algorithm:?}: no bias passed"
         );
     }
@@ -239,7 +238,7 @@ fn judge_winograd<T: FloatScalar>(
     geometry: &ConvGeometry,
     candidate: &ArrayD<T>,
 ) -> Report {
-    judge_by(true, x, w, b, geometry, candidate)
+    judge_by(Algorithm::Winograd, x, w, b, geometry, candidate)
 }
 
 /// 3x3 layers at stride 1 with zero padding (what F(2x2, 3x3) computes): sizes, pads,
@@ -331,4 +330,161 @@ fn winograd_rejects_wrong_outputs_and_other_layers() {
             Some(Algorithm::Winograd)
         )
         .is_err());
+}
+
+/// FFT correlation on layers of many blocks (long signals, a kernel longer than the block's
+/// minimum, channels and groups, padding modes, 2-D and 3-D with strides and dilations): the
+/// normwise bound holds at every element in f32 and f64, thread counts agree exactly, and the
+/// planner picks the FFT for long 1-D kernels.
+#[test]
+fn fft_meets_its_bound_over_many_blocks() {
+    let cases = [
+        (vec![1, 1, 20000], vec![1, 1, 1001], ConvGeometry::new(1)),
+        // A block wholly inside the end padding (full padding longer than a block's share).
+        (
+            vec![1, 1, 300],
+            vec![1, 1, 200],
+            ConvGeometry::new(1).with_padding(Padding::Full),
+        ),
+        (
+            vec![1, 1, 300],
+            vec![1, 1, 200],
+            ConvGeometry::new(1)
+                .with_padding(Padding::Explicit(vec![(150, 199)]))
+                .with_padding_mode(PaddingMode::Circular),
+        ),
+        (
+            vec![2, 4, 3001],
+            vec![6, 2, 129],
+            ConvGeometry::new(1)
+                .with_groups(2)
+                .with_padding(Padding::Same)
+                .with_padding_mode(PaddingMode::Circular),
+        ),
+        (
+            vec![1, 2, 700],
+            vec![3, 2, 40],
+            ConvGeometry::new(1)
+                .with_stride(vec![3])
+                .with_dilation(vec![5])
+                .with_padding(Padding::Explicit(vec![(7, 2)]))
+                .with_padding_mode(PaddingMode::Reflect),
+        ),
+        (
+            vec![1, 3, 37, 29],
+            vec![2, 3, 9, 8],
+            ConvGeometry::new(2)
+                .with_stride(vec![2, 1])
+                .with_dilation(vec![1, 2])
+                .with_padding(Padding::Explicit(vec![(4, 3), (0, 5)])),
+        ),
+        (
+            vec![1, 2, 9, 10, 11],
+            vec![2, 1, 3, 4, 3],
+            ConvGeometry::new(3)
+                .with_groups(2)
+                .with_padding(Padding::Same)
+                .with_padding_mode(PaddingMode::Replicate),
+        ),
+    ];
+    for (x_shape, w_shape, geometry) in cases {
+        for narrow in [true, false] {
+            let x = values(&x_shape, 31, narrow);
+            let w = values(&w_shape, 32, narrow);
+            let b = values(&[w_shape[0]], 33, narrow);
+            let report = if narrow {
+                let cast = |v: f64| v as f32;
+                let one = run(
+                    &FloatEngine::new(1),
+                    &x,
+                    &w,
+                    &b,
+                    &geometry,
+                    Algorithm::Fft,
+                    cast,
+                );
+                let two = run(
+                    &FloatEngine::new(2),
+                    &x,
+                    &w,
+                    &b,
+                    &geometry,
+                    Algorithm::Fft,
+                    cast,
+                );
+                assert_eq!(one, two, "thread counts differ");
+                judge_by(Algorithm::Fft, &x, &w, &b, &geometry, &one)
+            } else {
+                let y = run(
+                    &FloatEngine::new(2),
+                    &x,
+                    &w,
+                    &b,
+                    &geometry,
+                    Algorithm::Fft,
+                    |v| v,
+                );
+                judge_by(Algorithm::Fft, &x, &w, &b, &geometry, &y)
+            };
+            assert!(
+                report.passed(),
+                "narrow={narrow} {geometry:?}\n{}",
+                report.render()
+            );
+            if std::env::var_os("CONVSPEC_SHOW_BOUNDS").is_some() {
+                eprintln!(
+                    "{x_shape:?} {w_shape:?} narrow={narrow}\n{}",
+                    report.render()
+                );
+            }
+        }
+    }
+    let long = ConvShape::new(&[1, 1, 100000], &[1, 1, 1001], None, &ConvGeometry::new(1))
+        .expect("a valid layer");
+    assert_eq!(plan(&long), Algorithm::Fft);
+    let short = ConvShape::new(&[1, 1, 100000], &[1, 1, 9], None, &ConvGeometry::new(1))
+        .expect("a valid layer");
+    assert_eq!(plan(&short), Algorithm::Direct);
+}
+
+/// Negative control at the FFT's block seam: the correct output of a long 1-D layer with one
+/// product dropped where two blocks overlap (what an off-by-one in the overlap-add would do)
+/// fails the normwise bound the correct output meets.
+#[test]
+fn fft_bound_rejects_a_dropped_term_at_a_block_seam() {
+    let (x_shape, w_shape) = (vec![1, 1, 20000], vec![1, 1, 1001]);
+    let geometry = ConvGeometry::new(1);
+    let x = values(&x_shape, 41, true);
+    let w = values(&w_shape, 42, true);
+    let b = values(&[1], 43, true);
+    let y = run(
+        &FloatEngine::new(1),
+        &x,
+        &w,
+        &b,
+        &geometry,
+        Algorithm::Fft,
+        |v| v as f32,
+    );
+    assert!(judge_by(Algorithm::Fft, &x, &w, &b, &geometry, &y).passed());
+    let shape = ConvShape::new(&x_shape, &w_shape, Some(1), &geometry).expect("a valid layer");
+    let plan = fft::FftPlan::new(&shape, &shape.output_spatial());
+    assert!(plan.blocks > 2, "several blocks");
+    // The last output of block 1's lead (block 0's last own output), and its largest term
+    // from block 1.
+    let t = plan.block - 1;
+    let j = (plan.block - t..1001)
+        .max_by(|&a, &c| {
+            let term = |j: usize| (w[[0, 0, j]] * x[[0, 0, t + j]]).abs();
+            term(a).total_cmp(&term(c))
+        })
+        .expect("terms from block 1");
+    let mut wrong = y.clone();
+    wrong[[0, 0, t]] -= (w[[0, 0, j]] * x[[0, 0, t + j]]) as f32;
+    let report = judge_by(Algorithm::Fft, &x, &w, &b, &geometry, &wrong);
+    assert!(
+        !report.passed(),
+        "a dropped seam term passed\n{}",
+        report.render()
+    );
 }

@@ -48,7 +48,7 @@ pub fn applies<T: FloatScalar>(layer: &Layer<'_, T>) -> bool {
 }
 
 fn half<T: FloatScalar>() -> T {
-    T::from_f64(0.5)
+    <T as FloatScalar>::from_f64(0.5)
 }
 
 /// U = (G g) G^T for a 3x3 kernel g (row-major), in T.

@@ -100,6 +100,11 @@ impl Precision {
         }
     }
 
+    /// The accumulator's unit roundoff u = 2^-p (round to nearest).
+    pub fn accumulator_unit(self) -> f64 {
+        f64::powi(2.0, -(self.accumulator_format().precision as i32))
+    }
+
     /// The format of the products and sums.
     pub fn accumulator_format(self) -> FloatFormat {
         match self {

@@ -10,7 +10,7 @@ use crate::exact::{ExactEngine, ExactError, ScaledTensor};
 use crate::geometry::{ConvGeometry, ConvShape, PoolParams, TransposeGeometry, TransposeShape};
 use crate::reference::pool::adaptive_windows;
 use crate::reference::{adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool, AvgOptions};
-use crate::scalar::{round_to_format, FloatFormat, Rational};
+use crate::scalar::{rational_from_f64, round_to_f64, round_to_format, FloatFormat, Rational};
 use ndarray::{ArrayD, Dimension, IxDyn};
 use num_traits::{Signed, Zero};
 
@@ -228,6 +228,76 @@ impl Reference {
                 factors: 2,
                 operand_max: largest(input) + largest(weight),
                 underflow_events: q(18 * c) * (q(60) * largest(input) + q(1)),
+            },
+            selection: false,
+        })
+    }
+
+    /// The reference of FFT correlation with overlap-add (`crate::float::fft`, whose module
+    /// documentation derives the bound): y exact as for [`Reference::correlate`]; the magnitude
+    /// is S + sum_(blocks s covering the element) (N2_s + N1_s) over the blocks of the padded,
+    /// flattened input ([`block_magnitudes`](crate::float::fft::block_magnitudes)), and n is
+    /// [`FftPlan::effective_terms`](crate::float::fft::FftPlan::effective_terms) for the
+    /// accumulator's unit roundoff `u`, so that the contract's gamma_(n+1) times that
+    /// magnitude is the normwise bound. The norms and spectra are evaluated in f64 from the
+    /// exact inputs and enlarged to stay upper bounds.
+    ///
+    /// Underflow: a generous count of 8 (C + 1) m (log2 m + 3) (1 + m (max|x| + max|w|))
+    /// underflow units, for the transforms' products.
+    pub fn fft(
+        engine: &ExactEngine,
+        input: &ArrayD<Rational>,
+        weight: &ArrayD<Rational>,
+        bias: Option<&ArrayD<Rational>>,
+        geometry: &ConvGeometry,
+        u: f64,
+    ) -> Result<Reference, ExactError> {
+        use crate::float::fft::{block_magnitudes, padded_input, FftPlan};
+        let base = Reference::correlate(engine, input, weight, bias, geometry, false)?;
+        let batched = batched_shape(input, weight);
+        let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
+        let output = shape.output_spatial();
+        let plan = FftPlan::new(&shape, &output);
+        // The inputs rounded to f64 (relative error at most 2^-53 each; 2^-52 covers the
+        // subnormal range's absolute part for these magnitudes' purpose only through `tiny`).
+        let x: Vec<f64> = input.iter().map(round_to_f64).collect();
+        let padded = padded_input(&shape, &x, geometry.padding_mode);
+        let x = padded.as_deref().unwrap_or(&x);
+        let w: Vec<f64> = weight.iter().map(round_to_f64).collect();
+        let in_per_group = shape.in_channels / shape.groups;
+        let block_norms = block_magnitudes(&plan, &shape, x, &w, f64::EPSILON, u);
+        let margin = 1.0 + 2f64.powi(-20);
+        let positions: usize = output.iter().product();
+        let mut magnitude = base.magnitude.to_rationals();
+        for (i, value) in magnitude.iter_mut().enumerate() {
+            let (row, position) = (i / positions.max(1), i % positions.max(1));
+            let t = plan.output_flat(position);
+            let extra: f64 = plan
+                .blocks_of(t)
+                .map(|s| block_norms[row * plan.blocks + s])
+                .sum::<f64>()
+                * margin;
+            *value += rational_from_f64(extra).map_err(|_| {
+                ExactError::TooLarge(
+                    "the FFT bound's norms overflow f64: the inputs are too large for an FFT bound"
+                        .into(),
+                )
+            })?;
+        }
+        let m = plan.size as i64;
+        let stages = i64::from(plan.size.trailing_zeros()) + 3;
+        let c = in_per_group as i64;
+        let operands = largest(input) + largest(weight);
+        Ok(Reference {
+            exact: base.exact,
+            magnitude: scaled(&magnitude),
+            reduction: Reduction {
+                terms: plan.effective_terms(u, in_per_group),
+                factors: 2,
+                operand_max: operands.clone(),
+                underflow_events: Rational::from_integer((8 * (c + 1) * m * stages).into())
+                    * (Rational::from_integer(1.into())
+                        + Rational::from_integer(m.into()) * operands),
             },
             selection: false,
         })

@@ -920,7 +920,7 @@ fn bench_prints_json_lines_and_refuses_unknown_layers() {
     for bad in [
         vec!["bench", "--shapes", "resnet9000"],
         vec!["bench", "--threads", "0"],
-        vec!["bench", "--algorithm", "fft"],
+        vec!["bench", "--algorithm", "gemm"],
         vec!["bench", "--dtype", "float16"],
     ] {
         let out = convspec(&bad);
@@ -995,4 +995,82 @@ fn check_algorithm_winograd_applies_its_bound_and_refuses_other_layers() {
     let refused = check(&["--padding", "1", "--stride", "2"]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("winograd"));
+}
+
+#[test]
+fn check_algorithm_fft_applies_the_normwise_bound() {
+    use convspec::float::{Algorithm, FloatEngine};
+    use convspec::geometry::{ConvGeometry, Padding};
+    let tmp = common::tempdir();
+    let dir = tmp.path();
+    let x = ints(
+        &[1, 2, 700],
+        &(0..1400).map(|v| (v * 37 % 23) - 11).collect::<Vec<_>>(),
+    );
+    let w = ints(
+        &[2, 2, 150],
+        &(0..600).map(|v| (v * 13 % 17) - 8).collect::<Vec<_>>(),
+    );
+    let (xp, wp) = (
+        save(dir, "x.npy", &x, Dtype::F32),
+        save(dir, "w.npy", &w, Dtype::F32),
+    );
+    // The candidates: convspec's own FFT kernel in f32, for correlation and for true
+    // convolution (the flipped kernel), with padding 'same' (PyTorch's and SciPy's 'same').
+    let to_f32 = |t: &ArrayD<Rational>| t.mapv(|q| convspec::scalar::round_to_f64(&q) as f32);
+    let geometry = ConvGeometry::new(1).with_padding(Padding::Same);
+    let engine = FloatEngine::new(2);
+    let run = |w: &ndarray::ArrayD<f32>| {
+        engine
+            .correlate(
+                to_f32(&x).view(),
+                w.view(),
+                None,
+                &geometry,
+                Some(Algorithm::Fft),
+            )
+            .unwrap()
+            .0
+            .mapv(|v| convspec::scalar::rational_from_f64(f64::from(v)).unwrap())
+    };
+    let flipped = to_f32(&w)
+        .slice(ndarray::s![.., .., ..;-1])
+        .to_owned()
+        .into_dyn();
+    let correlated = save(dir, "y.npy", &run(&to_f32(&w)), Dtype::F32);
+    let convolved = save(dir, "yc.npy", &run(&flipped), Dtype::F32);
+    let check = |candidate: &Path, op: &str| {
+        convspec(&[
+            "check",
+            "--input",
+            s(&xp),
+            "--weight",
+            s(&wp),
+            "--padding",
+            "same",
+            "--op",
+            op,
+            "--candidate",
+            s(candidate),
+            "--precision",
+            "fp32",
+            "--algorithm",
+            "fft",
+        ])
+    };
+    for (candidate, op, code) in [
+        (&correlated, "correlate", 0),
+        (&convolved, "convolve", 0),
+        // Negative control: the convolution judged as the correlation (a missing flip).
+        (&convolved, "correlate", 1),
+    ] {
+        let out = check(candidate, op);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{op} {candidate:?}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -43,11 +43,14 @@ pub enum CheckedAlgorithm {
     Direct,
     /// Winograd F(2x2, 3x3).
     Winograd,
+    /// FFT correlation with overlap-add.
+    Fft,
 }
 
 value_enum!(CheckedAlgorithm {
     Direct => "direct": "Sums of the products in any order (direct, im2col, GEMM): componentwise gamma_n bound",
     Winograd => "winograd": "Winograd F(2x2, 3x3): the transforms' tile-aware bound",
+    Fft => "fft": "FFT correlation with overlap-add (power-of-two blocks as convspec's): the normwise bound",
 });
 
 /// Rounding of the inputs to TF32.
@@ -241,7 +244,7 @@ pub fn command() -> Command {
             path("weight", "Weight .npy (C_out, C_in/groups, k...)."),
             path("bias", "Bias .npy (C_out,)."),
             crate::args::choice::<CheckedOp>("op", "The layer: correlate (PyTorch's conv, default) | convolve.", "correlate"),
-            crate::args::choice::<CheckedAlgorithm>("algorithm", "The algorithm the candidate claims: direct (any summation order of the products: direct, im2col, GEMM; default) | winograd (F(2x2, 3x3): the transforms' bound, proofs/exact.md W1).", "direct"),
+            crate::args::choice::<CheckedAlgorithm>("algorithm", "The algorithm the candidate claims: direct (any summation order of the products: direct, im2col, GEMM; default) | winograd (F(2x2, 3x3): the transforms' bound, proofs/exact.md W1) | fft (FFT correlation with overlap-add in convspec's power-of-two blocks: the normwise bound, proofs/exact.md F1).", "direct"),
         ]);
     let top = OracleArgs::define(GeometryArgs::define(EngineArgs::define(top)), true)
         .after_help("Exit codes: 0 every element within the bound, 1 some element is not, 2 unusable input.\nExample: convspec check --input x.npy --weight w.npy --padding 1 --candidate y.npy --precision tf32");
@@ -318,6 +321,23 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
                 return Err("--algorithm winograd applies to 2-D correlations with a 3x3 kernel, stride 1, dilation 1 and zero padding".into());
             }
             Reference::winograd(&engine, &x, &w, b.as_ref(), &geometry)
+        }
+        CheckedAlgorithm::Fft => {
+            // True convolution is the correlation with the flipped kernel (same bound).
+            let w = if op == CheckedOp::Convolve {
+                w.slice_each_axis(|axis| {
+                    if axis.axis.index() >= 2 {
+                        ndarray::Slice::new(0, None, -1)
+                    } else {
+                        ndarray::Slice::from(..)
+                    }
+                })
+                .to_owned()
+            } else {
+                w.clone()
+            };
+            let u = oracle.precision()?.accumulator_unit();
+            Reference::fft(&engine, &x, &w, b.as_ref(), &geometry, u)
         }
     }
     .map_err(|e| e.to_string())?;
