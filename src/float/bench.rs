@@ -26,7 +26,7 @@ impl BenchLayer {
     /// Whether an algorithm computes this layer (Winograd: 3x3 kernels at stride 1 and
     /// dilation 1 with zero padding).
     pub fn supports(&self, algorithm: Algorithm) -> bool {
-        algorithm != Algorithm::Winograd
+        algorithm.winograd_variant().is_none()
             || (self.weight[2..] == [3, 3]
                 && self.geometry.stride.iter().all(|&s| s == 1)
                 && self.geometry.dilation.iter().all(|&d| d == 1)

@@ -120,6 +120,8 @@ pub enum Algorithm {
     /// Winograd F(2x2, 3x3) ([`winograd`]): 3x3 kernels at stride 1 and dilation 1 with zero
     /// padding only.
     Winograd,
+    /// Winograd F(4x4, 3x3) ([`winograd`]): the same layers, 6x6 input tiles.
+    Winograd4,
     /// FFT correlation with overlap-add ([`fft`]): any geometry (strided layers compute every
     /// stride-1 output and keep the strided ones).
     Fft,
@@ -127,12 +129,22 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every algorithm.
-    pub const ALL: [Algorithm; 4] = [
+    pub const ALL: [Algorithm; 5] = [
         Algorithm::Direct,
         Algorithm::Im2colGemm,
         Algorithm::Winograd,
+        Algorithm::Winograd4,
         Algorithm::Fft,
     ];
+
+    /// The Winograd variant of the algorithm, if it is one.
+    pub fn winograd_variant(self) -> Option<&'static winograd::Variant> {
+        match self {
+            Algorithm::Winograd => Some(&winograd::F2X2),
+            Algorithm::Winograd4 => Some(&winograd::F4X4),
+            _ => None,
+        }
+    }
 
     /// The command line's name.
     pub fn name(self) -> &'static str {
@@ -140,6 +152,7 @@ impl Algorithm {
             Algorithm::Direct => "direct",
             Algorithm::Im2colGemm => "im2col",
             Algorithm::Winograd => "winograd",
+            Algorithm::Winograd4 => "winograd4",
             Algorithm::Fft => "fft",
         }
     }
@@ -152,7 +165,7 @@ impl FromStr for Algorithm {
             .into_iter()
             .find(|a| a.name() == s)
             .ok_or_else(|| {
-                format!("unknown algorithm '{s}': expected direct, im2col, winograd or fft")
+                format!("unknown algorithm '{s}': expected direct, im2col, winograd, winograd4 or fft")
             })
     }
 }
@@ -470,10 +483,11 @@ impl FloatEngine {
             shape,
         };
         let used = algorithm.unwrap_or_else(|| plan(&layer.shape));
-        if used == Algorithm::Winograd && !winograd::applies(&layer) {
-            return Err(OpError::Invalid(
-                "winograd F(2x2, 3x3) needs a 2-D layer with a 3x3 kernel, stride 1, dilation 1 and zero padding".into(),
-            ));
+        if used.winograd_variant().is_some() && !winograd::applies(&layer) {
+            return Err(OpError::Invalid(format!(
+                "{} needs a 2-D layer with a 3x3 kernel, stride 1, dilation 1 and zero padding",
+                used.name()
+            )));
         }
         if used == Algorithm::Fft {
             let plan = fft::FftPlan::new(&layer.shape, &output_shape[2..]);
@@ -490,7 +504,8 @@ impl FloatEngine {
         let values = pool.install(|| match used {
             Algorithm::Direct => direct::correlate(&layer),
             Algorithm::Im2colGemm => im2col::correlate(&layer),
-            Algorithm::Winograd => winograd::correlate(&layer),
+            Algorithm::Winograd => winograd::correlate(&layer, &winograd::F2X2),
+            Algorithm::Winograd4 => winograd::correlate(&layer, &winograd::F4X4),
             Algorithm::Fft => fft::correlate(&layer),
         });
         let y = ArrayD::from_shape_vec(IxDyn(&output_shape), values)

@@ -55,7 +55,14 @@ fn judge_by<T: FloatScalar>(
     let (xq, wq, bq) = (rationals(x), rationals(w), rationals(b));
     let engine = ExactEngine::new(1);
     let reference = match algorithm {
-        Algorithm::Winograd => Reference::winograd(&engine, &xq, &wq, Some(&bq), geometry),
+        Algorithm::Winograd | Algorithm::Winograd4 => Reference::winograd(
+            &engine,
+            &xq,
+            &wq,
+            Some(&bq),
+            geometry,
+            algorithm.winograd_variant().expect("a Winograd algorithm"),
+        ),
         Algorithm::Fft => Reference::fft(
             &engine,
             &xq,
@@ -229,17 +236,6 @@ fn wrong_kernels_fail_the_same_check() {
     }
 }
 
-/// The oracle's verdict on a Winograd output, under the transforms' bound
-/// ([`Reference::winograd`]).
-fn judge_winograd<T: FloatScalar>(
-    x: &ArrayD<f64>,
-    w: &ArrayD<f64>,
-    b: &ArrayD<f64>,
-    geometry: &ConvGeometry,
-    candidate: &ArrayD<T>,
-) -> Report {
-    judge_by(Algorithm::Winograd, x, w, b, geometry, candidate)
-}
 
 /// 3x3 layers at stride 1 with zero padding (what F(2x2, 3x3) computes): sizes, pads,
 /// channels, groups, batch.
@@ -270,22 +266,25 @@ fn winograd_layer() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, ConvGeomet
 proptest! {
     #![proptest_config(config(32))]
 
-    /// Winograd F(2x2, 3x3) meets the transforms' bound in f32 and f64 on every element.
+    /// Winograd F(2x2, 3x3) and F(4x4, 3x3) meet the transforms' bound in f32 and f64 on
+    /// every element.
     #[test]
     fn winograd_meets_its_bound((x_shape, w_shape, geometry) in winograd_layer(), seed in any::<u64>()) {
         let engine = FloatEngine::new(2);
-        for narrow in [true, false] {
-            let x = values(&x_shape, seed, narrow);
-            let w = values(&w_shape, seed ^ 1, narrow);
-            let b = values(&[w_shape[0]], seed ^ 2, narrow);
-            let report = if narrow {
-                let y = run(&engine, &x, &w, &b, &geometry, Algorithm::Winograd, |v| v as f32);
-                judge_winograd(&x, &w, &b, &geometry, &y)
-            } else {
-                let y = run(&engine, &x, &w, &b, &geometry, Algorithm::Winograd, |v| v);
-                judge_winograd(&x, &w, &b, &geometry, &y)
-            };
-            prop_assert!(report.passed(), "narrow={narrow} {geometry:?}\n{}", report.render());
+        for algorithm in [Algorithm::Winograd, Algorithm::Winograd4] {
+            for narrow in [true, false] {
+                let x = values(&x_shape, seed, narrow);
+                let w = values(&w_shape, seed ^ 1, narrow);
+                let b = values(&[w_shape[0]], seed ^ 2, narrow);
+                let report = if narrow {
+                    let y = run(&engine, &x, &w, &b, &geometry, algorithm, |v| v as f32);
+                    judge_by(algorithm, &x, &w, &b, &geometry, &y)
+                } else {
+                    let y = run(&engine, &x, &w, &b, &geometry, algorithm, |v| v);
+                    judge_by(algorithm, &x, &w, &b, &geometry, &y)
+                };
+                prop_assert!(report.passed(), "{algorithm:?} narrow={narrow} {geometry:?}\n{}", report.render());
+            }
         }
     }
 }
@@ -301,35 +300,20 @@ fn winograd_rejects_wrong_outputs_and_other_layers() {
     let b = values(&[4], 23, true);
     let zero = ArrayD::zeros(IxDyn(&[4]));
     let engine = FloatEngine::new(1);
-    let right = run(&engine, &x, &w, &b, &geometry, Algorithm::Winograd, |v| {
-        v as f32
-    });
-    assert!(judge_winograd(&x, &w, &b, &geometry, &right).passed());
-    let wrong = run(&engine, &x, &w, &b, &shifted, Algorithm::Winograd, |v| {
-        v as f32
-    });
-    assert!(!judge_winograd(&x, &w, &b, &geometry, &wrong).passed());
-    let unbiased = run(
-        &engine,
-        &x,
-        &w,
-        &zero,
-        &geometry,
-        Algorithm::Winograd,
-        |v| v as f32,
-    );
-    assert!(!judge_winograd(&x, &w, &b, &geometry, &unbiased).passed());
-    let strided = ConvGeometry::new(2).with_stride(vec![2, 2]);
-    let (xf, wf) = (x.mapv(|v| v as f32), w.mapv(|v| v as f32));
-    assert!(engine
-        .correlate(
-            xf.view(),
-            wf.view(),
-            None,
-            &strided,
-            Some(Algorithm::Winograd)
-        )
-        .is_err());
+    let f32_of = |v: f64| v as f32;
+    for algorithm in [Algorithm::Winograd, Algorithm::Winograd4] {
+        let right = run(&engine, &x, &w, &b, &geometry, algorithm, f32_of);
+        assert!(judge_by(algorithm, &x, &w, &b, &geometry, &right).passed());
+        let wrong = run(&engine, &x, &w, &b, &shifted, algorithm, f32_of);
+        assert!(!judge_by(algorithm, &x, &w, &b, &geometry, &wrong).passed());
+        let unbiased = run(&engine, &x, &w, &zero, &geometry, algorithm, f32_of);
+        assert!(!judge_by(algorithm, &x, &w, &b, &geometry, &unbiased).passed());
+        let strided = ConvGeometry::new(2).with_stride(vec![2, 2]);
+        let (xf, wf) = (x.mapv(f32_of), w.mapv(f32_of));
+        assert!(engine
+            .correlate(xf.view(), wf.view(), None, &strided, Some(algorithm))
+            .is_err());
+    }
 }
 
 /// FFT correlation on layers of many blocks (long signals, a kernel longer than the block's
@@ -487,4 +471,28 @@ fn fft_bound_rejects_a_dropped_term_at_a_block_seam() {
         "a dropped seam term passed\n{}",
         report.render()
     );
+}
+
+/// Winograd on layers of many tile runs (several jobs per image, ragged edges, groups, batch):
+/// the bound holds at every element and thread counts agree exactly.
+#[test]
+fn winograd_meets_its_bound_over_many_tiles() {
+    let geometry = ConvGeometry::new(2)
+        .with_groups(2)
+        .with_padding(Padding::Explicit(vec![(1, 0), (2, 1)]));
+    let (x_shape, w_shape) = (vec![2, 6, 45, 39], vec![4, 3, 3, 3]);
+    let x = values(&x_shape, 51, true);
+    let w = values(&w_shape, 52, true);
+    let b = values(&[4], 53, true);
+    for algorithm in [Algorithm::Winograd, Algorithm::Winograd4] {
+        let cast = |v: f64| v as f32;
+        let one = run(&FloatEngine::new(1), &x, &w, &b, &geometry, algorithm, cast);
+        let two = run(&FloatEngine::new(2), &x, &w, &b, &geometry, algorithm, cast);
+        assert_eq!(one, two, "{algorithm:?}: thread counts differ");
+        let report = judge_by(algorithm, &x, &w, &b, &geometry, &one);
+        assert!(report.passed(), "{algorithm:?}\n{}", report.render());
+        if std::env::var_os("CONVSPEC_SHOW_BOUNDS").is_some() {
+            eprintln!("{algorithm:?}\n{}", report.render());
+        }
+    }
 }

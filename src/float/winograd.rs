@@ -1,41 +1,169 @@
-//! Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, "Fast algorithms for
+//! Winograd's minimal filtering F(m x m, 3 x 3) (Lavin and Gray, "Fast algorithms for
 //! convolutional neural networks", 2016) for 3x3 layers at stride 1 and dilation 1 with zero
-//! padding: each 2x2 block of outputs is
+//! padding, in two variants: F(2x2, 3x3) (4x4 input tiles) and F(4x4, 3x3) (6x6 input tiles).
+//! Each m x m block of outputs is
 //!
 //! ```text
 //! Y = A^T [ sum_c (G g_c G^T) (.) (B^T d_c B) ] A + b
 //! ```
 //!
-//! with d_c the 4x4 input tile of channel c (zeros outside the input), g_c the 3x3 kernel and
-//! (.) the elementwise product: 16 multiplications per channel and tile instead of 36. The
-//! transforms are evaluated in this order: U = (G g) G^T, V = (B^T d) B, the 16 channel sums
-//! M = sum_c U (.) V as matrix products (the `gemm` crate), Y = (A^T M) A, then + b.
+//! with d_c the alpha x alpha input tile of channel c (alpha = m + 2, zeros outside the input),
+//! g_c the 3x3 kernel and (.) the elementwise product: alpha^2 multiplications per channel and
+//! tile instead of 9 m^2 (16 instead of 36 for F(2x2); 36 instead of 144 for F(4x4)). The
+//! transforms are evaluated in this order: U = (G g) G^T, V = (B^T d) B (for a run of tiles at
+//! once, the tiles in the innermost loop, on the vector units), the alpha^2 channel sums
+//! M = sum_c U (.) V as matrix products (the `gemm` crate), Y = (A^T M) A, then + b. Each
+//! linear combination skips zero coefficients and starts from its first term.
 //!
-//! Error bound (see `proofs/exact.md`, W1, and [`crate::oracle::Reference::winograd`]): for
-//! every output, |Y_hat - Y| <= gamma_(C+11) S_W + (underflow), where S_W = |A^T| sum_c
-//! (|G||g_c||G^T|) (.) (|B^T||d_c||B|) |A| + |b| and C = C_in/G: the transforms' magnitudes, not
-//! S = sum |w||x|, are what the rounding errors scale with.
+//! Error bound (`proofs/exact.md`, W1 and W2, and [`crate::oracle::Reference::winograd`]):
+//! for every output, |Y_hat - Y| <= gamma_(C+R) S_W + (underflow), where
+//! S_W = |A^T| sum_c (|G||g_c||G^T|) (.) (|B^T||d_c||B|) |A| + |b|, C = C_in/G and
+//! R = [`Variant::roundings`] (11 for F(2x2, 3x3), 23 for F(4x4, 3x3)): the transforms'
+//! magnitudes, not S = sum |w||x|, are what the rounding errors scale with (Barabasz et al.,
+//! "Error analysis and improving the accuracy of Winograd convolution for deep neural
+//! networks", 2020, who show F(4x4)'s larger coefficients costing accuracy; S_W measures it
+//! exactly, layer by layer).
 //!
 //! Matrices (rows of B^T, G, A^T):
 //!
 //! ```text
+//! F(2x2, 3x3):
 //! B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
 //! G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
 //! A^T = [1 1 1 0; 0 1 -1 -1]
+//! F(4x4, 3x3):
+//! B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//! G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//! A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 //! ```
 
 use super::{FloatScalar, Layer};
 use crate::exact::engine::SharedOutput;
 use rayon::prelude::*;
 
-/// B^T.
-pub const B_T: [[i8; 4]; 4] = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]];
-/// 2 G (integers; G = this / 2).
-pub const G_TWICE: [[i8; 3]; 4] = [[2, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 2]];
-/// A^T.
-pub const A_T: [[i8; 4]; 2] = [[1, 1, 1, 0], [0, 1, -1, -1]];
+/// One variant F(m x m, 3 x 3): its matrices, with G's entries as exact fractions
+/// (numerator, denominator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variant {
+    /// Outputs per tile side, m.
+    pub outputs: usize,
+    /// B^T (alpha x alpha).
+    pub b_t: &'static [&'static [i8]],
+    /// G (alpha x 3) as fractions.
+    pub g: &'static [&'static [(i8, i8)]],
+    /// A^T (m x alpha).
+    pub a_t: &'static [&'static [i8]],
+}
 
-/// Whether the layer is one F(2x2, 3x3) computes: 2-D, 3x3 kernel, stride 1, dilation 1,
+/// F(2x2, 3x3).
+pub const F2X2: Variant = Variant {
+    outputs: 2,
+    b_t: &[&[1, 0, -1, 0], &[0, 1, 1, 0], &[0, -1, 1, 0], &[0, 1, 0, -1]],
+    g: &[
+        &[(1, 1), (0, 1), (0, 1)],
+        &[(1, 2), (1, 2), (1, 2)],
+        &[(1, 2), (-1, 2), (1, 2)],
+        &[(0, 1), (0, 1), (1, 1)],
+    ],
+    a_t: &[&[1, 1, 1, 0], &[0, 1, -1, -1]],
+};
+
+/// F(4x4, 3x3).
+pub const F4X4: Variant = Variant {
+    outputs: 4,
+    b_t: &[
+        &[4, 0, -5, 0, 1, 0],
+        &[0, -4, -4, 1, 1, 0],
+        &[0, 4, -4, -1, 1, 0],
+        &[0, -2, -1, 2, 1, 0],
+        &[0, 2, -1, -2, 1, 0],
+        &[0, 4, 0, -5, 0, 1],
+    ],
+    g: &[
+        &[(1, 4), (0, 1), (0, 1)],
+        &[(-1, 6), (-1, 6), (-1, 6)],
+        &[(-1, 6), (1, 6), (-1, 6)],
+        &[(1, 24), (1, 12), (1, 6)],
+        &[(1, 24), (-1, 12), (1, 6)],
+        &[(0, 1), (0, 1), (1, 1)],
+    ],
+    a_t: &[
+        &[1, 1, 1, 1, 1, 0],
+        &[0, 1, -1, 2, -2, 0],
+        &[0, 1, 1, 4, 4, 0],
+        &[0, 1, -1, 8, -8, 1],
+    ],
+};
+
+/// Roundings one term of a linear combination meets from its coefficient: 0 for +-2^k (exact
+/// products), 1 for other integers (the product), 2 for fractions that are not dyadic (the
+/// constant's own rounding and the product).
+fn coefficient_roundings(numerator: i64, denominator: i64) -> usize {
+    let dyadic = |v: i64| v != 0 && (v.unsigned_abs()).is_power_of_two();
+    if numerator == 0 || (dyadic(numerator) && dyadic(denominator)) {
+        0
+    } else if dyadic(denominator) {
+        1
+    } else {
+        2
+    }
+}
+
+/// The most roundings any term of one row's linear combination meets: its coefficient's
+/// plus one per addition (nonzeros - 1).
+fn row_roundings(row: impl Iterator<Item = (i64, i64)> + Clone) -> usize {
+    let nonzeros = row.clone().filter(|&(n, _)| n != 0).count();
+    let worst = row.map(|(n, d)| coefficient_roundings(n, d)).max().unwrap_or(0);
+    worst + nonzeros.saturating_sub(1)
+}
+
+impl Variant {
+    /// alpha = m + 2, the input tile side.
+    pub fn alpha(&self) -> usize {
+        self.outputs + 2
+    }
+
+    /// The command line's name of the variant.
+    pub fn name(&self) -> &'static str {
+        if self.outputs == 2 {
+            "F(2x2, 3x3)"
+        } else {
+            "F(4x4, 3x3)"
+        }
+    }
+
+    fn max_rows<R>(rows: &[R], each: impl Fn(&R) -> usize) -> usize {
+        rows.iter().map(each).max().unwrap_or(0)
+    }
+
+    /// R: the roundings of one term outside the channel sum, so that the bound is
+    /// gamma_(C+R) S_W: 2 r_G (U, both sides) + 2 r_B (V) + 1 (the product) + 2 r_A (Y)
+    /// + 1 (the bias) - 1 (the channel sum's C - 1 additions are the C), with r the most
+    /// roundings of one row ([`row_roundings`]).
+    pub fn roundings(&self) -> usize {
+        let integer = |rows: &[&[i8]]| {
+            Self::max_rows(rows, |r| {
+                row_roundings(r.iter().map(|&v| (i64::from(v), 1)))
+            })
+        };
+        let r_g = Self::max_rows(self.g, |r| {
+            row_roundings(r.iter().map(|&(n, d)| (i64::from(n), i64::from(d))))
+        });
+        2 * r_g + 2 * integer(self.b_t) + 2 * integer(self.a_t) + 1
+    }
+
+    /// The largest |B^T| entry.
+    pub fn b_max(&self) -> i64 {
+        self.b_t
+            .iter()
+            .flat_map(|r| r.iter())
+            .map(|&v| i64::from(v).abs())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Whether the layer is one F(m x m, 3x3) computes: 2-D, 3x3 kernel, stride 1, dilation 1,
 /// zero padding.
 pub fn applies<T: FloatScalar>(layer: &Layer<'_, T>) -> bool {
     layer.shape.dims.len() == 2
@@ -47,107 +175,201 @@ pub fn applies<T: FloatScalar>(layer: &Layer<'_, T>) -> bool {
             .all(|d| d.kernel == 3 && d.stride == 1 && d.dilation == 1)
 }
 
-fn half<T: FloatScalar>() -> T {
-    <T as FloatScalar>::from_f64(0.5)
-}
-
-/// U = (G g) G^T for a 3x3 kernel g (row-major), in T.
-fn transform_kernel<T: FloatScalar>(g: &[T]) -> [T; 16] {
-    let h = half::<T>();
-    // G g: 4x3. Row a of G: (1,0,0), (1/2,1/2,1/2), (1/2,-1/2,1/2), (0,0,1).
-    let mut gg = [T::zero(); 12];
-    for l in 0..3 {
-        let (g0, g1, g2) = (g[l], g[3 + l], g[6 + l]);
-        gg[l] = g0;
-        gg[3 + l] = h * g0 + h * g1 + h * g2;
-        gg[6 + l] = h * g0 - h * g1 + h * g2;
-        gg[9 + l] = g2;
-    }
-    // (G g) G^T: 4x4.
-    let mut u = [T::zero(); 16];
-    for a in 0..4 {
-        let (t0, t1, t2) = (gg[3 * a], gg[3 * a + 1], gg[3 * a + 2]);
-        u[4 * a] = t0;
-        u[4 * a + 1] = h * t0 + h * t1 + h * t2;
-        u[4 * a + 2] = h * t0 - h * t1 + h * t2;
-        u[4 * a + 3] = t2;
-    }
-    u
-}
-
-/// V = (B^T d) B for a 4x4 tile d (row-major).
+/// dst[k] = sum_i c_i src[at_i + k] over a row's nonzero coefficients (c_i, at_i), starting
+/// from the first term (so that +-1 and +-2^k coefficients add no rounding of their own).
 #[inline(always)]
-fn transform_tile<T: FloatScalar>(d: &[T; 16]) -> [T; 16] {
-    // B^T d: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3.
-    let mut t = [T::zero(); 16];
-    for j in 0..4 {
-        let (d0, d1, d2, d3) = (d[j], d[4 + j], d[8 + j], d[12 + j]);
-        t[j] = d0 - d2;
-        t[4 + j] = d1 + d2;
-        t[8 + j] = d2 - d1;
-        t[12 + j] = d1 - d3;
-    }
-    let mut v = [T::zero(); 16];
-    for a in 0..4 {
-        let (r0, r1, r2, r3) = (t[4 * a], t[4 * a + 1], t[4 * a + 2], t[4 * a + 3]);
-        v[4 * a] = r0 - r2;
-        v[4 * a + 1] = r1 + r2;
-        v[4 * a + 2] = r2 - r1;
-        v[4 * a + 3] = r1 - r3;
-    }
-    v
-}
-
-/// Y = (A^T m) A for a 4x4 m: 2x2.
-#[inline(always)]
-fn transform_output<T: FloatScalar>(m: &[T; 16]) -> [T; 4] {
-    let mut t = [T::zero(); 8];
-    for j in 0..4 {
-        let (m0, m1, m2, m3) = (m[j], m[4 + j], m[8 + j], m[12 + j]);
-        t[j] = m0 + m1 + m2;
-        t[4 + j] = m1 - m2 - m3;
-    }
-    let mut y = [T::zero(); 4];
-    for r in 0..2 {
-        let (s0, s1, s2, s3) = (t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]);
-        y[2 * r] = s0 + s1 + s2;
-        y[2 * r + 1] = s1 - s2 - s3;
-    }
-    y
-}
-
-/// The layer's output (N, C_out, H_out, W_out) in C order (the layer must satisfy
-/// [`applies`]).
-pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
-    let s = &layer.shape;
-    let (dh, dw) = (s.dims[0], s.dims[1]);
-    let (out_h, out_w) = (layer.output_shape[2], layer.output_shape[3]);
-    let (tiles_h, tiles_w) = (out_h.div_ceil(2), out_w.div_ceil(2));
-    let tiles = tiles_h * tiles_w;
-    let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
-    // U[g][e][o][c] for each of the 16 transform positions e: (C_out/G) x (C_in/G) matrices.
-    let u: Vec<Vec<T>> = (0..s.groups)
-        .map(|g| {
-            let mut u = vec![T::zero(); 16 * out_per_group * in_per_group];
-            for o in 0..out_per_group {
-                for c in 0..in_per_group {
-                    let at = ((g * out_per_group + o) * in_per_group + c) * 9;
-                    let ug = transform_kernel(&layer.weight[at..at + 9]);
-                    for (e, &v) in ug.iter().enumerate() {
-                        u[(e * out_per_group + o) * in_per_group + c] = v;
-                    }
+fn combine<T: FloatScalar>(dst: &mut [T], terms: &[(T, usize)], src: &[T]) {
+    let count = dst.len();
+    match terms.split_first() {
+        None => dst.iter_mut().for_each(|d| *d = T::zero()),
+        Some((&(c, at), rest)) => {
+            for (d, &s) in dst.iter_mut().zip(&src[at..at + count]) {
+                *d = c * s;
+            }
+            for &(c, at) in rest {
+                for (d, &s) in dst.iter_mut().zip(&src[at..at + count]) {
+                    *d += c * s;
                 }
             }
-            u
+        }
+    }
+}
+
+/// A matrix's rows as lists of nonzero coefficients (value, column).
+type Sparse<T> = Vec<Vec<(T, usize)>>;
+
+fn sparse<T: FloatScalar>(rows: &[Vec<T>]) -> Sparse<T> {
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .filter(|(_, &c)| c != T::zero())
+                .map(|(i, &c)| (c, i))
+                .collect()
         })
-        .collect();
+        .collect()
+}
+
+/// The variant's matrices in T: B^T, G (each fraction divided in T: one rounding), A^T.
+struct Matrices<T> {
+    b_t: Vec<Vec<T>>,
+    g: Vec<Vec<T>>,
+    a_t: Vec<Vec<T>>,
+}
+
+impl<T: FloatScalar> Matrices<T> {
+    fn new(v: &Variant) -> Matrices<T> {
+        let int = |rows: &[&[i8]]| -> Vec<Vec<T>> {
+            rows.iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|&x| <T as FloatScalar>::from_f64(f64::from(x)))
+                        .collect()
+                })
+                .collect()
+        };
+        Matrices {
+            b_t: int(v.b_t),
+            g: v.g
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|&(n, d)| {
+                            <T as FloatScalar>::from_f64(f64::from(n))
+                                / <T as FloatScalar>::from_f64(f64::from(d))
+                        })
+                        .collect()
+                })
+                .collect(),
+            a_t: int(v.a_t),
+        }
+    }
+}
+
+/// out[(a cols + j) count + k] = sum_i rows[a][i] src[(i cols + j) count + k]: the left side of
+/// a transform, for `count` tiles at once.
+#[inline(always)]
+fn transform_rows<T: FloatScalar>(
+    rows: &Sparse<T>,
+    src: &[T],
+    cols: usize,
+    count: usize,
+    out: &mut [T],
+) {
+    let mut terms: [(T, usize); 8] = [(T::zero(), 0); 8];
+    for (a, row) in rows.iter().enumerate() {
+        for j in 0..cols {
+            for (term, &(c, i)) in terms.iter_mut().zip(row) {
+                *term = (c, (i * cols + j) * count);
+            }
+            combine(
+                &mut out[(a * cols + j) * count..][..count],
+                &terms[..row.len()],
+                src,
+            );
+        }
+    }
+}
+
+/// out[(i cols_out + b) count + k] = sum_j src[(i cols + j) count + k] rows[b][j]: the right
+/// side of a transform.
+#[inline(always)]
+fn transform_cols<T: FloatScalar>(
+    rows: &Sparse<T>,
+    src: &[T],
+    height: usize,
+    cols: usize,
+    count: usize,
+    out: &mut [T],
+) {
+    let cols_out = rows.len();
+    let mut terms: [(T, usize); 8] = [(T::zero(), 0); 8];
+    for i in 0..height {
+        for (b, row) in rows.iter().enumerate() {
+            for (term, &(c, j)) in terms.iter_mut().zip(row) {
+                *term = (c, (i * cols + j) * count);
+            }
+            combine(
+                &mut out[(i * cols_out + b) * count..][..count],
+                &terms[..row.len()],
+                src,
+            );
+        }
+    }
+}
+
+/// Both sides of a transform, X -> L X R^T with L = `left` (rows x height) and R = `right`
+/// (cols_out x cols), on the vector units.
+#[allow(clippy::too_many_arguments)]
+fn transform<T: FloatScalar>(
+    left: &Sparse<T>,
+    right: &Sparse<T>,
+    src: &[T],
+    cols: usize,
+    count: usize,
+    half: &mut [T],
+    out: &mut [T],
+) {
+    crate::simd::on_vector_units(|| {
+        let rows = left.len();
+        transform_rows(left, src, cols, count, &mut half[..rows * cols * count]);
+        transform_cols(right, &half[..rows * cols * count], rows, cols, count, out);
+    })
+}
+
+/// The layer's output (N, C_out, H_out, W_out) in C order by `variant` (the layer must
+/// satisfy [`applies`]).
+pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec<T> {
+    let s = &layer.shape;
+    let (m, alpha) = (variant.outputs, variant.alpha());
+    let area = alpha * alpha;
+    let matrices = Matrices::<T>::new(variant);
+    let (dh, dw) = (s.dims[0], s.dims[1]);
+    let (out_h, out_w) = (layer.output_shape[2], layer.output_shape[3]);
+    let (tiles_h, tiles_w) = (out_h.div_ceil(m), out_w.div_ceil(m));
+    let tiles = tiles_h * tiles_w;
+    let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
+    // U[e][g][o][c] = (G g_(g,o,c) G^T)[e]: for each transform position e and group g a
+    // (C_out/G) x (C_in/G) matrix. The kernels are transformed as vectors: the weight's
+    // (kernel, 3x3) layout transposed to (3x3, kernel) in chunks, both sides of the transform
+    // run over whole rows of kernels.
+    let g_sparse = sparse(&matrices.g);
+    let kernels = s.out_channels * in_per_group;
+    let mut u = vec![T::zero(); area * kernels];
+    {
+        const CHUNK: usize = 1024;
+        let shared = SharedOutput::new(&mut u);
+        (0..kernels.div_ceil(CHUNK)).into_par_iter().for_each(|piece| {
+            let (k0, k1) = (piece * CHUNK, ((piece + 1) * CHUNK).min(kernels));
+            let count = k1 - k0;
+            let mut wt = vec![T::zero(); 9 * count];
+            for (k, g) in layer.weight[k0 * 9..k1 * 9].chunks(9).enumerate() {
+                for (j, &v) in g.iter().enumerate() {
+                    wt[j * count + k] = v;
+                }
+            }
+            let mut half = vec![T::zero(); alpha * 3 * count];
+            let mut ut = vec![T::zero(); area * count];
+            crate::simd::on_vector_units(|| {
+                transform_rows(&g_sparse, &wt, 3, count, &mut half);
+                transform_cols(&g_sparse, &half, alpha, 3, count, &mut ut);
+            });
+            for e in 0..area {
+                // SAFETY: kernels [k0, k1) of position e belong to this piece only.
+                let cells = unsafe { shared.range(e * kernels + k0, count) };
+                cells.copy_from_slice(&ut[e * count..][..count]);
+            }
+        });
+    }
+    let group_len = out_per_group * in_per_group;
+    let (b_t, a_t) = (sparse(&matrices.b_t), sparse(&matrices.a_t));
     let positions = layer.positions;
     let mut out = vec![T::zero(); s.batch * s.out_channels * positions];
     let shared = SharedOutput::new(&mut out);
-    // Jobs: (batch element, group, a run of tiles), so that one image uses every thread, with
-    // runs of at least 256 tiles (the 16 products are GEMMs with that many columns).
+    // Jobs: (batch element, group, a run of tiles), so that one image uses every thread; runs
+    // of at most 128 tiles keep V and M (alpha^2 C count values each) near the caches.
     let threads = rayon::current_num_threads();
-    let chunk = tiles.div_ceil(2 * threads).max(256);
+    let chunk = tiles.div_ceil(2 * threads).clamp(16, 128);
     let jobs: Vec<(usize, usize, usize, usize)> = (0..s.batch)
         .flat_map(|n| (0..s.groups).map(move |g| (n, g)))
         .flat_map(|(n, g)| {
@@ -156,41 +378,61 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
                 .map(move |t0| (n, g, t0, (t0 + chunk).min(tiles)))
         })
         .collect();
-    jobs.into_par_iter().for_each(|(n, g, t0, t1)| {
+    let scratch = || {
+        let most = chunk.min(tiles);
+        (
+            vec![T::zero(); area * in_per_group * most],
+            vec![T::zero(); area * most],
+            vec![T::zero(); area * most],
+            vec![T::zero(); area * most],
+            vec![T::zero(); area * out_per_group * most],
+        )
+    };
+    jobs.into_par_iter().for_each_init(scratch, |buffers, (n, g, t0, t1)| {
+        let (v, d, half, vt, mm) = buffers;
         let count = t1 - t0;
-        // V[e][c][tile - t0].
-        let mut v = vec![T::zero(); 16 * in_per_group * count];
+        let v = &mut v[..area * in_per_group * count];
+        let d = &mut d[..area * count];
+        let vt = &mut vt[..area * count];
+        let mm = &mut mm[..area * out_per_group * count];
         for c in 0..in_per_group {
             let channel = &layer.input
                 [(n * s.in_channels + g * in_per_group + c) * layer.spatial..][..layer.spatial];
-            for tile in t0..t1 {
-                let (th, tw) = (tile / tiles_w, tile % tiles_w);
-                let mut d = [T::zero(); 16];
-                for i in 0..4 {
-                    let row = (2 * th + i) as i64 - dh.pad_begin as i64;
-                    if row < 0 || row >= dh.input as i64 {
-                        continue;
-                    }
-                    for j in 0..4 {
-                        let col = (2 * tw + j) as i64 - dw.pad_begin as i64;
-                        if col >= 0 && col < dw.input as i64 {
-                            d[4 * i + j] = channel[row as usize * dw.input + col as usize];
-                        }
+            // d[(i alpha + j) count + k]: the input tiles, zeros outside the input.
+            for i in 0..alpha {
+                for tile in t0..t1 {
+                    let k = tile - t0;
+                    let (th, tw) = (tile / tiles_w, tile % tiles_w);
+                    let row = (m * th + i) as i64 - dh.pad_begin as i64;
+                    let inside = row >= 0 && row < dh.input as i64;
+                    let source = if inside {
+                        &channel[row as usize * dw.input..][..dw.input]
+                    } else {
+                        &[]
+                    };
+                    let first = (m * tw) as i64 - dw.pad_begin as i64;
+                    for j in 0..alpha {
+                        let col = first + j as i64;
+                        d[(i * alpha + j) * count + k] = if inside && col >= 0 && col < dw.input as i64 {
+                            source[col as usize]
+                        } else {
+                            T::zero()
+                        };
                     }
                 }
-                let vt = transform_tile(&d);
-                for (e, &x) in vt.iter().enumerate() {
-                    v[(e * in_per_group + c) * count + tile - t0] = x;
-                }
+            }
+            transform(&b_t, &b_t, d, alpha, count, half, vt);
+            for e in 0..area {
+                v[(e * in_per_group + c) * count..][..count]
+                    .copy_from_slice(&vt[e * count..][..count]);
             }
         }
         // M[e] = U[e] V[e]: (C_out/G) x count, for each e.
-        let mut m = vec![T::zero(); 16 * out_per_group * count];
         if in_per_group > 0 && out_per_group > 0 && count > 0 {
-            for e in 0..16 {
-                let lhs = &u[g][e * out_per_group * in_per_group..][..out_per_group * in_per_group];
+            for e in 0..area {
+                let lhs = &u[e * kernels + g * group_len..][..group_len];
                 let rhs = &v[e * in_per_group * count..][..in_per_group * count];
-                let dst = &mut m[e * out_per_group * count..][..out_per_group * count];
+                let dst = &mut mm[e * out_per_group * count..][..out_per_group * count];
                 // SAFETY: dst is out_per_group x count (row stride count), lhs out_per_group
                 // x in_per_group (row stride in_per_group), rhs in_per_group x count (row
                 // stride count), all within their slices; T is f32 or f64.
@@ -219,26 +461,32 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
                 }
             }
         }
+        // Y = A^T M A per output channel, for the run of tiles at once (d and vt reused).
+        let mo = &mut d[..area * count];
+        let y = &mut vt[..m * m * count];
         for o in 0..out_per_group {
+            for e in 0..area {
+                mo[e * count..][..count]
+                    .copy_from_slice(&mm[(e * out_per_group + o) * count..][..count]);
+            }
+            transform(&a_t, &a_t, mo, alpha, count, half, y);
             let channel = g * out_per_group + o;
             let bias = layer.bias[channel];
             let first = (n * s.out_channels + channel) * positions;
             for tile in t0..t1 {
+                let k = tile - t0;
                 let (th, tw) = (tile / tiles_w, tile % tiles_w);
-                let mut mt = [T::zero(); 16];
-                for (e, x) in mt.iter_mut().enumerate() {
-                    *x = m[(e * out_per_group + o) * count + tile - t0];
-                }
-                let y = transform_output(&mt);
-                for r in 0..2 {
-                    for q in 0..2 {
-                        let (row, col) = (2 * th + r, 2 * tw + q);
-                        if row < out_h && col < out_w {
-                            // SAFETY: this output belongs to tile `tile`, which only this job
-                            // computes.
-                            let cell = unsafe { shared.range(first + row * out_w + col, 1) };
-                            cell[0] = y[2 * r + q] + bias;
-                        }
+                for r in 0..m {
+                    let row = m * th + r;
+                    if row >= out_h {
+                        break;
+                    }
+                    let cols = m.min(out_w - m * tw);
+                    // SAFETY: these outputs belong to tile `tile`, which only this job
+                    // computes.
+                    let cells = unsafe { shared.range(first + row * out_w + m * tw, cols) };
+                    for (q, cell) in cells.iter_mut().enumerate() {
+                        *cell = y[(r * m + q) * count + k] + bias;
                     }
                 }
             }

@@ -109,15 +109,17 @@ impl Reference {
         }
     }
 
-    /// The reference of Winograd's F(2x2, 3x3) (`crate::float::winograd`): y exact as for
-    /// [`Reference::correlate`], but the magnitude is the transforms' S_W = |A^T| sum_c
-    /// (|G||g_c||G^T|) (.) (|B^T||d_c||B|) |A| + |b| and n = C_in/G + 10, so that the contract's
-    /// gamma_(n+1) S_W is the bound of `proofs/exact.md` W1; the transforms' multiplications
-    /// add 2 * 9 C (60 max|x| + 1) underflow units.
+    /// The reference of Winograd's F(m x m, 3x3) (`crate::float::winograd`, `variant` F2X2 or
+    /// F4X4): y exact as for [`Reference::correlate`], but the magnitude is the transforms'
+    /// S_W = |A^T| sum_c (|G||g_c||G^T|) (.) (|B^T||d_c||B|) |A| + |b| and
+    /// n = C_in/G + R - 1 (R = [`Variant::roundings`](crate::float::winograd::Variant::roundings)),
+    /// so that the contract's gamma_(n+1) S_W is the bound of `proofs/exact.md` W1 and W2; the
+    /// transforms' multiplications add 2 alpha^2 C (4 alpha^2 b^2 max|x| + 1) underflow units
+    /// (b the largest |B^T| entry; a generous count).
     ///
-    /// S_W is computed exactly: for each output parity (r, s) of the 2x2 tiles,
-    /// S_W[2t + r, 2u + s] - |b| is a stride-2 correlation of |x| (padded as the layer, and at
-    /// the end to whole tiles) with the 4x4 kernel
+    /// S_W is computed exactly: for each output parity (r, s) of the m x m tiles,
+    /// S_W[m t + r, m v + s] - |b| is a stride-m correlation of |x| (padded as the layer, and at
+    /// the end to whole tiles) with the alpha x alpha kernel
     /// kappa_(r,s)[i, j] = sum_(a,b) |A^T|[r,a] |A^T|[s,b] |B^T|[a,i] |B^T|[b,j] (|G||g||G^T|)[a,b].
     pub fn winograd(
         engine: &ExactEngine,
@@ -125,8 +127,8 @@ impl Reference {
         weight: &ArrayD<Rational>,
         bias: Option<&ArrayD<Rational>>,
         geometry: &ConvGeometry,
+        variant: &crate::float::winograd::Variant,
     ) -> Result<Reference, ExactError> {
-        use crate::float::winograd::{A_T, B_T, G_TWICE};
         use crate::geometry::Padding;
         // y as for the direct bound; the magnitude is S_W (below), not S.
         let exact = engine.correlate(
@@ -139,40 +141,76 @@ impl Reference {
         let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
         let dims = &shape.dims;
         let output = exact.shape().to_vec();
+        let (m, alpha) = (variant.outputs, variant.alpha());
         let (out_h, out_w) = (output[output.len() - 2], output[output.len() - 1]);
-        let (tiles_h, tiles_w) = (out_h.div_ceil(2), out_w.div_ceil(2));
+        let (tiles_h, tiles_w) = (out_h.div_ceil(m), out_w.div_ceil(m));
         let in_per_group = weight.shape()[1];
         let out_channels = weight.shape()[0];
         let q = |v: i64| Rational::from_integer(v.into());
-        let half = Rational::new(1.into(), 2.into());
-        // |G||g||G^T| per (o, c).
-        let g_abs = |a: usize, k: usize| q(i64::from(G_TWICE[a][k]).abs()) * &half;
-        let mut kappa: Vec<ArrayD<Rational>> = Vec::with_capacity(4);
-        for row_r in &A_T {
-            for row_s in &A_T {
-                let mut k = ArrayD::from_elem(IxDyn(&[out_channels, in_per_group, 4, 4]), q(0));
+        let g_abs: Vec<Vec<Rational>> = variant
+            .g
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|&(n, d)| Rational::new(i64::from(n).abs().into(), i64::from(d).into()))
+                    .collect()
+            })
+            .collect();
+        let b_abs = |a: usize, i: usize| i64::from(variant.b_t[a][i]).abs();
+        let a_abs = |r: usize, a: usize| i64::from(variant.a_t[r][a]).abs();
+        // |G||g||G^T| per (o, c): alpha x alpha.
+        let mut u_abs = vec![q(0); out_channels * in_per_group * alpha * alpha];
+        for o in 0..out_channels {
+            for c in 0..in_per_group {
+                for a in 0..alpha {
+                    for b in 0..alpha {
+                        let mut u = q(0);
+                        for kk in 0..3 {
+                            for l in 0..3 {
+                                if g_abs[a][kk].is_zero() || g_abs[b][l].is_zero() {
+                                    continue;
+                                }
+                                u += &g_abs[a][kk] * &g_abs[b][l] * weight[[o, c, kk, l]].abs();
+                            }
+                        }
+                        u_abs[((o * in_per_group + c) * alpha + a) * alpha + b] = u;
+                    }
+                }
+            }
+        }
+        let x_abs = scaled(&absolute(input));
+        let end = |d: &crate::geometry::DimGeometry, tiles: usize| {
+            (m * tiles.saturating_sub(1) + alpha).saturating_sub(d.input + d.pad_begin)
+        };
+        let tiled = ConvGeometry::new(2)
+            .with_stride(vec![m, m])
+            .with_groups(shape.groups)
+            .with_padding(Padding::Explicit(vec![
+                (dims[0].pad_begin, end(&dims[0], tiles_h)),
+                (dims[1].pad_begin, end(&dims[1], tiles_w)),
+            ]));
+        let mut magnitude = ArrayD::from_elem(IxDyn(&output), q(0));
+        for r in 0..m {
+            for s_ in 0..m {
+                let mut kappa =
+                    ArrayD::from_elem(IxDyn(&[out_channels, in_per_group, alpha, alpha]), q(0));
                 for o in 0..out_channels {
                     for c in 0..in_per_group {
-                        let w = |kk: usize, l: usize| weight[[o, c, kk, l]].abs();
-                        for a in 0..4 {
-                            for b in 0..4 {
-                                let coefficient =
-                                    i64::from(row_r[a]).abs() * i64::from(row_s[b]).abs();
+                        for a in 0..alpha {
+                            for b in 0..alpha {
+                                let coefficient = a_abs(r, a) * a_abs(s_, b);
                                 if coefficient == 0 {
                                     continue;
                                 }
-                                let mut u = q(0);
-                                for kk in 0..3 {
-                                    for l in 0..3 {
-                                        u += g_abs(a, kk) * g_abs(b, l) * w(kk, l);
-                                    }
+                                let u = &u_abs[((o * in_per_group + c) * alpha + a) * alpha + b];
+                                if u.is_zero() {
+                                    continue;
                                 }
-                                for i in 0..4 {
-                                    for j in 0..4 {
-                                        let t =
-                                            i64::from(B_T[a][i]).abs() * i64::from(B_T[b][j]).abs();
+                                for i in 0..alpha {
+                                    for j in 0..alpha {
+                                        let t = b_abs(a, i) * b_abs(b, j);
                                         if t != 0 {
-                                            k[[o, c, i, j]] += &u * q(coefficient * t);
+                                            kappa[[o, c, i, j]] += u * q(coefficient * t);
                                         }
                                     }
                                 }
@@ -180,36 +218,20 @@ impl Reference {
                         }
                     }
                 }
-                kappa.push(k);
-            }
-        }
-        let x_abs = scaled(&absolute(input));
-        let end = |d: &crate::geometry::DimGeometry, tiles: usize| {
-            (2 * tiles.saturating_sub(1) + 4).saturating_sub(d.input + d.pad_begin)
-        };
-        let tiled = ConvGeometry::new(2)
-            .with_stride(vec![2, 2])
-            .with_groups(shape.groups)
-            .with_padding(Padding::Explicit(vec![
-                (dims[0].pad_begin, end(&dims[0], tiles_h)),
-                (dims[1].pad_begin, end(&dims[1], tiles_w)),
-            ]));
-        let mut magnitude = ArrayD::from_elem(IxDyn(&output), q(0));
-        for (parity, k) in kappa.iter().enumerate() {
-            let (r, s_) = (parity / 2, parity % 2);
-            let part = engine
-                .correlate(&x_abs, &scaled(k), None, &tiled)?
-                .to_rationals();
-            for (index, value) in part.indexed_iter() {
-                let index = index.slice();
-                let rank = index.len();
-                let (th, tw) = (index[rank - 2], index[rank - 1]);
-                let (row, col) = (2 * th + r, 2 * tw + s_);
-                if row < out_h && col < out_w {
-                    let mut at = index.to_vec();
-                    at[rank - 2] = row;
-                    at[rank - 1] = col;
-                    magnitude[IxDyn(&at)] = value.clone();
+                let part = engine
+                    .correlate(&x_abs, &scaled(&kappa), None, &tiled)?
+                    .to_rationals();
+                for (index, value) in part.indexed_iter() {
+                    let index = index.slice();
+                    let rank = index.len();
+                    let (th, tw) = (index[rank - 2], index[rank - 1]);
+                    let (row, col) = (m * th + r, m * tw + s_);
+                    if row < out_h && col < out_w {
+                        let mut at = index.to_vec();
+                        at[rank - 2] = row;
+                        at[rank - 1] = col;
+                        magnitude[IxDyn(&at)] = value.clone();
+                    }
                 }
             }
         }
@@ -220,14 +242,17 @@ impl Reference {
             }
         }
         let c = in_per_group as i64;
+        let area = (alpha * alpha) as i64;
+        let b_max = variant.b_max();
         Ok(Reference {
             exact,
             magnitude: scaled(&magnitude),
             reduction: Reduction {
-                terms: in_per_group + 10,
+                terms: in_per_group + variant.roundings() - 1,
                 factors: 2,
                 operand_max: largest(input) + largest(weight),
-                underflow_events: q(18 * c) * (q(60) * largest(input) + q(1)),
+                underflow_events: q(2 * area * c)
+                    * (q(4 * area * b_max * b_max) * largest(input) + q(1)),
             },
             selection: false,
         })

@@ -43,6 +43,8 @@ pub enum CheckedAlgorithm {
     Direct,
     /// Winograd F(2x2, 3x3).
     Winograd,
+    /// Winograd F(4x4, 3x3).
+    Winograd4,
     /// FFT correlation with overlap-add.
     Fft,
 }
@@ -50,6 +52,7 @@ pub enum CheckedAlgorithm {
 value_enum!(CheckedAlgorithm {
     Direct => "direct": "Sums of the products in any order (direct, im2col, GEMM): componentwise gamma_n bound",
     Winograd => "winograd": "Winograd F(2x2, 3x3): the transforms' tile-aware bound",
+    Winograd4 => "winograd4": "Winograd F(4x4, 3x3): the transforms' tile-aware bound",
     Fft => "fft": "FFT correlation with overlap-add (power-of-two blocks as convspec's): the normwise bound",
 });
 
@@ -244,7 +247,7 @@ pub fn command() -> Command {
             path("weight", "Weight .npy (C_out, C_in/groups, k...)."),
             path("bias", "Bias .npy (C_out,)."),
             crate::args::choice::<CheckedOp>("op", "The layer: correlate (PyTorch's conv, default) | convolve.", "correlate"),
-            crate::args::choice::<CheckedAlgorithm>("algorithm", "The algorithm the candidate claims: direct (any summation order of the products: direct, im2col, GEMM; default) | winograd (F(2x2, 3x3): the transforms' bound, proofs/exact.md W1) | fft (FFT correlation with overlap-add in convspec's power-of-two blocks: the normwise bound, proofs/exact.md F1).", "direct"),
+            crate::args::choice::<CheckedAlgorithm>("algorithm", "The algorithm the candidate claims: direct (any summation order of the products: direct, im2col, GEMM; default) | winograd (F(2x2, 3x3): the transforms' bound, proofs/exact.md W1) | winograd4 (F(4x4, 3x3), W2) | fft (FFT correlation with overlap-add in convspec's power-of-two blocks: the normwise bound, proofs/exact.md F1).", "direct"),
         ]);
     let top = OracleArgs::define(GeometryArgs::define(EngineArgs::define(top)), true)
         .after_help("Exit codes: 0 every element within the bound, 1 some element is not, 2 unusable input.\nExample: convspec check --input x.npy --weight w.npy --padding 1 --candidate y.npy --precision tf32");
@@ -309,7 +312,7 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
             &geometry,
             op == CheckedOp::Convolve,
         ),
-        CheckedAlgorithm::Winograd => {
+        CheckedAlgorithm::Winograd | CheckedAlgorithm::Winograd4 => {
             let d = &geometry;
             let applies = op == CheckedOp::Correlate
                 && w.ndim() == 4
@@ -318,9 +321,14 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
                 && d.dilation.iter().all(|&s| s == 1)
                 && d.padding_mode == convspec::geometry::PaddingMode::Zeros;
             if !applies {
-                return Err("--algorithm winograd applies to 2-D correlations with a 3x3 kernel, stride 1, dilation 1 and zero padding".into());
+                return Err("--algorithm winograd and winograd4 apply to 2-D correlations with a 3x3 kernel, stride 1, dilation 1 and zero padding".into());
             }
-            Reference::winograd(&engine, &x, &w, b.as_ref(), &geometry)
+            let variant = if algorithm == CheckedAlgorithm::Winograd {
+                &convspec::float::winograd::F2X2
+            } else {
+                &convspec::float::winograd::F4X4
+            };
+            Reference::winograd(&engine, &x, &w, b.as_ref(), &geometry, variant)
         }
         CheckedAlgorithm::Fft => {
             // True convolution is the correlation with the flipped kernel (same bound).
