@@ -165,7 +165,9 @@ impl FromStr for Algorithm {
             .into_iter()
             .find(|a| a.name() == s)
             .ok_or_else(|| {
-                format!("unknown algorithm '{s}': expected direct, im2col, winograd, winograd4 or fft")
+                format!(
+                    "unknown algorithm '{s}': expected direct, im2col, winograd, winograd4 or fft"
+                )
             })
     }
 }

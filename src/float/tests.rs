@@ -236,7 +236,6 @@ fn wrong_kernels_fail_the_same_check() {
     }
 }
 
-
 /// 3x3 layers at stride 1 with zero padding (what F(2x2, 3x3) computes): sizes, pads,
 /// channels, groups, batch.
 fn winograd_layer() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, ConvGeometry)> {

@@ -58,7 +58,12 @@ pub struct Variant {
 /// F(2x2, 3x3).
 pub const F2X2: Variant = Variant {
     outputs: 2,
-    b_t: &[&[1, 0, -1, 0], &[0, 1, 1, 0], &[0, -1, 1, 0], &[0, 1, 0, -1]],
+    b_t: &[
+        &[1, 0, -1, 0],
+        &[0, 1, 1, 0],
+        &[0, -1, 1, 0],
+        &[0, 1, 0, -1],
+    ],
     g: &[
         &[(1, 1), (0, 1), (0, 1)],
         &[(1, 2), (1, 2), (1, 2)],
@@ -113,7 +118,10 @@ fn coefficient_roundings(numerator: i64, denominator: i64) -> usize {
 /// plus one per addition (nonzeros - 1).
 fn row_roundings(row: impl Iterator<Item = (i64, i64)> + Clone) -> usize {
     let nonzeros = row.clone().filter(|&(n, _)| n != 0).count();
-    let worst = row.map(|(n, d)| coefficient_roundings(n, d)).max().unwrap_or(0);
+    let worst = row
+        .map(|(n, d)| coefficient_roundings(n, d))
+        .max()
+        .unwrap_or(0);
     worst + nonzeros.saturating_sub(1)
 }
 
@@ -136,10 +144,10 @@ impl Variant {
         rows.iter().map(each).max().unwrap_or(0)
     }
 
-    /// R: the roundings of one term outside the channel sum, so that the bound is
-    /// gamma_(C+R) S_W: 2 r_G (U, both sides) + 2 r_B (V) + 1 (the product) + 2 r_A (Y)
-    /// + 1 (the bias) - 1 (the channel sum's C - 1 additions are the C), with r the most
-    /// roundings of one row ([`row_roundings`]).
+    /// R, so that the bound is gamma_(C+R) S_W: one term meets 2 r_G roundings in U (both
+    /// sides), 2 r_B in V, 1 in the product, C - 1 in the channel sum, 2 r_A in Y and 1 in
+    /// the bias, where r is the most roundings of one row of the matrix ([`row_roundings`]);
+    /// so R = 2 r_G + 2 r_B + 2 r_A + 1.
     pub fn roundings(&self) -> usize {
         let integer = |rows: &[&[i8]]| {
             Self::max_rows(rows, |r| {
@@ -246,13 +254,14 @@ impl<T: FloatScalar> Matrices<T> {
     }
 }
 
-/// out[(a cols + j) count + k] = sum_i rows[a][i] src[(i cols + j) count + k]: the left side of
-/// a transform, for `count` tiles at once.
+/// out[(a cols + j) count + k] = sum_i rows[a][i] src[(i cols + j) stride + k]: the left side
+/// of a transform, for `count` tiles at once (the source's blocks of `count` values `stride`
+/// apart).
 #[inline(always)]
 fn transform_rows<T: FloatScalar>(
     rows: &Sparse<T>,
     src: &[T],
-    cols: usize,
+    (cols, stride): (usize, usize),
     count: usize,
     out: &mut [T],
 ) {
@@ -260,7 +269,7 @@ fn transform_rows<T: FloatScalar>(
     for (a, row) in rows.iter().enumerate() {
         for j in 0..cols {
             for (term, &(c, i)) in terms.iter_mut().zip(row) {
-                *term = (c, (i * cols + j) * count);
+                *term = (c, (i * cols + j) * stride);
             }
             combine(
                 &mut out[(a * cols + j) * count..][..count],
@@ -271,15 +280,14 @@ fn transform_rows<T: FloatScalar>(
     }
 }
 
-/// out[(i cols_out + b) count + k] = sum_j src[(i cols + j) count + k] rows[b][j]: the right
-/// side of a transform.
+/// out[(i cols_out + b) stride + k] = sum_j src[(i cols + j) count + k] rows[b][j]: the right
+/// side of a transform (the result's blocks of `count` values `stride` apart).
 #[inline(always)]
 fn transform_cols<T: FloatScalar>(
     rows: &Sparse<T>,
     src: &[T],
-    height: usize,
-    cols: usize,
-    count: usize,
+    (height, cols): (usize, usize),
+    (count, stride): (usize, usize),
     out: &mut [T],
 ) {
     let cols_out = rows.len();
@@ -290,7 +298,7 @@ fn transform_cols<T: FloatScalar>(
                 *term = (c, (i * cols + j) * count);
             }
             combine(
-                &mut out[(i * cols_out + b) * count..][..count],
+                &mut out[(i * cols_out + b) * stride..][..count],
                 &terms[..row.len()],
                 src,
             );
@@ -299,7 +307,8 @@ fn transform_cols<T: FloatScalar>(
 }
 
 /// Both sides of a transform, X -> L X R^T with L = `left` (rows x height) and R = `right`
-/// (cols_out x cols), on the vector units.
+/// (cols_out x cols), on the vector units; X's blocks of `count` values are `strides.0`
+/// apart, the result's `strides.1`.
 #[allow(clippy::too_many_arguments)]
 fn transform<T: FloatScalar>(
     left: &Sparse<T>,
@@ -307,13 +316,15 @@ fn transform<T: FloatScalar>(
     src: &[T],
     cols: usize,
     count: usize,
+    strides: (usize, usize),
     half: &mut [T],
     out: &mut [T],
 ) {
     crate::simd::on_vector_units(|| {
         let rows = left.len();
-        transform_rows(left, src, cols, count, &mut half[..rows * cols * count]);
-        transform_cols(right, &half[..rows * cols * count], rows, cols, count, out);
+        let half = &mut half[..rows * cols * count];
+        transform_rows(left, src, (cols, strides.0), count, half);
+        transform_cols(right, half, (rows, cols), (count, strides.1), out);
     })
 }
 
@@ -339,27 +350,29 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
     {
         const CHUNK: usize = 1024;
         let shared = SharedOutput::new(&mut u);
-        (0..kernels.div_ceil(CHUNK)).into_par_iter().for_each(|piece| {
-            let (k0, k1) = (piece * CHUNK, ((piece + 1) * CHUNK).min(kernels));
-            let count = k1 - k0;
-            let mut wt = vec![T::zero(); 9 * count];
-            for (k, g) in layer.weight[k0 * 9..k1 * 9].chunks(9).enumerate() {
-                for (j, &v) in g.iter().enumerate() {
-                    wt[j * count + k] = v;
+        (0..kernels.div_ceil(CHUNK))
+            .into_par_iter()
+            .for_each(|piece| {
+                let (k0, k1) = (piece * CHUNK, ((piece + 1) * CHUNK).min(kernels));
+                let count = k1 - k0;
+                let mut wt = vec![T::zero(); 9 * count];
+                for (k, g) in layer.weight[k0 * 9..k1 * 9].chunks(9).enumerate() {
+                    for (j, &v) in g.iter().enumerate() {
+                        wt[j * count + k] = v;
+                    }
                 }
-            }
-            let mut half = vec![T::zero(); alpha * 3 * count];
-            let mut ut = vec![T::zero(); area * count];
-            crate::simd::on_vector_units(|| {
-                transform_rows(&g_sparse, &wt, 3, count, &mut half);
-                transform_cols(&g_sparse, &half, alpha, 3, count, &mut ut);
+                let mut half = vec![T::zero(); alpha * 3 * count];
+                let mut ut = vec![T::zero(); area * count];
+                crate::simd::on_vector_units(|| {
+                    transform_rows(&g_sparse, &wt, (3, count), count, &mut half);
+                    transform_cols(&g_sparse, &half, (alpha, 3), (count, count), &mut ut);
+                });
+                for e in 0..area {
+                    // SAFETY: kernels [k0, k1) of position e belong to this piece only.
+                    let cells = unsafe { shared.range(e * kernels + k0, count) };
+                    cells.copy_from_slice(&ut[e * count..][..count]);
+                }
             });
-            for e in 0..area {
-                // SAFETY: kernels [k0, k1) of position e belong to this piece only.
-                let cells = unsafe { shared.range(e * kernels + k0, count) };
-                cells.copy_from_slice(&ut[e * count..][..count]);
-            }
-        });
     }
     let group_len = out_per_group * in_per_group;
     let (b_t, a_t) = (sparse(&matrices.b_t), sparse(&matrices.a_t));
@@ -388,109 +401,113 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
             vec![T::zero(); area * out_per_group * most],
         )
     };
-    jobs.into_par_iter().for_each_init(scratch, |buffers, (n, g, t0, t1)| {
-        let (v, d, half, vt, mm) = buffers;
-        let count = t1 - t0;
-        let v = &mut v[..area * in_per_group * count];
-        let d = &mut d[..area * count];
-        let vt = &mut vt[..area * count];
-        let mm = &mut mm[..area * out_per_group * count];
-        for c in 0..in_per_group {
-            let channel = &layer.input
-                [(n * s.in_channels + g * in_per_group + c) * layer.spatial..][..layer.spatial];
-            // d[(i alpha + j) count + k]: the input tiles, zeros outside the input.
-            for i in 0..alpha {
+    jobs.into_par_iter()
+        .for_each_init(scratch, |buffers, (n, g, t0, t1)| {
+            let (v, d, half, vt, mm) = buffers;
+            let count = t1 - t0;
+            let v = &mut v[..area * in_per_group * count];
+            let d = &mut d[..area * count];
+            let vt = &mut vt[..area * count];
+            let mm = &mut mm[..area * out_per_group * count];
+            for c in 0..in_per_group {
+                let channel = &layer.input
+                    [(n * s.in_channels + g * in_per_group + c) * layer.spatial..][..layer.spatial];
+                // d[(i alpha + j) count + k]: the input tiles, zeros outside the input.
+                for i in 0..alpha {
+                    for tile in t0..t1 {
+                        let k = tile - t0;
+                        let (th, tw) = (tile / tiles_w, tile % tiles_w);
+                        let row = (m * th + i) as i64 - dh.pad_begin as i64;
+                        let inside = row >= 0 && row < dh.input as i64;
+                        let source = if inside {
+                            &channel[row as usize * dw.input..][..dw.input]
+                        } else {
+                            &[]
+                        };
+                        let first = (m * tw) as i64 - dw.pad_begin as i64;
+                        if inside && first >= 0 && first as usize + alpha <= dw.input {
+                            let first = first as usize;
+                            for (j, &x) in source[first..first + alpha].iter().enumerate() {
+                                d[(i * alpha + j) * count + k] = x;
+                            }
+                            continue;
+                        }
+                        for j in 0..alpha {
+                            let col = first + j as i64;
+                            d[(i * alpha + j) * count + k] =
+                                if inside && col >= 0 && col < dw.input as i64 {
+                                    source[col as usize]
+                                } else {
+                                    T::zero()
+                                };
+                        }
+                    }
+                }
+                // V[e][c] straight into its place (blocks in_per_group count apart).
+                let strides = (count, in_per_group * count);
+                transform(&b_t, &b_t, d, alpha, count, strides, half, &mut v[c * count..]);
+            }
+            // M[e] = U[e] V[e]: (C_out/G) x count, for each e.
+            if in_per_group > 0 && out_per_group > 0 && count > 0 {
+                for e in 0..area {
+                    let lhs = &u[e * kernels + g * group_len..][..group_len];
+                    let rhs = &v[e * in_per_group * count..][..in_per_group * count];
+                    let dst = &mut mm[e * out_per_group * count..][..out_per_group * count];
+                    // SAFETY: dst is out_per_group x count (row stride count), lhs out_per_group
+                    // x in_per_group (row stride in_per_group), rhs in_per_group x count (row
+                    // stride count), all within their slices; T is f32 or f64.
+                    unsafe {
+                        gemm::gemm(
+                            out_per_group,
+                            count,
+                            in_per_group,
+                            dst.as_mut_ptr(),
+                            1,
+                            count as isize,
+                            false,
+                            lhs.as_ptr(),
+                            1,
+                            in_per_group as isize,
+                            rhs.as_ptr(),
+                            1,
+                            count as isize,
+                            T::zero(),
+                            T::ONE,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        );
+                    }
+                }
+            }
+            // Y = A^T M A per output channel, for the run of tiles at once (vt reused).
+            let y = &mut vt[..m * m * count];
+            for o in 0..out_per_group {
+                // M[e][o] read in place (blocks out_per_group count apart).
+                let strides = (out_per_group * count, count);
+                transform(&a_t, &a_t, &mm[o * count..], alpha, count, strides, half, y);
+                let channel = g * out_per_group + o;
+                let bias = layer.bias[channel];
+                let first = (n * s.out_channels + channel) * positions;
                 for tile in t0..t1 {
                     let k = tile - t0;
                     let (th, tw) = (tile / tiles_w, tile % tiles_w);
-                    let row = (m * th + i) as i64 - dh.pad_begin as i64;
-                    let inside = row >= 0 && row < dh.input as i64;
-                    let source = if inside {
-                        &channel[row as usize * dw.input..][..dw.input]
-                    } else {
-                        &[]
-                    };
-                    let first = (m * tw) as i64 - dw.pad_begin as i64;
-                    for j in 0..alpha {
-                        let col = first + j as i64;
-                        d[(i * alpha + j) * count + k] = if inside && col >= 0 && col < dw.input as i64 {
-                            source[col as usize]
-                        } else {
-                            T::zero()
-                        };
+                    for r in 0..m {
+                        let row = m * th + r;
+                        if row >= out_h {
+                            break;
+                        }
+                        let cols = m.min(out_w - m * tw);
+                        // SAFETY: these outputs belong to tile `tile`, which only this job
+                        // computes.
+                        let cells = unsafe { shared.range(first + row * out_w + m * tw, cols) };
+                        for (q, cell) in cells.iter_mut().enumerate() {
+                            *cell = y[(r * m + q) * count + k] + bias;
+                        }
                     }
                 }
             }
-            transform(&b_t, &b_t, d, alpha, count, half, vt);
-            for e in 0..area {
-                v[(e * in_per_group + c) * count..][..count]
-                    .copy_from_slice(&vt[e * count..][..count]);
-            }
-        }
-        // M[e] = U[e] V[e]: (C_out/G) x count, for each e.
-        if in_per_group > 0 && out_per_group > 0 && count > 0 {
-            for e in 0..area {
-                let lhs = &u[e * kernels + g * group_len..][..group_len];
-                let rhs = &v[e * in_per_group * count..][..in_per_group * count];
-                let dst = &mut mm[e * out_per_group * count..][..out_per_group * count];
-                // SAFETY: dst is out_per_group x count (row stride count), lhs out_per_group
-                // x in_per_group (row stride in_per_group), rhs in_per_group x count (row
-                // stride count), all within their slices; T is f32 or f64.
-                unsafe {
-                    gemm::gemm(
-                        out_per_group,
-                        count,
-                        in_per_group,
-                        dst.as_mut_ptr(),
-                        1,
-                        count as isize,
-                        false,
-                        lhs.as_ptr(),
-                        1,
-                        in_per_group as isize,
-                        rhs.as_ptr(),
-                        1,
-                        count as isize,
-                        T::zero(),
-                        T::ONE,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-            }
-        }
-        // Y = A^T M A per output channel, for the run of tiles at once (d and vt reused).
-        let mo = &mut d[..area * count];
-        let y = &mut vt[..m * m * count];
-        for o in 0..out_per_group {
-            for e in 0..area {
-                mo[e * count..][..count]
-                    .copy_from_slice(&mm[(e * out_per_group + o) * count..][..count]);
-            }
-            transform(&a_t, &a_t, mo, alpha, count, half, y);
-            let channel = g * out_per_group + o;
-            let bias = layer.bias[channel];
-            let first = (n * s.out_channels + channel) * positions;
-            for tile in t0..t1 {
-                let k = tile - t0;
-                let (th, tw) = (tile / tiles_w, tile % tiles_w);
-                for r in 0..m {
-                    let row = m * th + r;
-                    if row >= out_h {
-                        break;
-                    }
-                    let cols = m.min(out_w - m * tw);
-                    // SAFETY: these outputs belong to tile `tile`, which only this job
-                    // computes.
-                    let cells = unsafe { shared.range(first + row * out_w + m * tw, cols) };
-                    for (q, cell) in cells.iter_mut().enumerate() {
-                        *cell = y[(r * m + q) * count + k] + bias;
-                    }
-                }
-            }
-        }
-    });
+        });
     out
 }
