@@ -211,9 +211,12 @@ fn dispatch_1d<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T])
     tile_1d(layer, task, y)
 }
 
-/// One tile of an output row of the 1-D path.
+/// One tile of an output row of the 1-D path. At stride 1, the outputs that every tap reads
+/// inside the signal are computed 16 at a time with the taps' sum held in registers (one
+/// load and one store of y per output instead of one per tap); the rest tap by tap.
 #[inline(always)]
 fn tile_1d<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T]) {
+    const LANES: usize = 16;
     let s = &layer.shape;
     let d = s.dims[0];
     y.fill(layer.bias[task.o]);
@@ -221,30 +224,73 @@ fn tile_1d<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T]) {
         let channel = &layer.input
             [(task.n * s.in_channels + task.g * task.in_per_group + c) * task.stride..][..d.input];
         let weights = &layer.weight[(task.o * task.in_per_group + c) * task.taps..][..task.taps];
-        for (j, &w) in weights.iter().enumerate() {
-            // Input index of output t: t s + j d - p_b; the outputs of this tile inside [0, L).
-            let offset = (j * d.dilation) as i64 - d.pad_begin as i64;
-            let (first, last) = valid_range(task.t0 + y.len(), d.stride, offset, d.input);
+        // Tile-relative outputs [lo_j, hi_j) of tap j inside [0, L) (empty when lo_j >= hi_j).
+        let width = y.len();
+        let range = |j: usize| {
+            let offset = range_offset(j, d);
+            let (first, last) = valid_range(task.t0 + width, d.stride, offset, d.input);
             let first = first.max(task.t0);
-            if first >= last {
-                continue;
-            }
-            let (lo, hi) = (first - task.t0, last - task.t0);
-            let start = (first as i64 * d.stride as i64 + offset) as usize;
-            if d.stride == 1 {
-                for (yt, &x) in y[lo..hi].iter_mut().zip(&channel[start..]) {
-                    *yt += w * x;
+            (
+                offset,
+                first - task.t0,
+                last.saturating_sub(task.t0).max(first - task.t0),
+            )
+        };
+        // The register-blocked interior (stride 1, short kernels).
+        let (mut inner_lo, mut inner_hi) = (0, 0);
+        if d.stride == 1 && task.taps <= 32 {
+            let (lo, hi) = (0..task.taps).fold((0, width), |(lo, hi), j| {
+                let (_, a, b) = range(j);
+                (lo.max(a), hi.min(b))
+            });
+            if lo < hi {
+                let blocks = (hi - lo) / LANES;
+                (inner_lo, inner_hi) = (lo, lo + blocks * LANES);
+                for block in 0..blocks {
+                    let t = inner_lo + block * LANES;
+                    let mut acc = [T::zero(); LANES];
+                    acc.copy_from_slice(&y[t..t + LANES]);
+                    for (j, &w) in weights.iter().enumerate() {
+                        let base = ((task.t0 + t) as i64 + range_offset(j, d)) as usize;
+                        // Inside the signal for every lane: t is in the interior of every tap.
+                        let x = &channel[base..base + LANES];
+                        for l in 0..LANES {
+                            acc[l] += w * x[l];
+                        }
+                    }
+                    y[t..t + LANES].copy_from_slice(&acc);
                 }
-            } else {
-                for (yt, &x) in y[lo..hi]
-                    .iter_mut()
-                    .zip(channel[start..].iter().step_by(d.stride))
-                {
-                    *yt += w * x;
+            }
+        }
+        for (j, &w) in weights.iter().enumerate() {
+            let (offset, lo, hi) = range(j);
+            // The tap's outputs outside the blocked interior: [lo, hi) minus [inner_lo, inner_hi).
+            for (a, b) in [(lo, hi.min(inner_lo)), (lo.max(inner_hi), hi)] {
+                if a >= b {
+                    continue;
+                }
+                let start = ((task.t0 + a) as i64 * d.stride as i64 + offset) as usize;
+                if d.stride == 1 {
+                    for (yt, &x) in y[a..b].iter_mut().zip(&channel[start..]) {
+                        *yt += w * x;
+                    }
+                } else {
+                    for (yt, &x) in y[a..b]
+                        .iter_mut()
+                        .zip(channel[start..].iter().step_by(d.stride))
+                    {
+                        *yt += w * x;
+                    }
                 }
             }
         }
     }
+}
+
+/// Tap j's input offset j d - p_b of the 1-D path.
+#[inline(always)]
+fn range_offset(j: usize, d: crate::geometry::DimGeometry) -> i64 {
+    (j * d.dilation) as i64 - d.pad_begin as i64
 }
 
 /// 2-D layers with zero padding, plane by plane without a gather map: for output row t_h, tap

@@ -445,7 +445,16 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
                 }
                 // V[e][c] straight into its place (blocks in_per_group count apart).
                 let strides = (count, in_per_group * count);
-                transform(&b_t, &b_t, d, alpha, count, strides, half, &mut v[c * count..]);
+                transform(
+                    &b_t,
+                    &b_t,
+                    d,
+                    alpha,
+                    count,
+                    strides,
+                    half,
+                    &mut v[c * count..],
+                );
             }
             // M[e] = U[e] V[e]: (C_out/G) x count, for each e.
             if in_per_group > 0 && out_per_group > 0 && count > 0 {
