@@ -24,6 +24,7 @@
 
 pub mod exact;
 pub mod float;
+pub mod fuzzing;
 pub mod geometry;
 pub mod io;
 pub mod laws;

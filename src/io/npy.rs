@@ -417,7 +417,12 @@ fn layout<'a>(bytes: &'a [u8], path: &Path) -> Result<Layout<'a>, IoError> {
 /// float32 and float64 value is an f64 exactly): what a candidate output is read as.
 pub fn read_npy_f64(path: &Path) -> Result<(Dtype, ArrayD<f64>), IoError> {
     let bytes = std::fs::read(path).map_err(|e| IoError::io(path, e))?;
-    let layout = layout(&bytes, path)?;
+    read_npy_f64_bytes(&bytes, path)
+}
+
+/// [`read_npy_f64`] of `.npy` bytes (`path` names the source in errors).
+pub fn read_npy_f64_bytes(bytes: &[u8], path: &Path) -> Result<(Dtype, ArrayD<f64>), IoError> {
+    let layout = layout(bytes, path)?;
     let (data, big_endian) = (layout.data, layout.big_endian);
     let (dtype, values) = match (layout.kind, layout.size) {
         ('f', 2) => (

@@ -1,0 +1,6 @@
+//! Fuzz target `npy`: see `convspec::fuzzing::npy` (the same function runs inside `cargo test`
+//! on the committed corpus and on random inputs).
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    convspec::fuzzing::npy(data);
+});

@@ -1,0 +1,6 @@
+//! Fuzz target `stack`: see `convspec::fuzzing::stack` (the same function runs inside `cargo test`
+//! on the committed corpus and on random inputs).
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    convspec::fuzzing::stack(data);
+});
