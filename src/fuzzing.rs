@@ -125,13 +125,14 @@ pub fn stack(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    for parsed in [
+    for stack in [
         crate::geometry::stack::parse_stack_text(text),
         crate::geometry::stack::parse_stack_json(text),
-    ] {
-        if let Ok(stack) = parsed {
-            let _ = crate::geometry::stack::analyse_stack(&stack);
-        }
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let _ = crate::geometry::stack::analyse_stack(&stack);
     }
 }
 
