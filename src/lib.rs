@@ -28,6 +28,7 @@ pub mod fuzzing;
 pub mod geometry;
 pub mod io;
 pub mod laws;
+pub mod limits;
 pub mod oracle;
 pub mod reference;
 pub mod scalar;

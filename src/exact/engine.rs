@@ -743,9 +743,11 @@ pub fn run(
     });
     w_variants.into_iter().for_each(recycle::give);
 
-    // Column tiles: one B tile (depth x width) of about 1 MiB.
+    // Column tiles: one B tile (depth x width) of about 1 MiB, or the whole output when it is
+    // smaller (the scratch buffers are width wide: a small layer must not zero megabytes).
     let nr = kernel.nr;
-    let width = (((1usize << 17) / depth.max(1)) / nr).max(1) * nr;
+    let width = ((((1usize << 17) / depth.max(1)) / nr).max(1) * nr)
+        .min(p.map.positions.div_ceil(nr).max(1) * nr);
     let lane_slots = jobs
         .iter()
         .enumerate()

@@ -65,6 +65,12 @@ pub enum ExactError {
     TooLarge(String),
 }
 
+/// Refuses an output whose exact values would exceed the memory limit ([`crate::limits`]).
+fn guard_output(shape: &[usize]) -> Result<(), ExactError> {
+    let elements: u128 = shape.iter().map(|&d| d as u128).product();
+    crate::limits::check_exact_elements("the output", elements).map_err(ExactError::TooLarge)
+}
+
 impl std::fmt::Display for ExactError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -180,6 +186,7 @@ impl ExactEngine {
             geometry,
         )?;
         let output_shape = shape.output_shape()?;
+        guard_output(&output_shape)?;
         if let [d] = shape.dims.as_slice() {
             let depth = shape.in_channels / shape.groups * d.kernel;
             let operands = Operands {
@@ -298,6 +305,7 @@ impl ExactEngine {
             geometry,
         )?;
         let output_shape = shape.output_shape()?;
+        guard_output(&output_shape)?;
         let spatial_in: Vec<usize> = shape.dims.iter().map(|d| d.input).collect();
         let kernel: Vec<usize> = shape.dims.iter().map(|d| d.kernel).collect();
         let map = GatherMap::new(&spatial_in, &kernel, &output_shape[2..], |d, t, j| {

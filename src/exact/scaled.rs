@@ -155,10 +155,37 @@ impl ScaledTensor {
     /// rationals (floats read exactly) whose odd parts fit in an i64 keep the mantissa-shift
     /// form of [`ScaledTensor::from_f64`] instead, with a power-of-two scale.
     pub fn from_rationals(values: ArrayViewD<'_, Rational>) -> ScaledTensor {
+        Self::try_from_rationals(values, u64::MAX).expect("no limit")
+    }
+
+    /// [`ScaledTensor::from_rationals`], refused (with the limit's message) when the scaled
+    /// integers would take more than `limit` bytes: n elements of (bits of the common
+    /// denominator + bits of the widest numerator) bits each. The common denominator is the
+    /// LCM of every denominator, so inputs with many unrelated denominators (1/p for many
+    /// primes p) make every integer as wide as all of them together; the check runs as the
+    /// LCM grows, before the integers are formed.
+    pub fn try_from_rationals(
+        values: ArrayViewD<'_, Rational>,
+        limit: u64,
+    ) -> Result<ScaledTensor, String> {
         if let Some(dyadic) = Self::dyadic_from_rationals(&values) {
-            return dyadic;
+            return Ok(dyadic);
         }
-        let denominator = values.iter().fold(Integer::one(), |d, q| d.lcm(q.denom()));
+        let count = values.len() as u128;
+        let numerator_bits = values.iter().map(|q| q.numer().bits()).max().unwrap_or(0);
+        let mut denominator = Integer::one();
+        for q in values.iter() {
+            denominator = denominator.lcm(q.denom());
+            let bytes = count * u128::from(denominator.bits() + numerator_bits + 64) / 8;
+            if bytes > u128::from(limit) {
+                return Err(format!(
+                    "the exact inputs' common denominator has {} bits or more: their scaled integers need about {}, above the memory limit of {} (raise it with --memory-limit)",
+                    denominator.bits(),
+                    crate::limits::human(bytes),
+                    crate::limits::human(u128::from(limit))
+                ));
+            }
+        }
         let integers = values.mapv(|q| q.numer() * (&denominator / q.denom()));
         let integers = if integers.iter().all(|v| v.bits() < 64) {
             Integers::Dyadic(integers.mapv(|v| Dyadic {
@@ -168,10 +195,10 @@ impl ScaledTensor {
         } else {
             Integers::Big(integers)
         };
-        ScaledTensor {
+        Ok(ScaledTensor {
             integers,
             scale: Rational::new(Integer::one(), denominator),
-        }
+        })
     }
 
     /// q = m 2^e with m odd (or zero) in an i64 for every element, as Dyadic integers over

@@ -65,6 +65,11 @@ pub fn parse_per_dim(argument: &str, value: &str, rank: usize) -> Result<Vec<usi
     match list.len() {
         1 => Ok(vec![list[0]; rank]),
         n if n == rank => Ok(list),
+        n if rank == 1 => Err(error(
+            argument,
+            value,
+            format!("1 value (the layer has 1 spatial dimension), got {n}"),
+        )),
         n => Err(error(
             argument,
             value,

@@ -50,6 +50,13 @@ pub enum IoError {
         /// The dtype string.
         dtype: String,
     },
+    /// Reading the file would exceed the memory limit ([`crate::limits`]).
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit's message (what needs how much, the flag that raises the limit).
+        message: String,
+    },
     /// NaN or infinity where an exact value is required.
     NotFinite {
         /// The file.
@@ -90,6 +97,10 @@ impl std::fmt::Display for IoError {
             IoError::UnsupportedDtype { path, dtype } => {
                 let path = path.display();
                 write!(f, "{path}: unsupported dtype '{dtype}': expected a real numeric dtype (bool, int8..int64, uint8..uint64, float16, float32, float64)")
+            }
+            IoError::TooLarge { path, message } => {
+                let path = path.display();
+                write!(f, "{path}: {message}")
             }
             IoError::NotFinite { path, index, value } => {
                 let path = path.display();

@@ -462,6 +462,13 @@ pub fn read_npy_f64_bytes(bytes: &[u8], path: &Path) -> Result<(Dtype, ArrayD<f6
 /// Reads `.npy` bytes (`path` names the source in errors).
 pub fn read_npy_bytes(bytes: &[u8], path: &Path) -> Result<ExactTensor, IoError> {
     let layout = layout(bytes, path)?;
+    let count: usize = layout.file_shape.iter().product();
+    crate::limits::check_exact_elements("reading it", count as u128).map_err(|message| {
+        IoError::TooLarge {
+            path: path.to_path_buf(),
+            message,
+        }
+    })?;
     let (data, big_endian, size) = (layout.data, layout.big_endian, layout.size);
     let file_shape = &layout.file_shape;
     let unsupported = || layout.unsupported(path);

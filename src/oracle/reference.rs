@@ -66,6 +66,13 @@ fn scaled(t: &ArrayD<Rational>) -> ScaledTensor {
     ScaledTensor::from_rationals(t.view())
 }
 
+/// An input scaled to integers, refused when its common denominator would take more memory
+/// than the limit ([`crate::limits`]).
+fn scaled_input(t: &ArrayD<Rational>) -> Result<ScaledTensor, ExactError> {
+    ScaledTensor::try_from_rationals(t.view(), crate::limits::memory_limit())
+        .map_err(ExactError::TooLarge)
+}
+
 /// Each element of `t` correctly rounded (to nearest, ties to even) into `format`: what
 /// `x.to(torch.float16)` (or bfloat16, or a round-to-nearest TF32 conversion) gives. Values
 /// beyond the format's range are refused (they would become infinities).
@@ -132,9 +139,9 @@ impl Reference {
         use crate::geometry::Padding;
         // y as for the direct bound; the magnitude is S_W (below), not S.
         let exact = engine.correlate(
-            &scaled(input),
-            &scaled(weight),
-            bias.map(scaled).as_ref(),
+            &scaled_input(input)?,
+            &scaled_input(weight)?,
+            bias.map(scaled_input).transpose()?.as_ref(),
             geometry,
         )?;
         let batched = batched_shape(input, weight);
@@ -351,7 +358,11 @@ impl Reference {
     ) -> Result<Reference, ExactError> {
         let batched = batched_shape(input, weight);
         let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
-        let (x, w, b) = (scaled(input), scaled(weight), bias.map(scaled));
+        let (x, w, b) = (
+            scaled_input(input)?,
+            scaled_input(weight)?,
+            bias.map(scaled_input).transpose()?,
+        );
         let run = |x: &ScaledTensor, w: &ScaledTensor, b: Option<&ScaledTensor>| {
             if flip {
                 engine.convolve(x, w, b, geometry)
@@ -381,7 +392,11 @@ impl Reference {
     ) -> Result<Reference, ExactError> {
         let batched = batched_shape(input, weight);
         let shape = TransposeShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
-        let (x, w, b) = (scaled(input), scaled(weight), bias.map(scaled));
+        let (x, w, b) = (
+            scaled_input(input)?,
+            scaled_input(weight)?,
+            bias.map(scaled_input).transpose()?,
+        );
         let exact = engine.conv_transpose(&x, &w, b.as_ref(), geometry)?;
         let magnitude =
             engine.conv_transpose(&x.abs(), &w.abs(), b.map(|b| b.abs()).as_ref(), geometry)?;
@@ -407,7 +422,11 @@ impl Reference {
     ) -> Result<[Reference; 3], ExactError> {
         let batched = batched_shape(input, weight);
         let shape = ConvShape::new(&batched, weight.shape(), None, geometry)?;
-        let (x, w, g) = (scaled(input), scaled(weight), scaled(grad_output));
+        let (x, w, g) = (
+            scaled_input(input)?,
+            scaled_input(weight)?,
+            scaled_input(grad_output)?,
+        );
         let exact = engine.correlate_backward(&x, &w, &g, geometry)?;
         let magnitude = engine.correlate_backward(&x.abs(), &w.abs(), &g.abs(), geometry)?;
         let taps: usize = shape.kernel().iter().product();

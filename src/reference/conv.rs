@@ -64,6 +64,11 @@ pub fn correlate<T: Ring>(
     let out_per_group = shape.out_channels / shape.groups;
     let taps = multi_indices(&shape.kernel());
     let output_shape = shape.output_shape()?;
+    crate::limits::check_exact_elements(
+        "the output",
+        output_shape.iter().map(|&d| d as u128).product(),
+    )
+    .map_err(OpError::Invalid)?;
 
     let output = ArrayD::from_shape_fn(IxDyn(&output_shape), |index| {
         let (n, o) = (index[0], index[1]);

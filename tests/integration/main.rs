@@ -3,7 +3,9 @@
 
 mod cli;
 mod common;
+mod errors;
 mod fixtures;
+mod fuzzing;
 mod layers;
 mod oracle;
 mod seed;

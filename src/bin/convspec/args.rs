@@ -16,6 +16,9 @@ pub fn text(id: &'static str, help: &'static str) -> Arg {
         .value_name("VALUE")
         .help(help)
         .action(ArgAction::Set)
+        // `--stride -1` reaches the value's parser, which names the flag and the rule,
+        // instead of clap's "unexpected argument '-1'".
+        .allow_negative_numbers(true)
 }
 
 /// `--id FILE`.

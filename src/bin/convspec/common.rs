@@ -310,6 +310,6 @@ impl EngineArgs {
 }
 
 /// A tensor read from a file, scaled to integers for the fast engine.
-pub fn scaled(t: &ExactTensor) -> ScaledTensor {
-    ScaledTensor::from_rationals(t.values.view())
+pub fn scaled(t: &ExactTensor) -> Result<ScaledTensor, String> {
+    ScaledTensor::try_from_rationals(t.values.view(), convspec::limits::memory_limit())
 }

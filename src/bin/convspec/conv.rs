@@ -185,8 +185,8 @@ pub fn run(args: ConvArgs, op: Operation) -> Result<(), String> {
         let geometry = args.geometry.geometry(rank)?;
         match args.engine.fast()? {
             Some(engine) => {
-                let (x, w) = (scaled(input), scaled(weight));
-                let b = bias.as_ref().map(scaled);
+                let (x, w) = (scaled(input)?, scaled(weight)?);
+                let b = bias.as_ref().map(scaled).transpose()?;
                 let y = if op == Operation::Convolve {
                     engine.convolve(&x, &w, b.as_ref(), &geometry)
                 } else {

@@ -167,9 +167,9 @@ pub fn run_transpose(args: TransposeArgs) -> Result<(), String> {
     let result = match args.engine.fast()? {
         Some(engine) => engine
             .conv_transpose(
-                &scaled(input),
-                &scaled(weight),
-                bias.as_ref().map(scaled).as_ref(),
+                &scaled(input)?,
+                &scaled(weight)?,
+                bias.as_ref().map(scaled).transpose()?.as_ref(),
                 &geometry,
             )
             .map_err(err)?
@@ -527,9 +527,9 @@ pub fn run_grad(args: GradArgs) -> Result<(), String> {
         Some(engine) => {
             let g = engine
                 .correlate_backward(
-                    &scaled(&input),
-                    &scaled(&weight),
-                    &scaled(&grad_output),
+                    &scaled(&input)?,
+                    &scaled(&weight)?,
+                    &scaled(&grad_output)?,
                     &geometry,
                 )
                 .map_err(err)?;

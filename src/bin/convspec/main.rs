@@ -60,6 +60,13 @@ fn cli() -> Command {
         .after_help(MAPPING)
         .subcommand_required(true)
         .arg_required_else_help(true)
+        .arg(
+            clap::Arg::new("memory-limit")
+                .long("memory-limit")
+                .value_name("SIZE")
+                .global(true)
+                .help("Most memory a command may plan to use (bytes, or with K, M, G, T); inputs, outputs and exact intermediates estimated above it are refused before allocation with exit 2. Default 8G."),
+        )
         .subcommands([
             sub("correlate", "Cross-correlation: what PyTorch, ONNX, JAX and TensorFlow call convolution (no kernel flip).", conv::ConvArgs::define),
             sub("convolve", "True convolution (kernel flipped in every spatial dimension): the seed's operation, np.convolve.", conv::ConvArgs::define),
@@ -70,7 +77,7 @@ fn cli() -> Command {
             sub("fold", "col2im: torch.nn.functional.fold.", layers::UnfoldArgs::define),
             sub("toeplitz", "An operator as an explicit matrix A with A vec(x) = vec(op(x)): numeric or symbolic (k_{ij}), as text, LaTeX or .npy.", toeplitz::ToeplitzArgs::define),
             check::command(),
-            plain("bench", "Time the float kernels (f32/f64: direct, im2col + GEMM) on the ResNet-50, depthwise and 1-D benchmark layers: a table or JSON lines (--json) for side-by-side runs with ../shared/anchors.", bench::BenchArgs::define),
+            plain("bench", "Time the float kernels (f32/f64: direct, im2col + GEMM, Winograd F(2x2,3x3) and F(4x4,3x3), FFT) on the ResNet-50, depthwise and 1-D benchmark layers: a table or JSON lines (--json) for side-by-side runs with ../shared/anchors.", bench::BenchArgs::define),
             plain("vectors", "Write the conformance suite: per case the inputs (.npy and exact JSON), the exact outputs (JSON) and correctly rounded .npy, and a manifest naming each call in PyTorch, ONNX, NumPy or SciPy.", vectors::VectorsArgs::define),
             plain("prove", "Symbolic proofs of the laws for every shape up to --bound (a table of what was proved).", prove::ProveArgs::define),
             plain("size", "Output shape, parameter count and multiply-accumulates of a layer or a stack of layers.", size::SizeArgs::define),
@@ -101,11 +108,45 @@ fn dispatch(name: &str, m: &ArgMatches) -> Result<bool, String> {
 }
 
 fn main() -> ExitCode {
-    let matches = cli().get_matches();
+    // Usage errors in one line, as every other error (clap prints a usage block); help and
+    // version go to standard output with exit 0.
+    let matches = match cli().try_get_matches() {
+        Ok(matches) => matches,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = error.print();
+                return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+            let text = error.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("convspec: error: {first} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
     let Some((name, sub)) = matches.subcommand() else {
         eprintln!("convspec: error: a subcommand is required (see --help)");
         return ExitCode::from(2);
     };
+    if let Some(text) = sub.get_one::<String>("memory-limit") {
+        match convspec::limits::parse_size(text) {
+            Ok(bytes) => convspec::limits::set_memory_limit(bytes),
+            Err(message) => {
+                eprintln!("convspec: error: --memory-limit: {message}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     match dispatch(name, sub) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
