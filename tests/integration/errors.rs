@@ -431,3 +431,118 @@ fn every_bad_input_gets_its_message_exit_2_and_no_output() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Killing `convspec` while it writes a large output leaves the old file (or, once the new
+/// one is renamed into place, the complete new file), never a partial one: the process is
+/// killed (SIGKILL) at delays spread over its whole run, and after each kill the output path
+/// holds exactly the old bytes or exactly the finished result.
+#[test]
+fn a_killed_write_leaves_the_old_file_or_the_whole_new_one() {
+    let tmp = common::tempdir();
+    let d = tmp.path();
+    let n = 400_000usize;
+    let values: Vec<i64> = (0..n as i64).map(|v| v % 1000 - 500).collect();
+    let x = save(d, "x.npy", &ints(&[1, 1, n], &values), Dtype::F32);
+    let w = save(d, "w.npy", &ints(&[1, 1, 1], &[3]), Dtype::F32);
+    let out = d.join("y.npy");
+    let args = |path: &Path| {
+        [
+            "correlate",
+            "--input",
+            x.to_str().unwrap(),
+            "--weight",
+            w.to_str().unwrap(),
+            "--output",
+            path.to_str().unwrap(),
+            "--output-dtype",
+            "float64",
+        ]
+        .map(String::from)
+    };
+    // The finished result, and how long a run takes.
+    let reference_path = d.join("reference.npy");
+    let start = std::time::Instant::now();
+    let done = convspec(&args(&reference_path));
+    let duration = start.elapsed();
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let finished = std::fs::read(&reference_path).unwrap();
+    let old = b"the old contents".to_vec();
+    let mut outcomes = (0, 0);
+    for step in 0..12u32 {
+        std::fs::write(&out, &old).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_convspec"))
+            .args(args(&out))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        std::thread::sleep(duration * step / 10);
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = std::fs::read(&out).expect("the output path still holds a file");
+        if now == old {
+            outcomes.0 += 1;
+        } else {
+            assert!(
+                now == finished,
+                "step {step}: a partial output ({} bytes)",
+                now.len()
+            );
+            outcomes.1 += 1;
+        }
+    }
+    // Both outcomes occurred: some kills came before the rename, some after.
+    assert!(
+        outcomes.0 > 0 && outcomes.1 > 0,
+        "{outcomes:?} (run of {duration:?})"
+    );
+    // Kills in the middle of the write itself: as soon as the temporary file beside the output
+    // appears (`.y.npy.<pid>.tmp`), the process is killed; the output is still the old file.
+    let mut mid_write = 0;
+    for _ in 0..20 {
+        std::fs::write(&out, &old).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_convspec"))
+            .args(args(&out))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let temporary = d.join(format!(".y.npy.{}.tmp", child.id()));
+        let deadline = std::time::Instant::now() + duration * 3;
+        let mut seen = false;
+        while std::time::Instant::now() < deadline {
+            if temporary.exists() {
+                seen = true;
+                break;
+            }
+            if child.try_wait().expect("a status").is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = std::fs::read(&out).expect("the output path still holds a file");
+        assert!(
+            now == old || now == finished,
+            "a partial output ({} bytes)",
+            now.len()
+        );
+        if seen && now == old {
+            mid_write += 1;
+        }
+        let _ = std::fs::remove_file(&temporary);
+        if mid_write >= 3 {
+            break;
+        }
+    }
+    assert!(
+        mid_write > 0,
+        "no kill landed while the temporary file was being written"
+    );
+}
