@@ -256,47 +256,64 @@ impl<T: FloatScalar> Layer<'_, T> {
         let rank = dims.len();
         let output = &self.output_shape[2..];
         let mut map = vec![zero; self.taps * width];
-        let (mut tap, mut position) = (vec![0usize; rank], vec![0usize; rank]);
+        let last = rank - 1;
+        let (o_last, in_last) = (output[last], dims[last].input);
+        // Source index along d of output t_d at tap j_d (NONE in zero padding).
+        let source = |d: usize, t: usize, j: usize| -> u32 {
+            match &self.sources[d] {
+                Some(table) => table[t * dims[d].kernel + j],
+                None => self
+                    .mode
+                    .source_index(dims[d].input_index(t, j), dims[d].input)
+                    .map_or(NONE, |s| s as u32),
+            }
+        };
+        let mut tap = vec![0usize; rank];
+        let mut lead = vec![0usize; rank];
         for (j, row) in map.chunks_mut(width.max(1)).enumerate() {
             let mut rest = j;
             for d in (0..rank).rev() {
                 tap[d] = rest % dims[d].kernel;
                 rest /= dims[d].kernel;
             }
-            let mut rest = t0;
-            for d in (0..rank).rev() {
-                position[d] = rest % output[d];
-                rest /= output[d];
-            }
-            for slot in row.iter_mut() {
-                let mut flat = 0usize;
-                let mut inside = true;
-                for d in 0..rank {
-                    let g = &dims[d];
-                    let source = match &self.sources[d] {
-                        Some(table) => table[position[d] * g.kernel + tap[d]],
-                        None => self
-                            .mode
-                            .source_index(g.input_index(position[d], tap[d]), g.input)
-                            .map_or(NONE, |s| s as u32),
-                    };
-                    if source == NONE {
-                        inside = false;
-                        break;
+            // Runs of positions along the last dimension: the leading dimensions' part of the
+            // source is fixed along a run.
+            let mut t = t0;
+            while t < t1 {
+                let (mut prefix, t_last) = (t / o_last, t % o_last);
+                let run = (o_last - t_last).min(t1 - t);
+                for d in (0..last).rev() {
+                    lead[d] = prefix % output[d];
+                    prefix /= output[d];
+                }
+                let mut base = Some(0usize);
+                for d in 0..last {
+                    let s = source(d, lead[d], tap[d]);
+                    base = base.filter(|_| s != NONE).map(|b| b * dims[d].input + s as usize);
+                }
+                if let Some(base) = base.map(|b| b * in_last) {
+                    let slots = &mut row[t - t0..t - t0 + run];
+                    match &self.sources[last] {
+                        Some(table) => {
+                            let k = dims[last].kernel;
+                            for (i, slot) in slots.iter_mut().enumerate() {
+                                let s = table[(t_last + i) * k + tap[last]];
+                                if s != NONE {
+                                    *slot = (base + s as usize) as u32;
+                                }
+                            }
+                        }
+                        None => {
+                            for (i, slot) in slots.iter_mut().enumerate() {
+                                let s = source(last, t_last + i, tap[last]);
+                                if s != NONE {
+                                    *slot = (base + s as usize) as u32;
+                                }
+                            }
+                        }
                     }
-                    flat = flat * dims[d].input + source as usize;
                 }
-                if inside {
-                    *slot = flat as u32;
-                }
-                // The next output position in C order.
-                for d in (0..rank).rev() {
-                    position[d] += 1;
-                    if position[d] < output[d] {
-                        break;
-                    }
-                    position[d] = 0;
-                }
+                t += run;
             }
         }
         map
