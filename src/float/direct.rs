@@ -371,7 +371,7 @@ fn dispatch_2d<T: FloatScalar>(
 }
 
 /// The range of outputs t in [0, count) with 0 <= t s + offset < length, as (first, end).
-fn valid_range(count: usize, step: usize, offset: i64, length: usize) -> (usize, usize) {
+pub(crate) fn valid_range(count: usize, step: usize, offset: i64, length: usize) -> (usize, usize) {
     let step = step as i64;
     let first = ((-offset).max(0) + step - 1).div_euclid(step);
     let end = ((length as i64 - 1 - offset).div_euclid(step) + 1).min(count as i64);

@@ -60,8 +60,15 @@ fn compute_tile<T: FloatScalar>(
     let depth = in_per_group * taps;
     let width = t1 - t0;
     let stride = layer.spatial;
-    let map = layer.tile(t0, t1);
-    let (runs, step) = (layer.runs(&map, width), layer.run_step());
+    // Zero padding: the runs straight from the geometry; other modes through the gather map.
+    let (map, runs) = if layer.zero_padding {
+        (Vec::new(), layer.zero_padding_runs(t0, t1))
+    } else {
+        let map = layer.tile(t0, t1);
+        let runs = layer.runs(&map, width);
+        (map, runs)
+    };
+    let step = layer.run_step();
     // A 1x1 kernel reading one run (stride 1, no padding in the tile): X is the input itself,
     // its rows one channel stride apart; nothing is copied.
     let in_place = taps == 1 && step == 1 && runs[0].len() == 1 && width > 0;
@@ -85,7 +92,10 @@ fn compute_tile<T: FloatScalar>(
                         }
                     }
                     for &(t, len, first) in tap_runs {
-                        if len == 1 {
+                        if first >= stride {
+                            // Padding (source `spatial`): zeros.
+                            row[t..t + len].fill(T::zero());
+                        } else if len == 1 {
                             // A padded position (source `spatial`) reads zero.
                             row[t] = channel.get(first).copied().unwrap_or(T::zero());
                         } else if step == 1 {

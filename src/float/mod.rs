@@ -289,7 +289,9 @@ impl<T: FloatScalar> Layer<'_, T> {
                 let mut base = Some(0usize);
                 for d in 0..last {
                     let s = source(d, lead[d], tap[d]);
-                    base = base.filter(|_| s != NONE).map(|b| b * dims[d].input + s as usize);
+                    base = base
+                        .filter(|_| s != NONE)
+                        .map(|b| b * dims[d].input + s as usize);
                 }
                 if let Some(base) = base.map(|b| b * in_last) {
                     let slots = &mut row[t - t0..t - t0 + run];
@@ -317,6 +319,86 @@ impl<T: FloatScalar> Layer<'_, T> {
             }
         }
         map
+    }
+
+    /// The runs of a tile (as [`Layer::runs`] gives them) straight from the geometry, for
+    /// zero padding: per tap and per stretch of the tile along the last dimension, the padded
+    /// positions before, the interior (one run whose sources advance by the stride) and the
+    /// padded positions after; a run whose first source is `spatial` reads zeros (any
+    /// length). Contiguous interior runs of consecutive stretches are merged (a 1x1 layer
+    /// without padding is one run). No gather map is built.
+    pub fn zero_padding_runs(&self, t0: usize, t1: usize) -> Vec<Vec<(usize, usize, usize)>> {
+        let zero = self.spatial;
+        let dims = &self.shape.dims;
+        let rank = dims.len();
+        let output = &self.output_shape[2..];
+        let last = rank - 1;
+        let (o_last, g_last) = (output[last], dims[last]);
+        let step = g_last.stride;
+        let mut tap = vec![0usize; rank];
+        let mut lead = vec![0usize; rank];
+        (0..self.taps)
+            .map(|j| {
+                let mut rest = j;
+                for d in (0..rank).rev() {
+                    tap[d] = rest % dims[d].kernel;
+                    rest /= dims[d].kernel;
+                }
+                let offset = (tap[last] * g_last.dilation) as i64 - g_last.pad_begin as i64;
+                let (lo, hi) = direct::valid_range(o_last, step, offset, g_last.input);
+                let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+                let mut push = |run: (usize, usize, usize)| {
+                    if run.1 == 0 {
+                        return;
+                    }
+                    if let Some(previous) = runs.last_mut() {
+                        let data = previous.2 != zero && run.2 != zero;
+                        let follows = previous.0 + previous.1 == run.0;
+                        if follows
+                            && ((data && previous.2 + previous.1 * step == run.2)
+                                || (previous.2 == zero && run.2 == zero))
+                        {
+                            previous.1 += run.1;
+                            return;
+                        }
+                    }
+                    runs.push(run);
+                };
+                let mut t = t0;
+                while t < t1 {
+                    let (mut prefix, a) = (t / o_last, t % o_last);
+                    let len = (o_last - a).min(t1 - t);
+                    for d in (0..last).rev() {
+                        lead[d] = prefix % output[d];
+                        prefix /= output[d];
+                    }
+                    let mut base = Some(0usize);
+                    for d in 0..last {
+                        let g = dims[d];
+                        let at = g.input_index(lead[d], tap[d]);
+                        base = base
+                            .filter(|_| at >= 0 && (at as usize) < g.input)
+                            .map(|b| b * g.input + at as usize);
+                    }
+                    let (b, e) = (a + len, lo.clamp(a, a + len));
+                    let f = hi.clamp(e, b);
+                    match base {
+                        None => push((t - t0, len, zero)),
+                        Some(base) => {
+                            let base = base * g_last.input;
+                            push((t - t0, e - a, zero));
+                            if f > e {
+                                let first = (e as i64 * step as i64 + offset) as usize;
+                                push((t - t0 + e - a, f - e, base + first));
+                            }
+                            push((t - t0 + f - a, b - f, zero));
+                        }
+                    }
+                    t += len;
+                }
+                runs
+            })
+            .collect()
     }
 
     /// The map of a tile cut into runs per tap: `runs[j]` lists (position offset, length, first
@@ -392,51 +474,15 @@ fn contiguous<T: Clone>(t: ArrayViewD<'_, T>) -> Vec<T> {
     }
 }
 
-/// The float engine with a fixed thread count (an explicit rayon pool, started on first use).
-#[derive(Debug, Clone)]
-pub struct FloatEngine {
-    threads: usize,
-    pool: std::sync::Arc<std::sync::OnceLock<rayon::ThreadPool>>,
-}
-
-impl FloatEngine {
-    /// An engine on `threads` threads (at least 1).
-    pub fn new(threads: usize) -> FloatEngine {
-        FloatEngine {
-            threads: threads.max(1),
-            pool: Default::default(),
-        }
-    }
-
-    /// The thread count.
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-
-    fn pool(&self) -> Result<&rayon::ThreadPool, OpError> {
-        if self.pool.get().is_none() {
-            let pool = thread_pool(self.threads).map_err(|e| OpError::Invalid(e.to_string()))?;
-            let _ = self.pool.set(pool);
-        }
-        Ok(self.pool.get().expect("set above"))
-    }
-
-    /// Cross-correlation in T (`torch.nn.functional.conv{1,2,3}d` with `padding_mode`): input
-    /// (N, C_in, L...) or unbatched (C_in, L...), weight (C_out, C_in/G, k...), bias (C_out).
-    /// `algorithm` None lets [`plan`] choose. Returns the output and the algorithm used.
-    pub fn correlate<T: FloatScalar>(
-        &self,
-        input: ArrayViewD<'_, T>,
+impl<'a, T: FloatScalar> Layer<'a, T> {
+    /// The layer of `input` (N, C_in, L...), `weight` and `bias` under `geometry`, prepared
+    /// for the kernels (shapes checked; the input borrowed when contiguous).
+    pub fn prepare(
+        input: ArrayViewD<'a, T>,
         weight: ArrayViewD<'_, T>,
         bias: Option<ArrayViewD<'_, T>>,
         geometry: &ConvGeometry,
-        algorithm: Option<Algorithm>,
-    ) -> Result<(ArrayD<T>, Algorithm), OpError> {
-        if input.ndim() + 1 == weight.ndim() {
-            let batched = input.insert_axis(ndarray::Axis(0));
-            let (y, used) = self.correlate(batched, weight, bias, geometry, algorithm)?;
-            return Ok((y.index_axis_move(ndarray::Axis(0), 0), used));
-        }
+    ) -> Result<Layer<'a, T>, OpError> {
         if let Some(b) = &bias {
             if b.ndim() != 1 {
                 return Err(OpError::Invalid(format!(
@@ -488,7 +534,7 @@ impl FloatEngine {
             Some(values) => std::borrow::Cow::Borrowed(values),
             None => std::borrow::Cow::Owned(input.iter().cloned().collect()),
         };
-        let layer = Layer {
+        Ok(Layer {
             positions: output_shape[2..].iter().product(),
             taps: shape.kernel().iter().product(),
             input: x,
@@ -500,7 +546,57 @@ impl FloatEngine {
             sources,
             mode: geometry.padding_mode,
             shape,
-        };
+        })
+    }
+}
+
+/// The float engine with a fixed thread count (an explicit rayon pool, started on first use).
+#[derive(Debug, Clone)]
+pub struct FloatEngine {
+    threads: usize,
+    pool: std::sync::Arc<std::sync::OnceLock<rayon::ThreadPool>>,
+}
+
+impl FloatEngine {
+    /// An engine on `threads` threads (at least 1).
+    pub fn new(threads: usize) -> FloatEngine {
+        FloatEngine {
+            threads: threads.max(1),
+            pool: Default::default(),
+        }
+    }
+
+    /// The thread count.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn pool(&self) -> Result<&rayon::ThreadPool, OpError> {
+        if self.pool.get().is_none() {
+            let pool = thread_pool(self.threads).map_err(|e| OpError::Invalid(e.to_string()))?;
+            let _ = self.pool.set(pool);
+        }
+        Ok(self.pool.get().expect("set above"))
+    }
+
+    /// Cross-correlation in T (`torch.nn.functional.conv{1,2,3}d` with `padding_mode`): input
+    /// (N, C_in, L...) or unbatched (C_in, L...), weight (C_out, C_in/G, k...), bias (C_out).
+    /// `algorithm` None lets [`plan`] choose. Returns the output and the algorithm used.
+    pub fn correlate<T: FloatScalar>(
+        &self,
+        input: ArrayViewD<'_, T>,
+        weight: ArrayViewD<'_, T>,
+        bias: Option<ArrayViewD<'_, T>>,
+        geometry: &ConvGeometry,
+        algorithm: Option<Algorithm>,
+    ) -> Result<(ArrayD<T>, Algorithm), OpError> {
+        if input.ndim() + 1 == weight.ndim() {
+            let batched = input.insert_axis(ndarray::Axis(0));
+            let (y, used) = self.correlate(batched, weight, bias, geometry, algorithm)?;
+            return Ok((y.index_axis_move(ndarray::Axis(0), 0), used));
+        }
+        let layer = Layer::prepare(input, weight, bias, geometry)?;
+        let output_shape = layer.output_shape.clone();
         let used = algorithm.unwrap_or_else(|| plan(&layer.shape));
         if used.winograd_variant().is_some() && !winograd::applies(&layer) {
             return Err(OpError::Invalid(format!(

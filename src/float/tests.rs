@@ -495,3 +495,58 @@ fn winograd_meets_its_bound_over_many_tiles() {
         }
     }
 }
+
+/// Expands runs into one source per position (`spatial` for zero) for comparison.
+fn expand(
+    runs: &[Vec<(usize, usize, usize)>],
+    map: &[u32],
+    width: usize,
+    step: usize,
+    spatial: usize,
+) -> Vec<usize> {
+    let mut out = vec![usize::MAX; runs.len() * width];
+    for (j, tap_runs) in runs.iter().enumerate() {
+        let row = &mut out[j * width..][..width];
+        if tap_runs.is_empty() {
+            for (x, &m) in row.iter_mut().zip(&map[j * width..][..width]) {
+                *x = m as usize;
+            }
+        }
+        for &(t, len, first) in tap_runs {
+            for (i, x) in row[t..t + len].iter_mut().enumerate() {
+                *x = if first >= spatial {
+                    spatial
+                } else {
+                    first + i * step
+                };
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(config(96))]
+
+    /// The runs im2col builds from the geometry (zero padding) read exactly the sources of the
+    /// gather map, tile by tile, on random layers of every rank.
+    #[test]
+    fn zero_padding_runs_read_the_gather_maps_sources(problem in layer_problem(3), width in 1usize..40) {
+        let geometry = problem.geometry.clone().with_padding_mode(PaddingMode::Zeros);
+        let x = problem.x.mapv(|_| 0f32);
+        let w = problem.w.mapv(|_| 0f32);
+        let Ok(layer) = Layer::prepare(x.view(), w.view(), None, &geometry) else {
+            return Ok(());
+        };
+        let step = layer.run_step();
+        let mut t0 = 0;
+        while t0 < layer.positions {
+            let t1 = (t0 + width).min(layer.positions);
+            let map = layer.tile(t0, t1);
+            let from_map = expand(&layer.runs(&map, t1 - t0), &map, t1 - t0, step, layer.spatial);
+            let direct = expand(&layer.zero_padding_runs(t0, t1), &[], t1 - t0, step, layer.spatial);
+            prop_assert_eq!(&from_map, &direct, "tile {}..{} of {:?}", t0, t1, geometry);
+            t0 = t1;
+        }
+    }
+}
