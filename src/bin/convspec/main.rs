@@ -44,7 +44,10 @@ Mapping to other libraries (every result is exact; .npy outputs are correctly ro
   time the float kernels (f32/f64)           convspec bench [--threads 1,2] [--dtype float32|float64|all] [--algorithm direct|im2col|winograd|winograd4|fft|all] [--json]
   conformance suite (as ONNX's node tests)   convspec vectors --out DIR (manifest.json names each case's PyTorch/ONNX/NumPy/SciPy call)
 
-Exit codes: 0 success, 1 a check failed (convspec check, convspec prove), 2 unusable input (the message names the file or argument).";
+Exit codes: 0 success, 1 a check failed (convspec check, convspec prove), 2 unusable input.
+Errors: one line on stderr, `convspec: error: ...`, naming the file, argument or element (multi-index);
+no output file is written on error (outputs are written to a temporary file, then renamed); memory
+estimated above --memory-limit (default 8G) is refused before allocation. README, \"Errors\", lists every case.";
 
 /// The command line: one subcommand per operation, each defined by its argument group.
 fn cli() -> Command {
