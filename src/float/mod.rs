@@ -271,21 +271,13 @@ impl<T: FloatScalar> Layer<'_, T> {
         let mut tap = vec![0usize; rank];
         let mut lead = vec![0usize; rank];
         for (j, row) in map.chunks_mut(width.max(1)).enumerate() {
-            let mut rest = j;
-            for d in (0..rank).rev() {
-                tap[d] = rest % dims[d].kernel;
-                rest /= dims[d].kernel;
-            }
+            self.tap_index(j, &mut tap);
             // Runs of positions along the last dimension: the leading dimensions' part of the
             // source is fixed along a run.
             let mut t = t0;
             while t < t1 {
-                let (mut prefix, t_last) = (t / o_last, t % o_last);
-                let run = (o_last - t_last).min(t1 - t);
-                for d in (0..last).rev() {
-                    lead[d] = prefix % output[d];
-                    prefix /= output[d];
-                }
+                let (t_last, run) = (t % o_last, (o_last - t % o_last).min(t1 - t));
+                self.lead_index(t / o_last, &mut lead);
                 let mut base = Some(0usize);
                 for d in 0..last {
                     let s = source(d, lead[d], tap[d]);
@@ -321,6 +313,24 @@ impl<T: FloatScalar> Layer<'_, T> {
         map
     }
 
+    /// The multi-index of kernel tap j (C order over the kernel extents) into `tap`.
+    fn tap_index(&self, mut j: usize, tap: &mut [usize]) {
+        for (d, g) in self.shape.dims.iter().enumerate().rev() {
+            tap[d] = j % g.kernel;
+            j /= g.kernel;
+        }
+    }
+
+    /// The output indices of every dimension but the last for a run's `prefix` (its flat
+    /// position divided by the last extent) into `lead`.
+    fn lead_index(&self, mut prefix: usize, lead: &mut [usize]) {
+        let output = &self.output_shape[2..];
+        for d in (0..output.len() - 1).rev() {
+            lead[d] = prefix % output[d];
+            prefix /= output[d];
+        }
+    }
+
     /// The runs of a tile (as [`Layer::runs`] gives them) straight from the geometry, for
     /// zero padding: per tap and per stretch of the tile along the last dimension, the padded
     /// positions before, the interior (one run whose sources advance by the stride) and the
@@ -339,11 +349,7 @@ impl<T: FloatScalar> Layer<'_, T> {
         let mut lead = vec![0usize; rank];
         (0..self.taps)
             .map(|j| {
-                let mut rest = j;
-                for d in (0..rank).rev() {
-                    tap[d] = rest % dims[d].kernel;
-                    rest /= dims[d].kernel;
-                }
+                self.tap_index(j, &mut tap);
                 let offset = (tap[last] * g_last.dilation) as i64 - g_last.pad_begin as i64;
                 let (lo, hi) = direct::valid_range(o_last, step, offset, g_last.input);
                 let mut runs: Vec<(usize, usize, usize)> = Vec::new();
@@ -366,12 +372,8 @@ impl<T: FloatScalar> Layer<'_, T> {
                 };
                 let mut t = t0;
                 while t < t1 {
-                    let (mut prefix, a) = (t / o_last, t % o_last);
-                    let len = (o_last - a).min(t1 - t);
-                    for d in (0..last).rev() {
-                        lead[d] = prefix % output[d];
-                        prefix /= output[d];
-                    }
+                    let (a, len) = (t % o_last, (o_last - t % o_last).min(t1 - t));
+                    self.lead_index(t / o_last, &mut lead);
                     let mut base = Some(0usize);
                     for d in 0..last {
                         let g = dims[d];

@@ -4,25 +4,13 @@
 use crate::common;
 
 use common::ints;
-use convspec::io::npy::encode_npy;
 use convspec::io::{read_npy, Dtype};
 use convspec::scalar::Rational;
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn convspec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convspec"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn save(dir: &Path, name: &str, values: &ArrayD<Rational>, dtype: Dtype) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, encode_npy(values, dtype, &path).unwrap()).unwrap();
-    path
-}
+use common::{convspec, edit_header, save};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -34,18 +22,6 @@ fn refused(output: &Output, needle: &str) {
     assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
-}
-
-/// Replaces text in a version-1 .npy header, keeping its length (the padding absorbs the change).
-fn edit_header(npy: &[u8], from: &str, to: &str) -> Vec<u8> {
-    let length = u16::from_le_bytes([npy[8], npy[9]]) as usize;
-    let header = std::str::from_utf8(&npy[10..10 + length]).unwrap();
-    let edited = header.trim_end().replace(from, to);
-    let padded = format!("{edited:<width$}\n", width = length - 1);
-    let mut out = npy[..10].to_vec();
-    out.extend_from_slice(padded.as_bytes());
-    out.extend_from_slice(&npy[10 + length..]);
-    out
 }
 
 #[test]

@@ -73,3 +73,38 @@ pub fn tempdir() -> TempDir {
     std::fs::create_dir_all(&path).expect("temporary directory");
     TempDir(path)
 }
+
+/// Runs the `convspec` binary with `args`.
+pub fn convspec<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_convspec"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// Writes `values` as a `.npy` file of `dtype` in `dir`.
+pub fn save(
+    dir: &std::path::Path,
+    name: &str,
+    values: &ArrayD<Rational>,
+    dtype: convspec::io::Dtype,
+) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let bytes = convspec::io::npy::encode_npy(values, dtype, &path).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Replaces text in a version-1 .npy header, keeping its length (the padding absorbs the
+/// change).
+pub fn edit_header(npy: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let length = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    let header = std::str::from_utf8(&npy[10..10 + length]).unwrap();
+    assert!(header.contains(from), "{from} in {header}");
+    let edited = header.trim_end().replace(from, to);
+    let padded = format!("{edited:<width$}\n", width = length - 1);
+    let mut out = npy[..10].to_vec();
+    out.extend_from_slice(padded.as_bytes());
+    out.extend_from_slice(&npy[10 + length..]);
+    out
+}

@@ -2,44 +2,16 @@
 //! error that names the file, argument or element (the expected words are part of the
 //! table), no panic, and no output file. README's "Errors" section lists the same table.
 
-use crate::common::{self, ints};
-use convspec::io::npy::encode_npy;
+use crate::common::{self, convspec, edit_header, ints, save};
 use convspec::io::Dtype;
 use convspec::scalar::Rational;
-use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn convspec(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_convspec"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn save(dir: &Path, name: &str, values: &ArrayD<Rational>, dtype: Dtype) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, encode_npy(values, dtype, &path).unwrap()).unwrap();
-    path
-}
+use std::process::Command;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     path
-}
-
-/// Replaces text in a version-1 .npy header, keeping its length.
-fn edit_header(npy: &[u8], from: &str, to: &str) -> Vec<u8> {
-    let length = u16::from_le_bytes([npy[8], npy[9]]) as usize;
-    let header = std::str::from_utf8(&npy[10..10 + length]).unwrap();
-    assert!(header.contains(from), "{from} in {header}");
-    let edited = header.trim_end().replace(from, to);
-    let padded = format!("{edited:<width$}\n", width = length - 1);
-    let mut out = npy[..10].to_vec();
-    out.extend_from_slice(padded.as_bytes());
-    out.extend_from_slice(&npy[10 + length..]);
-    out
 }
 
 /// A float64 .npy with one element replaced by `value`.
@@ -432,6 +404,16 @@ fn every_bad_input_gets_its_message_exit_2_and_no_output() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Starts `convspec` with `args`, its output streams discarded.
+fn spawn(args: &[String]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_convspec"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the binary starts")
+}
+
 /// Killing `convspec` while it writes a large output leaves the old file (or, once the new
 /// one is renamed into place, the complete new file), never a partial one: the process is
 /// killed (SIGKILL) at delays spread over its whole run, and after each kill the output path
@@ -475,12 +457,7 @@ fn a_killed_write_leaves_the_old_file_or_the_whole_new_one() {
     let mut outcomes = (0, 0);
     for step in 0..12u32 {
         std::fs::write(&out, &old).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_convspec"))
-            .args(args(&out))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("the binary starts");
+        let mut child = spawn(&args(&out));
         std::thread::sleep(duration * step / 10);
         let _ = child.kill();
         let _ = child.wait();
@@ -506,12 +483,7 @@ fn a_killed_write_leaves_the_old_file_or_the_whole_new_one() {
     let mut mid_write = 0;
     for _ in 0..20 {
         std::fs::write(&out, &old).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_convspec"))
-            .args(args(&out))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("the binary starts");
+        let mut child = spawn(&args(&out));
         let temporary = d.join(format!(".y.npy.{}.tmp", child.id()));
         let deadline = std::time::Instant::now() + duration * 3;
         let mut seen = false;
