@@ -378,6 +378,48 @@ pub(crate) fn valid_range(count: usize, step: usize, offset: i64, length: usize)
     (first.max(0) as usize, end.max(first).max(0) as usize)
 }
 
+/// [`plane_2d`] at stride 1: each channel is copied into a zero-padded plane of width
+/// W_p = p_b + W + p_e, and the outputs are computed on a grid of the same width, so that one
+/// tap's contribution to the whole plane is a single contiguous multiply-add
+/// y_p[t] += w x_p[t + j_h d_h W_p + j_w d_w] over t < (O_h - 1) W_p + O_w (no row ends, no
+/// scalar remainders per row); the grid's columns beyond O_w are dropped at the end. Every
+/// output receives the bias, then its taps in order, as in [`plane_2d`].
+#[inline(always)]
+fn plane_2d_padded<T: FloatScalar>(
+    layer: &Layer<'_, T>,
+    (n, o, g, in_per_group): (usize, usize, usize, usize),
+    (out_h, out_w): (usize, usize),
+    (dh, dw): Dims2,
+    y: &mut [T],
+) {
+    let s = &layer.shape;
+    let taps = dh.kernel * dw.kernel;
+    let (h_p, w_p) = (
+        dh.pad_begin + dh.input + dh.pad_end,
+        dw.pad_begin + dw.input + dw.pad_end,
+    );
+    let span = (out_h - 1) * w_p + out_w;
+    let mut padded = vec![T::zero(); h_p * w_p];
+    let mut grid = vec![layer.bias[o]; span];
+    for c in 0..in_per_group {
+        let channel = &layer.input[(n * s.in_channels + g * in_per_group + c) * layer.spatial..]
+            [..layer.spatial];
+        for (row, source) in channel.chunks(dw.input).enumerate() {
+            padded[(row + dh.pad_begin) * w_p + dw.pad_begin..][..dw.input].copy_from_slice(source);
+        }
+        let weights = &layer.weight[(o * in_per_group + c) * taps..][..taps];
+        for (j, &w) in weights.iter().enumerate() {
+            let offset = (j / dw.kernel) * dh.dilation * w_p + (j % dw.kernel) * dw.dilation;
+            for (yt, &x) in grid.iter_mut().zip(&padded[offset..offset + span]) {
+                *yt += w * x;
+            }
+        }
+    }
+    for (t_h, row) in y.chunks_mut(out_w).enumerate() {
+        row.copy_from_slice(&grid[t_h * w_p..][..out_w]);
+    }
+}
+
 /// One output plane (n, o) of the 2-D path.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -392,6 +434,9 @@ fn plane_2d<T: FloatScalar>(
     y: &mut [T],
 ) {
     let s = &layer.shape;
+    if dh.stride == 1 && dw.stride == 1 {
+        return plane_2d_padded(layer, (n, o, g, in_per_group), (out_h, out_w), (dh, dw), y);
+    }
     y.fill(layer.bias[o]);
     let taps = dh.kernel * dw.kernel;
     for c in 0..in_per_group {
