@@ -581,6 +581,27 @@ impl FloatEngine {
         Ok(self.pool.get().expect("set above"))
     }
 
+    /// True convolution in T: [`FloatEngine::correlate`] with the kernel flipped in every
+    /// spatial dimension, y[t] = b + sum_j w[k - 1 - j] xpad[t s + j d] (the seed's operation;
+    /// `scipy.signal.convolve` on a layer). The same algorithms and bounds apply.
+    pub fn convolve<T: FloatScalar>(
+        &self,
+        input: ArrayViewD<'_, T>,
+        weight: ArrayViewD<'_, T>,
+        bias: Option<ArrayViewD<'_, T>>,
+        geometry: &ConvGeometry,
+        algorithm: Option<Algorithm>,
+    ) -> Result<(ArrayD<T>, Algorithm), OpError> {
+        let flipped = weight.slice_each_axis(|axis| {
+            if axis.axis.index() >= 2 {
+                ndarray::Slice::new(0, None, -1)
+            } else {
+                ndarray::Slice::from(..)
+            }
+        });
+        self.correlate(input, flipped, bias, geometry, algorithm)
+    }
+
     /// Cross-correlation in T (`torch.nn.functional.conv{1,2,3}d` with `padding_mode`): input
     /// (N, C_in, L...) or unbatched (C_in, L...), weight (C_out, C_in/G, k...), bias (C_out).
     /// `algorithm` None lets [`plan`] choose. Returns the output and the algorithm used.

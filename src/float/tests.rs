@@ -550,3 +550,64 @@ proptest! {
         }
     }
 }
+
+/// True convolution (the kernel flipped): for every algorithm, bit for bit the correlation
+/// with a kernel reversed by hand; the direct algorithms meet the direct bound against the exact
+/// convolution and fail it against the exact correlation (the negative control: a missing
+/// flip).
+#[test]
+fn convolve_is_the_flipped_correlation_for_every_algorithm() {
+    let geometry = ConvGeometry::new(2).with_padding(Padding::Explicit(vec![(1, 2), (1, 0)]));
+    let x = values(&[1, 2, 9, 8], 61, true).mapv(|v| v as f32);
+    let w = values(&[3, 2, 3, 3], 62, true).mapv(|v| v as f32);
+    let b = values(&[3], 63, true).mapv(|v| v as f32);
+    let mut reversed = w.clone();
+    for ((o, c, i, j), v) in w
+        .view()
+        .into_dimensionality::<ndarray::Ix4>()
+        .expect("4-D")
+        .indexed_iter()
+    {
+        reversed[[o, c, 2 - i, 2 - j]] = *v;
+    }
+    let exact = |t: &ArrayD<f32>| rationals(&t.mapv(f64::from));
+    let (xq, wq, bq) = (exact(&x), exact(&w), exact(&b));
+    let engine = ExactEngine::new(1);
+    let reference = |flip| {
+        Reference::correlate(&engine, &xq, &wq, Some(&bq), &geometry, flip).expect("a layer")
+    };
+    let (convolution, correlation) = (reference(true), reference(false));
+    let float = FloatEngine::new(2);
+    for algorithm in Algorithm::ALL {
+        let run = |weight: &ArrayD<f32>, flip: bool| {
+            let (w, b) = (weight.view(), Some(b.view()));
+            let result = if flip {
+                float.convolve(x.view(), w, b, &geometry, Some(algorithm))
+            } else {
+                float.correlate(x.view(), w, b, &geometry, Some(algorithm))
+            };
+            result.expect("a valid layer").0
+        };
+        let y = run(&w, true);
+        assert_eq!(y, run(&reversed, false), "{algorithm:?}");
+        if matches!(algorithm, Algorithm::Direct | Algorithm::Im2colGemm) {
+            let y = y.mapv(f64::from);
+            let judge = |reference: &Reference| {
+                let options = CheckOptions::default();
+                check(
+                    reference,
+                    y.view(),
+                    Precision::Fp32,
+                    &[&xq, &wq, &bq],
+                    &options,
+                )
+                .expect("shapes agree")
+            };
+            assert!(judge(&convolution).passed(), "{algorithm:?}");
+            assert!(
+                !judge(&correlation).passed(),
+                "{algorithm:?}: the flip is missing"
+            );
+        }
+    }
+}
