@@ -89,6 +89,21 @@ fn every_bad_input_gets_its_message_exit_2_and_no_output() {
         "short.json",
         b"{\"shape\": [1, 2, 5], \"data\": [\"1\"]}",
     );
+    // 1/p for the first 300 primes: their common denominator has about 2800 bits.
+    let primes: Vec<u64> = (2u64..)
+        .filter(|&n| (2..n).take_while(|k| k * k <= n).all(|k| n % k != 0))
+        .take(300)
+        .collect();
+    let fractions: Vec<String> = primes.iter().map(|p| format!("\"1/{p}\"")).collect();
+    let unrelated = write(
+        d,
+        "unrelated.json",
+        format!(
+            "{{\"shape\": [1, 2, 150], \"data\": [{}]}}",
+            fractions.join(", ")
+        )
+        .as_bytes(),
+    );
     let out = d.join("out.npy");
     let missing_dir = d.join("no/such/dir/out.npy");
     let as_dir = d.join("a_directory");
@@ -370,6 +385,16 @@ fn every_bad_input_gets_its_message_exit_2_and_no_output() {
             "an unreadable memory limit",
             plain(&["--memory-limit", "lots"]),
             "--memory-limit",
+        ),
+        (
+            "an output above the memory limit",
+            plain(&["--padding", "1000000", "--memory-limit", "100M"]),
+            "the output (4000006 exact values) needs about 366.2 MiB, above the memory limit",
+        ),
+        (
+            "inputs whose common denominator explodes",
+            layer(&unrelated, &w, &["--memory-limit", "60K"]),
+            "common denominator has",
         ),
     ];
     assert!(cases.len() >= 40, "{} cases", cases.len());
