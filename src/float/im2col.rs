@@ -7,7 +7,9 @@
 //! Y[o, t] = b[o] + sum_{r < C_in/G prod k} W_g[o, r] X[r, t]
 //! ```
 //!
-//! The tile width keeps X near 512 KiB, so memory stays bounded for long signals. The
+//! The tile width keeps X near 1 MiB, so memory stays bounded for long signals. With zero
+//! padding the gather reads runs computed from the geometry ([`Layer::zero_padding_runs`]);
+//! other padding modes go through the tile's gather map ([`Layer::tile`], [`Layer::runs`]). The
 //! summation order is the GEMM's (blocked, with fused multiply-adds); the componentwise bound
 //! of the module documentation holds for every order.
 
