@@ -109,6 +109,26 @@ fn run<T: FloatScalar>(
         .0
 }
 
+/// `algorithm` run in f32 (`narrow`) or f64 on (x, w, b), judged by its bound in that
+/// format's contract.
+fn run_and_judge(
+    engine: &FloatEngine,
+    x: &ArrayD<f64>,
+    w: &ArrayD<f64>,
+    b: &ArrayD<f64>,
+    geometry: &ConvGeometry,
+    algorithm: Algorithm,
+    narrow: bool,
+) -> Report {
+    if narrow {
+        let y = run(engine, x, w, b, geometry, algorithm, |v| v as f32);
+        judge_by(algorithm, x, w, b, geometry, &y)
+    } else {
+        let y = run(engine, x, w, b, geometry, algorithm, |v| v);
+        judge_by(algorithm, x, w, b, geometry, &y)
+    }
+}
+
 proptest! {
     #![proptest_config(config(48))]
 
@@ -125,13 +145,7 @@ proptest! {
             let w = values(&w_shape, seed ^ 1, narrow);
             let b = values(&[w_shape[0]], seed ^ 2, narrow);
             for algorithm in [Algorithm::Direct, Algorithm::Im2colGemm, Algorithm::Fft] {
-                let report = if narrow {
-                    let y = run(&engine, &x, &w, &b, &geometry, algorithm, |v| v as f32);
-                    judge_by(algorithm, &x, &w, &b, &geometry, &y)
-                } else {
-                    let y = run(&engine, &x, &w, &b, &geometry, algorithm, |v| v);
-                    judge_by(algorithm, &x, &w, &b, &geometry, &y)
-                };
+                let report = run_and_judge(&engine, &x, &w, &b, &geometry, algorithm, narrow);
                 prop_assert!(report.passed(), "{algorithm:?} narrow={narrow} {geometry:?}\n{}", report.render());
             }
         }
@@ -275,13 +289,7 @@ proptest! {
                 let x = values(&x_shape, seed, narrow);
                 let w = values(&w_shape, seed ^ 1, narrow);
                 let b = values(&[w_shape[0]], seed ^ 2, narrow);
-                let report = if narrow {
-                    let y = run(&engine, &x, &w, &b, &geometry, algorithm, |v| v as f32);
-                    judge_by(algorithm, &x, &w, &b, &geometry, &y)
-                } else {
-                    let y = run(&engine, &x, &w, &b, &geometry, algorithm, |v| v);
-                    judge_by(algorithm, &x, &w, &b, &geometry, &y)
-                };
+                let report = run_and_judge(&engine, &x, &w, &b, &geometry, algorithm, narrow);
                 prop_assert!(report.passed(), "{algorithm:?} narrow={narrow} {geometry:?}\n{}", report.render());
             }
         }
