@@ -492,26 +492,49 @@ impl ScaledTensor {
                 .map(|i| crate::scalar::round_to_f64(&self.value(i)))
                 .collect();
         };
-        // v 2^e without overflow in the scale itself: split the power in steps f64 holds.
-        let scale = |v: f64| {
-            let mut v = v;
-            let mut e = e;
-            while e != 0 {
-                let step = e.clamp(-1000, 1000);
+        // m 2^k as f64 for an integer m (as f64, within 2^-53 relative) and any k: the power is
+        // applied in steps that f64 holds, so that neither m nor the scale overflows on its own
+        // (O7 in proofs/oracle.md).
+        let scale = |m: f64, k: i64| {
+            let mut v = m;
+            let mut k = k;
+            while k != 0 && v != 0.0 && v.is_finite() {
+                let step = k.clamp(-1000, 1000);
                 v *= 2f64.powi(step as i32);
-                e -= step;
+                k -= step;
             }
             v
+        };
+        // A big integer as (top 64 bits with a sticky bit, the shift dropped).
+        let big = |v: &Integer| -> (f64, i64) {
+            let bits = v.bits() as i64;
+            if bits <= 64 {
+                return (num_traits::ToPrimitive::to_f64(v).unwrap_or(f64::NAN), 0);
+            }
+            let drop = bits - 64;
+            let magnitude = v.magnitude();
+            let top = magnitude >> drop as usize;
+            let sticky = u64::from(magnitude.trailing_zeros().unwrap_or(0) < drop as u64);
+            let top = num_traits::ToPrimitive::to_u64(&top).unwrap_or(u64::MAX) | sticky;
+            let sign = if v.sign() == num_bigint::Sign::Minus {
+                -1.0
+            } else {
+                1.0
+            };
+            (sign * top as f64, drop)
         };
         match &self.integers {
             Integers::Dyadic(a) => in_c_order(a)
                 .iter()
-                .map(|d| scale(d.mantissa as f64 * 2f64.powi(d.shift as i32)))
+                .map(|d| scale(d.mantissa as f64, e + i64::from(d.shift)))
                 .collect(),
-            Integers::Wide(a) => in_c_order(a).iter().map(|&v| scale(v as f64)).collect(),
+            Integers::Wide(a) => in_c_order(a).iter().map(|&v| scale(v as f64, e)).collect(),
             Integers::Big(a) => in_c_order(a)
                 .iter()
-                .map(|v| scale(num_traits::ToPrimitive::to_f64(v).unwrap_or(f64::NAN)))
+                .map(|v| {
+                    let (m, k) = big(v);
+                    scale(m, e + k)
+                })
                 .collect(),
         }
     }

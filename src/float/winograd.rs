@@ -160,14 +160,31 @@ impl Variant {
         2 * r_g + 2 * integer(self.b_t) + 2 * integer(self.a_t) + 1
     }
 
-    /// The largest |B^T| entry.
-    pub fn b_max(&self) -> i64 {
-        self.b_t
+    /// The largest row sums of |A^T|, |B^T| and |G|, exactly (19, 10 and 1 for F(4x4, 3x3)).
+    pub fn row_sums(&self) -> [crate::scalar::Rational; 3] {
+        use crate::scalar::Rational;
+        let integer = |rows: &[&[i8]]| {
+            rows.iter()
+                .map(|r| r.iter().map(|&v| i64::from(v).abs()).sum::<i64>())
+                .max()
+                .map_or_else(
+                    || Rational::from_integer(0.into()),
+                    |v| Rational::from_integer(v.into()),
+                )
+        };
+        let g = self
+            .g
             .iter()
-            .flat_map(|r| r.iter())
-            .map(|&v| i64::from(v).abs())
+            .map(|r| {
+                r.iter()
+                    .map(|&(n, d)| {
+                        Rational::new(i64::from(n).abs().into(), i64::from(d).abs().into())
+                    })
+                    .sum::<Rational>()
+            })
             .max()
-            .unwrap_or(0)
+            .unwrap_or_else(|| Rational::from_integer(0.into()));
+        [integer(self.a_t), integer(self.b_t), g]
     }
 }
 

@@ -6,8 +6,8 @@
 //!
 //! * y~ = fl64(y), S~ = fl64(S) are correctly rounded: |y~ - y| <= 2^-53 |y| + 2^-1075.
 //! * e~ = fl(|c - y~|): | |c - y| - e~ | <= 2^-52 (e~ + |y~|) + 2^-1073.
-//! * B~ evaluates B with the contract's constants rounded to nearest and f64 arithmetic: at most
-//!   ten roundings of non-negative terms, each relative 2^-53 or absolute 2^-1075, so
+//! * B~ evaluates B = kappa S + mu |y| + alpha with the constants rounded to nearest and f64
+//!   arithmetic: at most ten roundings of non-negative terms, each relative 2^-53 or absolute 2^-1075, so
 //!   |B - B~| <= 2^-48 B~ + 2^-1060.
 //!
 //! If e~ plus its margin is at most B~ minus its margin the element passes; if e~ minus its
@@ -23,27 +23,24 @@ use num_traits::{Signed, Zero};
 /// The contract's constants as f64 (rounded to nearest).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FloatBound {
-    gamma: f64,
-    underflow: f64,
-    u_out: f64,
-    eta_out: f64,
+    kappa: f64,
+    mu: f64,
+    alpha: f64,
 }
 
 impl FloatBound {
     /// The f64 images of a contract's constants.
     pub fn new(contract: &Contract) -> FloatBound {
         FloatBound {
-            gamma: round_to_f64(&contract.gamma),
-            underflow: round_to_f64(&contract.underflow),
-            u_out: round_to_f64(&contract.u_out),
-            eta_out: round_to_f64(&contract.eta_out),
+            kappa: round_to_f64(&contract.kappa),
+            mu: round_to_f64(&contract.mu),
+            alpha: round_to_f64(&contract.alpha),
         }
     }
 
-    /// B~ for y~ and S~.
+    /// B~ = kappa~ S~ + mu~ |y~| + alpha~.
     pub fn bound(&self, y: f64, magnitude: f64) -> f64 {
-        let accumulated = self.gamma * magnitude + self.underflow;
-        accumulated + (self.u_out * (y.abs() + accumulated) + self.eta_out)
+        self.kappa * magnitude + self.mu * y.abs() + self.alpha
     }
 
     /// Some(pass) when the filter decides |c - y| <= B, None when only the exact comparison
@@ -239,16 +236,17 @@ mod tests {
 
     #[test]
     fn the_filter_never_contradicts_the_exact_comparison() {
-        use super::super::contract::{Contract, Cut, Precision, Reduction};
-        let reduction = Reduction {
-            terms: 9,
-            factors: 2,
-            operand_max: Rational::one(),
-            underflow_events: Rational::zero(),
-        };
+        use super::super::contract::{Accumulation, Contract, Cut, Precision, Reduction};
         for precision in Precision::ALL {
-            for in_format in [true, false] {
-                let contract = Contract::new(precision, &reduction, in_format, Cut::Truncation);
+            for (in_format, bias) in [(true, false), (false, false), (true, true), (false, true)] {
+                let reduction = Reduction::products(9, Rational::one(), bias);
+                let contract = Contract::new(
+                    precision,
+                    &reduction,
+                    in_format,
+                    Cut::Truncation,
+                    Accumulation::Any,
+                );
                 let filter = FloatBound::new(&contract);
                 for y in samples() {
                     let yq = rational_from_f64(y).unwrap();

@@ -27,10 +27,12 @@
 
 pub mod contract;
 pub mod filter;
+pub mod legal;
 pub mod reference;
 pub mod report;
+pub mod softfloat;
 
-pub use contract::{Contract, Cut, Precision, Reduction};
+pub use contract::{Accumulation, Contract, Cut, Precision, Reduction, TensorCore};
 pub use reference::{representable, round_inputs, Reference};
 pub use report::{ElementReport, Report};
 
@@ -38,7 +40,7 @@ use crate::exact::ExactError;
 use crate::scalar::{rational_from_f64, round_to_bits, round_to_f64, FloatFormat, Rational};
 use filter::{encode_f64, fits_format, formats_met, representable_f64, FloatBound};
 use ndarray::{ArrayD, ArrayViewD};
-use num_traits::{One, Signed, Zero};
+use num_traits::{Signed, Zero};
 
 /// Why a check could not be made (as opposed to a candidate that fails it).
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +84,8 @@ impl From<ExactError> for OracleError {
 pub struct CheckOptions {
     /// How inputs are cut to TF32 (truncation unless the hardware is known to round).
     pub tf32_cut: Cut,
+    /// The accumulation model (default: any, the bound that holds for IEEE and tensor cores).
+    pub accumulation: Accumulation,
     /// lambda of the probabilistic level lambda sqrt(n) (default 6: each element exceeds it
     /// with probability below 2 exp(-18) ~ 3e-8 under Higham and Mary's model).
     pub lambda: f64,
@@ -93,6 +97,7 @@ impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions {
             tf32_cut: Cut::Truncation,
+            accumulation: Accumulation::Any,
             lambda: 6.0,
             listed: 10,
         }
@@ -119,7 +124,7 @@ struct Element<'a> {
 fn overflow_possible(contract: &Contract, e: &Element<'_>) -> bool {
     let accumulator = contract.precision.accumulator_format().max_finite();
     let output = contract.precision.output_format().max_finite();
-    let partial = e.magnitude * (Rational::one() + &contract.gamma) + &contract.underflow;
+    let partial = contract.partial_bound(e.magnitude);
     partial > accumulator || e.exact.abs() + contract.bound(e.exact, e.magnitude) > output
 }
 
@@ -235,22 +240,28 @@ pub fn contract_for(
     reference: &Reference,
     precision: Precision,
     inputs: &[&ArrayD<Rational>],
-    tf32_cut: Cut,
+    options: &CheckOptions,
 ) -> Contract {
     let in_format = reference.selection || formats_met(inputs, &[precision.input_format()])[0];
-    contract_with(reference, precision, in_format, tf32_cut)
+    contract_with(reference, precision, in_format, options)
 }
 
 fn contract_with(
     reference: &Reference,
     precision: Precision,
     in_format: bool,
-    cut: Cut,
+    options: &CheckOptions,
 ) -> Contract {
     if reference.selection {
         Contract::selection(precision)
     } else {
-        Contract::new(precision, &reference.reduction, in_format, cut)
+        Contract::new(
+            precision,
+            &reference.reduction,
+            in_format,
+            options.tf32_cut,
+            options.accumulation,
+        )
     }
 }
 
@@ -276,7 +287,7 @@ pub fn check(
     let contracts: Vec<Contract> = Precision::ALL
         .iter()
         .zip(in_format)
-        .map(|(&p, in_format)| contract_with(reference, p, in_format, options.tf32_cut))
+        .map(|(&p, in_format)| contract_with(reference, p, in_format, options))
         .collect();
     let filters: Vec<FloatBound> = contracts.iter().map(FloatBound::new).collect();
     let claimed = Precision::ALL

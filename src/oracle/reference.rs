@@ -12,7 +12,7 @@ use crate::reference::pool::adaptive_windows;
 use crate::reference::{adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool, AvgOptions};
 use crate::scalar::{rational_from_f64, round_to_f64, round_to_format, FloatFormat, Rational};
 use ndarray::{ArrayD, Dimension, IxDyn};
-use num_traits::{Signed, Zero};
+use num_traits::{One, Signed, Zero};
 
 /// What a candidate is compared with.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,26 @@ fn largest(t: &ArrayD<Rational>) -> Rational {
         .map(|q| q.abs())
         .max()
         .unwrap_or_else(Rational::zero)
+}
+
+/// The most padded positions that read one input element, over the elements: the product over
+/// the dimensions of the most positions j in [-p_b, L + p_e) whose source is one index (1 for
+/// zero padding).
+fn padding_copies(shape: &ConvShape, mode: crate::geometry::PaddingMode) -> usize {
+    shape
+        .dims
+        .iter()
+        .map(|d| {
+            let mut count = vec![0usize; d.input];
+            let (begin, end) = (-(d.pad_begin as i64), (d.input + d.pad_end) as i64);
+            for j in begin..end {
+                if let Some(i) = mode.source_index(j, d.input) {
+                    count[i] += 1;
+                }
+            }
+            count.into_iter().max().unwrap_or(1).max(1)
+        })
+        .product()
 }
 
 /// The C-order position of a multi-index.
@@ -96,22 +116,11 @@ pub fn representable(t: &ArrayD<Rational>, format: FloatFormat) -> bool {
 
 impl Reference {
     /// The reference of a reduction computed by an exact engine.
-    pub fn linear(
-        exact: ScaledTensor,
-        magnitude: ScaledTensor,
-        terms: usize,
-        factors: u32,
-        operand_max: Rational,
-    ) -> Reference {
+    pub fn linear(exact: ScaledTensor, magnitude: ScaledTensor, reduction: Reduction) -> Reference {
         Reference {
             exact,
             magnitude,
-            reduction: Reduction {
-                terms,
-                factors,
-                operand_max,
-                underflow_events: Rational::zero(),
-            },
+            reduction,
             selection: false,
         }
     }
@@ -121,8 +130,13 @@ impl Reference {
     /// S_W = |A^T| sum_c (|G||g_c||G^T|) (.) (|B^T||d_c||B|) |A| + |b| and
     /// n = C_in/G + R - 1 (R = [`Variant::roundings`](crate::float::winograd::Variant::roundings)),
     /// so that the contract's gamma_(n+1) S_W is the bound of `proofs/exact.md` W1 and W2; the
-    /// transforms' multiplications add 2 alpha^2 C (4 alpha^2 b^2 max|x| + 1) underflow units
-    /// (b the largest |B^T| entry; a generous count).
+    /// absolute terms are those of `proofs/oracle.md` O6: 2 a^2 C (1 + 24 b^2 max|x|) underflow
+    /// units and cut weights 2 a^2 b^2 g^2 C (max|x| + max|w|), with a, b, g the largest row
+    /// sums of |A^T|, |B^T| and |G|. This is the bound of convspec's own transforms
+    /// (`crate::float::winograd`), not of another library's Winograd kernels.
+    ///
+    /// Refused (a typed error) for layers the transforms do not apply to: anything but a 2-D
+    /// correlation with a 3x3 kernel, stride 1, dilation 1 and zero padding.
     ///
     /// S_W is computed exactly: for each output parity (r, s) of the m x m tiles,
     /// S_W[m t + r, m v + s] - |b| is a stride-m correlation of |x| (padded as the layer, and at
@@ -136,7 +150,18 @@ impl Reference {
         geometry: &ConvGeometry,
         variant: &crate::float::winograd::Variant,
     ) -> Result<Reference, ExactError> {
-        use crate::geometry::Padding;
+        use crate::geometry::{Padding, PaddingMode};
+        let applies = weight.ndim() == 4
+            && weight.shape()[2..] == [3, 3]
+            && geometry.stride.iter().all(|&s| s == 1)
+            && geometry.dilation.iter().all(|&d| d == 1)
+            && geometry.padding_mode == PaddingMode::Zeros;
+        if !applies {
+            return Err(crate::geometry::GeometryError::Unsupported(
+                "the winograd bound of convspec's F(m x m, 3x3) kernels applies to 2-D correlations with a 3x3 kernel, stride 1, dilation 1 and zero padding".into(),
+            )
+            .into());
+        }
         // y as for the direct bound; the magnitude is S_W (below), not S.
         let exact = engine.correlate(
             &scaled_input(input)?,
@@ -164,6 +189,7 @@ impl Reference {
             })
             .collect();
         let b_abs = |a: usize, i: usize| i64::from(variant.b_t[a][i]).abs();
+
         let a_abs = |r: usize, a: usize| i64::from(variant.a_t[r][a]).abs();
         // |G||g||G^T| per (o, c): alpha x alpha.
         let mut u_abs = vec![q(0); out_channels * in_per_group * alpha * alpha];
@@ -248,18 +274,28 @@ impl Reference {
                 *value += b[[index[channel_axis]]].abs();
             }
         }
-        let c = in_per_group as i64;
-        let area = (alpha * alpha) as i64;
-        let b_max = variant.b_max();
+        let (c, terms) = (
+            q(in_per_group as i64),
+            in_per_group + variant.roundings() - 1,
+        );
+        let [a_sum, b_sum, g_sum] = variant.row_sums();
+        // proofs/oracle.md O6: errors in M reach an output through |A^T| (.) |A^T| (at most
+        // a_sum^2), the cut's through |B^T|, |G| on both sides; (1 + gamma) <= 2.
+        let (a2, b2) = (&a_sum * &a_sum, &b_sum * &b_sum);
+        let two = q(2);
+        let reach = &two * &a2 * &c * &b2 * &g_sum * &g_sum;
+        let (m_x, m_w) = (largest(input), largest(weight));
         Ok(Reference {
             exact,
             magnitude: scaled(&magnitude),
             reduction: Reduction {
-                terms: in_per_group + variant.roundings() - 1,
+                terms,
                 factors: 2,
-                operand_max: largest(input) + largest(weight),
-                underflow_events: q(2 * area * c)
-                    * (q(4 * area * b_max * b_max) * largest(input) + q(1)),
+                bias: bias.is_some(),
+                cut_weight: &reach * (&m_x + &m_w) + q(i64::from(bias.is_some())),
+                cut_products: reach,
+                underflow_ops: &two * &a2 * &c * (q(1) + q(24) * &b2 * &m_x),
+                matrix_unit: false,
             },
             selection: false,
         })
@@ -319,17 +355,23 @@ impl Reference {
         let m = plan.size as i64;
         let stages = i64::from(plan.size.trailing_zeros()) + 3;
         let c = in_per_group as i64;
+        let taps: usize = shape.kernel().iter().product();
+        let q = |v: i64| Rational::from_integer(v.into());
         let operands = largest(input) + largest(weight);
+        // proofs/oracle.md O6: the cut's absolute errors as for the n = C k real products,
+        // doubled for the transforms' normwise growth; the transforms' underflow as counted.
+        let products = q(2 * c * taps as i64);
         Ok(Reference {
             exact: base.exact,
             magnitude: scaled(&magnitude),
             reduction: Reduction {
                 terms: plan.effective_terms(u, in_per_group),
                 factors: 2,
-                operand_max: operands.clone(),
-                underflow_events: Rational::from_integer((8 * (c + 1) * m * stages).into())
-                    * (Rational::from_integer(1.into())
-                        + Rational::from_integer(m.into()) * operands),
+                bias: bias.is_some(),
+                cut_weight: &products * &operands + q(i64::from(bias.is_some())),
+                cut_products: products,
+                underflow_ops: q(8 * (c + 1) * m * stages) * (q(1) + q(m) * operands),
+                matrix_unit: false,
             },
             selection: false,
         })
@@ -375,9 +417,11 @@ impl Reference {
         Ok(Reference::linear(
             exact,
             magnitude,
-            shape.reduction_length(),
-            2,
-            largest(input) + largest(weight),
+            Reduction::products(
+                shape.reduction_length(),
+                largest(input) + largest(weight),
+                bias.is_some(),
+            ),
         ))
     }
 
@@ -404,14 +448,17 @@ impl Reference {
         Ok(Reference::linear(
             exact,
             magnitude,
-            shape.in_channels / shape.groups * taps,
-            2,
-            largest(input) + largest(weight),
+            Reduction::products(
+                shape.in_channels / shape.groups * taps,
+                largest(input) + largest(weight),
+                bias.is_some(),
+            ),
         ))
     }
 
     /// The references of the three gradients of a correlation layer (dL/dx, dL/dw, dL/db) for
-    /// the upstream gradient g: n = C_out/groups prod(k) for dL/dx, N prod(O) for dL/dw and
+    /// the upstream gradient g: n = C_out/groups prod(k) m for dL/dx (m the most padded
+    /// positions that read one input element: 1 for zero padding), N prod(O) for dL/dw and
     /// dL/db.
     pub fn correlate_backward(
         engine: &ExactEngine,
@@ -432,25 +479,39 @@ impl Reference {
         let taps: usize = shape.kernel().iter().product();
         let positions: usize = shape.output_spatial().iter().product::<usize>() * shape.batch;
         let g_max = largest(grad_output);
-        let reference = |y: &ScaledTensor, s: &ScaledTensor, terms, factors, operand_max| {
-            Reference::linear(y.clone(), s.clone(), terms, factors, operand_max)
+        // With reflect, replicate or circular padding an input element is read through up to
+        // `copies` padded positions: PyTorch computes the padded input's gradient and F.pad's
+        // backward sums the copies, and any order of the copies' products is as legal.
+        let copies = padding_copies(&shape, geometry.padding_mode);
+        let bias_sum = {
+            let n = Rational::from_integer(positions.into());
+            Reduction {
+                terms: positions,
+                factors: 1,
+                bias: false,
+                cut_weight: n.clone(),
+                cut_products: Rational::zero(),
+                underflow_ops: n,
+                // Some frameworks reduce it as a GEMM with a vector of ones.
+                matrix_unit: true,
+            }
         };
         Ok([
-            reference(
-                &exact.input,
-                &magnitude.input,
-                shape.out_channels / shape.groups * taps,
-                2,
-                &g_max + largest(weight),
+            Reference::linear(
+                exact.input,
+                magnitude.input,
+                Reduction::products(
+                    shape.out_channels / shape.groups * taps * copies,
+                    &g_max + largest(weight),
+                    false,
+                ),
             ),
-            reference(
-                &exact.weight,
-                &magnitude.weight,
-                positions,
-                2,
-                &g_max + largest(input),
+            Reference::linear(
+                exact.weight,
+                magnitude.weight,
+                Reduction::products(positions, &g_max + largest(input), false),
             ),
-            reference(&exact.bias, &magnitude.bias, positions, 1, g_max.clone()),
+            Reference::linear(exact.bias, magnitude.bias, bias_sum),
         ])
     }
 
@@ -459,20 +520,15 @@ impl Reference {
         input: &ArrayD<Rational>,
         params: &PoolParams,
     ) -> Result<Reference, ExactError> {
-        Ok(Reference::selection(input, max_pool(input, params)?.values))
+        Ok(Reference::selection(max_pool(input, params)?.values))
     }
 
     /// The reference of a selection (max pooling of any kind): the chosen inputs `exact`.
-    fn selection(input: &ArrayD<Rational>, exact: ArrayD<Rational>) -> Reference {
+    fn selection(exact: ArrayD<Rational>) -> Reference {
         Reference {
             magnitude: scaled(&absolute(&exact)),
             exact: scaled(&exact),
-            reduction: Reduction {
-                terms: 1,
-                factors: 0,
-                operand_max: largest(input),
-                underflow_events: Rational::zero(),
-            },
+            reduction: Reduction::sum(1, Rational::zero(), false),
             selection: true,
         }
     }
@@ -484,7 +540,6 @@ impl Reference {
         output_size: &[usize],
     ) -> Result<Reference, ExactError> {
         Ok(Reference::selection(
-            input,
             adaptive_max_pool(input, output_size)?.values,
         ))
     }
@@ -506,18 +561,14 @@ impl Reference {
         Ok(Reference {
             exact: scaled(&exact),
             magnitude: scaled(&magnitude),
-            reduction: Reduction {
-                terms,
-                factors: 1,
-                operand_max: largest(input),
-                underflow_events: Rational::zero(),
-            },
+            // Each window's count equals its divisor.
+            reduction: Reduction::sum(terms, Rational::one(), true),
             selection: false,
         })
     }
 
     /// The reference of average pooling: y = (sum of the window) / divisor, one division;
-    /// n = the window volume (at most n - 1 additions and the division).
+    /// n = the window volume (at most n - 1 additions, the division and a rounded reciprocal).
     pub fn avg_pool(
         input: &ArrayD<Rational>,
         params: &PoolParams,
@@ -525,15 +576,17 @@ impl Reference {
     ) -> Result<Reference, ExactError> {
         let exact = avg_pool(input, params, options)?;
         let magnitude = avg_pool(&absolute(input), params, options)?;
+        let terms: usize = params.kernel_size.iter().product();
+        // count / divisor: at most 1 (the divisor counts the window's inputs, and padding too
+        // with count_include_pad), at most n / d with divisor_override d.
+        let cut_weight = match options.divisor_override {
+            Some(d) => Rational::new(terms.into(), d.max(1).into()).max(Rational::one()),
+            None => Rational::one(),
+        };
         Ok(Reference {
             exact: scaled(&exact),
             magnitude: scaled(&magnitude),
-            reduction: Reduction {
-                terms: params.kernel_size.iter().product(),
-                factors: 1,
-                operand_max: largest(input),
-                underflow_events: Rational::zero(),
-            },
+            reduction: Reduction::sum(terms, cut_weight, true),
             selection: false,
         })
     }

@@ -159,13 +159,7 @@ impl Report {
             c.precision,
             100.0 * self.failed_share()
         ));
-        out.push_str(&format!(
-            "  contract            {} (inputs {}in its format), n = {}, gamma = {:.4e}\n",
-            c.precision,
-            if c.inputs_in_format { "" } else { "not " },
-            c.terms,
-            c.gamma_f64()
-        ));
+        out.push_str(&format!("  contract            {}\n", c.describe()));
         if let Some(w) = &self.worst {
             out.push_str(&format!(
                 "  worst |error|/B     {:.4} at {:?} (candidate {:e}, exact {:e}, error {:.3e}, B {:.3e})\n",
@@ -225,9 +219,15 @@ impl Report {
             "failed_share": self.failed_share(),
             "contract": {
                 "inputs_in_format": c.inputs_in_format,
+                "accumulation": c.accumulation.name(),
+                "bias": c.bias,
+                "bias_after_rounding": c.bias_after_rounding,
                 "terms": c.terms,
                 "gamma": c.gamma.to_string(),
                 "underflow": c.underflow.to_string(),
+                "kappa": c.kappa.to_string(),
+                "mu": c.mu.to_string(),
+                "alpha": c.alpha.to_string(),
                 "u_out": c.u_out.to_string(),
                 "eta_out": c.eta_out.to_string(),
                 "u_acc": c.u_acc.to_string(),

@@ -273,6 +273,7 @@ fn report_bound(reference: &Reference, index: &[usize]) -> Rational {
         &reference.reduction,
         true,
         convspec::oracle::Cut::Truncation,
+        convspec::oracle::Accumulation::Any,
     );
     contract.bound(&reference.exact_at(index), &reference.magnitude_at(index))
 }

@@ -50,10 +50,10 @@ pub enum CheckedAlgorithm {
 }
 
 value_enum!(CheckedAlgorithm {
-    Direct => "direct": "Sums of the products in any order (direct, im2col, GEMM): componentwise gamma_n bound",
-    Winograd => "winograd": "Winograd F(2x2, 3x3): the transforms' tile-aware bound",
-    Winograd4 => "winograd4": "Winograd F(4x4, 3x3): the transforms' tile-aware bound",
-    Fft => "fft": "FFT correlation with overlap-add (power-of-two blocks as convspec's): the normwise bound",
+    Direct => "direct": "Sums of the products in any order (direct, im2col, GEMM, tensor cores): componentwise bound",
+    Winograd => "winograd": "convspec's own Winograd F(2x2, 3x3) kernel: its transforms' tile-aware bound",
+    Winograd4 => "winograd4": "convspec's own Winograd F(4x4, 3x3) kernel: its transforms' tile-aware bound",
+    Fft => "fft": "convspec's own FFT correlation with overlap-add (its power-of-two blocks): the normwise bound",
 });
 
 /// Rounding of the inputs to TF32.
@@ -77,6 +77,7 @@ pub struct OracleArgs {
     precision: String,
     round_inputs: Option<String>,
     tf32_rounding: Tf32Rounding,
+    accumulation: Option<String>,
     report: Option<PathBuf>,
     lambda: Option<String>,
     listed: usize,
@@ -95,6 +96,7 @@ impl OracleArgs {
             text("precision", "The arithmetic the candidate claims: fp64 | fp32 | tf32 | fp16 | bf16.").required(true),
             text("round-inputs", "Round the inputs (x, w, b) to fp16 | bf16 | tf32 (to nearest) before the exact reference, as a cast like x.half() does."),
             crate::args::choice::<Tf32Rounding>("tf32-rounding", "How the tf32 contract cuts fp32 inputs: truncation (default) | nearest.", "truncation"),
+            text("accumulation", "How the candidate accumulated: any (default: the bound that holds for IEEE and for tensor cores) | ieee (round to nearest, any order, FMA or not: about 4x tighter) | tensor-core[:extra-bits=E,normalisation=rz|rn] (block FMAs with truncated alignment). Pooling is always judged as IEEE."),
             path("report", "Write the report as JSON here."),
             text("lambda", "lambda of the probabilistic level lambda sqrt(n) above which a legal element is flagged suspicious (default 6)."),
             number("listed", "How many failing elements to list (default 10).").default_value("10"),
@@ -112,6 +114,7 @@ impl OracleArgs {
             precision: given(m, "precision"),
             round_inputs: get_text(m, "round-inputs"),
             tf32_rounding: given(m, "tf32-rounding"),
+            accumulation: get_text(m, "accumulation"),
             report: get_path(m, "report"),
             lambda: get_text(m, "lambda"),
             listed: given(m, "listed"),
@@ -149,6 +152,9 @@ impl OracleArgs {
             listed: self.listed,
             ..CheckOptions::default()
         };
+        if let Some(text) = &self.accumulation {
+            options.accumulation = text.parse().map_err(|e| format!("--accumulation: {e}"))?;
+        }
         if let Some(text) = &self.lambda {
             options.lambda = text
                 .parse::<f64>()
@@ -247,7 +253,7 @@ pub fn command() -> Command {
             path("weight", "Weight .npy (C_out, C_in/groups, k...)."),
             path("bias", "Bias .npy (C_out,)."),
             crate::args::choice::<CheckedOp>("op", "The layer: correlate (PyTorch's conv, default) | convolve.", "correlate"),
-            crate::args::choice::<CheckedAlgorithm>("algorithm", "The algorithm the candidate claims: direct (any summation order of the products: direct, im2col, GEMM; default) | winograd (F(2x2, 3x3): the transforms' bound, proofs/exact.md W1) | winograd4 (F(4x4, 3x3), W2) | fft (FFT correlation with overlap-add in convspec's power-of-two blocks: the normwise bound, proofs/exact.md F1).", "direct"),
+            crate::args::choice::<CheckedAlgorithm>("algorithm", "The algorithm the candidate claims: direct (any summation order of the products: direct, im2col, GEMM, tensor cores; default; this is the one for other libraries) | winograd (convspec's own F(2x2, 3x3) kernel: its transforms' bound, proofs/exact.md W1; not cuDNN's Winograd, whose transforms differ) | winograd4 (convspec's F(4x4, 3x3), W2) | fft (convspec's FFT correlation with overlap-add in its power-of-two blocks: the normwise bound, proofs/exact.md F1; not cuDNN's FFT).", "direct"),
         ]);
     let top = OracleArgs::define(GeometryArgs::define(EngineArgs::define(top)), true)
         .after_help("Exit codes: 0 every element within the bound, 1 some element is not, 2 unusable input.\nExample: convspec check --input x.npy --weight w.npy --padding 1 --candidate y.npy --precision tf32");
@@ -313,15 +319,11 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
             op == CheckedOp::Convolve,
         ),
         CheckedAlgorithm::Winograd | CheckedAlgorithm::Winograd4 => {
-            let d = &geometry;
-            let applies = op == CheckedOp::Correlate
-                && w.ndim() == 4
-                && w.shape()[2..] == [3, 3]
-                && d.stride.iter().all(|&s| s == 1)
-                && d.dilation.iter().all(|&s| s == 1)
-                && d.padding_mode == convspec::geometry::PaddingMode::Zeros;
-            if !applies {
-                return Err("--algorithm winograd and winograd4 apply to 2-D correlations with a 3x3 kernel, stride 1, dilation 1 and zero padding".into());
+            if op != CheckedOp::Correlate {
+                return Err(
+                    "--algorithm winograd and winograd4 apply to correlations (--op correlate)"
+                        .into(),
+                );
             }
             let variant = if algorithm == CheckedAlgorithm::Winograd {
                 &convspec::float::winograd::F2X2
