@@ -78,7 +78,7 @@ fn bench_conv2(c: &mut Criterion) {
 }
 
 /// Exact 1-D full convolution (np.convolve mode 'full') on f32 data, the sizes of
-/// `../shared/anchors/exact1d_flint.py`.
+/// `scripts/anchors/exact1d_flint.py`.
 fn bench_1d(c: &mut Criterion) {
     let mut group = c.benchmark_group("exact_1d_full_f32");
     group.sample_size(10);

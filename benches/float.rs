@@ -4,7 +4,7 @@
 //! 0.5 on the layers it computes (it has no channel axis: the 1-D signals, and the depthwise
 //! layer as one 2-D correlation per channel), with its direct `conv` and its `conv_fft` (a
 //! processor kept across iterations, so that its FFT plans are cached as ours are). Python
-//! peers are measured by `../shared/anchors/conv2d_onnxruntime.py` and
+//! peers are measured by `scripts/anchors/conv2d_onnxruntime.py` and
 //! `scripts/bench_float_peers.py` in the same sitting.
 //!
 //! Run: `cargo bench --features bench --bench float`.

@@ -1,6 +1,6 @@
 //! Exact 1-D full convolution (np.convolve mode 'full') of float32 signals, timed: a driver for
 //! profilers (`perf record`, `valgrind --tool=callgrind`) at the sizes of
-//! `../shared/anchors/exact1d_flint.py`.
+//! `scripts/anchors/exact1d_flint.py`.
 //!
 //! Run: `cargo run --release --features bench --example exact_1d -- n k [repeats]`.
 

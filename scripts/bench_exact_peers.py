@@ -4,7 +4,7 @@
 * PyTorch's float64 CPU convolution of the ResNet-50 conv2 layer (1x64x56x56 input,
   64x64x3x3 weight, padding 1) at 1 and 2 threads: median and minimum of 20 runs after 3 warm-ups.
 * FLINT's exact rational polynomial product (python-flint fmpq_poly), i.e. exact 1-D full
-  convolution, on float32 data: ../shared/anchors/exact1d_flint.py (median of 5).
+  convolution, on float32 data: scripts/anchors/exact1d_flint.py (median of 5).
 
 Setup (outside the repository): python3 -m venv /tmp/peers && /tmp/peers/bin/pip install torch numpy python-flint
 Run:  /tmp/peers/bin/python scripts/bench_exact_peers.py [--skip-flint]

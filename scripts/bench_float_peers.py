@@ -3,7 +3,7 @@ session, one after the other; CI never runs this).
 
 * PyTorch CPU (oneDNN) torch.nn.functional.conv2d in float32, at 1 and 2 threads, on the
   anchor script's five ResNet-50 layers and the depthwise layer;
-* ONNX Runtime: ../shared/anchors/conv2d_onnxruntime.py (run separately, same rule);
+* ONNX Runtime: scripts/anchors/conv2d_onnxruntime.py (run separately, same rule);
 * 1-D: np.convolve, scipy.signal.fftconvolve and oaconvolve in float32 and float64 at the
   issue's sizes.
 

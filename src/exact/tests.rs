@@ -678,14 +678,24 @@ fn limbs_agree(xs: &ScaledTensor) {
 #[test]
 fn report_floats_of_huge_integers_are_finite() {
     use crate::scalar::rational_from_f64;
-    let values = [2f64.powi(1000), f64::from_bits(1), -3.0 * 2f64.powi(900), 0.0];
-    let exact: Vec<Rational> = values.iter().map(|&v| rational_from_f64(v).unwrap()).collect();
+    let values = [
+        2f64.powi(1000),
+        f64::from_bits(1),
+        -3.0 * 2f64.powi(900),
+        0.0,
+    ];
+    let exact: Vec<Rational> = values
+        .iter()
+        .map(|&v| rational_from_f64(v).unwrap())
+        .collect();
     let t = ArrayD::from_shape_vec(IxDyn(&[4]), exact).unwrap();
     let scaled = ScaledTensor::from_rationals(t.view());
     assert_eq!(scaled.to_f64_approx(), values.to_vec());
     // The same through the big-integer representation (rationals with an odd denominator
     // elsewhere force it) and after the engine's own arithmetic.
-    let doubled = scaled.to_rationals().mapv(|q| q * Rational::from_integer(2.into()));
+    let doubled = scaled
+        .to_rationals()
+        .mapv(|q| q * Rational::from_integer(2.into()));
     let again = ScaledTensor::from_rationals(doubled.view());
     let expected: Vec<f64> = values.iter().map(|v| v * 2.0).collect();
     assert_eq!(again.to_f64_approx(), expected);

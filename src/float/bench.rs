@@ -1,5 +1,5 @@
 //! The benchmark layers of `convspec bench` and `benches/float.rs`, named as in
-//! `../shared/anchors/conv2d_onnxruntime.py` so that figures can be set side by side, and the
+//! `scripts/anchors/conv2d_onnxruntime.py` so that figures can be set side by side, and the
 //! timing rule of that script (median of 10 runs after 3 warm-ups; GFLOP/s counted as
 //! direct-convolution flops 2 N C_out P (C_in/G) prod(k), whatever the algorithm).
 

@@ -443,17 +443,20 @@ impl Reduction {
         }
     }
 
-    /// The reduction of a sum of n inputs divided by d (pooling; d = 1 for the bias
-    /// gradient): M1 = `cut_weight` (the largest count / divisor), M2 = 0, M3 = 1 for the
-    /// division (additions are exact when they underflow), IEEE arithmetic.
+    /// The reduction of a sum of n inputs divided by d (pooling): M1 = `cut_weight` (the
+    /// largest count / divisor), M2 = 0, M3 = n + 1 when it divides (the division, or the n
+    /// products by a rounded 1/d of an implementation that scales each input, as a correlation
+    /// with the constant kernel 1/d does; additions are exact when they underflow), IEEE
+    /// arithmetic.
     pub fn sum(terms: usize, cut_weight: Rational, divides: bool) -> Reduction {
+        let divisions = if divides { terms + 1 } else { 0 };
         Reduction {
             terms,
             factors: 1,
             bias: false,
             cut_weight,
             cut_products: Rational::zero(),
-            underflow_ops: Rational::from_integer(u8::from(divides).into()),
+            underflow_ops: Rational::from_integer(divisions.into()),
             matrix_unit: false,
         }
     }
@@ -620,6 +623,7 @@ mod tests {
         Reduction::products(n, Rational::one(), false)
     }
 
+    /// proofs/oracle.md O1 and O2: gamma to first order, IEEE and tensor core.
     #[test]
     fn gamma_matches_the_first_order_term() {
         // fp32, n = 576 products with inputs in format, IEEE: gamma ~ 577 * 2^-24.
@@ -700,6 +704,7 @@ mod tests {
         assert_eq!(pool.accumulation, Accumulation::Ieee);
     }
 
+    /// proofs/oracle.md O5.
     #[test]
     fn pow_up_is_an_upper_bound_close_to_the_power() {
         // Against the exact power for small exponents.
@@ -728,6 +733,7 @@ mod tests {
         assert!(start.elapsed().as_secs_f64() < 1.0);
     }
 
+    /// proofs/oracle.md O3, with its negative control.
     #[test]
     fn bias_after_rounding_widens_only_narrow_outputs_with_a_bias() {
         let with_bias = Reduction::products(9, Rational::one(), true);

@@ -1,4 +1,4 @@
-//! The oracle on real cuDNN outputs (an H100 through PyTorch 2.11, `../shared/fixtures/
+//! The oracle on real cuDNN outputs (an H100 through PyTorch 2.11, `tests/fixtures/
 //! cudnn-h100`, see capture.json there) and on deliberately broken candidates.
 
 use convspec::exact::ExactEngine;
@@ -11,10 +11,10 @@ use ndarray::ArrayD;
 use std::path::PathBuf;
 
 fn fixtures() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/cudnn-h100");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cudnn-h100");
     assert!(
         dir.join("capture.json").exists(),
-        "the cuDNN fixtures are expected at {} (the shared folder beside the project)",
+        "the cuDNN fixtures are expected at {}",
         dir.display()
     );
     dir

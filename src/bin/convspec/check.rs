@@ -354,13 +354,19 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     let candidate = read_candidate("--candidate", &candidate)?;
     let mut inputs = vec![&x, &w];
     inputs.extend(b.as_ref());
-    let report = judge(
-        &candidate_label(m),
-        &reference,
-        &candidate,
-        &inputs,
-        &oracle,
-    )?;
+    let label = match algorithm {
+        CheckedAlgorithm::Direct => candidate_label(m),
+        other => format!(
+            "{} (the bound of convspec's own {} kernel, not of another library's)",
+            candidate_label(m),
+            match other {
+                CheckedAlgorithm::Winograd => "Winograd F(2x2, 3x3)",
+                CheckedAlgorithm::Winograd4 => "Winograd F(4x4, 3x3)",
+                _ => "FFT overlap-add",
+            }
+        ),
+    };
+    let report = judge(&label, &reference, &candidate, &inputs, &oracle)?;
     write_report(&oracle, &[("output", &report)])?;
     Ok(report.passed())
 }

@@ -80,7 +80,7 @@ fn cli() -> Command {
             sub("fold", "col2im: torch.nn.functional.fold.", layers::UnfoldArgs::define),
             sub("toeplitz", "An operator as an explicit matrix A with A vec(x) = vec(op(x)): numeric or symbolic (k_{ij}), as text, LaTeX or .npy.", toeplitz::ToeplitzArgs::define),
             check::command(),
-            plain("bench", "Time the float kernels (f32/f64: direct, im2col + GEMM, Winograd F(2x2,3x3) and F(4x4,3x3), FFT) on the ResNet-50, depthwise and 1-D benchmark layers: a table or JSON lines (--json) for side-by-side runs with ../shared/anchors.", bench::BenchArgs::define),
+            plain("bench", "Time the float kernels (f32/f64: direct, im2col + GEMM, Winograd F(2x2,3x3) and F(4x4,3x3), FFT) on the ResNet-50, depthwise and 1-D benchmark layers: a table or JSON lines (--json) for side-by-side runs with scripts/anchors.", bench::BenchArgs::define),
             plain("vectors", "Write the conformance suite: per case the inputs (.npy and exact JSON), the exact outputs (JSON) and correctly rounded .npy, and a manifest naming each call in PyTorch, ONNX, NumPy or SciPy.", vectors::VectorsArgs::define),
             plain("prove", "Symbolic proofs of the laws for every shape up to --bound (a table of what was proved).", prove::ProveArgs::define),
             plain("size", "Output shape, parameter count and multiply-accumulates of a layer or a stack of layers.", size::SizeArgs::define),

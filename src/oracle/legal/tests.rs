@@ -67,8 +67,10 @@ fn draw(
                 }
                 // Twenty: cut to every narrow format.
                 Data::Subnormal => sign * (1 + rng.below(1 << 20)) as f64 * 2f64.powi(-20),
+                // The first operand: 1, then terms just under half an ulp of 1 in the
+                // accumulator, each lost by a rounding in the same direction; the second: 1.
                 Data::BigThenSmall => {
-                    if i == 0 && first_big {
+                    if !first_big || i == 0 {
                         1.0
                     } else {
                         (1.0 - 2f64.powi(-(3 + rng.below(8) as i32))) * 2f64.powi(-24)
@@ -304,38 +306,11 @@ fn make_case(seed: u64, op: Op, precision: Precision, data: Data) -> Option<Case
             let value = value_of(&cut_t);
             let (xs, ws, gs) = (symbols(&x, "x"), symbols(&w, "w"), symbols(&g, "g"));
             let (reference, inputs, elements) = match op {
-                Op::GradInput => {
-                    // PyTorch's order: the padded input's gradient, then F.pad's backward sums
-                    // the copies (one group per padded position that reads the element).
-                    let dims = &shape.dims;
-                    let mut padded = x_shape.clone();
-                    for (p, d) in padded[2..].iter_mut().zip(dims) {
-                        *p = d.input + d.pad_begin + d.pad_end;
-                    }
-                    let zero_pad = geometry
-                        .clone()
-                        .with_padding(Padding::Explicit(vec![(0, 0); rank]))
-                        .with_padding_mode(PaddingMode::Zeros);
-                    let xp = variable_tensor("x", &padded, 0);
-                    let grads =
-                        crate::reference::correlate_backward(&xp, &ws, &gs, &zero_pad).ok()?;
-                    let per_position = elements(&grads.input, &value);
-                    let mut out = vec![Element::default(); x.len()];
-                    for (flat, element) in per_position.into_iter().enumerate() {
-                        let index = crate::io::unravel(flat, &padded);
-                        let mut source = index[..2].to_vec();
-                        for (k, d) in dims.iter().enumerate() {
-                            let j = index[2 + k] as i64 - d.pad_begin as i64;
-                            source.push(geometry.padding_mode.source_index(j, d.input)?);
-                        }
-                        let target = source
-                            .iter()
-                            .zip(x.shape())
-                            .fold(0, |f, (&i, &n)| f * n + i);
-                        out[target].groups.extend(element.groups);
-                    }
-                    (references[0].clone(), vec![g.clone(), w.clone()], out)
-                }
+                Op::GradInput => (
+                    references[0].clone(),
+                    vec![g.clone(), w.clone()],
+                    padded_gradient_elements(&x_shape, &ws, &gs, &geometry, &value)?,
+                ),
                 Op::GradWeight => {
                     let grads =
                         crate::reference::correlate_backward(&xs, &ws, &gs, &geometry).ok()?;
@@ -411,6 +386,44 @@ fn make_case(seed: u64, op: Op, precision: Precision, data: Data) -> Option<Case
         elements,
         has_bias,
     })
+}
+
+/// The input gradient's elements in PyTorch's order for padding modes: the padded input's
+/// gradient (a correlation layer without padding), then F.pad's backward, which sums the copies
+/// (one group per padded position that reads the element).
+fn padded_gradient_elements(
+    x_shape: &[usize],
+    ws: &ArrayD<Polynomial>,
+    gs: &ArrayD<Polynomial>,
+    geometry: &ConvGeometry,
+    value: &dyn Fn(&Variable) -> Value,
+) -> Option<Vec<Element>> {
+    let rank = x_shape.len() - 2;
+    let shape = crate::geometry::ConvShape::new(x_shape, ws.shape(), None, geometry).ok()?;
+    let dims = &shape.dims;
+    let mut padded = x_shape.to_vec();
+    for (p, d) in padded[2..].iter_mut().zip(dims) {
+        *p = d.input + d.pad_begin + d.pad_end;
+    }
+    let zero_pad = geometry
+        .clone()
+        .with_padding(Padding::Explicit(vec![(0, 0); rank]))
+        .with_padding_mode(PaddingMode::Zeros);
+    let xp = variable_tensor("x", &padded, 0);
+    let grads = crate::reference::correlate_backward(&xp, ws, gs, &zero_pad).ok()?;
+    let per_position = elements(&grads.input, value);
+    let mut out = vec![Element::default(); x_shape.iter().product()];
+    for (flat, element) in per_position.into_iter().enumerate() {
+        let index = crate::io::unravel(flat, &padded);
+        let mut source = index[..2].to_vec();
+        for (k, d) in dims.iter().enumerate() {
+            let j = index[2 + k] as i64 - d.pad_begin as i64;
+            source.push(geometry.padding_mode.source_index(j, d.input)?);
+        }
+        let target = source.iter().zip(x_shape).fold(0, |f, (&i, &n)| f * n + i);
+        out[target].groups.extend(element.groups);
+    }
+    Some(out)
 }
 
 /// The arithmetic variants tried on every case.
@@ -662,4 +675,83 @@ fn the_reported_false_failures_pass() {
     )
     .unwrap();
     assert!(!report.passed());
+}
+
+/// proofs/oracle.md O4, the replicate-padding gradient: 1-D, k = 1, replicate padding
+/// (3, 0), four output channels. x_0 is read through four padded positions; its gradient is
+/// 1 + 6 s (s just under half an ulp of 1), which PyTorch's order (each copy's inner product,
+/// then F.pad's backward adding the copies) rounds six times toward 1: an error of nearly 6 u,
+/// over the bound of n = C_out k = 4 products (5 u) and within that of the 16 products.
+#[test]
+fn a_gradient_through_replicate_padding_passes() {
+    let engine = ExactEngine::new(1);
+    let q = |v: f64| rational_from_f64(v).unwrap();
+    let s = (1.0 - 2f64.powi(-6)) * 2f64.powi(-24);
+    let x = ArrayD::from_elem(IxDyn(&[1, 1, 4]), q(0.5));
+    let w = ArrayD::from_elem(IxDyn(&[4, 1, 1]), q(1.0));
+    let mut g = ArrayD::from_elem(IxDyn(&[1, 4, 7]), q(0.0));
+    g[[0, 0, 0]] = q(1.0);
+    for o in 1..4 {
+        g[[0, o, 0]] = q(s);
+    }
+    for j in 1..4 {
+        g[[0, 0, j]] = q(s);
+    }
+    let geometry = ConvGeometry::new(1)
+        .with_padding(Padding::Explicit(vec![(3, 0)]))
+        .with_padding_mode(PaddingMode::Replicate);
+    let [reference, _, _] = Reference::correlate_backward(&engine, &x, &w, &g, &geometry).unwrap();
+    assert_eq!(reference.reduction.terms, 16, "4 copies of 4 products");
+    let tensors: BTreeMap<String, ArrayD<Rational>> = [("x", &x), ("w", &w), ("g", &g)]
+        .iter()
+        .map(|(k, v)| (k.to_string(), (*v).clone()))
+        .collect();
+    let value = value_of(&tensors);
+    let elements = padded_gradient_elements(
+        &[1, 1, 4],
+        &symbols(&w, "w"),
+        &symbols(&g, "g"),
+        &geometry,
+        &value,
+    )
+    .unwrap();
+    let arithmetic = Arithmetic {
+        precision: Precision::Fp32,
+        order: Order::Sequential,
+        bias: BiasPlacement::First,
+        division: Division::Divide,
+    };
+    let values: Vec<f64> = elements
+        .iter()
+        .map(|e| compute(e, &arithmetic).unwrap().to_f64())
+        .collect();
+    assert_eq!(values[0], 1.0, "six roundings toward 1");
+    let candidate = ArrayD::from_shape_vec(IxDyn(&[1, 1, 4]), values).unwrap();
+    for accumulation in [Accumulation::Ieee, Accumulation::Any] {
+        let options = CheckOptions {
+            accumulation,
+            ..CheckOptions::default()
+        };
+        let report = check(
+            &reference,
+            candidate.view(),
+            Precision::Fp32,
+            &[&g, &w],
+            &options,
+        )
+        .unwrap();
+        assert!(report.passed(), "{}", report.render());
+        // The negative control: the count of one copy's products alone condemns it.
+        let mut one_copy = reference.clone();
+        one_copy.reduction.terms = 4;
+        let report = check(
+            &one_copy,
+            candidate.view(),
+            Precision::Fp32,
+            &[&g, &w],
+            &options,
+        )
+        .unwrap();
+        assert!(!report.passed(), "n = 4 must be too small");
+    }
 }
