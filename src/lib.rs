@@ -4,7 +4,7 @@
 //!   exact float -> rational conversion and correct rounding back to f64/f32/f16/bf16/TF32.
 //! * [`geometry`]: stride, dilation, groups, padding rules (explicit, valid, full, PyTorch's and
 //!   ONNX's 'same'), padding modes, output sizes, parameter and MAC counts, receptive fields.
-//! * [`reference`]: the operators written straight from their formulas: [`reference::correlate`]
+//! * [`reference`](mod@reference): the operators written straight from their formulas: [`reference::correlate`]
 //!   (what frameworks call "conv"), [`reference::convolve`] (true convolution), NumPy's and
 //!   SciPy's convolution functions.
 //! * [`exact`]: the fast exact engine (integers scaled from floats or rationals, products

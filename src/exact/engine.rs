@@ -998,7 +998,7 @@ impl Combiner {
         }
     }
 
-    /// [`Combiner::wide`] for consecutive outputs of one channel: out[t] from rows[l][t].
+    /// [`Combiner::wide`] for consecutive outputs of one channel: out\[t\] from rows\[l\]\[t\].
     /// The limb rule runs as one tight loop per row (no closure per output).
     pub fn wide_row(
         &self,

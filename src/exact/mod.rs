@@ -283,7 +283,7 @@ impl ExactEngine {
 
     /// [`crate::reference::conv_transpose`], exactly: output position t of each dimension
     /// gathers, at tap j, the input position i = (t + p_b - j d) / s when that is an integer in
-    /// [0, L) (the scatter y[i s + j d - p_b] += w[j] x[i] read backwards).
+    /// [0, L) (the scatter y[i s + j d - p_b] += w\[j\] x\[i\] read backwards).
     pub fn conv_transpose(
         &self,
         input: &ScaledTensor,

@@ -1,7 +1,7 @@
 //! Exact long 1-D products by number-theoretic transforms modulo several primes.
 //!
-//! For a signal of length n and a kernel of length k, the full product z = x * w (z[t] =
-//! sum_j x[t - j] w[j], length n + k - 1) is a polynomial product. Modulo a prime
+//! For a signal of length n and a kernel of length k, the full product z = x * w (z\[t\] =
+//! sum_j x[t - j] w\[j\], length n + k - 1) is a polynomial product. Modulo a prime
 //! p = c 2^L + 1 with 2^L >= n + k - 1, the cyclic convolution of length N = 2^L computed by the
 //! transform (Pollard, "The fast Fourier transform in a finite field", 1971) equals the linear one,
 //! because no index wraps. Several such primes and the Chinese remainder theorem give z exactly
@@ -427,7 +427,7 @@ fn transform(values: &mut [u32], t: &NttTables, inverse: bool, scale: (u32, u32)
 
 /// The linear convolutions z_o = sum_c x_c * w_{o,c} modulo `prime`, all of length `out_len`,
 /// for residues `x[c]` (each of length <= out_len) and `w[o][c]`, with
-/// out_len <= 2^prime.max_log2. Returns z[o] (length out_len, residues in [0, p)).
+/// out_len <= 2^prime.max_log2. Returns z\[o\] (length out_len, residues in [0, p)).
 pub fn convolve_mod(
     x: &[Vec<u64>],
     w: &[Vec<Vec<u64>>],

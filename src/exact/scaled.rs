@@ -51,7 +51,7 @@ pub enum Integers {
     Big(ArrayD<Integer>),
 }
 
-/// An exact tensor: value[i] = integers[i] * scale, with one positive rational scale.
+/// An exact tensor: value\[i\] = integers\[i\] * scale, with one positive rational scale.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScaledTensor {
     /// The integers, in C order.

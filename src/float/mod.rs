@@ -3,7 +3,7 @@
 //! batch, 1-D to 3-D), each judged against the exact engine by the oracle.
 //!
 //! Algorithms (one module each, all computing
-//! y[n, o, t] = b[o] + sum_{c < C_in/G} sum_{j < k} w[o, c, j] xpad[n, g(o) C_in/G + c, src(j, t)]
+//! y[n, o, t] = b\[o\] + sum_{c < C_in/G} sum_{j < k} w[o, c, j] xpad[n, g(o) C_in/G + c, src(j, t)]
 //! in floating point, in different summation orders):
 //!
 //! * [`direct`]: the sum as written, accumulated output row by output row, the innermost loop
@@ -587,7 +587,7 @@ impl FloatEngine {
     }
 
     /// True convolution in T: [`FloatEngine::correlate`] with the kernel flipped in every
-    /// spatial dimension, y[t] = b + sum_j w[k - 1 - j] xpad[t s + j d] (the seed's operation;
+    /// spatial dimension, y\[t\] = b + sum_j w[k - 1 - j] xpad[t s + j d] (the seed's operation;
     /// `scipy.signal.convolve` on a layer). The same algorithms and bounds apply.
     pub fn convolve<T: FloatScalar>(
         &self,

@@ -146,7 +146,7 @@ impl Variant {
 
     /// R, so that the bound is gamma_(C+R) S_W: one term meets 2 r_G roundings in U (both
     /// sides), 2 r_B in V, 1 in the product, C - 1 in the channel sum, 2 r_A in Y and 1 in
-    /// the bias, where r is the most roundings of one row of the matrix ([`row_roundings`]);
+    /// the bias, where r is the most roundings of one row of the matrix (`row_roundings`);
     /// so R = 2 r_G + 2 r_B + 2 r_A + 1.
     pub fn roundings(&self) -> usize {
         let integer = |rows: &[&[i8]]| {

@@ -208,7 +208,7 @@ pub struct ConvShape {
 
 impl ConvShape {
     /// Checks the shapes of input, weight and optional bias (length) against each other and
-    /// the geometry, PyTorch's rules: input rank = weight rank, weight[1] * groups = C_in,
+    /// the geometry, PyTorch's rules: input rank = weight rank, weight\[1\] * groups = C_in,
     /// groups divides C_out, bias has C_out entries.
     pub fn new(
         input_shape: &[usize],
@@ -288,7 +288,7 @@ impl ConvShape {
     }
 
     /// Number of weights plus (if `bias`) biases:
-    /// C_out * (C_in / G) * prod(k) + [bias] C_out.
+    /// C_out * (C_in / G) * prod(k) + \[bias\] C_out.
     pub fn parameter_count(&self, bias: bool) -> Result<u64, GeometryError> {
         parameter_count(
             self.in_channels,
@@ -317,7 +317,7 @@ impl ConvShape {
     }
 }
 
-/// Parameter count of a convolution layer: C_out * (C_in / G) * prod(k) + [bias] C_out.
+/// Parameter count of a convolution layer: C_out * (C_in / G) * prod(k) + \[bias\] C_out.
 ///
 /// The seed's (K_w K_h C_in C_out + C_out) is the case G = 1 with bias.
 pub fn parameter_count(

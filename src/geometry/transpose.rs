@@ -263,7 +263,7 @@ pub struct TransposeShape {
     pub batch: usize,
     /// Input channels C_in.
     pub in_channels: usize,
-    /// Output channels C_out = weight[1] * G.
+    /// Output channels C_out = weight\[1\] * G.
     pub out_channels: usize,
     /// Groups G.
     pub groups: usize,
@@ -273,7 +273,7 @@ pub struct TransposeShape {
 
 impl TransposeShape {
     /// Checks input, weight and bias length against each other, PyTorch's rules: equal ranks,
-    /// weight[0] = C_in, G divides C_in, bias has weight[1] * G entries.
+    /// weight\[0\] = C_in, G divides C_in, bias has weight\[1\] * G entries.
     pub fn new(
         input_shape: &[usize],
         weight_shape: &[usize],

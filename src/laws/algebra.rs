@@ -4,7 +4,7 @@
 //! Unless a law says otherwise, "signals" are tensors of shape (1, 1, L_1..L_r) (one sample,
 //! one channel, any rank r), and x * w is the full convolution: [`Padding::Full`], stride 1,
 //! dilation 1, the kernel being the signal w used as the weight (1, 1, k...). Then
-//! (x * w)[t] = sum_tau x[t - tau] w[tau] over all t where the two overlap, which is the
+//! (x * w)\[t\] = sum_tau x[t - tau] w\[tau\] over all t where the two overlap, which is the
 //! convolution of finitely supported functions on Z^r.
 
 use super::{add, same, scale, show, Convolution, LawResult};
@@ -293,7 +293,7 @@ pub fn correlation_reversal<T: Ring>(
 }
 
 /// The false claim "correlation is commutative" (x corr w = w corr x, full mode): a search
-/// finds counterexamples (e.g. x = [0, 1], w = [1]).
+/// finds counterexamples (e.g. x = [0, 1], w = \[1\]).
 pub fn correlation_commutativity<T: Ring>(
     imp: &impl Convolution<T>,
     x: &ArrayD<T>,

@@ -1,8 +1,8 @@
 //! Shift equivariance, and exactly where it fails.
 //!
 //! A shift moves a signal's contents by t positions along each spatial axis. Three kinds:
-//! circular ([`roll`](super::roll), NumPy's `np.roll`), with zero fill keeping the shape
-//! ([`shift_zero`](super::shift_zero)), and by prepending zeros (the shape grows).
+//! circular (`roll`, NumPy's `np.roll`), with zero fill keeping the shape
+//! (`shift_zero`), and by prepending zeros (the shape grows).
 
 use super::{prepend_zeros, roll, same, shift_zero, show, Convolution, LawResult, Pooling};
 use crate::geometry::{ConvGeometry, Padding, PaddingMode, PoolParams};
@@ -87,7 +87,7 @@ pub fn full_equivariance<T: Ring>(
 }
 
 /// The output positions where a zero-padded stride-1 layer is exactly shift equivariant, per
-/// dimension: for x' = x shifted by t >= 0 with zero fill (same shape), y'[i] = y[i - t] for
+/// dimension: for x' = x shifted by t >= 0 with zero fill (same shape), y'\[i\] = y[i - t] for
 ///
 /// ```text
 /// t + p_b <= i <= L - 1 + p_b - d(k - 1),
@@ -109,7 +109,7 @@ pub fn interior(
 }
 
 /// Zero-padded 'same' and 'valid' layers (stride 1, any explicit padding, zeros) are shift
-/// equivariant away from the border: y'[i] = y[i - t] for every i in [`interior`] (in every
+/// equivariant away from the border: y'\[i\] = y[i - t] for every i in [`interior`] (in every
 /// dimension), with x' the zero-fill shift of x by t.
 pub fn interior_equivariance<T: Ring>(
     imp: &impl Convolution<T>,
@@ -179,7 +179,7 @@ pub fn interior_equivariance<T: Ring>(
 }
 
 /// Strided max pooling (kernel k, stride s, no padding, no ceil mode) is equivariant to shifts by multiples
-/// of the stride: for x' = x shifted by t = m s with zero fill, y'[i] = y[i - m] for every
+/// of the stride: for x' = x shifted by t = m s with zero fill, y'\[i\] = y[i - m] for every
 /// output i >= m. For other shifts (t / s rounded down) it is false: strided max pooling is not
 /// shift invariant (a search finds a counterexample).
 pub fn max_pool_shift<T: Ring + PartialOrd>(

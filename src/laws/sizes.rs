@@ -65,7 +65,7 @@ pub fn conv_output_shape<T: Ring>(
 }
 
 /// Transposed-convolution output size: O = (L - 1) s + d(k - 1) + 1 + a - p_b - p_e, and
-/// C_out = weight[1] * groups, for explicit padding.
+/// C_out = weight\[1\] * groups, for explicit padding.
 pub fn transpose_output_shape<T: Ring>(
     imp: &impl Convolution<T>,
     input_shape: &[usize],

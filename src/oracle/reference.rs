@@ -141,7 +141,7 @@ impl Reference {
     /// S_W is computed exactly: for each output parity (r, s) of the m x m tiles,
     /// S_W[m t + r, m v + s] - |b| is a stride-m correlation of |x| (padded as the layer, and at
     /// the end to whole tiles) with the alpha x alpha kernel
-    /// kappa_(r,s)[i, j] = sum_(a,b) |A^T|[r,a] |A^T|[s,b] |B^T|[a,i] |B^T|[b,j] (|G||g||G^T|)[a,b].
+    /// kappa_(r,s)[i, j] = sum_(a,b) |A^T|\[r,a\] |A^T|\[s,b\] |B^T|\[a,i\] |B^T|\[b,j\] (|G||g||G^T|)\[a,b\].
     pub fn winograd(
         engine: &ExactEngine,
         input: &ArrayD<Rational>,

@@ -9,7 +9,7 @@
 //!   is a **correlation of the padded input with the upstream gradient**, where the roles of
 //!   stride and dilation are exchanged (the gradient is the kernel, dilated by s; the result is
 //!   sampled every d).
-//! * dL/db[o] = sum_{n, i} g[n, o, i].
+//! * dL/db\[o\] = sum_{n, i} g[n, o, i].
 
 use super::conv::correlate;
 use super::transpose::conv_transpose;

@@ -35,7 +35,7 @@ pub fn multi_indices(sizes: &[usize]) -> Vec<Vec<usize>> {
 ///
 /// where i, j, s, d are multi-indices over the spatial dimensions (products taken per
 /// dimension), and xpad is x padded by (p_b, p_e) per dimension with the geometry's padding
-/// mode: xpad[t] = x[source(t - p_b)] (see [`PaddingMode::source_index`]), or 0 for zeros.
+/// mode: xpad\[t\] = x[source(t - p_b)] (see [`PaddingMode::source_index`]), or 0 for zeros.
 ///
 /// This is `torch.nn.functional.conv{1,2,3}d(x, w, b, stride, padding, dilation, groups)` and,
 /// with a padding mode, `torch.nn.Conv{1,2,3}d(..., padding_mode=...)`.
@@ -112,7 +112,7 @@ pub fn flip_kernel<T: Clone>(weight: &ArrayD<T>) -> ArrayD<T> {
 /// ```
 ///
 /// With padding [`Full`](crate::geometry::Padding::Full), stride 1 and one channel this is
-/// (x * w)[t] = sum_tau x[t - tau] w[tau], the seed's 1-D and 2-D convolution and `np.convolve`
+/// (x * w)\[t\] = sum_tau x[t - tau] w\[tau\], the seed's 1-D and 2-D convolution and `np.convolve`
 /// in mode 'full'.
 pub fn convolve<T: Ring>(
     input: &ArrayD<T>,

@@ -5,14 +5,14 @@
 //!
 //! # Naming
 //!
-//! * [`correlate`] is cross-correlation, y[i] = sum_j w[j] x[i*s + j*d - p]: what PyTorch
+//! * [`correlate`] is cross-correlation, y\[i\] = sum_j w\[j\] x[i*s + j*d - p]: what PyTorch
 //!   (`torch.nn.functional.conv1d/2d/3d`), ONNX `Conv`, JAX `lax.conv_general_dilated` and
 //!   TensorFlow `tf.nn.conv2d` call convolution.
 //! * [`convolve`] is true convolution: the same with the kernel flipped in every spatial
-//!   dimension, (x * w)[t] = sum_tau x[t - tau] w[tau] with padding 'full', the seed's operation
+//!   dimension, (x * w)\[t\] = sum_tau x[t - tau] w\[tau\] with padding 'full', the seed's operation
 //!   and the mathematician's.
 //! * [`conv_transpose`] is the transposed convolution (the adjoint of [`correlate`]), [`pool`]
-//!   the pooling family, [`backward`] the gradients, [`unfold`] im2col / col2im.
+//!   the pooling family, [`backward`] the gradients, [`unfold()`] im2col / col2im.
 //! * [`numpy`] and [`scipy`] reproduce `np.convolve` / `np.correlate` and
 //!   `scipy.signal.convolve` / `correlate` / `convolve2d` / `correlate2d` exactly.
 

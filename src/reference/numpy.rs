@@ -91,7 +91,7 @@ fn check_non_empty<T>(a: &[T], v: &[T]) -> Result<(), OpError> {
     Ok(())
 }
 
-/// `np.convolve(a, v, mode)`: discrete linear convolution, (a * v)[t] = sum_m a[m] v[t - m],
+/// `np.convolve(a, v, mode)`: discrete linear convolution, (a * v)\[t\] = sum_m a\[m\] v[t - m],
 /// with NumPy's alignment for 'same' and 'valid'.
 pub fn np_convolve<T: Ring>(a: &[T], v: &[T], mode: Mode) -> Result<Vec<T>, OpError> {
     let (a, v) = if v.len() > a.len() { (v, a) } else { (a, v) };
@@ -100,7 +100,7 @@ pub fn np_convolve<T: Ring>(a: &[T], v: &[T], mode: Mode) -> Result<Vec<T>, OpEr
     Ok(core(a, &reversed, mode))
 }
 
-/// `np.correlate(a, v, mode)` (NumPy >= 1.5 semantics): c[k] = sum_n a[n + k] v[n], with the
+/// `np.correlate(a, v, mode)` (NumPy >= 1.5 semantics): c\[k\] = sum_n a[n + k] v\[n\], with the
 /// argument-swap rule for len(v) > len(a).
 pub fn np_correlate<T: Ring>(a: &[T], v: &[T], mode: Mode) -> Result<Vec<T>, OpError> {
     check_non_empty(a, v)?;

@@ -8,7 +8,7 @@
 //!
 //! with flat(j) the C-order index of the kernel tap j (for 2-D, j = (a, b) gives a * kw + b) and
 //! flat(i) that of the output position (oh * W_out + ow). Correlation is then one matrix product:
-//! conv(x, W)[n] = W.reshape(C_out, -1) @ cols[n] (groups 1). `fold` is the adjoint: it sums every
+//! conv(x, W)\[n\] = W.reshape(C_out, -1) @ cols\[n\] (groups 1). `fold` is the adjoint: it sums every
 //! column entry back onto the position it was read from (overlaps add up; padding is dropped).
 //! PyTorch supports 2-D only; the same layout is defined here for any number of spatial
 //! dimensions.

@@ -7,7 +7,7 @@
 //!
 //! Floats enter the exact world without loss ([`rational_from_f64`], [`rational_from_f32`]: every
 //! finite binary float is m * 2^e, a rational) and leave it correctly rounded
-//! ([`round`](crate::scalar::round)).
+//! ([`round`]).
 
 pub mod convert;
 pub mod round;

@@ -1,7 +1,7 @@
 //! A symbolic scalar: multivariate polynomials with exact rational coefficients over named,
 //! indexed variables (x_{11}, k_{22}, ...).
 //!
-//! [`Polynomial`] implements [`Ring`](crate::scalar::Ring), so the whole reference engine runs
+//! [`Polynomial`] implements [`Ring`], so the whole reference engine runs
 //! on it: `correlate` of a symbolic input with a symbolic kernel gives, element by element, the
 //! polynomial sum_j k_j x_{i+j}, and a Toeplitz matrix with entries k_{ij} is an exact symbolic
 //! object that can be compared with the engine for *every* numeric value at once.

@@ -243,7 +243,7 @@ pub struct MatrixMismatch<T> {
     pub col: usize,
     /// The entry of the matrix under test.
     pub built: T,
-    /// The entry the operator gives: op(e_col)[row].
+    /// The entry the operator gives: op(e_col)\[row\].
     pub probed: T,
 }
 

@@ -61,7 +61,7 @@ pub fn avg_pool_matrix<T: Field + 'static>(
     Ok(matrix)
 }
 
-/// The matrix of [`unfold`](crate::reference::unfold) (im2col) on samples of shape (C, L...):
+/// The matrix of [`unfold`](crate::reference::unfold()) (im2col) on samples of shape (C, L...):
 /// the output (C prod(k), prod(O)) is vectorised in C order, row r = (c prod(k) + flat(j))
 /// prod(O) + flat(i), and
 ///
