@@ -479,36 +479,30 @@ fn a_killed_write_leaves_the_old_file_or_the_whole_new_one() {
     );
     let finished = std::fs::read(&reference_path).unwrap();
     let old = b"the old contents".to_vec();
-    let mut outcomes = (0, 0);
-    // Kill times from 0 to twice the measured run: the run is slower when other tests load the
-    // two cores, and the last kills must still come after the rename.
-    for step in 0..16u32 {
+    // Kills spread over the whole run (and beyond, for a loaded machine): after each, the old
+    // bytes or the whole new file, whichever side of the rename it fell on.
+    for step in 0..12u32 {
         std::fs::write(&out, &old).unwrap();
         let mut child = spawn(&args(&out));
         std::thread::sleep(duration * step / 8);
         let _ = child.kill();
         let _ = child.wait();
         let now = std::fs::read(&out).expect("the output path still holds a file");
-        if now == old {
-            outcomes.0 += 1;
-        } else {
-            assert!(
-                now == finished,
-                "step {step}: a partial output ({} bytes)",
-                now.len()
-            );
-            outcomes.1 += 1;
-        }
+        assert!(
+            now == old || now == finished,
+            "step {step}: a partial output ({} bytes)",
+            now.len()
+        );
     }
-    // Both outcomes occurred: some kills came before the rename, some after.
-    assert!(
-        outcomes.0 > 0 && outcomes.1 > 0,
-        "{outcomes:?} (run of {duration:?})"
-    );
+    // The new outcome, deterministically: a run that is not killed replaces the old file whole.
+    std::fs::write(&out, &old).unwrap();
+    let replaced = convspec(&args(&out));
+    assert_eq!(replaced.status.code(), Some(0));
+    assert!(std::fs::read(&out).unwrap() == finished, "the finished run's output");
     // Kills in the middle of the write itself: as soon as the temporary file beside the output
     // appears (`.y.npy.<pid>.tmp`), the process is killed; the output is still the old file.
     let mut mid_write = 0;
-    for _ in 0..20 {
+    for _ in 0..40 {
         std::fs::write(&out, &old).unwrap();
         let mut child = spawn(&args(&out));
         let temporary = d.join(format!(".y.npy.{}.tmp", child.id()));
@@ -524,6 +518,12 @@ fn a_killed_write_leaves_the_old_file_or_the_whole_new_one() {
             }
             std::thread::sleep(std::time::Duration::from_micros(50));
         }
+        // Stopped while the temporary file still exists, the process has not renamed it: the
+        // kill that follows must leave the old file.
+        let _ = std::process::Command::new("kill")
+            .args(["-STOP", &child.id().to_string()])
+            .status();
+        let stopped_mid_write = seen && temporary.exists();
         let _ = child.kill();
         let _ = child.wait();
         let now = std::fs::read(&out).expect("the output path still holds a file");
@@ -532,7 +532,8 @@ fn a_killed_write_leaves_the_old_file_or_the_whole_new_one() {
             "a partial output ({} bytes)",
             now.len()
         );
-        if seen && now == old {
+        if stopped_mid_write {
+            assert!(now == old, "killed before the rename, yet the output changed");
             mid_write += 1;
         }
         let _ = std::fs::remove_file(&temporary);
