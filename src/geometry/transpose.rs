@@ -228,7 +228,8 @@ pub struct DimTranspose {
 }
 
 impl DimTranspose {
-    /// O = (L - 1) s + d (k - 1) + 1 + a - p_b - p_e, which must be positive.
+    /// O = (L - 1) s + d (k - 1) + 1 + a - p_b - p_e, which must not be negative (O = 0 is
+    /// PyTorch's empty output).
     pub fn output_size(&self, dim: usize) -> Result<usize, GeometryError> {
         let full = uncropped(
             self.input,
@@ -243,9 +244,9 @@ impl DimTranspose {
             .ok_or(GeometryError::Overflow {
                 what: "transposed convolution output size",
             })?;
-        if size <= 0 {
+        if size < 0 {
             return Err(GeometryError::Unsupported(format!(
-                "transposed convolution output size in spatial dimension {dim} would be {full} - {} - {} <= 0 ((L-1)*stride + dilation*(k-1) + 1 + output_padding - padding)",
+                "transposed convolution output size in spatial dimension {dim} would be {full} - {} - {} < 0 ((L-1)*stride + dilation*(k-1) + 1 + output_padding - padding)",
                 self.pad_begin, self.pad_end
             )));
         }

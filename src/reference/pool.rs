@@ -125,6 +125,19 @@ pub fn adaptive_windows(input: &[usize], output: &[usize]) -> Result<Vec<Window>
             return Err(GeometryError::ZeroInput { dim }.into());
         }
     }
+    // The windows' tables before they are built: one window per output position, one table
+    // row (about L / O + 2 positions) per output index of each dimension.
+    let windows: u128 = output.iter().map(|&o| o as u128).product();
+    let rows: u128 = input
+        .iter()
+        .zip(output)
+        .map(|(&l, &o)| o as u128 * (l as u128 / o as u128 + 2))
+        .sum();
+    crate::limits::check_exact_elements(
+        "the adaptive pooling windows",
+        windows.saturating_add(rows),
+    )
+    .map_err(OpError::Invalid)?;
     let per_dim: DimWindows = input
         .iter()
         .zip(output)
@@ -152,6 +165,16 @@ fn spatial_sizes(shape: &[usize], rank: usize, what: &str) -> Result<Vec<usize>,
         )));
     }
     Ok(shape[shape.len() - rank..].to_vec())
+}
+
+/// Refuses an output of the leading dims times `output` beyond the memory limit
+/// ([`crate::limits`]), before anything is allocated.
+fn check_output(shape: &[usize], rank: usize, output: &[usize]) -> Result<(), OpError> {
+    let elements = shape[..shape.len() - rank]
+        .iter()
+        .chain(output)
+        .fold(1u128, |n, &d| n.saturating_mul(d as u128));
+    crate::limits::check_exact_elements("the output", elements).map_err(OpError::Invalid)
 }
 
 /// Applies `reduce` to every (n, c) plane and window; output shape = leading dims + `output`.
@@ -373,6 +396,7 @@ pub fn adaptive_avg_pool<T: Field>(
 ) -> Result<ArrayD<T>, OpError> {
     let rank = output_size.len();
     let spatial = spatial_sizes(input.shape(), rank, "adaptive average pooling")?;
+    check_output(input.shape(), rank, output_size)?;
     let windows = adaptive_windows(&spatial, output_size)?;
     Ok(mean_over(
         input,
@@ -391,6 +415,7 @@ pub fn adaptive_max_pool<T: Ring + PartialOrd>(
 ) -> Result<MaxPoolOutput<T>, OpError> {
     let rank = output_size.len();
     let spatial = spatial_sizes(input.shape(), rank, "adaptive max pooling")?;
+    check_output(input.shape(), rank, output_size)?;
     let windows = adaptive_windows(&spatial, output_size)?;
     Ok(max_over(input, rank, &windows, output_size))
 }

@@ -87,6 +87,17 @@ pub fn unfold<T: Ring>(input: &ArrayD<T>, params: &UnfoldParams) -> Result<Array
         .map(|(d, g)| g.output_size(d))
         .collect::<Result<_, _>>()?;
     let taps = multi_indices(&params.kernel_size);
+    let columns = output
+        .iter()
+        .fold(1u128, |n, &d| n.saturating_mul(d as u128));
+    crate::limits::check_exact_elements(
+        "the output",
+        (batch as u128)
+            .saturating_mul((channels * taps.len()) as u128)
+            .saturating_mul(columns)
+            .saturating_add(columns),
+    )
+    .map_err(OpError::Invalid)?;
     let positions = multi_indices(&output);
     let rows = channels * taps.len();
     let shape = [batch, rows, positions.len()];
@@ -155,6 +166,13 @@ pub fn fold<T: Ring>(
     let channels = rows / taps.len();
     let mut shape = vec![batch, channels];
     shape.extend_from_slice(output_size);
+    crate::limits::check_exact_elements(
+        "the output",
+        shape
+            .iter()
+            .fold(1u128, |n, &d| n.saturating_mul(d as u128)),
+    )
+    .map_err(OpError::Invalid)?;
     let mut out = ArrayD::from_elem(IxDyn(&shape), T::zero());
     for (index, value) in input.indexed_iter() {
         let (n, row, column) = (index[0], index[1], index[2]);

@@ -1050,3 +1050,130 @@ fn check_algorithm_fft_applies_the_normwise_bound() {
         );
     }
 }
+
+/// What a PyTorch user types: `avg_pool2d(x, 3)` is `pool avg --kernel-size 3` on a 4-D input
+/// (one value for every spatial dimension of the input); `--unbatched` reads (C, H, W).
+#[test]
+fn one_kernel_size_pools_every_spatial_dimension_of_the_input() {
+    let tmp = common::tempdir();
+    let d = tmp.path();
+    let values: Vec<i64> = (0..50).collect();
+    let x = save(d, "x.npy", &ints(&[1, 2, 5, 5], &values), Dtype::F64);
+    let y = d.join("y.npy");
+    let run = |input: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "pool",
+            "avg",
+            "--input",
+            input.to_str().unwrap(),
+            "--kernel-size",
+            "3",
+        ];
+        args.extend(extra);
+        args.extend(["--output", y.to_str().unwrap()]);
+        let out = convspec(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        read_npy(&y).unwrap().values
+    };
+    // avg_pool2d(x, 3) on 5x5: one 3x3 window per channel (stride = kernel), by hand: the mean
+    // of rows 0-2, columns 0-2 of channel 0 is (0+1+2+5+6+7+10+11+12)/9 = 6.
+    let pooled = run(&x, &[]);
+    assert_eq!(pooled.shape(), &[1, 2, 1, 1]);
+    assert_eq!(pooled[[0, 0, 0, 0]], Rational::from_integer(6.into()));
+    assert_eq!(pooled[[0, 1, 0, 0]], Rational::from_integer(31.into()));
+    let unbatched = save(d, "u.npy", &ints(&[2, 5, 5], &values), Dtype::F64);
+    let pooled = run(&unbatched, &["--unbatched"]);
+    assert_eq!(pooled.shape(), &[2, 1, 1]);
+    assert_eq!(pooled[[1, 0, 0]], Rational::from_integer(31.into()));
+}
+
+/// `convspec grad` takes the forward command line unchanged, `--bias` included (checked for its
+/// length, without effect on the gradients); an empty transposed convolution is PyTorch's
+/// empty tensor.
+#[test]
+fn grad_accepts_the_forward_bias_and_empty_transposed_outputs_are_empty() {
+    let tmp = common::tempdir();
+    let d = tmp.path();
+    let x = save(
+        d,
+        "x.npy",
+        &ints(&[1, 2, 5], &[1, -2, 3, 0, 4, 2, 2, -1, 5, 1]),
+        Dtype::F64,
+    );
+    let w = save(
+        d,
+        "w.npy",
+        &ints(&[3, 2, 2], &[1, 0, -1, 2, 1, 1, 0, 3, 2, -2, 1, 1]),
+        Dtype::F64,
+    );
+    let g = save(d, "g.npy", &ints(&[1, 3, 4], &[1; 12]), Dtype::F64);
+    let b = save(d, "b.npy", &ints(&[3], &[5, 6, 7]), Dtype::F64);
+    let b2 = save(d, "b2.npy", &ints(&[2], &[5, 6]), Dtype::F64);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let grad = |bias: Option<&Path>, out: &str| {
+        let mut args = vec![
+            "grad".to_string(),
+            "--input".into(),
+            s(&x),
+            "--weight".into(),
+            s(&w),
+            "--grad-output".into(),
+            s(&g),
+        ];
+        if let Some(b) = bias {
+            args.extend(["--bias".to_string(), s(b)]);
+        }
+        args.extend(["--grad-weight".to_string(), s(&d.join(out))]);
+        convspec(&args)
+    };
+    assert!(grad(None, "a.npy").status.success());
+    let with_bias = grad(Some(&b), "wb.npy");
+    assert!(
+        with_bias.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_bias.stderr)
+    );
+    assert_eq!(
+        read_npy(&d.join("a.npy")).unwrap().values,
+        read_npy(&d.join("wb.npy")).unwrap().values
+    );
+    let wrong = grad(Some(&b2), "c.npy");
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("--bias has shape [2]"));
+    // F.conv_transpose1d(x, w, padding=1) with L = 2, k = 1: (L-1) + 1 - 2 = 0 outputs.
+    let tx = save(d, "tx.npy", &ints(&[1, 2, 2], &[1, 2, 3, 4]), Dtype::F64);
+    let tw = save(d, "tw.npy", &ints(&[2, 3, 1], &[1; 6]), Dtype::F64);
+    let y = d.join("empty.npy");
+    let out = convspec(&[
+        "conv-transpose",
+        "--input",
+        &s(&tx),
+        "--weight",
+        &s(&tw),
+        "--padding",
+        "1",
+        "--output",
+        &s(&y),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(read_npy(&y).unwrap().values.shape(), &[1, 3, 0]);
+    // One padding more is negative: refused, as PyTorch refuses it.
+    let out = convspec(&[
+        "conv-transpose",
+        "--input",
+        &s(&tx),
+        "--weight",
+        &s(&tw),
+        "--padding",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -123,6 +123,7 @@ fn every_bad_input_gets_its_message_exit_2_and_no_output() {
         args
     };
     let plain = |extra: &[&str]| layer(&x, &w, extra);
+    let command = |words: &[&str]| -> Vec<String> { words.iter().map(|s| s.to_string()).collect() };
     let with_bias = |bias: &Path| layer(&x, &w, &["--bias", bias.to_str().unwrap()]);
     let to = |path: &Path| {
         vec![
@@ -396,6 +397,69 @@ fn every_bad_input_gets_its_message_exit_2_and_no_output() {
             layer(&unrelated, &w, &["--memory-limit", "60K"]),
             "common denominator has",
         ),
+        (
+            "an adaptive pooling output above the memory limit",
+            command(&[
+                "pool",
+                "adaptive-avg",
+                "--input",
+                &p(&x),
+                "--output-size",
+                "1000000000",
+                "--output",
+                &p(&out),
+            ]),
+            "the output (2000000000 exact values) needs about 178.8 GiB",
+        ),
+        (
+            "a checked adaptive pooling output above the memory limit",
+            command(&[
+                "check",
+                "pool",
+                "adaptive-max",
+                "--input",
+                &p(&x),
+                "--output-size",
+                "100000000",
+                "--candidate",
+                &p(&x),
+                "--precision",
+                "fp32",
+            ]),
+            "above the memory limit",
+        ),
+        (
+            "a fold output above the memory limit",
+            command(&[
+                "fold",
+                "--input",
+                &p(&x),
+                "--output-size",
+                "1000000000,5",
+                "--kernel-size",
+                "2,1",
+                "--stride",
+                "999999999,1",
+                "--output",
+                &p(&out),
+            ]),
+            "above the memory limit",
+        ),
+        (
+            "an unfold output above the memory limit",
+            command(&[
+                "unfold",
+                "--input",
+                &p(&x),
+                "--kernel-size",
+                "1",
+                "--padding",
+                "1000000000",
+                "--output",
+                &p(&out),
+            ]),
+            "above the memory limit",
+        ),
     ];
     assert!(cases.len() >= 40, "{} cases", cases.len());
     let mut failures = Vec::new();
@@ -498,7 +562,10 @@ fn a_killed_write_leaves_the_old_file_or_the_whole_new_one() {
     std::fs::write(&out, &old).unwrap();
     let replaced = convspec(&args(&out));
     assert_eq!(replaced.status.code(), Some(0));
-    assert!(std::fs::read(&out).unwrap() == finished, "the finished run's output");
+    assert!(
+        std::fs::read(&out).unwrap() == finished,
+        "the finished run's output"
+    );
     // Kills in the middle of the write itself: as soon as the temporary file beside the output
     // appears (`.y.npy.<pid>.tmp`), the process is killed; the output is still the old file.
     let mut mid_write = 0;
@@ -533,7 +600,10 @@ fn a_killed_write_leaves_the_old_file_or_the_whole_new_one() {
             now.len()
         );
         if stopped_mid_write {
-            assert!(now == old, "killed before the rename, yet the output changed");
+            assert!(
+                now == old,
+                "killed before the rename, yet the output changed"
+            );
             mid_write += 1;
         }
         let _ = std::fs::remove_file(&temporary);

@@ -9,7 +9,7 @@ use crate::common::{
     read_flag, read_layer_files, refuse_clobber, EngineArgs, GeometryArgs, LayerFiles,
 };
 use crate::layers::{
-    adaptive_output_size, avg_flags, batched_rank, pool_params, refuse_flags, transpose_geometry,
+    adaptive_output_size, avg_flags, pool_params, refuse_flags, spatial_rank, transpose_geometry,
     weight_rank, window_flags, GradArgs, PoolArgs, PoolKind, TransposeArgs,
 };
 use clap::{ArgMatches, Command};
@@ -383,10 +383,11 @@ fn run_pool(args: PoolArgs, oracle: OracleArgs) -> Result<bool, String> {
     refuse_clobber(&[&args.input], &oracle.outputs())?;
     let input = read_flag("--input", &args.input)?;
     let x = oracle.prepare(input, "--input")?;
+    let rank = spatial_rank(&args, &x);
     let reference = match args.kind {
         PoolKind::Max => {
             refuse_flags(&args, &avg_flags(&args))?;
-            Reference::max_pool(&x, &pool_params(&args)?)
+            Reference::max_pool(&x, &pool_params(&args, rank)?)
         }
         PoolKind::Avg => {
             let mut options = AvgOptions::default();
@@ -395,7 +396,7 @@ fn run_pool(args: PoolArgs, oracle: OracleArgs) -> Result<bool, String> {
                     parse_bool("--count-include-pad", v).map_err(|e| e.to_string())?;
             }
             options.divisor_override = args.divisor_override;
-            Reference::avg_pool(&x, &pool_params(&args)?, &options)
+            Reference::avg_pool(&x, &pool_params(&args, rank)?, &options)
         }
         PoolKind::AdaptiveAvg
         | PoolKind::AdaptiveMax
@@ -403,7 +404,6 @@ fn run_pool(args: PoolArgs, oracle: OracleArgs) -> Result<bool, String> {
         | PoolKind::GlobalMax => {
             refuse_flags(&args, &window_flags(&args))?;
             refuse_flags(&args, &avg_flags(&args))?;
-            let rank = batched_rank(&x);
             let global = matches!(args.kind, PoolKind::GlobalAvg | PoolKind::GlobalMax);
             if global && args.output_size.is_some() {
                 return Err("--output-size does not apply to global pooling".into());
@@ -475,6 +475,7 @@ fn run_grad(args: GradArgs, oracle: OracleArgs) -> Result<bool, String> {
     let weight = read_flag("--weight", &args.weight)?;
     let grad_output = read_flag("--grad-output", &args.grad_output)?;
     let geometry = args.geometry.geometry(weight_rank(&weight, "--weight")?)?;
+    args.check_bias(&weight.values, &oracle.outputs())?;
     let engine = engine(&args.engine)?;
     let x = oracle.prepare(input, "--input")?;
     let w = oracle.prepare(weight, "--weight")?;

@@ -1,6 +1,6 @@
 //! `convspec conv-transpose`, `pool`, `grad`, `unfold` and `fold`.
 
-use crate::args::{choice, get, get_path, get_text, given, number, path, text, value_enum};
+use crate::args::{choice, get, get_path, get_text, given, number, path, switch, text, value_enum};
 use crate::common::{
     read_flag, read_layer_files, refuse_clobber, scaled, EngineArgs, GeometryArgs, OutputArgs,
 };
@@ -239,6 +239,7 @@ pub struct PoolArgs {
     pub(crate) count_include_pad: Option<String>,
     pub(crate) divisor_override: Option<usize>,
     pub(crate) output_size: Option<String>,
+    pub(crate) unbatched: bool,
     pub(crate) indices: Option<PathBuf>,
     pub(crate) indices_layout: IndexLayout,
     pub(crate) out: OutputArgs,
@@ -253,8 +254,9 @@ impl PoolArgs {
                 .help("max | avg | adaptive-avg | adaptive-max | global-avg | global-max.")
                 .value_parser(clap::builder::EnumValueParser::<PoolKind>::new())
                 .required(true),
-            path("input", "Input .npy (N, C, L...) or unbatched (C, L...); global pools take (N, C, L...).").required(true),
-            text("kernel-size", "Window size: one value per spatial dimension, or a comma list (max, avg)."),
+            path("input", "Input .npy (N, C, L...), or (C, L...) with --unbatched or a comma list of --kernel-size one shorter than the input's spatial axes.").required(true),
+            switch("unbatched", "The input has no batch axis: (C, L...). One --kernel-size or --output-size value then applies to ndim - 1 spatial dimensions instead of ndim - 2."),
+            text("kernel-size", "Window size: one value for every spatial dimension of the input (N, C, spatial...), as PyTorch's avg_pool2d(x, 3); or a comma list, whose length sets the spatial rank (max, avg)."),
             text("stride", "Stride (default: the kernel size)."),
             text("padding", "Padding on both sides, at most half the kernel size (default 0).")
                 .conflicts_with("pads"),
@@ -284,6 +286,7 @@ impl PoolArgs {
             count_include_pad: get_text(m, "count-include-pad"),
             divisor_override: get(m, "divisor-override"),
             output_size: get_text(m, "output-size"),
+            unbatched: m.get_flag("unbatched"),
             indices: get_path(m, "indices"),
             indices_layout: given(m, "indices-layout"),
             out: OutputArgs::from_matches(m),
@@ -291,12 +294,17 @@ impl PoolArgs {
     }
 }
 
-pub(crate) fn pool_params(args: &PoolArgs) -> Result<PoolParams, String> {
+/// The window of max and avg pooling; one `--kernel-size` value applies to each of `rank_hint`
+/// spatial dimensions (the input's, [`spatial_rank`]), a comma list sets the rank itself.
+pub(crate) fn pool_params(args: &PoolArgs, rank_hint: usize) -> Result<PoolParams, String> {
     let kernel = args
         .kernel_size
         .as_deref()
         .ok_or("--kernel-size is required for max and avg pooling")?;
-    let kernel = parse_list("--kernel-size", kernel).map_err(err)?;
+    let mut kernel = parse_list("--kernel-size", kernel).map_err(err)?;
+    if kernel.len() == 1 {
+        kernel = vec![kernel[0]; rank_hint];
+    }
     let rank = kernel.len();
     let mut params = PoolParams::new(kernel);
     if let Some(v) = &args.stride {
@@ -350,9 +358,10 @@ pub(crate) fn adaptive_output_size(
     })
 }
 
-/// The spatial rank adaptive and global pools infer from the input: (N, C, L...).
-pub(crate) fn batched_rank(x: &ArrayD<Rational>) -> usize {
-    x.ndim().saturating_sub(2).max(1)
+/// The spatial rank pools infer from the input: (N, C, L...), or (C, L...) with `--unbatched`.
+pub(crate) fn spatial_rank(args: &PoolArgs, x: &ArrayD<Rational>) -> usize {
+    let lead = if args.unbatched { 1 } else { 2 };
+    x.ndim().saturating_sub(lead).max(1)
 }
 
 /// The fixed-window flags given (max and avg pooling only).
@@ -388,13 +397,13 @@ pub fn run_pool(args: PoolArgs) -> Result<(), String> {
     let max_flags = [("--indices", args.indices.is_some())];
     let adaptive_flags = [("--output-size", args.output_size.is_some())];
     let output_size = |rank_hint: usize| adaptive_output_size(&args, rank_hint);
-    let batched_rank = batched_rank(x);
+    let batched_rank = spatial_rank(&args, x);
     let (values, max_output): (ArrayD<Rational>, Option<MaxPoolOutput<Rational>>) = match args.kind
     {
         PoolKind::Max => {
             refuse_flags(&args, &avg_flags)?;
             refuse_flags(&args, &adaptive_flags)?;
-            let out = max_pool(x, &pool_params(&args)?).map_err(err)?;
+            let out = max_pool(x, &pool_params(&args, batched_rank)?).map_err(err)?;
             (out.values.clone(), Some(out))
         }
         PoolKind::Avg => {
@@ -406,7 +415,7 @@ pub fn run_pool(args: PoolArgs) -> Result<(), String> {
             }
             options.divisor_override = args.divisor_override;
             (
-                avg_pool(x, &pool_params(&args)?, &options).map_err(err)?,
+                avg_pool(x, &pool_params(&args, batched_rank)?, &options).map_err(err)?,
                 None,
             )
         }
@@ -457,6 +466,7 @@ pub struct GradArgs {
     pub(crate) input: PathBuf,
     pub(crate) weight: PathBuf,
     pub(crate) grad_output: PathBuf,
+    pub(crate) bias: Option<PathBuf>,
     pub(crate) engine: EngineArgs,
     pub(crate) geometry: GeometryArgs,
     pub(crate) grad_input: Option<PathBuf>,
@@ -475,6 +485,7 @@ impl GradArgs {
             )
             .required(true),
             path("weight", "Forward weight .npy (C_out, C_in/groups, k...).").required(true),
+            path("bias", "Forward bias .npy (C_out,): accepted so that the forward command line works unchanged; the gradients do not depend on it (its length is checked)."),
             path(
                 "grad-output",
                 "Upstream gradient dL/dy .npy, the shape of the forward output.",
@@ -501,6 +512,7 @@ impl GradArgs {
             input: given(m, "input"),
             weight: given(m, "weight"),
             grad_output: given(m, "grad-output"),
+            bias: get_path(m, "bias"),
             engine: EngineArgs::from_matches(m),
             geometry: GeometryArgs::from_matches(m),
             grad_input: get_path(m, "grad-input"),
@@ -508,6 +520,29 @@ impl GradArgs {
             grad_bias: get_path(m, "grad-bias"),
             output_dtype: get_text(m, "output-dtype"),
         }
+    }
+}
+
+impl GradArgs {
+    /// Reads `--bias` when given and checks that it has one entry per output channel.
+    pub(crate) fn check_bias(
+        &self,
+        weight: &ArrayD<Rational>,
+        outputs: &[&Path],
+    ) -> Result<(), String> {
+        let Some(path) = &self.bias else {
+            return Ok(());
+        };
+        refuse_clobber(&[path], outputs)?;
+        let bias = read_flag("--bias", path)?;
+        let channels = weight.shape().first().copied().unwrap_or(0);
+        if bias.values.shape() != [channels] {
+            return Err(format!(
+                "--bias has shape {:?}: expected ({channels},), one entry per output channel of the weight",
+                bias.values.shape()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -523,6 +558,7 @@ pub fn run_grad(args: GradArgs) -> Result<(), String> {
     let weight = read_flag("--weight", &args.weight)?;
     let grad_output = read_flag("--grad-output", &args.grad_output)?;
     let geometry = args.geometry.geometry(weight_rank(&weight, "--weight")?)?;
+    args.check_bias(&weight.values, &outputs)?;
     let grads = match args.engine.fast()? {
         Some(engine) => {
             let g = engine
