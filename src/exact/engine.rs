@@ -16,6 +16,7 @@ use super::gemm::{multiply_packed, pack_a, Kernel};
 use super::modular::{prime_limit, primes_below, residue_big, symmetric, Crt, Modulus};
 use super::scaled::{rational_gcd, Integers, ScaledTensor};
 use super::ExactError;
+use crate::parallel::{recycle, SharedOutput};
 use crate::scalar::Integer;
 use ndarray::{ArrayD, IxDyn};
 use num_traits::Zero;
@@ -447,70 +448,6 @@ impl Plan {
     }
 }
 
-/// A rayon pool of exactly `threads` threads.
-pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, ExactError> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .build()
-        .map_err(|e| ExactError::TooLarge(format!("cannot start {threads} threads: {e}")))
-}
-
-/// Large f64 buffers reused from call to call: a free list shared by the engines of the
-/// process. A fresh buffer of megabytes is mapped page by page on first touch, and the allocator
-/// returns it to the system when it is freed; for the ResNet-50 conv2 layer that was about a
-/// sixth of a call here (page faults). Bounded: at most [`recycle::KEPT`] buffers and
-/// [`recycle::KEPT_BYTES`] bytes are kept; the values of a taken buffer are unspecified (every
-/// user overwrites or clears what it reads).
-pub(super) mod recycle {
-    use std::sync::Mutex;
-
-    /// The most buffers kept.
-    pub const KEPT: usize = 32;
-    /// The most bytes kept.
-    pub const KEPT_BYTES: usize = 64 << 20;
-
-    static FREE: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
-
-    /// An empty vector with room for `len` values (the smallest kept one that is large
-    /// enough, or a new one).
-    pub fn take(len: usize) -> Vec<f64> {
-        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
-        let best = free
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.capacity() >= len)
-            .min_by_key(|(_, v)| v.capacity())
-            .map(|(i, _)| i);
-        match best {
-            Some(i) => {
-                let mut v = free.swap_remove(i);
-                v.clear();
-                v
-            }
-            None => Vec::with_capacity(len),
-        }
-    }
-
-    /// A zero-filled vector of `len` values.
-    pub fn zeros(len: usize) -> Vec<f64> {
-        let mut v = take(len);
-        v.resize(len, 0.0);
-        v
-    }
-
-    /// Gives a buffer back (dropped when the list is full).
-    pub fn give(v: Vec<f64>) {
-        if v.capacity() < 1 << 12 {
-            return;
-        }
-        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
-        let bytes: usize = free.iter().map(|v| v.capacity() * 8).sum();
-        if free.len() < KEPT && bytes + v.capacity() * 8 <= KEPT_BYTES {
-            free.push(v);
-        }
-    }
-}
-
 /// Per-thread buffers of the tile loop, reused from tile to tile.
 struct Scratch {
     /// One packed B buffer per chunk of the reduction.
@@ -519,38 +456,6 @@ struct Scratch {
     c: Vec<Vec<f64>>,
     /// The combiner's buffers.
     combine: (Vec<u64>, Vec<u64>),
-}
-
-/// An output buffer written by many threads at disjoint indices (the exact engine's tiles, the
-/// float kernels' tiles and planes).
-#[derive(Clone, Copy)]
-pub(crate) struct SharedOutput<T> {
-    start: *mut T,
-    len: usize,
-}
-
-// SAFETY: the buffer outlives the parallel loop that writes it, and every index is written by
-// exactly one tile (tiles partition the outputs), so no two threads touch the same element.
-unsafe impl<T: Send> Send for SharedOutput<T> {}
-unsafe impl<T: Send> Sync for SharedOutput<T> {}
-
-impl<T> SharedOutput<T> {
-    pub(crate) fn new(values: &mut [T]) -> SharedOutput<T> {
-        SharedOutput {
-            start: values.as_mut_ptr(),
-            len: values.len(),
-        }
-    }
-
-    /// values[start..start + len] as a slice.
-    ///
-    /// # Safety
-    /// No other thread writes or reads that range while the slice lives.
-    #[allow(clippy::mut_from_ref)] // disjoint ranges per tile, see the Send/Sync impls
-    pub(crate) unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
-        assert!(start + len <= self.len, "output range in bounds");
-        std::slice::from_raw_parts_mut(self.start.add(start), len)
-    }
 }
 
 /// Everything the tile loop of [`run`] reads.

@@ -208,7 +208,7 @@ pub fn pack_a(kernel: &Kernel, a: &[f64], m: usize, k: usize, k0: usize, k1: usi
     let mr = kernel.mr;
     let panels = m.div_ceil(mr);
     let depth = k1 - k0;
-    let mut packed = super::engine::recycle::zeros(panels * mr * depth);
+    let mut packed = crate::parallel::recycle::zeros(panels * mr * depth);
     for panel in 0..panels {
         let block = &mut packed[panel * mr * depth..(panel + 1) * mr * depth];
         for i in 0..mr {

@@ -128,7 +128,9 @@ impl ExactEngine {
     fn pool(&self) -> Result<&rayon::ThreadPool, ExactError> {
         if self.pool.get().is_none() {
             // Two threads racing here both build a pool; one is kept, the other dropped.
-            let _ = self.pool.set(engine::thread_pool(self.threads)?);
+            let _ = self
+                .pool
+                .set(crate::parallel::thread_pool(self.threads).map_err(ExactError::TooLarge)?);
         }
         Ok(self.pool.get().expect("set above"))
     }

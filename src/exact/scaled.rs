@@ -62,7 +62,7 @@ pub struct ScaledTensor {
 
 fn not_finite(index: usize, shape: &[usize], value: String) -> ExactError {
     ExactError::NotFinite {
-        index: crate::io::unravel(index, shape),
+        index: crate::index::unravel(index, shape),
         value,
     }
 }

@@ -423,7 +423,7 @@ fn one_prime_too_few_is_caught() {
         &problem,
         &operands,
         &kernel,
-        &engine::thread_pool(1).unwrap(),
+        &crate::parallel::thread_pool(1).unwrap(),
         None,
     )
     .unwrap();
@@ -437,7 +437,7 @@ fn one_prime_too_few_is_caught() {
         &problem,
         &operands,
         &kernel,
-        &engine::thread_pool(1).unwrap(),
+        &crate::parallel::thread_pool(1).unwrap(),
         Some(short),
     )
     .unwrap();
@@ -490,7 +490,7 @@ fn one_limb_too_few_is_caught() {
         &problem,
         &operands,
         &kernel,
-        &engine::thread_pool(1).unwrap(),
+        &crate::parallel::thread_pool(1).unwrap(),
         Some(split),
     )
     .unwrap();
@@ -505,7 +505,7 @@ fn one_limb_too_few_is_caught() {
         &problem,
         &operands,
         &kernel,
-        &engine::thread_pool(1).unwrap(),
+        &crate::parallel::thread_pool(1).unwrap(),
         Some(short),
     )
     .unwrap();

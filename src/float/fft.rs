@@ -79,8 +79,8 @@
 //! allowed the error of its whole block), as an FFT's errors spread over the block.
 
 use super::{FloatScalar, Layer};
-use crate::exact::engine::SharedOutput;
 use crate::geometry::ConvShape;
+use crate::parallel::SharedOutput;
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
 use realfft::RealFftPlanner;

@@ -14,7 +14,7 @@
 //! of the module documentation holds for every order.
 
 use super::{tiles, FloatScalar, Layer};
-use crate::exact::engine::SharedOutput;
+use crate::parallel::SharedOutput;
 use rayon::prelude::*;
 
 /// The most bytes of the gathered matrix X per tile.

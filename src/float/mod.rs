@@ -41,9 +41,10 @@ pub mod winograd;
 #[cfg(test)]
 mod tests;
 
-use crate::exact::engine::{thread_pool, NONE};
+use crate::exact::engine::NONE;
 use crate::geometry::{ConvGeometry, ConvShape};
 use crate::oracle::Precision;
+use crate::parallel::thread_pool;
 use crate::reference::OpError;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use std::str::FromStr;
@@ -580,7 +581,7 @@ impl FloatEngine {
 
     fn pool(&self) -> Result<&rayon::ThreadPool, OpError> {
         if self.pool.get().is_none() {
-            let pool = thread_pool(self.threads).map_err(|e| OpError::Invalid(e.to_string()))?;
+            let pool = thread_pool(self.threads).map_err(OpError::Invalid)?;
             let _ = self.pool.set(pool);
         }
         Ok(self.pool.get().expect("set above"))

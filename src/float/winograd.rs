@@ -38,7 +38,7 @@
 //! ```
 
 use super::{FloatScalar, Layer};
-use crate::exact::engine::SharedOutput;
+use crate::parallel::SharedOutput;
 use rayon::prelude::*;
 
 /// One variant F(m x m, 3 x 3): its matrices, with G's entries as exact fractions

@@ -1,7 +1,8 @@
 //! Exact JSON: `{"shape": [..], "data": ["p/q", ...]}` with the data in C order; integers are
 //! written without a denominator ("3"), fractions in lowest terms with a positive denominator.
 
-use super::{unravel, write_atomically, ExactTensor, IoError};
+use super::{write_atomically, ExactTensor, IoError};
+use crate::index::unravel;
 use crate::io::Dtype;
 use crate::scalar::Rational;
 use ndarray::{ArrayD, IxDyn};

@@ -136,18 +136,6 @@ impl IoError {
     }
 }
 
-/// Multi-index of flat C-order position `flat` in `shape`.
-pub fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
-    let mut index = vec![0; shape.len()];
-    for (slot, &size) in index.iter_mut().zip(shape).rev() {
-        if size > 0 {
-            *slot = flat % size;
-            flat /= size;
-        }
-    }
-    index
-}
-
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename, so
 /// an error never leaves a partial output.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
@@ -182,16 +170,5 @@ pub fn read_tensor(path: &Path) -> Result<ExactTensor, IoError> {
         read_exact_json(path)
     } else {
         read_npy(path)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unravel_is_c_order() {
-        assert_eq!(unravel(5, &[2, 3]), vec![1, 2]);
-        assert_eq!(unravel(0, &[]), Vec::<usize>::new());
     }
 }

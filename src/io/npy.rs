@@ -1,6 +1,7 @@
 //! `.npy` files (format versions 1-3, either byte order, C or Fortran order) (our own header parser, see [`parse_npy_header`]).
 
-use super::{unravel, write_atomically, ExactTensor, IoError};
+use super::{write_atomically, ExactTensor, IoError};
+use crate::index::unravel;
 use crate::scalar::{
     rational_from_f16, rational_from_f32, rational_from_f64, round_to_bf16, round_to_f16,
     round_to_f32, round_to_f64, ConversionError, Rational,

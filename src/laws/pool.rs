@@ -7,7 +7,7 @@
 
 use super::{roll, same, show, Convolution, LawResult, Pooling};
 use crate::geometry::{ConvGeometry, Padding, PoolParams};
-use crate::reference::conv::multi_indices;
+use crate::index::multi_indices;
 use crate::reference::pool::{from_count, AvgOptions};
 use crate::scalar::{Field, Ring};
 use ndarray::{ArrayD, Dimension, IxDyn};
@@ -63,7 +63,7 @@ pub fn max_pool_window_permutation<T: Ring + PartialOrd>(
         if outside_complete_windows {
             continue;
         }
-        let flat = crate::toeplitz::ravel(&position, kernel);
+        let flat = crate::index::ravel(&position, kernel);
         let target_tap = &taps[(flat + rotation) % size];
         let mut target = i.to_vec();
         for d in 0..rank {

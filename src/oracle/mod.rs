@@ -369,7 +369,7 @@ pub fn check(
             failed_per_precision[claimed] += 1;
         }
         let describe = || ElementReport {
-            index: crate::io::unravel(flat, shape),
+            index: crate::index::unravel(flat, shape),
             candidate: c,
             exact: y_f,
             error: error_f64,

@@ -102,7 +102,7 @@ pub fn round_inputs(t: &ArrayD<Rational>, format: FloatFormat) -> Result<ArrayD<
         out.push(round_to_format(q, format).ok_or_else(|| {
             format!(
                 "element {:?} = {q} overflows the format when rounded",
-                crate::io::unravel(i, t.shape())
+                crate::index::unravel(i, t.shape())
             )
         })?);
     }

@@ -2,26 +2,9 @@
 
 use super::{check_bias, unbatched, OpError};
 use crate::geometry::{ConvGeometry, ConvShape};
+use crate::index::multi_indices;
 use crate::scalar::Ring;
 use ndarray::{ArrayD, Axis, IxDyn};
-
-/// All multi-indices of a box of the given sizes, in C order.
-pub fn multi_indices(sizes: &[usize]) -> Vec<Vec<usize>> {
-    let mut all = vec![Vec::new()];
-    for &size in sizes {
-        all = all
-            .into_iter()
-            .flat_map(|prefix| {
-                (0..size).map(move |i| {
-                    let mut next = prefix.clone();
-                    next.push(i);
-                    next
-                })
-            })
-            .collect();
-    }
-    all
-}
 
 /// Cross-correlation layer (what deep-learning frameworks call convolution).
 ///
@@ -215,14 +198,5 @@ mod tests {
         let w = tensor(&[1, 1, 2], &[1, 1]);
         let y = correlate(&x, &w, None, &ConvGeometry::new(1)).unwrap();
         assert_eq!(y.shape(), &[1, 2]);
-    }
-
-    #[test]
-    fn multi_indices_are_c_order() {
-        assert_eq!(
-            multi_indices(&[2, 2]),
-            vec![vec![0, 0], vec![0, 1], vec![1, 0], vec![1, 1]]
-        );
-        assert_eq!(multi_indices(&[]), vec![Vec::<usize>::new()]);
     }
 }

@@ -11,9 +11,9 @@
 //!   input positions [floor(i L / O), ceil((i + 1) L / O)).
 //! * Global pooling is adaptive pooling to size 1.
 
-use super::conv::multi_indices;
 use super::OpError;
 use crate::geometry::{GeometryError, PoolParams};
+use crate::index::multi_indices;
 use crate::scalar::{Field, Ring};
 use ndarray::{ArrayD, Dimension, IxDyn};
 
@@ -68,7 +68,7 @@ pub fn pool_windows(
     if let Some(empty) = windows.iter().position(|w| w.positions.is_empty()) {
         return Err(OpError::Invalid(format!(
             "pooling window {:?} lies entirely in the padding",
-            crate::io::unravel(empty, &output)
+            crate::index::unravel(empty, &output)
         )));
     }
     Ok((windows, output))
@@ -489,7 +489,7 @@ fn route_to_indices<T: Ring>(
     let mut grad_input = ArrayD::from_elem(IxDyn(input_shape), T::zero());
     for (index, g) in grad_output.indexed_iter() {
         let mut target = index.slice()[..lead].to_vec();
-        target.extend(crate::io::unravel(indices[&index], spatial));
+        target.extend(crate::index::unravel(indices[&index], spatial));
         let slot = &mut grad_input[IxDyn(&target)];
         *slot = slot.clone() + g.clone();
     }

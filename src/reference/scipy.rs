@@ -30,9 +30,9 @@
 //! For 'valid', the arguments are swapped when in2 is the larger; correlate2d then reverses
 //! the result in both dimensions.
 
-use super::conv::multi_indices;
 use super::numpy::Mode;
 use super::OpError;
+use crate::index::multi_indices;
 use crate::scalar::Ring;
 use ndarray::{ArrayD, Axis, IxDyn};
 use std::fmt;

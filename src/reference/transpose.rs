@@ -1,8 +1,8 @@
 //! Transposed convolution (PyTorch `conv_transpose{1,2,3}d`, ONNX `ConvTranspose`).
 
-use super::conv::multi_indices;
 use super::{check_bias, unbatched, OpError};
 use crate::geometry::{TransposeGeometry, TransposeShape};
+use crate::index::multi_indices;
 use crate::scalar::Ring;
 use ndarray::{ArrayD, IxDyn};
 

@@ -13,9 +13,9 @@
 //! PyTorch supports 2-D only; the same layout is defined here for any number of spatial
 //! dimensions.
 
-use super::conv::multi_indices;
 use super::{unbatched, OpError};
 use crate::geometry::{ConvGeometry, DimGeometry, GeometryError, Padding};
+use crate::index::multi_indices;
 use crate::scalar::Ring;
 use ndarray::{ArrayD, IxDyn};
 
@@ -177,7 +177,7 @@ pub fn fold<T: Ring>(
     for (index, value) in input.indexed_iter() {
         let (n, row, column) = (index[0], index[1], index[2]);
         let (c, tap) = (row / taps.len(), &taps[row % taps.len()]);
-        let position = crate::io::unravel(column, &blocks);
+        let position = crate::index::unravel(column, &blocks);
         let mut target = vec![n, c];
         let mut inside = true;
         for (dim, g) in dims.iter().enumerate() {

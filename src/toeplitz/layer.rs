@@ -1,10 +1,12 @@
 //! Matrices of the convolution layers: correlation, true convolution, transposed convolution.
 
-use super::{accumulate, ravel, zero_matrix, MatrixLimit, ToeplitzError};
+use super::{accumulate, zero_matrix, MatrixLimit, ToeplitzError};
 use crate::geometry::{
     checked_product, ConvGeometry, ConvShape, TransposeGeometry, TransposeShape,
 };
-use crate::reference::conv::{flip_kernel, multi_indices};
+use crate::index::multi_indices;
+use crate::index::ravel;
+use crate::reference::conv::flip_kernel;
 use crate::scalar::Ring;
 use nalgebra::DMatrix;
 use ndarray::{ArrayD, IxDyn};

@@ -184,15 +184,6 @@ pub(crate) fn accumulate<T: Ring + 'static>(
     *entry = entry.clone() + value;
 }
 
-/// The C-order flat index of `index` in an array of `shape` (the inverse of
-/// [`unravel`](crate::io::unravel)).
-pub fn ravel(index: &[usize], shape: &[usize]) -> usize {
-    index
-        .iter()
-        .zip(shape)
-        .fold(0, |flat, (&i, &size)| flat * size + i)
-}
-
 /// The padding that NumPy's and SciPy's modes select for a stride-1 layer:
 ///
 /// * `full`: d(k-1) on each side ([`Padding::Full`]);
@@ -307,15 +298,6 @@ pub fn apply<T: Ring + 'static>(matrix: &DMatrix<T>, x: &[T]) -> Result<Vec<T>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::unravel;
-
-    #[test]
-    fn ravel_inverts_unravel() {
-        let shape = [2, 3, 4];
-        for flat in 0..24 {
-            assert_eq!(ravel(&unravel(flat, &shape), &shape), flat);
-        }
-    }
 
     #[test]
     fn limit_refuses_before_allocating() {

@@ -3,9 +3,10 @@
 //! Max pooling is not linear (it is piecewise linear: for fixed input, each output copies one
 //! element), so it has no matrix; its gradient routes through the chosen elements.
 
-use super::{accumulate, ravel, zero_matrix, MatrixLimit, ToeplitzError};
+use super::{accumulate, zero_matrix, MatrixLimit, ToeplitzError};
 use crate::geometry::{checked_product, PoolParams};
-use crate::reference::conv::multi_indices;
+use crate::index::multi_indices;
+use crate::index::ravel;
 use crate::reference::pool::{from_count, pool_windows, AvgOptions};
 use crate::reference::{OpError, UnfoldParams};
 use crate::scalar::{Field, Ring};

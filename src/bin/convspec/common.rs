@@ -107,7 +107,7 @@ pub fn render(values: &ArrayD<Rational>) -> String {
         .collect();
     let outer = &shape[..shape.len().saturating_sub(1)];
     for (r, row) in rows.iter().enumerate() {
-        let mut index = convspec::io::unravel(r, outer);
+        let mut index = convspec::index::unravel(r, outer);
         if !outer.is_empty() {
             index.push(0);
             out.push_str(&format!("{:?}: ", &index[..index.len() - 1]));

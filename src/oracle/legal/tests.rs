@@ -324,7 +324,7 @@ fn make_case(seed: u64, op: Op, precision: Precision, data: Data) -> Option<Case
                     // The bias gradient is the sum of g over batch and positions.
                     let mut sums = vec![Element::default(); c_out];
                     for (flat, q) in cut_t["g"].iter().enumerate() {
-                        let channel = crate::io::unravel(flat, &g_shape)[1];
+                        let channel = crate::index::unravel(flat, &g_shape)[1];
                         if sums[channel].groups.is_empty() {
                             sums[channel].groups.push(Vec::new());
                         }
@@ -414,7 +414,7 @@ fn padded_gradient_elements(
     let per_position = elements(&grads.input, value);
     let mut out = vec![Element::default(); x_shape.iter().product()];
     for (flat, element) in per_position.into_iter().enumerate() {
-        let index = crate::io::unravel(flat, &padded);
+        let index = crate::index::unravel(flat, &padded);
         let mut source = index[..2].to_vec();
         for (k, d) in dims.iter().enumerate() {
             let j = index[2 + k] as i64 - d.pad_begin as i64;
