@@ -20,10 +20,43 @@
 //! * [`io`]: `.npy` and exact JSON.
 //! * [`seed`]: the worked examples of the seed document and what it got wrong.
 
+//! * [`float`]: float kernels (direct, im2col + GEMM, Winograd, FFT) whose error bounds the
+//!   oracle checks; [`index`]: C-order multi-indices; [`limits`]: the memory guard;
+//!   [`vectors`]: conformance vectors for other implementations.
+//!
+//! # Quick start
+//!
+//! ```
+//! use convspec::exact::ExactEngine;
+//! use convspec::geometry::{ConvGeometry, Padding};
+//! use convspec::ndarray::{ArrayD, IxDyn};
+//! use convspec::oracle::{check, CheckOptions, Precision, Reference};
+//! use convspec::scalar::rational_from_f32;
+//!
+//! // conv1d(x, w, padding=1) on float32 data, exactly.
+//! let x32 = ArrayD::from_shape_vec(IxDyn(&[1, 1, 4]), vec![0.1f32, 0.2, 0.3, 0.4]).unwrap();
+//! let w32 = ArrayD::from_shape_vec(IxDyn(&[1, 1, 3]), vec![1.0f32, -2.0, 0.5]).unwrap();
+//! let exact = |t: &ArrayD<f32>| t.mapv(|v| rational_from_f32(v).unwrap());
+//! let (x, w) = (exact(&x32), exact(&w32));
+//! let geometry = ConvGeometry::new(1).with_padding(Padding::Explicit(vec![(1, 1)]));
+//! let y = convspec::reference::correlate(&x, &w, None, &geometry).unwrap();
+//!
+//! // Is a float32 result legal? Here: the exact values rounded once, which is.
+//! let candidate = y.mapv(|q| f64::from(convspec::scalar::round_to_f32(&q)));
+//! let engine = ExactEngine::new(1);
+//! let reference = Reference::correlate(&engine, &x, &w, None, &geometry, false).unwrap();
+//! let report = check(&reference, candidate.view(), Precision::Fp32, &[&x, &w], &CheckOptions::default()).unwrap();
+//! assert!(report.passed(), "{}", report.render());
+//! ```
+//!
+//! `examples/quick_start.rs` goes on with the fast exact engine, the float engine and a law run
+//! on a kernel of one's own.
+
 #![deny(missing_docs)]
 
 pub mod exact;
 pub mod float;
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod geometry;
 pub mod index;
@@ -39,3 +72,7 @@ mod simd;
 pub mod symbolic;
 pub mod toeplitz;
 pub mod vectors;
+
+/// The array crate every tensor of the API is made of (`ArrayD`), re-exported so that callers
+/// use the same version.
+pub use ndarray;

@@ -32,6 +32,7 @@
 //! Determinism: for a given algorithm and tile width the result does not depend on the thread
 //! count (tiles are computed independently, each in a fixed order).
 
+#[doc(hidden)]
 pub mod bench;
 pub mod direct;
 pub mod fft;
@@ -225,6 +226,7 @@ pub const FFT_SPECTRA_LIMIT: usize = 1 << 32;
 /// the weight, the bias and per-dimension source tables from which a tile's gather map is built
 /// ([`Layer::tile`]). Padded positions are the map's index `spatial`
 /// (one past a channel): the kernels read them as zero.
+#[doc(hidden)]
 pub struct Layer<'a, T: Clone> {
     /// The resolved shapes.
     pub shape: ConvShape,

@@ -53,6 +53,8 @@ pub struct Counterexample {
     pub at: Option<Vec<usize>>,
 }
 
+impl std::error::Error for Counterexample {}
+
 impl fmt::Display for Counterexample {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "law '{}' fails", self.law)?;
