@@ -224,7 +224,7 @@ pub fn check(data: &[u8]) {
             &geometry,
             precision.accumulator_unit(),
         ),
-        _ => Reference::correlate(engine(), &xq, &wq, Some(&bq), &geometry, false),
+        _ => Reference::correlate(engine(), &xq, &wq, Some(&bq), &geometry),
     };
     let Ok(reference) = reference else {
         return;
@@ -234,7 +234,6 @@ pub fn check(data: &[u8]) {
         &reference,
         candidate.view(),
         precision,
-        &[&xq, &wq, &bq],
         &CheckOptions::default(),
     );
 }

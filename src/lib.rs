@@ -44,8 +44,8 @@
 //! // Is a float32 result legal? Here: the exact values rounded once, which is.
 //! let candidate = y.mapv(|q| f64::from(convspec::scalar::round_to_f32(&q)));
 //! let engine = ExactEngine::new(1);
-//! let reference = Reference::correlate(&engine, &x, &w, None, &geometry, false).unwrap();
-//! let report = check(&reference, candidate.view(), Precision::Fp32, &[&x, &w], &CheckOptions::default()).unwrap();
+//! let reference = Reference::correlate(&engine, &x, &w, None, &geometry).unwrap();
+//! let report = check(&reference, candidate.view(), Precision::Fp32, &CheckOptions::default()).unwrap();
 //! assert!(report.passed(), "{}", report.render());
 //! ```
 //!

@@ -17,8 +17,8 @@
 //! fp64 / fp32 / TF32 / fp16 / bf16 whose contract every element meets.
 //!
 //! ```text
-//! let reference = Reference::correlate(&engine, &x, &w, None, &geometry, false)?;
-//! let report = check(&reference, candidate.view(), Precision::Fp32, &[&x, &w], &CheckOptions::default())?;
+//! let reference = Reference::correlate(&engine, &x, &w, None, &geometry)?;
+//! let report = check(&reference, candidate.view(), Precision::Fp32, &CheckOptions::default())?;
 //! assert!(report.passed(), "{}", report.render());
 //! ```
 //!
@@ -38,7 +38,7 @@ pub use report::{ElementReport, Report};
 
 use crate::exact::ExactError;
 use crate::scalar::{rational_from_f64, round_to_bits, round_to_f64, FloatFormat, Rational};
-use filter::{encode_f64, fits_format, formats_met, representable_f64, FloatBound};
+use filter::{encode_f64, fits_format, representable_f64, FloatBound};
 use ndarray::{ArrayD, ArrayViewD};
 use num_traits::{Signed, Zero};
 
@@ -234,16 +234,18 @@ fn f64_of(q: &Rational) -> f64 {
     round_to_f64(q)
 }
 
-/// The contract of `precision` for a reference, given the inputs the candidate computed from
-/// (to decide whether they are already in the precision's input format).
+/// The contract of `precision` for a reference (whose inputs decide whether the cut is
+/// exact).
 pub fn contract_for(
     reference: &Reference,
     precision: Precision,
-    inputs: &[&ArrayD<Rational>],
     options: &CheckOptions,
 ) -> Contract {
-    let in_format = reference.selection || formats_met(inputs, &[precision.input_format()])[0];
-    contract_with(reference, precision, in_format, options)
+    let k = Precision::ALL
+        .iter()
+        .position(|&p| p == precision)
+        .expect("every precision is in ALL");
+    contract_with(reference, precision, reference.inputs_in_format[k], options)
 }
 
 fn contract_with(
@@ -265,15 +267,14 @@ fn contract_with(
     }
 }
 
-/// Checks a candidate output against the exact reference under the contract of `precision`
-/// (and, for the report's "tightest contract", under every other precision). `inputs` are the
-/// tensors the candidate was computed from (after any rounding of them that the caller applied
-/// to both), used to decide whether the input cut is exact.
-pub fn check(
+/// Checks a candidate output (f64, f32 or any type that converts to f64 exactly) against the
+/// exact reference under the contract of `precision` (and, for the report's "tightest
+/// contract", under every other precision). Whether the inputs' cut is exact comes from the
+/// inputs the reference was built from.
+pub fn check<T: Copy + Into<f64>>(
     reference: &Reference,
-    candidate: ArrayViewD<'_, f64>,
+    candidate: ArrayViewD<'_, T>,
     precision: Precision,
-    inputs: &[&ArrayD<Rational>],
     options: &CheckOptions,
 ) -> Result<Report, OracleError> {
     if candidate.shape() != reference.exact.shape() {
@@ -282,11 +283,10 @@ pub fn check(
             expected: reference.exact.shape().to_vec(),
         });
     }
-    let input_formats: Vec<FloatFormat> = Precision::ALL.iter().map(|p| p.input_format()).collect();
-    let in_format = formats_met(inputs, &input_formats);
+    let candidate: ArrayD<f64> = candidate.mapv(Into::into);
     let contracts: Vec<Contract> = Precision::ALL
         .iter()
-        .zip(in_format)
+        .zip(reference.inputs_in_format)
         .map(|(&p, in_format)| contract_with(reference, p, in_format, options))
         .collect();
     let filters: Vec<FloatBound> = contracts.iter().map(FloatBound::new).collect();
@@ -304,7 +304,6 @@ pub fn check(
     let mut failed_per_precision = vec![0usize; contracts.len()];
     let exact_f64 = reference.exact.to_f64_approx();
     let magnitude_f64 = reference.magnitude.to_f64_approx();
-    let candidate = candidate.as_standard_layout();
     for (flat, &c) in candidate.iter().enumerate() {
         let (y_f, s_f) = (exact_f64[flat], magnitude_f64[flat]);
         // The exact values, made only where the filter cannot decide.

@@ -25,6 +25,9 @@ pub struct Reference {
     pub reduction: Reduction,
     /// True for max pooling: the result is one of the inputs, exactly.
     pub selection: bool,
+    /// For each of [`Precision::ALL`](super::Precision::ALL): whether every input the candidate
+    /// was computed from is a value of that precision's input format (then its cut is exact).
+    pub inputs_in_format: [bool; 5],
 }
 
 fn absolute(t: &ArrayD<Rational>) -> ArrayD<Rational> {
@@ -36,6 +39,28 @@ fn largest(t: &ArrayD<Rational>) -> Rational {
         .map(|q| q.abs())
         .max()
         .unwrap_or_else(Rational::zero)
+}
+
+/// Input, weight and the bias when there is one.
+fn with_bias<'a>(
+    input: &'a ArrayD<Rational>,
+    weight: &'a ArrayD<Rational>,
+    bias: Option<&'a ArrayD<Rational>>,
+) -> Vec<&'a ArrayD<Rational>> {
+    let mut all = vec![input, weight];
+    all.extend(bias);
+    all
+}
+
+/// For each precision of [`Precision::ALL`](super::Precision::ALL), whether every element of
+/// `inputs` is a value of its input format.
+fn formats_of(inputs: &[&ArrayD<Rational>]) -> [bool; 5] {
+    let formats: Vec<FloatFormat> = super::Precision::ALL
+        .iter()
+        .map(|p| p.input_format())
+        .collect();
+    let met = super::filter::formats_met(inputs, &formats);
+    std::array::from_fn(|i| met[i])
 }
 
 /// The most padded positions that read one input element, over the elements: the product over
@@ -115,13 +140,19 @@ pub fn representable(t: &ArrayD<Rational>, format: FloatFormat) -> bool {
 }
 
 impl Reference {
-    /// The reference of a reduction computed by an exact engine.
-    pub fn linear(exact: ScaledTensor, magnitude: ScaledTensor, reduction: Reduction) -> Reference {
+    /// The reference of a reduction computed by an exact engine from `inputs`.
+    pub fn linear(
+        exact: ScaledTensor,
+        magnitude: ScaledTensor,
+        reduction: Reduction,
+        inputs: &[&ArrayD<Rational>],
+    ) -> Reference {
         Reference {
             exact,
             magnitude,
             reduction,
             selection: false,
+            inputs_in_format: formats_of(inputs),
         }
     }
 
@@ -298,6 +329,7 @@ impl Reference {
                 matrix_unit: false,
             },
             selection: false,
+            inputs_in_format: formats_of(&with_bias(input, weight, bias)),
         })
     }
 
@@ -321,7 +353,7 @@ impl Reference {
         u: f64,
     ) -> Result<Reference, ExactError> {
         use crate::float::fft::{block_magnitudes, padded_input, FftPlan};
-        let base = Reference::correlate(engine, input, weight, bias, geometry, false)?;
+        let base = Reference::correlate(engine, input, weight, bias, geometry)?;
         let batched = batched_shape(input, weight);
         let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
         let output = shape.output_spatial();
@@ -374,6 +406,7 @@ impl Reference {
                 matrix_unit: false,
             },
             selection: false,
+            inputs_in_format: base.inputs_in_format,
         })
     }
 
@@ -388,9 +421,31 @@ impl Reference {
             .value(flat_index(index, self.magnitude.shape()))
     }
 
-    /// The reference of a correlation layer (`flip` for true convolution): y from the fast
+    /// The reference of a correlation layer (`torch.nn.functional.conv*d`): y from the fast
     /// exact engine, S from the same engine on |x|, |w|, |b|; n = C_in/groups prod(k).
     pub fn correlate(
+        engine: &ExactEngine,
+        input: &ArrayD<Rational>,
+        weight: &ArrayD<Rational>,
+        bias: Option<&ArrayD<Rational>>,
+        geometry: &ConvGeometry,
+    ) -> Result<Reference, ExactError> {
+        Reference::layer(engine, input, weight, bias, geometry, false)
+    }
+
+    /// The reference of a true convolution layer (the kernel flipped in every spatial
+    /// dimension): as [`Reference::correlate`].
+    pub fn convolve(
+        engine: &ExactEngine,
+        input: &ArrayD<Rational>,
+        weight: &ArrayD<Rational>,
+        bias: Option<&ArrayD<Rational>>,
+        geometry: &ConvGeometry,
+    ) -> Result<Reference, ExactError> {
+        Reference::layer(engine, input, weight, bias, geometry, true)
+    }
+
+    fn layer(
         engine: &ExactEngine,
         input: &ArrayD<Rational>,
         weight: &ArrayD<Rational>,
@@ -422,6 +477,7 @@ impl Reference {
                 largest(input) + largest(weight),
                 bias.is_some(),
             ),
+            &with_bias(input, weight, bias),
         ))
     }
 
@@ -453,6 +509,7 @@ impl Reference {
                 largest(input) + largest(weight),
                 bias.is_some(),
             ),
+            &with_bias(input, weight, bias),
         ))
     }
 
@@ -505,13 +562,15 @@ impl Reference {
                     &g_max + largest(weight),
                     false,
                 ),
+                &[grad_output, weight],
             ),
             Reference::linear(
                 exact.weight,
                 magnitude.weight,
                 Reduction::products(positions, &g_max + largest(input), false),
+                &[grad_output, input],
             ),
-            Reference::linear(exact.bias, magnitude.bias, bias_sum),
+            Reference::linear(exact.bias, magnitude.bias, bias_sum, &[grad_output]),
         ])
     }
 
@@ -530,6 +589,7 @@ impl Reference {
             exact: scaled(&exact),
             reduction: Reduction::sum(1, Rational::zero(), false),
             selection: true,
+            inputs_in_format: [true; 5],
         }
     }
 
@@ -564,6 +624,7 @@ impl Reference {
             // Each window's count equals its divisor.
             reduction: Reduction::sum(terms, Rational::one(), true),
             selection: false,
+            inputs_in_format: formats_of(&[input]),
         })
     }
 
@@ -588,6 +649,7 @@ impl Reference {
             magnitude: scaled(&magnitude),
             reduction: Reduction::sum(terms, cut_weight, true),
             selection: false,
+            inputs_in_format: formats_of(&[input]),
         })
     }
 }

@@ -46,17 +46,11 @@ fn geometry(case: &str) -> ConvGeometry {
     }
 }
 
-fn judge(
-    reference: &Reference,
-    candidate: &ArrayD<f64>,
-    precision: Precision,
-    inputs: &[&ArrayD<Rational>],
-) -> Report {
+fn judge(reference: &Reference, candidate: &ArrayD<f64>, precision: Precision) -> Report {
     check(
         reference,
         candidate.view(),
         precision,
-        inputs,
         &CheckOptions::default(),
     )
     .unwrap()
@@ -69,31 +63,20 @@ fn cudnn_fp32_outputs_pass_fp32_and_tf32_fails_it() {
     let engine = ExactEngine::new(2);
     for case in CASES {
         let (x, w) = (exact(case, "x"), exact(case, "w"));
-        let reference =
-            Reference::correlate(&engine, &x, &w, None, &geometry(case), false).unwrap();
+        let reference = Reference::correlate(&engine, &x, &w, None, &geometry(case)).unwrap();
         for output in ["y_fp32_strict", "y_fp32_benchmark"] {
-            let report = judge(
-                &reference,
-                &candidate(case, output),
-                Precision::Fp32,
-                &[&x, &w],
-            );
+            let report = judge(&reference, &candidate(case, output), Precision::Fp32);
             assert!(report.passed(), "{case} {output}\n{}", report.render());
             assert_eq!(report.tightest, Some(Precision::Fp32), "{case} {output}");
         }
         // float64 on the GPU from the same float32 inputs: within the fp64 contract.
-        let fp64 = judge(
-            &reference,
-            &candidate(case, "y_fp64"),
-            Precision::Fp64,
-            &[&x, &w],
-        );
+        let fp64 = judge(&reference, &candidate(case, "y_fp64"), Precision::Fp64);
         assert!(fp64.passed(), "{case} y_fp64\n{}", fp64.render());
         // TF32 (PyTorch's default for convolutions): legal TF32, not fp32.
         let tf32 = candidate(case, "y_tf32");
-        let as_tf32 = judge(&reference, &tf32, Precision::Tf32, &[&x, &w]);
+        let as_tf32 = judge(&reference, &tf32, Precision::Tf32);
         assert!(as_tf32.passed(), "{case} tf32\n{}", as_tf32.render());
-        let as_fp32 = judge(&reference, &tf32, Precision::Fp32, &[&x, &w]);
+        let as_fp32 = judge(&reference, &tf32, Precision::Fp32);
         if case == "resnet3x3" {
             // 15917 of 200704 elements (7.9 %) over the fp32 bound when this was written.
             assert!(
@@ -121,18 +104,12 @@ fn cudnn_fp16_and_bf16_outputs_pass_against_their_rounded_inputs() {
         ] {
             let x = round_inputs(&exact(case, "x"), format).unwrap();
             let w = round_inputs(&exact(case, "w"), format).unwrap();
-            let reference =
-                Reference::correlate(&engine, &x, &w, None, &geometry(case), false).unwrap();
-            let report = judge(&reference, &candidate(case, output), precision, &[&x, &w]);
+            let reference = Reference::correlate(&engine, &x, &w, None, &geometry(case)).unwrap();
+            let report = judge(&reference, &candidate(case, output), precision);
             assert!(report.passed(), "{case} {output}\n{}", report.render());
             assert!(report.contract.inputs_in_format);
             // Not the fp32 contract: the output is rounded to 16 bits.
-            let strict = judge(
-                &reference,
-                &candidate(case, output),
-                Precision::Fp32,
-                &[&x, &w],
-            );
+            let strict = judge(&reference, &candidate(case, output), Precision::Fp32);
             assert!(!strict.passed(), "{case} {output} passes fp32?");
         }
     }
@@ -152,7 +129,7 @@ fn cudnn_pooling_outputs_pass() {
     dilated.dilation = vec![2; 2];
     for (name, params) in [("max_k3s2p1_ceil", &ceil), ("max_k2s2_dil2", &dilated)] {
         let reference = Reference::max_pool(&x, params).unwrap();
-        let report = judge(&reference, &candidate("pool", name), Precision::Fp32, &[&x]);
+        let report = judge(&reference, &candidate("pool", name), Precision::Fp32);
         assert!(report.passed(), "{name}\n{}", report.render());
         assert_eq!(
             report.correctly_rounded, report.elements,
@@ -168,7 +145,7 @@ fn cudnn_pooling_outputs_pass() {
             divisor_override: None,
         };
         let reference = Reference::avg_pool(&x, &ceil, &options).unwrap();
-        let report = judge(&reference, &candidate("pool", name), Precision::Fp32, &[&x]);
+        let report = judge(&reference, &candidate("pool", name), Precision::Fp32);
         assert!(report.passed(), "{name}\n{}", report.render());
         // The negative control: the other divisor rule is caught.
         let other = AvgOptions {
@@ -176,7 +153,7 @@ fn cudnn_pooling_outputs_pass() {
             divisor_override: None,
         };
         let wrong = Reference::avg_pool(&x, &ceil, &other).unwrap();
-        let report = judge(&wrong, &candidate("pool", name), Precision::Fp32, &[&x]);
+        let report = judge(&wrong, &candidate("pool", name), Precision::Fp32);
         assert!(
             !report.passed(),
             "{name} under the other divisor rule passes"
@@ -187,7 +164,7 @@ fn cudnn_pooling_outputs_pass() {
     let mut off = candidate("pool", "max_k3s2p1_ceil");
     let target = [0, 1, 2, 3];
     off[&target[..]] = f64::from(next_up(off[&target[..]] as f32));
-    let report = judge(&reference, &off, Precision::Fp32, &[&x]);
+    let report = judge(&reference, &off, Precision::Fp32);
     assert_eq!(report.failed, 1);
     assert_eq!(report.failures[0].index, target.to_vec());
 }
@@ -203,13 +180,13 @@ fn broken_candidates_fail_at_the_right_element() {
     let case = "strided_dilated_grouped";
     let (x, w) = (exact(case, "x"), exact(case, "w"));
     let g = geometry(case);
-    let reference = Reference::correlate(&engine, &x, &w, None, &g, false).unwrap();
+    let reference = Reference::correlate(&engine, &x, &w, None, &g).unwrap();
     let good = candidate(case, "y_fp32_strict");
     let shape = good.shape().to_vec();
 
     // One element moved a few ulps beyond its bound.
     let target = vec![1, 5, 3, 7];
-    let report = judge(&reference, &good, Precision::Fp32, &[&x, &w]);
+    let report = judge(&reference, &good, Precision::Fp32);
     assert!(report.passed());
     let y = &reference.exact_at(&target);
     let bound = report_bound(&reference, &target);
@@ -220,21 +197,21 @@ fn broken_candidates_fail_at_the_right_element() {
     }
     let mut perturbed = good.clone();
     perturbed[&target[..]] = f64::from(moved);
-    let report = judge(&reference, &perturbed, Precision::Fp32, &[&x, &w]);
+    let report = judge(&reference, &perturbed, Precision::Fp32);
     assert_eq!(report.failed, 1, "{}", report.render());
     assert_eq!(report.failures[0].index, target);
     assert_eq!(report.worst.as_ref().unwrap().index, target);
     // ... while the same move within the bound passes.
     let mut inside = good.clone();
     inside[&target[..]] = f64::from(round_to_f32(y));
-    assert!(judge(&reference, &inside, Precision::Fp32, &[&x, &w]).passed());
+    assert!(judge(&reference, &inside, Precision::Fp32).passed());
 
     // A missing bias: the reference has one, the candidate does not.
     let bias = ArrayD::from_shape_fn(vec![shape[1]], |i| {
         rational_from_f64(0.25 * (i[0] as f64 + 1.0)).unwrap()
     });
-    let with_bias = Reference::correlate(&engine, &x, &w, Some(&bias), &g, false).unwrap();
-    let report = judge(&with_bias, &good, Precision::Fp32, &[&x, &w, &bias]);
+    let with_bias = Reference::correlate(&engine, &x, &w, Some(&bias), &g).unwrap();
+    let report = judge(&with_bias, &good, Precision::Fp32);
     assert!(report.failed_share() > 0.9, "{}", report.render());
     assert_eq!(report.failures[0].index, vec![0, 0, 0, 0]);
 
@@ -246,13 +223,13 @@ fn broken_candidates_fail_at_the_right_element() {
         from[last] = (from[last] + 1) % shape[last];
         *v = good[&from[..]];
     }
-    let report = judge(&reference, &shifted, Precision::Fp32, &[&x, &w]);
+    let report = judge(&reference, &shifted, Precision::Fp32);
     assert!(report.failed_share() > 0.9, "{}", report.render());
 
     // NaN at one element fails there; a wrong shape is refused.
     let mut nan = good.clone();
     nan[&target[..]] = f64::NAN;
-    let report = judge(&reference, &nan, Precision::Fp32, &[&x, &w]);
+    let report = judge(&reference, &nan, Precision::Fp32);
     assert_eq!(report.failed, 1);
     assert_eq!(report.failures[0].index, target);
     let wrong_shape = ArrayD::<f64>::zeros(vec![1, 2, 3]);
@@ -260,7 +237,6 @@ fn broken_candidates_fail_at_the_right_element() {
         &reference,
         wrong_shape.view(),
         Precision::Fp32,
-        &[&x, &w],
         &CheckOptions::default()
     )
     .is_err());

@@ -209,14 +209,12 @@ fn judge(
     label: &str,
     reference: &Reference,
     candidate: &ArrayD<f64>,
-    inputs: &[&ArrayD<Rational>],
     oracle: &OracleArgs,
 ) -> Result<Report, String> {
     let report = check(
         reference,
         candidate.view(),
         oracle.precision()?,
-        inputs,
         &oracle.options()?,
     )
     .map_err(|e| format!("{label}: {e}"))?;
@@ -310,14 +308,10 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     let (x, w, b) = oracle.prepare_layer(files)?;
     let algorithm: CheckedAlgorithm = given(m, "algorithm");
     let reference = match algorithm {
-        CheckedAlgorithm::Direct => Reference::correlate(
-            &engine,
-            &x,
-            &w,
-            b.as_ref(),
-            &geometry,
-            op == CheckedOp::Convolve,
-        ),
+        CheckedAlgorithm::Direct if op == CheckedOp::Convolve => {
+            Reference::convolve(&engine, &x, &w, b.as_ref(), &geometry)
+        }
+        CheckedAlgorithm::Direct => Reference::correlate(&engine, &x, &w, b.as_ref(), &geometry),
         CheckedAlgorithm::Winograd | CheckedAlgorithm::Winograd4 => {
             if op != CheckedOp::Correlate {
                 return Err(
@@ -352,8 +346,6 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     }
     .map_err(|e| e.to_string())?;
     let candidate = read_candidate("--candidate", &candidate)?;
-    let mut inputs = vec![&x, &w];
-    inputs.extend(b.as_ref());
     let label = match algorithm {
         CheckedAlgorithm::Direct => candidate_label(m),
         other => format!(
@@ -366,7 +358,7 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
             }
         ),
     };
-    let report = judge(&label, &reference, &candidate, &inputs, &oracle)?;
+    let report = judge(&label, &reference, &candidate, &oracle)?;
     write_report(&oracle, &[("output", &report)])?;
     Ok(report.passed())
 }
@@ -423,7 +415,7 @@ fn run_pool(args: PoolArgs, oracle: OracleArgs) -> Result<bool, String> {
     .map_err(|e| e.to_string())?;
     let candidate = read_candidate("--candidate", &candidate_path)?;
     let label = candidate_path.display().to_string();
-    let report = judge(&label, &reference, &candidate, &[&x], &oracle)?;
+    let report = judge(&label, &reference, &candidate, &oracle)?;
     write_report(&oracle, &[("output", &report)])?;
     Ok(report.passed())
 }
@@ -445,10 +437,8 @@ fn run_transpose(args: TransposeArgs, oracle: OracleArgs) -> Result<bool, String
     let reference = Reference::conv_transpose(&engine, &x, &w, b.as_ref(), &geometry)
         .map_err(|e| e.to_string())?;
     let candidate = read_candidate("--candidate", &candidate_path)?;
-    let mut inputs = vec![&x, &w];
-    inputs.extend(b.as_ref());
     let label = candidate_path.display().to_string();
-    let report = judge(&label, &reference, &candidate, &inputs, &oracle)?;
+    let report = judge(&label, &reference, &candidate, &oracle)?;
     write_report(&oracle, &[("output", &report)])?;
     Ok(report.passed())
 }
@@ -482,17 +472,14 @@ fn run_grad(args: GradArgs, oracle: OracleArgs) -> Result<bool, String> {
     let g = oracle.prepare(grad_output, "--grad-output")?;
     let references =
         Reference::correlate_backward(&engine, &x, &w, &g, &geometry).map_err(|e| e.to_string())?;
-    let inputs: [Vec<&ArrayD<Rational>>; 3] = [vec![&g, &w], vec![&g, &x], vec![&g]];
     let mut reports = Vec::new();
-    for (((name, flag, path), reference), inputs) in candidates.iter().zip(&references).zip(&inputs)
-    {
+    for ((name, flag, path), reference) in candidates.iter().zip(&references) {
         if let Some(path) = path {
             let candidate = read_candidate(flag, path)?;
             let report = judge(
                 &format!("{name} ({})", path.display()),
                 reference,
                 &candidate,
-                inputs,
                 &oracle,
             )?;
             reports.push((*name, report));

@@ -91,7 +91,6 @@ fn draw(
 struct Case {
     op: Op,
     precision: Precision,
-    inputs: Vec<ArrayD<Rational>>,
     reference: Reference,
     /// Elements computed from the cut inputs, in the reference's C order.
     elements: Vec<Element>,
@@ -167,7 +166,7 @@ fn make_case(seed: u64, op: Op, precision: Precision, data: Data) -> Option<Case
         }
         b
     };
-    let (reference, polys, has_bias, inputs, cut_tensors) = match op {
+    let (reference, polys, has_bias, cut_tensors) = match op {
         Op::Correlate | Op::ConvTranspose => {
             let transpose = op == Op::ConvTranspose;
             let geometry = random_geometry(&mut rng, rank, !transpose);
@@ -226,13 +225,11 @@ fn make_case(seed: u64, op: Op, precision: Precision, data: Data) -> Option<Case
                 )
             } else {
                 (
-                    Reference::correlate(&engine, &x, &w, b.as_ref(), &geometry, false).ok()?,
+                    Reference::correlate(&engine, &x, &w, b.as_ref(), &geometry).ok()?,
                     crate::reference::correlate(&xs, &ws, bs.as_ref(), &geometry).ok()?,
                 )
             };
-            let mut inputs = vec![x, w];
-            inputs.extend(b);
-            (reference, vec![polys], with_bias, inputs, cut_t)
+            (reference, vec![polys], with_bias, cut_t)
         }
         Op::AvgPool => {
             let x = draw(&mut rng, &x_shape, data, sx + sw, true);
@@ -277,7 +274,6 @@ fn make_case(seed: u64, op: Op, precision: Precision, data: Data) -> Option<Case
             return Some(Case {
                 op,
                 precision,
-                inputs: vec![x],
                 reference,
                 elements,
                 has_bias: false,
@@ -305,20 +301,15 @@ fn make_case(seed: u64, op: Op, precision: Precision, data: Data) -> Option<Case
             let cut_t = cut_all(&tensors)?;
             let value = value_of(&cut_t);
             let (xs, ws, gs) = (symbols(&x, "x"), symbols(&w, "w"), symbols(&g, "g"));
-            let (reference, inputs, elements) = match op {
+            let (reference, elements) = match op {
                 Op::GradInput => (
                     references[0].clone(),
-                    vec![g.clone(), w.clone()],
                     padded_gradient_elements(&x_shape, &ws, &gs, &geometry, &value)?,
                 ),
                 Op::GradWeight => {
                     let grads =
                         crate::reference::correlate_backward(&xs, &ws, &gs, &geometry).ok()?;
-                    (
-                        references[1].clone(),
-                        vec![g.clone(), x.clone()],
-                        elements(&grads.weight, &value),
-                    )
+                    (references[1].clone(), elements(&grads.weight, &value))
                 }
                 _ => {
                     // The bias gradient is the sum of g over batch and positions.
@@ -331,13 +322,12 @@ fn make_case(seed: u64, op: Op, precision: Precision, data: Data) -> Option<Case
                         sums[channel].groups[0]
                             .push(Term::Single(Value::from_rational(q).expect("dyadic")));
                     }
-                    (references[2].clone(), vec![g.clone()], sums)
+                    (references[2].clone(), sums)
                 }
             };
             return Some(Case {
                 op,
                 precision,
-                inputs,
                 reference,
                 elements,
                 has_bias: false,
@@ -347,7 +337,7 @@ fn make_case(seed: u64, op: Op, precision: Precision, data: Data) -> Option<Case
             let x = draw(&mut rng, &[1, 1, n], data, sx, true);
             let w = draw(&mut rng, &[1, 1, n], data, sw, data != Data::BigThenSmall);
             let geometry = ConvGeometry::new(1);
-            let reference = Reference::correlate(&engine, &x, &w, None, &geometry, false).ok()?;
+            let reference = Reference::correlate(&engine, &x, &w, None, &geometry).ok()?;
             tensors.insert("x".to_string(), x.clone());
             tensors.insert("w".to_string(), w.clone());
             let cut_t = cut_all(&tensors)?;
@@ -369,7 +359,6 @@ fn make_case(seed: u64, op: Op, precision: Precision, data: Data) -> Option<Case
             return Some(Case {
                 op,
                 precision,
-                inputs: vec![x, w],
                 reference,
                 elements: vec![element],
                 has_bias: false,
@@ -381,7 +370,6 @@ fn make_case(seed: u64, op: Op, precision: Precision, data: Data) -> Option<Case
     Some(Case {
         op,
         precision,
-        inputs,
         reference,
         elements,
         has_bias,
@@ -518,7 +506,6 @@ fn sweep(seed: u64, cases: usize, long_dots: &[usize]) -> (Tightness, usize) {
             continue;
         };
         let pooling = case.op == Op::AvgPool;
-        let input_refs: Vec<&ArrayD<Rational>> = case.inputs.iter().collect();
         for arithmetic in arithmetics(precision, case.has_bias, pooling) {
             let values: Option<Vec<f64>> = case
                 .elements
@@ -541,14 +528,8 @@ fn sweep(seed: u64, cases: usize, long_dots: &[usize]) -> (Tightness, usize) {
                     accumulation,
                     ..CheckOptions::default()
                 };
-                let report = check(
-                    &case.reference,
-                    candidate.view(),
-                    precision,
-                    &input_refs,
-                    &options,
-                )
-                .expect("shapes agree");
+                let report = check(&case.reference, candidate.view(), precision, &options)
+                    .expect("shapes agree");
                 judged += 1;
                 assert!(
                     report.passed(),
@@ -560,7 +541,7 @@ fn sweep(seed: u64, cases: usize, long_dots: &[usize]) -> (Tightness, usize) {
                 *worst = worst.max(worst_ratio(&report));
                 if name == "any" && arithmetic == arithmetics(precision, case.has_bias, pooling)[0]
                 {
-                    beyond_the_bound_fails(&case, &candidate, &input_refs, &options);
+                    beyond_the_bound_fails(&case, &candidate, &options);
                 }
             }
         }
@@ -570,13 +551,8 @@ fn sweep(seed: u64, cases: usize, long_dots: &[usize]) -> (Tightness, usize) {
 
 /// The negative control: an element moved to the first output-format value beyond y + B
 /// (or y - B) fails, at that element.
-fn beyond_the_bound_fails(
-    case: &Case,
-    candidate: &ArrayD<f64>,
-    inputs: &[&ArrayD<Rational>],
-    options: &CheckOptions,
-) {
-    let contract = contract_for(&case.reference, case.precision, inputs, options);
+fn beyond_the_bound_fails(case: &Case, candidate: &ArrayD<f64>, options: &CheckOptions) {
+    let contract = contract_for(&case.reference, case.precision, options);
     let out = case.precision.output_format();
     let flat = candidate.len() / 2;
     let y = case.reference.exact.value(flat);
@@ -598,14 +574,8 @@ fn beyond_the_bound_fails(
         }
         let mut shifted = candidate.clone();
         shifted.as_slice_mut().expect("standard layout")[flat] = moved;
-        let report = check(
-            &case.reference,
-            shifted.view(),
-            case.precision,
-            inputs,
-            options,
-        )
-        .expect("shapes");
+        let report =
+            check(&case.reference, shifted.view(), case.precision, options).expect("shapes");
         assert!(
             !report.passed(),
             "{:?} {}: {moved} beyond the bound passes",
@@ -651,27 +621,23 @@ fn the_reported_false_failures_pass() {
     let x = ArrayD::from_shape_vec(IxDyn(&[1, 1, 1]), vec![q(2047.0)]).unwrap();
     let w = ArrayD::from_shape_vec(IxDyn(&[1, 1, 1]), vec![q(1.0 + 2f64.powi(-10))]).unwrap();
     let b = ArrayD::from_shape_vec(IxDyn(&[1]), vec![q(-2047.0)]).unwrap();
-    let reference =
-        Reference::correlate(&engine, &x, &w, Some(&b), &ConvGeometry::new(1), false).unwrap();
+    let reference = Reference::correlate(&engine, &x, &w, Some(&b), &ConvGeometry::new(1)).unwrap();
     let candidate = ArrayD::from_elem(IxDyn(&[1, 1, 1]), 1.0);
     let report = check(
         &reference,
         candidate.view(),
         Precision::Fp16,
-        &[&x, &w, &b],
         &CheckOptions::default(),
     )
     .unwrap();
     assert!(report.passed(), "{}", report.render());
     // Without the bias the same error is condemned (the negative control).
     let far = ArrayD::from_elem(IxDyn(&[1, 1, 1]), 2048.0 + 6.0);
-    let unbiased =
-        Reference::correlate(&engine, &x, &w, None, &ConvGeometry::new(1), false).unwrap();
+    let unbiased = Reference::correlate(&engine, &x, &w, None, &ConvGeometry::new(1)).unwrap();
     let report = check(
         &unbiased,
         far.view(),
         Precision::Fp16,
-        &[&x, &w],
         &CheckOptions::default(),
     )
     .unwrap();
@@ -733,26 +699,12 @@ fn a_gradient_through_replicate_padding_passes() {
             accumulation,
             ..CheckOptions::default()
         };
-        let report = check(
-            &reference,
-            candidate.view(),
-            Precision::Fp32,
-            &[&g, &w],
-            &options,
-        )
-        .unwrap();
+        let report = check(&reference, candidate.view(), Precision::Fp32, &options).unwrap();
         assert!(report.passed(), "{}", report.render());
         // The negative control: the count of one copy's products alone condemns it.
         let mut one_copy = reference.clone();
         one_copy.reduction.terms = 4;
-        let report = check(
-            &one_copy,
-            candidate.view(),
-            Precision::Fp32,
-            &[&g, &w],
-            &options,
-        )
-        .unwrap();
+        let report = check(&one_copy, candidate.view(), Precision::Fp32, &options).unwrap();
         assert!(!report.passed(), "n = 4 must be too small");
     }
 }
