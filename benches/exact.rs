@@ -52,7 +52,7 @@ fn signal(n: usize, seed: u64) -> ArrayD<f32> {
 
 fn bench_conv2(c: &mut Criterion) {
     let (x, w) = conv2_data();
-    let geometry = ConvGeometry::new(2).with_padding(Padding::symmetric(1, 2));
+    let geometry = ConvGeometry::new(2).with_padding(Padding::uniform(1, 2));
     let mut group = c.benchmark_group("exact_resnet50_conv2_3x3_f32");
     group.sample_size(10);
     // The operands are converted before the clock, as PyTorch's are (`.double()` outside its

@@ -20,7 +20,7 @@ fn data(shape: &[usize], seed: u64) -> ArrayD<Rational> {
 fn bench_small_layer(c: &mut Criterion) {
     let x = data(&[1, 8, 16, 16], 1);
     let w = data(&[8, 8, 3, 3], 2);
-    let geometry = ConvGeometry::new(2).with_padding(Padding::symmetric(1, 2));
+    let geometry = ConvGeometry::new(2).with_padding(Padding::uniform(1, 2));
     let xf = x.mapv(|q| round_to_f64(&q));
     let wf = w.mapv(|q| round_to_f64(&q));
     let mut group = c.benchmark_group("reference_correlate_1x8x16x16_k3");

@@ -51,7 +51,7 @@ fn main() {
     let w = ArrayD::from_shape_fn(IxDyn(&[64, 64, 3, 3]), |_| {
         ((rng.uniform() * 2.0 - 1.0) / 24.0) as f32
     });
-    let geometry = ConvGeometry::new(2).with_padding(Padding::symmetric(1, 2));
+    let geometry = ConvGeometry::new(2).with_padding(Padding::uniform(1, 2));
     let engine = ExactEngine::new(threads);
     for _ in 0..repeats {
         let start = Instant::now();

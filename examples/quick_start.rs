@@ -7,7 +7,7 @@
 use convspec::exact::{ExactEngine, ScaledTensor};
 use convspec::float::{Algorithm, FloatEngine};
 use convspec::geometry::TransposeGeometry;
-use convspec::geometry::{ConvGeometry, ConvShape, Padding};
+use convspec::geometry::{ConvGeometry, ConvShape};
 use convspec::laws::{shift::interior_equivariance, Convolution};
 use convspec::ndarray::{ArrayD, IxDyn};
 use convspec::oracle::{check, CheckOptions, Precision, Reference};
@@ -84,7 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ((i[0] * 27 + i[1] * 9 + i[2] * 3 + i[3]) % 11) as f32 / 5.0 - 1.0
     });
     let b32 = ArrayD::from_shape_vec(IxDyn(&[4]), vec![0.5f32, -0.25, 0.0, 1.0])?;
-    let geometry = ConvGeometry::new(2).with_padding(Padding::Explicit(vec![(1, 1); 2]));
+    let geometry = ConvGeometry::new(2).padding(1);
     let exact = |t: &ArrayD<f32>| t.mapv(|v| rational_from_f32(v).expect("finite"));
     let (x, w, b) = (exact(&x32), exact(&w32), exact(&b32));
 

@@ -193,7 +193,7 @@ pub fn check(data: &[u8]) {
     let mut geometry = ConvGeometry::new(rank)
         .with_stride(vec![stride; rank])
         .with_dilation(vec![dilation; rank])
-        .with_padding(Padding::symmetric(pad, rank))
+        .with_padding(Padding::uniform(pad, rank))
         .with_padding_mode(mode)
         .with_groups(groups);
     if h[3] % 5 == 4 {

@@ -28,7 +28,7 @@
 //!
 //! ```
 //! use convspec::exact::ExactEngine;
-//! use convspec::geometry::{ConvGeometry, Padding};
+//! use convspec::geometry::ConvGeometry;
 //! use convspec::ndarray::{ArrayD, IxDyn};
 //! use convspec::oracle::{check, CheckOptions, Precision, Reference};
 //! use convspec::scalar::rational_from_f32;
@@ -38,7 +38,7 @@
 //! let w32 = ArrayD::from_shape_vec(IxDyn(&[1, 1, 3]), vec![1.0f32, -2.0, 0.5]).unwrap();
 //! let exact = |t: &ArrayD<f32>| t.mapv(|v| rational_from_f32(v).unwrap());
 //! let (x, w) = (exact(&x32), exact(&w32));
-//! let geometry = ConvGeometry::new(1).with_padding(Padding::Explicit(vec![(1, 1)]));
+//! let geometry = ConvGeometry::new(1).padding(1);
 //! let y = convspec::reference::correlate(&x, &w, None, &geometry).unwrap();
 //!
 //! // Is a float32 result legal? Here: the exact values rounded once, which is.

@@ -55,7 +55,7 @@ fn square(
         weight: vec![c_out, c_in, k, k],
         geometry: ConvGeometry::new(2)
             .with_stride(vec![stride; 2])
-            .with_padding(Padding::symmetric(pad, 2)),
+            .with_padding(Padding::uniform(pad, 2)),
     }
 }
 
@@ -75,7 +75,7 @@ pub fn layers() -> Vec<BenchLayer> {
         weight: vec![128, 1, 3, 3],
         geometry: ConvGeometry::new(2)
             .with_groups(128)
-            .with_padding(Padding::symmetric(1, 2)),
+            .with_padding(Padding::uniform(1, 2)),
     });
     for (name, n, k) in [
         ("signal_1e6_k9", 1_000_000, 9),

@@ -60,6 +60,35 @@ impl ConvGeometry {
         self.stride.len()
     }
 
+    /// One stride for every spatial dimension, as PyTorch's `stride=s`:
+    /// `ConvGeometry::new(2).stride(2).padding(1)`.
+    pub fn stride(self, s: usize) -> Self {
+        let rank = self.rank();
+        self.with_stride(vec![s; rank])
+    }
+
+    /// One dilation for every spatial dimension (`dilation=d`).
+    pub fn dilation(self, d: usize) -> Self {
+        let rank = self.rank();
+        self.with_dilation(vec![d; rank])
+    }
+
+    /// p zeros on both sides of every spatial dimension (`padding=p`).
+    pub fn padding(self, p: usize) -> Self {
+        let rank = self.rank();
+        self.with_padding(Padding::uniform(p, rank))
+    }
+
+    /// The number of groups (`groups=g`).
+    pub fn groups(self, g: usize) -> Self {
+        self.with_groups(g)
+    }
+
+    /// What padded positions hold (`padding_mode`).
+    pub fn padding_mode(self, mode: PaddingMode) -> Self {
+        self.with_padding_mode(mode)
+    }
+
     /// Sets the stride.
     pub fn with_stride(mut self, stride: Vec<usize>) -> Self {
         self.stride = stride;
@@ -473,7 +502,7 @@ mod tests {
 
     #[test]
     fn shapes_and_macs() {
-        let geo = ConvGeometry::new(2).with_padding(Padding::symmetric(1, 2));
+        let geo = ConvGeometry::new(2).with_padding(Padding::uniform(1, 2));
         let s = ConvShape::new(&[1, 64, 56, 56], &[64, 64, 3, 3], Some(64), &geo).unwrap();
         assert_eq!(s.output_shape().unwrap(), vec![1, 64, 56, 56]);
         assert_eq!(s.macs().unwrap(), 64 * 56 * 56 * 64 * 9);

@@ -24,8 +24,8 @@ pub enum Padding {
 }
 
 impl Padding {
-    /// The same explicit padding p on both sides of every one of `rank` dimensions.
-    pub fn symmetric(p: usize, rank: usize) -> Padding {
+    /// p zeros before and p after, in every one of `rank` dimensions (PyTorch's `padding=p`).
+    pub fn uniform(p: usize, rank: usize) -> Padding {
         Padding::Explicit(vec![(p, p); rank])
     }
 

@@ -303,7 +303,7 @@ fn layer_from_options(
         .map(|v| parse_padding("padding", v, rank))
         .transpose()
         .map_err(p)?
-        .unwrap_or(Padding::symmetric(0, rank));
+        .unwrap_or(Padding::uniform(0, rank));
     let flag = |key: &str, default: bool| {
         get(key)
             .map(|v| parse_bool(key, v))

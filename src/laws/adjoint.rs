@@ -1,8 +1,8 @@
 //! Adjointness: <A x, y> = <x, A^T y>, transposed convolution as the adjoint of correlation,
 //! and the backward pass as the transpose of the Toeplitz matrices.
 
-use super::{inner, same, show, Convolution, LawResult};
-use crate::geometry::{ConvGeometry, Padding, TransposeGeometry, TransposePadding};
+use super::{inner, same, show, Convolution, Counterexample, LawResult};
+use crate::geometry::{ConvGeometry, PaddingMode, TransposeGeometry, TransposePadding};
 use crate::reference::{correlate_backward, ConvGradients, OpError};
 use crate::scalar::Ring;
 use crate::toeplitz::{apply, correlate_matrix, probe, MatrixLimit};
@@ -50,7 +50,9 @@ pub fn leftover(
 }
 
 /// Transposed convolution is the adjoint of correlation: for zeros padding, any stride,
-/// dilation, explicit padding and groups, and output_padding = [`leftover`],
+/// dilation, padding rule (resolved to its explicit pads) and groups, and output_padding =
+/// [`leftover`]. Outside those hypotheses (another padding mode, an invalid geometry) it returns
+/// a counterexample saying so rather than passing untested.
 /// <correlate(x, w), g> = <x, conv_transpose(g, w)>.
 pub fn transpose_is_adjoint<T: Ring>(
     imp: &impl Convolution<T>,
@@ -59,22 +61,40 @@ pub fn transpose_is_adjoint<T: Ring>(
     g: &ArrayD<T>,
     geometry: &ConvGeometry,
 ) -> LawResult {
-    let Padding::Explicit(pads) = &geometry.padding else {
-        return Ok(());
+    let law = "transposed convolution is the adjoint of correlation";
+    let refuse = |why: String| Counterexample {
+        law,
+        inputs: format!(
+            "x {:?}, w {:?}, geometry {geometry:?}",
+            x.shape(),
+            w.shape()
+        ),
+        left: why,
+        right: String::new(),
+        at: None,
     };
+    if geometry.padding_mode != PaddingMode::Zeros {
+        return Err(refuse(format!(
+            "the law holds for zeros padding, not {}",
+            geometry.padding_mode
+        )));
+    }
     let rank = geometry.rank();
-    let output_padding = match leftover(geometry, &x.shape()[2..], &w.shape()[2..]) {
-        Ok(a) => a,
-        Err(_) => return Ok(()),
-    };
+    // Any padding rule, resolved against the shapes to the explicit pads it stands for.
+    let dims = geometry
+        .resolve(&x.shape()[2..], &w.shape()[2..])
+        .map_err(|e| refuse(e.to_string()))?;
+    let pads: Vec<(usize, usize)> = dims.iter().map(|d| (d.pad_begin, d.pad_end)).collect();
+    let output_padding =
+        leftover(geometry, &x.shape()[2..], &w.shape()[2..]).map_err(|e| refuse(e.to_string()))?;
     let transpose = TransposeGeometry::new(rank)
         .with_stride(geometry.stride.clone())
         .with_dilation(geometry.dilation.clone())
-        .with_padding(TransposePadding::Explicit(pads.clone()))
+        .with_padding(TransposePadding::Explicit(pads))
         .with_output_padding(output_padding)
         .with_groups(geometry.groups);
     adjointness(
-        "transposed convolution is the adjoint of correlation",
+        law,
         |x| imp.correlate(x, w, geometry),
         |g| imp.conv_transpose(g, w, &transpose),
         x,

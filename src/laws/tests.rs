@@ -1059,3 +1059,27 @@ fn symbolic_proof_refutes_a_wrong_implementation() {
         "{counterexample}"
     );
 }
+
+/// A law outside its hypotheses says so instead of passing untested: the adjoint law with
+/// reflect padding returns a counterexample; with 'same' padding it is tested (resolved to the
+/// explicit pads) and holds.
+#[test]
+fn the_adjoint_law_refuses_what_it_cannot_test() {
+    let x = tensor(&[1, 1, 5], &[1, 2, -1, 0, 3]);
+    let w = tensor(&[1, 1, 3], &[1, -2, 1]);
+    let g = tensor(&[1, 1, 5], &[2, 1, 0, -1, 1]);
+    let reflect = ConvGeometry::new(1)
+        .padding(1)
+        .padding_mode(PaddingMode::Reflect);
+    let refused = adjoint::transpose_is_adjoint(&Reference, &x, &w, &g, &reflect).unwrap_err();
+    assert!(refused.left.contains("zeros padding"), "{refused}");
+    let same = ConvGeometry::new(1).with_padding(crate::geometry::Padding::Same);
+    adjoint::transpose_is_adjoint(&Reference, &x, &w, &g, &same).unwrap();
+    // ... and the broadcasting builder is PyTorch's padding=1.
+    assert_eq!(
+        ConvGeometry::new(2).stride(2).padding(1),
+        ConvGeometry::new(2)
+            .with_stride(vec![2, 2])
+            .with_padding(crate::geometry::Padding::Explicit(vec![(1, 1); 2]))
+    );
+}

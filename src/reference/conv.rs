@@ -148,7 +148,7 @@ mod tests {
         // Stride 2, padding 1 zeros: padded [0,1,2,3,4,5,0] -> windows at 0,2,4: [100, 302, 504].
         let g = ConvGeometry::new(1)
             .with_stride(vec![2])
-            .with_padding(Padding::symmetric(1, 1));
+            .with_padding(Padding::uniform(1, 1));
         assert_eq!(
             correlate(&x, &w, None, &g)
                 .unwrap()

@@ -197,7 +197,7 @@ mod tests {
         // y2 = x1 + 10 x2 + 100 x1 = 101 x1 + 10 x2.
         let w = ints(&[1, 1, 3], &[1, 10, 100]);
         let g = ConvGeometry::new(1)
-            .with_padding(Padding::symmetric(1, 1))
+            .with_padding(Padding::uniform(1, 1))
             .with_padding_mode(PaddingMode::Reflect);
         let a = correlate_matrix(&w, &[1, 3], &g, MatrixLimit::DEFAULT).unwrap();
         assert_eq!(
@@ -243,7 +243,7 @@ mod tests {
         let g = ConvGeometry::new(2)
             .with_stride(vec![2, 1])
             .with_dilation(vec![1, 2])
-            .with_padding(Padding::symmetric(1, 2));
+            .with_padding(Padding::uniform(1, 2));
         let a = correlate_matrix(&k, &[1, 3, 4], &g, MatrixLimit::DEFAULT).unwrap();
         let y = crate::reference::correlate(&x, &k, None, &g).unwrap();
         let ax = super::super::apply(&a, &x.iter().cloned().collect::<Vec<_>>()).unwrap();

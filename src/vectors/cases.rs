@@ -140,7 +140,7 @@ fn correlation_cases(b: &mut Builder) {
             conv(1)
                 .with_stride(vec![2])
                 .with_dilation(vec![2])
-                .with_padding(Padding::symmetric(3, 1)),
+                .with_padding(Padding::uniform(3, 1)),
         ),
         &[
             ("input", &[1, 2, 11], Quarters),
@@ -150,7 +150,7 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_padding1_bias",
         "3x3 kernel, padding 1, bias (a ResNet layer in miniature)",
-        Layer::Correlate(conv(2).with_padding(Padding::symmetric(1, 2))),
+        Layer::Correlate(conv(2).with_padding(Padding::uniform(1, 2))),
         &[
             ("input", &[2, 3, 6, 7], Quarters),
             ("weight", &[4, 3, 3, 3], Quarters),
@@ -176,7 +176,7 @@ fn correlation_cases(b: &mut Builder) {
         Layer::Correlate(
             conv(2)
                 .with_dilation(vec![2, 3])
-                .with_padding(Padding::symmetric(2, 2)),
+                .with_padding(Padding::uniform(2, 2)),
         ),
         &[
             ("input", &[1, 2, 8, 9], Quarters),
@@ -186,11 +186,7 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_groups",
         "groups 2: input channels [0, 2) feed outputs [0, 3), [2, 4) feed [3, 6)",
-        Layer::Correlate(
-            conv(2)
-                .with_groups(2)
-                .with_padding(Padding::symmetric(1, 2)),
-        ),
+        Layer::Correlate(conv(2).with_groups(2).with_padding(Padding::uniform(1, 2))),
         &[
             ("input", &[2, 4, 5, 5], Quarters),
             ("weight", &[6, 2, 3, 3], Quarters),
@@ -204,7 +200,7 @@ fn correlation_cases(b: &mut Builder) {
             conv(2)
                 .with_groups(3)
                 .with_stride(vec![2, 2])
-                .with_padding(Padding::symmetric(1, 2)),
+                .with_padding(Padding::uniform(1, 2)),
         ),
         &[
             ("input", &[1, 3, 7, 8], Quarters),
@@ -300,7 +296,7 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_unbatched",
         "unbatched input (C, H, W), as PyTorch accepts it",
-        Layer::Correlate(conv(2).with_padding(Padding::symmetric(1, 2))),
+        Layer::Correlate(conv(2).with_padding(Padding::uniform(1, 2))),
         &[
             ("input", &[2, 4, 5], Quarters),
             ("weight", &[3, 2, 3, 3], Quarters),
@@ -327,7 +323,7 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_float32_values",
         "full 24-bit float32 operands: the exact result is not a float32, rounding is tested",
-        Layer::Correlate(conv(2).with_padding(Padding::symmetric(1, 2))),
+        Layer::Correlate(conv(2).with_padding(Padding::uniform(1, 2))),
         &[
             ("input", &[1, 8, 8, 8], Float32),
             ("weight", &[8, 8, 3, 3], Float32),
@@ -349,7 +345,7 @@ fn correlation_cases(b: &mut Builder) {
         Layer::CorrelateBackward(
             conv(2)
                 .with_stride(vec![2, 2])
-                .with_padding(Padding::symmetric(1, 2))
+                .with_padding(Padding::uniform(1, 2))
                 .with_dilation(vec![1, 2])
                 .with_groups(2),
         ),
@@ -364,7 +360,7 @@ fn correlation_cases(b: &mut Builder) {
         "gradients of conv1d with padding_mode='reflect' (the padding folds back into dL/dx)",
         Layer::CorrelateBackward(
             conv(1)
-                .with_padding(Padding::symmetric(2, 1))
+                .with_padding(Padding::uniform(2, 1))
                 .with_padding_mode(PaddingMode::Reflect),
         ),
         &[

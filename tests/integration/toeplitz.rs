@@ -507,7 +507,7 @@ fn window_matrices_reproduce_the_engine() {
 #[test]
 fn big_layer_matrix_is_refused() {
     let w: ArrayD<Rational> = ArrayD::from_elem(IxDyn(&[64, 64, 3, 3]), Rational::zero());
-    let g = ConvGeometry::new(2).with_padding(Padding::symmetric(1, 2));
+    let g = ConvGeometry::new(2).with_padding(Padding::uniform(1, 2));
     let error = correlate_matrix(&w, &[64, 56, 56], &g, MatrixLimit::DEFAULT).unwrap_err();
     let message = error.to_string();
     assert!(message.contains("200704 x 200704"), "{message}");

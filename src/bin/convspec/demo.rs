@@ -37,7 +37,7 @@ pub fn run() -> Result<(), String> {
     let x = read(LAYER_INPUT, "examples/data/layer_x.npy")?;
     let w = read(LAYER_WEIGHT, "examples/data/layer_w.npy")?;
     let b = read(LAYER_BIAS, "examples/data/layer_b.npy")?;
-    let geometry = ConvGeometry::new(2).with_padding(Padding::symmetric(1, 2));
+    let geometry = ConvGeometry::new(2).with_padding(Padding::uniform(1, 2));
     let y =
         correlate(&x.values, &w.values, Some(&b.values), &geometry).map_err(|e| e.to_string())?;
     println!(
