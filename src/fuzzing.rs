@@ -9,6 +9,7 @@
 //! on a large layer), not where the library is expected to refuse.
 
 use crate::exact::ExactEngine;
+use crate::float::Algorithm;
 use crate::geometry::parse::{
     parse_auto_pad, parse_bool, parse_list, parse_onnx_pads, parse_padding, parse_padding_mode,
     parse_per_dim,
@@ -17,7 +18,7 @@ use crate::geometry::{
     ConvGeometry, ConvShape, Padding, PaddingMode, PoolParams, TransposeGeometry, TransposePadding,
     TransposeShape,
 };
-use crate::oracle::{check as oracle_check, CheckOptions, Precision, Reference};
+use crate::oracle::{check as oracle_check, CheckOptions, Precision};
 use crate::scalar::{rational_from_f64, Rational};
 use ndarray::{ArrayD, IxDyn};
 use std::path::Path;
@@ -207,25 +208,12 @@ pub fn check(data: &[u8]) {
     let (Some(xq), Some(wq), Some(bq)) = (exact(&x), exact(&w), exact(&b)) else {
         return;
     };
-    let reference = match algorithm {
-        1 if rank == 2 && kernel == 3 && stride == 1 && dilation == 1 => Reference::winograd(
-            engine(),
-            &xq,
-            &wq,
-            Some(&bq),
-            &geometry,
-            &crate::float::winograd::F4X4,
-        ),
-        2 => Reference::fft(
-            engine(),
-            &xq,
-            &wq,
-            Some(&bq),
-            &geometry,
-            precision.accumulator_unit(),
-        ),
-        _ => Reference::correlate(engine(), &xq, &wq, Some(&bq), &geometry),
+    let algorithm = match algorithm {
+        1 if rank == 2 && kernel == 3 && stride == 1 && dilation == 1 => Algorithm::Winograd4,
+        2 => Algorithm::Fft,
+        _ => Algorithm::Direct,
     };
+    let reference = algorithm.reference(engine(), &xq, &wq, Some(&bq), &geometry, precision);
     let Ok(reference) = reference else {
         return;
     };

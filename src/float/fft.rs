@@ -72,15 +72,20 @@
 //! |y_hat - y| <= (1 + u)^2 sum_(s covering t) (delta2 N2_s + delta1 N1_s) + gamma_2 S
 //! ```
 //!
-//! with S = |b| + sum |w||x| (the direct magnitude). [`crate::oracle::Reference::fft`]
+//! with S = |b| + sum |w||x| (the direct magnitude). [`reference()`]
 //! computes N2 and N1 from the exact inputs ([`block_magnitudes`]: the spectra A and Omega by
 //! an f64 FFT, enlarged by that FFT's own bound) and expresses this bound in the oracle's form
 //! gamma_(n+1) S' (see [`FftPlan::effective_terms`]). The bound is normwise (each element is
 //! allowed the error of its whole block), as an FFT's errors spread over the block.
 
 use super::{FloatScalar, Layer};
-use crate::geometry::ConvShape;
+use crate::exact::{ExactEngine, ExactError};
+use crate::geometry::{ConvGeometry, ConvShape};
+use crate::oracle::reference::{batched_shape, largest, scaled};
+use crate::oracle::{Reduction, Reference};
 use crate::parallel::SharedOutput;
+use crate::scalar::{rational_from_f64, round_to_f64, Rational};
+use ndarray::ArrayD;
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
 use realfft::RealFftPlanner;
@@ -606,4 +611,80 @@ fn multiply_accumulate<T: FloatScalar>(
             p.im += a.re * b.im + a.im * b.re;
         }
     }
+}
+
+/// The reference of FFT correlation with overlap-add (`crate::float::fft`, whose module
+/// documentation derives the bound): y exact as for [`Reference::correlate`]; the magnitude
+/// is S + sum_(blocks s covering the element) (N2_s + N1_s) over the blocks of the padded,
+/// flattened input ([`block_magnitudes`]), and n is
+/// [`FftPlan::effective_terms`](crate::float::fft::FftPlan::effective_terms) for the
+/// accumulator's unit roundoff `u`, so that the contract's gamma_(n+1) times that
+/// magnitude is the normwise bound. The norms and spectra are evaluated in f64 from the
+/// exact inputs and enlarged to stay upper bounds.
+///
+/// Underflow: a generous count of 8 (C + 1) m (log2 m + 3) (1 + m (max|x| + max|w|))
+/// underflow units, for the transforms' products.
+pub fn reference(
+    engine: &ExactEngine,
+    input: &ArrayD<Rational>,
+    weight: &ArrayD<Rational>,
+    bias: Option<&ArrayD<Rational>>,
+    geometry: &ConvGeometry,
+    u: f64,
+) -> Result<Reference, ExactError> {
+    let base = Reference::correlate(engine, input, weight, bias, geometry)?;
+    let batched = batched_shape(input, weight);
+    let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
+    let output = shape.output_spatial();
+    let plan = FftPlan::new(&shape, &output);
+    // The inputs rounded to f64 (relative error at most 2^-53 each; 2^-52 covers the
+    // subnormal range's absolute part for these magnitudes' purpose only through `tiny`).
+    let x: Vec<f64> = input.iter().map(round_to_f64).collect();
+    let padded = padded_input(&shape, &x, geometry.padding_mode);
+    let x = padded.as_deref().unwrap_or(&x);
+    let w: Vec<f64> = weight.iter().map(round_to_f64).collect();
+    let in_per_group = shape.in_channels / shape.groups;
+    let block_norms = block_magnitudes(&plan, &shape, x, &w, f64::EPSILON, u);
+    let margin = 1.0 + 2f64.powi(-20);
+    let positions: usize = output.iter().product();
+    let mut magnitude = base.magnitude.to_rationals();
+    for (i, value) in magnitude.iter_mut().enumerate() {
+        let (row, position) = (i / positions.max(1), i % positions.max(1));
+        let t = plan.output_flat(position);
+        let extra: f64 = plan
+            .blocks_of(t)
+            .map(|s| block_norms[row * plan.blocks + s])
+            .sum::<f64>()
+            * margin;
+        *value += rational_from_f64(extra).map_err(|_| {
+            ExactError::TooLarge(
+                "the FFT bound's norms overflow f64: the inputs are too large for an FFT bound"
+                    .into(),
+            )
+        })?;
+    }
+    let m = plan.size as i64;
+    let stages = i64::from(plan.size.trailing_zeros()) + 3;
+    let c = in_per_group as i64;
+    let taps: usize = shape.kernel().iter().product();
+    let q = |v: i64| Rational::from_integer(v.into());
+    let operands = largest(input) + largest(weight);
+    // proofs/oracle.md O6: the cut's absolute errors as for the n = C k real products,
+    // doubled for the transforms' normwise growth; the transforms' underflow as counted.
+    let products = q(2 * c * taps as i64);
+    Ok(Reference {
+        exact: base.exact,
+        magnitude: scaled(&magnitude),
+        reduction: Reduction {
+            terms: plan.effective_terms(u, in_per_group),
+            factors: 2,
+            bias: bias.is_some(),
+            cut_weight: &products * &operands + q(i64::from(bias.is_some())),
+            cut_products: products,
+            underflow_ops: q(8 * (c + 1) * m * stages) * (q(1) + q(m) * operands),
+            matrix_unit: false,
+        },
+        selection: false,
+        inputs_in_format: base.inputs_in_format,
+    })
 }

@@ -44,9 +44,9 @@ mod tests;
 
 use crate::exact::engine::NONE;
 use crate::geometry::{ConvGeometry, ConvShape};
-use crate::oracle::Precision;
 use crate::parallel::thread_pool;
 use crate::reference::OpError;
+use crate::scalar::Precision;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use std::str::FromStr;
 
@@ -150,6 +150,39 @@ impl Algorithm {
             Algorithm::Winograd => Some(&winograd::F2X2),
             Algorithm::Winograd4 => Some(&winograd::F4X4),
             _ => None,
+        }
+    }
+
+    /// The oracle's reference for this algorithm's output: the exact y with the magnitude and
+    /// reduction of the bound the algorithm meets in `precision`'s accumulator (the direct
+    /// componentwise bound for direct and im2col sums in any order; the tile-aware Winograd
+    /// bounds, [`winograd::reference`]; the FFT's normwise bound, [`fft::reference`]). So a
+    /// float engine result (y, algorithm) is judged by its own algorithm's bound.
+    pub fn reference(
+        self,
+        engine: &crate::exact::ExactEngine,
+        input: &ndarray::ArrayD<crate::scalar::Rational>,
+        weight: &ndarray::ArrayD<crate::scalar::Rational>,
+        bias: Option<&ndarray::ArrayD<crate::scalar::Rational>>,
+        geometry: &ConvGeometry,
+        precision: Precision,
+    ) -> Result<crate::oracle::Reference, crate::exact::ExactError> {
+        match self {
+            Algorithm::Direct | Algorithm::Im2colGemm => {
+                crate::oracle::Reference::correlate(engine, input, weight, bias, geometry)
+            }
+            Algorithm::Winograd | Algorithm::Winograd4 => {
+                let variant = self.winograd_variant().expect("a Winograd algorithm");
+                winograd::reference(engine, input, weight, bias, geometry, variant)
+            }
+            Algorithm::Fft => fft::reference(
+                engine,
+                input,
+                weight,
+                bias,
+                geometry,
+                precision.accumulator_unit(),
+            ),
         }
     }
 

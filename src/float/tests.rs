@@ -54,28 +54,9 @@ fn judge_by<T: FloatScalar>(
 ) -> Report {
     let (xq, wq, bq) = (rationals(x), rationals(w), rationals(b));
     let engine = ExactEngine::new(1);
-    let reference = match algorithm {
-        Algorithm::Winograd | Algorithm::Winograd4 => Reference::winograd(
-            &engine,
-            &xq,
-            &wq,
-            Some(&bq),
-            geometry,
-            algorithm.winograd_variant().expect("a Winograd algorithm"),
-        ),
-        Algorithm::Fft => Reference::fft(
-            &engine,
-            &xq,
-            &wq,
-            Some(&bq),
-            geometry,
-            T::PRECISION.accumulator_unit(),
-        ),
-        Algorithm::Direct | Algorithm::Im2colGemm => {
-            Reference::correlate(&engine, &xq, &wq, Some(&bq), geometry)
-        }
-    }
-    .expect("a valid layer");
+    let reference = algorithm
+        .reference(&engine, &xq, &wq, Some(&bq), geometry, T::PRECISION)
+        .expect("a valid layer");
     let candidate = candidate.mapv(FloatScalar::to_f64);
     check(
         &reference,

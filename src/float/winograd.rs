@@ -15,7 +15,7 @@
 //! M = sum_c U (.) V as matrix products (the `gemm` crate), Y = (A^T M) A, then + b. Each
 //! linear combination skips zero coefficients and starts from its first term.
 //!
-//! Error bound (`proofs/exact.md`, W1 and W2, and [`crate::oracle::Reference::winograd`]):
+//! Error bound (`proofs/exact.md`, W1 and W2, and [`reference()`]):
 //! for every output, |Y_hat - Y| <= gamma_(C+R) S_W + (underflow), where
 //! S_W = |A^T| sum_c (|G||g_c||G^T|) (.) (|B^T||d_c||B|) |A| + |b|, C = C_in/G and
 //! R = [`Variant::roundings`] (11 for F(2x2, 3x3), 23 for F(4x4, 3x3)): the transforms'
@@ -38,7 +38,16 @@
 //! ```
 
 use super::{FloatScalar, Layer};
+use crate::exact::{ExactEngine, ExactError};
+use crate::geometry::{ConvGeometry, ConvShape};
+use crate::oracle::reference::{
+    absolute, batched_shape, formats_of, largest, scaled, scaled_input, with_bias,
+};
+use crate::oracle::{Reduction, Reference};
 use crate::parallel::SharedOutput;
+use crate::scalar::Rational;
+use ndarray::{ArrayD, Dimension, IxDyn};
+use num_traits::{Signed, Zero};
 use rayon::prelude::*;
 
 /// One variant F(m x m, 3 x 3): its matrices, with G's entries as exact fractions
@@ -536,4 +545,181 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
             }
         });
     out
+}
+
+/// The reference of Winograd's F(m x m, 3x3) (`crate::float::winograd`, `variant` F2X2 or
+/// F4X4): y exact as for [`Reference::correlate`], but the magnitude is the transforms'
+/// S_W = |A^T| sum_c (|G||g_c||G^T|) (.) (|B^T||d_c||B|) |A| + |b| and
+/// n = C_in/G + R - 1 (R = [`Variant::roundings`]),
+/// so that the contract's gamma_(n+1) S_W is the bound of `proofs/exact.md` W1 and W2; the
+/// absolute terms are those of `proofs/oracle.md` O6: 2 a^2 C (1 + 24 b^2 max|x|) underflow
+/// units and cut weights 2 a^2 b^2 g^2 C (max|x| + max|w|), with a, b, g the largest row
+/// sums of |A^T|, |B^T| and |G|. This is the bound of convspec's own transforms
+/// (`crate::float::winograd`), not of another library's Winograd kernels.
+///
+/// Refused (a typed error) for layers the transforms do not apply to: anything but a 2-D
+/// correlation with a 3x3 kernel, stride 1, dilation 1 and zero padding.
+///
+/// S_W is computed exactly: for each output parity (r, s) of the m x m tiles,
+/// S_W[m t + r, m v + s] - |b| is a stride-m correlation of |x| (padded as the layer, and at
+/// the end to whole tiles) with the alpha x alpha kernel
+/// kappa_(r,s)[i, j] = sum_(a,b) |A^T|\[r,a\] |A^T|\[s,b\] |B^T|\[a,i\] |B^T|\[b,j\] (|G||g||G^T|)\[a,b\].
+pub fn reference(
+    engine: &ExactEngine,
+    input: &ArrayD<Rational>,
+    weight: &ArrayD<Rational>,
+    bias: Option<&ArrayD<Rational>>,
+    geometry: &ConvGeometry,
+    variant: &Variant,
+) -> Result<Reference, ExactError> {
+    use crate::geometry::{Padding, PaddingMode};
+    let applies = weight.ndim() == 4
+        && weight.shape()[2..] == [3, 3]
+        && geometry.stride.iter().all(|&s| s == 1)
+        && geometry.dilation.iter().all(|&d| d == 1)
+        && geometry.padding_mode == PaddingMode::Zeros;
+    if !applies {
+        return Err(crate::geometry::GeometryError::Unsupported(
+            "the winograd bound of convspec's F(m x m, 3x3) kernels applies to 2-D correlations with a 3x3 kernel, stride 1, dilation 1 and zero padding".into(),
+        )
+        .into());
+    }
+    // y as for the direct bound; the magnitude is S_W (below), not S.
+    let exact = engine.correlate(
+        &scaled_input(input)?,
+        &scaled_input(weight)?,
+        bias.map(scaled_input).transpose()?.as_ref(),
+        geometry,
+    )?;
+    let batched = batched_shape(input, weight);
+    let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
+    let dims = &shape.dims;
+    let output = exact.shape().to_vec();
+    let (m, alpha) = (variant.outputs, variant.alpha());
+    let (out_h, out_w) = (output[output.len() - 2], output[output.len() - 1]);
+    let (tiles_h, tiles_w) = (out_h.div_ceil(m), out_w.div_ceil(m));
+    let in_per_group = weight.shape()[1];
+    let out_channels = weight.shape()[0];
+    let q = |v: i64| Rational::from_integer(v.into());
+    let g_abs: Vec<Vec<Rational>> = variant
+        .g
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|&(n, d)| Rational::new(i64::from(n).abs().into(), i64::from(d).into()))
+                .collect()
+        })
+        .collect();
+    let b_abs = |a: usize, i: usize| i64::from(variant.b_t[a][i]).abs();
+
+    let a_abs = |r: usize, a: usize| i64::from(variant.a_t[r][a]).abs();
+    // |G||g||G^T| per (o, c): alpha x alpha.
+    let mut u_abs = vec![q(0); out_channels * in_per_group * alpha * alpha];
+    for o in 0..out_channels {
+        for c in 0..in_per_group {
+            for a in 0..alpha {
+                for b in 0..alpha {
+                    let mut u = q(0);
+                    for kk in 0..3 {
+                        for l in 0..3 {
+                            if g_abs[a][kk].is_zero() || g_abs[b][l].is_zero() {
+                                continue;
+                            }
+                            u += &g_abs[a][kk] * &g_abs[b][l] * weight[[o, c, kk, l]].abs();
+                        }
+                    }
+                    u_abs[((o * in_per_group + c) * alpha + a) * alpha + b] = u;
+                }
+            }
+        }
+    }
+    let x_abs = scaled(&absolute(input));
+    let end = |d: &crate::geometry::DimGeometry, tiles: usize| {
+        (m * tiles.saturating_sub(1) + alpha).saturating_sub(d.input + d.pad_begin)
+    };
+    let tiled = ConvGeometry::new(2)
+        .with_stride(vec![m, m])
+        .with_groups(shape.groups)
+        .with_padding(Padding::Explicit(vec![
+            (dims[0].pad_begin, end(&dims[0], tiles_h)),
+            (dims[1].pad_begin, end(&dims[1], tiles_w)),
+        ]));
+    let mut magnitude = ArrayD::from_elem(IxDyn(&output), q(0));
+    for r in 0..m {
+        for s_ in 0..m {
+            let mut kappa =
+                ArrayD::from_elem(IxDyn(&[out_channels, in_per_group, alpha, alpha]), q(0));
+            for o in 0..out_channels {
+                for c in 0..in_per_group {
+                    for a in 0..alpha {
+                        for b in 0..alpha {
+                            let coefficient = a_abs(r, a) * a_abs(s_, b);
+                            if coefficient == 0 {
+                                continue;
+                            }
+                            let u = &u_abs[((o * in_per_group + c) * alpha + a) * alpha + b];
+                            if u.is_zero() {
+                                continue;
+                            }
+                            for i in 0..alpha {
+                                for j in 0..alpha {
+                                    let t = b_abs(a, i) * b_abs(b, j);
+                                    if t != 0 {
+                                        kappa[[o, c, i, j]] += u * q(coefficient * t);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let part = engine
+                .correlate(&x_abs, &scaled(&kappa), None, &tiled)?
+                .to_rationals();
+            for (index, value) in part.indexed_iter() {
+                let index = index.slice();
+                let rank = index.len();
+                let (th, tw) = (index[rank - 2], index[rank - 1]);
+                let (row, col) = (m * th + r, m * tw + s_);
+                if row < out_h && col < out_w {
+                    let mut at = index.to_vec();
+                    at[rank - 2] = row;
+                    at[rank - 1] = col;
+                    magnitude[IxDyn(&at)] = value.clone();
+                }
+            }
+        }
+    }
+    if let Some(b) = bias {
+        let channel_axis = output.len() - 3;
+        for (index, value) in magnitude.indexed_iter_mut() {
+            *value += b[[index[channel_axis]]].abs();
+        }
+    }
+    let (c, terms) = (
+        q(in_per_group as i64),
+        in_per_group + variant.roundings() - 1,
+    );
+    let [a_sum, b_sum, g_sum] = variant.row_sums();
+    // proofs/oracle.md O6: errors in M reach an output through |A^T| (.) |A^T| (at most
+    // a_sum^2), the cut's through |B^T|, |G| on both sides; (1 + gamma) <= 2.
+    let (a2, b2) = (&a_sum * &a_sum, &b_sum * &b_sum);
+    let two = q(2);
+    let reach = &two * &a2 * &c * &b2 * &g_sum * &g_sum;
+    let (m_x, m_w) = (largest(input), largest(weight));
+    Ok(Reference {
+        exact,
+        magnitude: scaled(&magnitude),
+        reduction: Reduction {
+            terms,
+            factors: 2,
+            bias: bias.is_some(),
+            cut_weight: &reach * (&m_x + &m_w) + q(i64::from(bias.is_some())),
+            cut_products: reach,
+            underflow_ops: &two * &a2 * &c * (q(1) + q(24) * &b2 * &m_x),
+            matrix_unit: false,
+        },
+        selection: false,
+        inputs_in_format: formats_of(&with_bias(input, weight, bias)),
+    })
 }

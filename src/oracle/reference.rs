@@ -10,8 +10,8 @@ use crate::exact::{ExactEngine, ExactError, ScaledTensor};
 use crate::geometry::{ConvGeometry, ConvShape, PoolParams, TransposeGeometry, TransposeShape};
 use crate::reference::pool::adaptive_windows;
 use crate::reference::{adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool, AvgOptions};
-use crate::scalar::{rational_from_f64, round_to_f64, round_to_format, FloatFormat, Rational};
-use ndarray::{ArrayD, Dimension, IxDyn};
+use crate::scalar::{round_to_format, FloatFormat, Rational};
+use ndarray::ArrayD;
 use num_traits::{One, Signed, Zero};
 
 /// What a candidate is compared with.
@@ -30,11 +30,11 @@ pub struct Reference {
     pub inputs_in_format: [bool; 5],
 }
 
-fn absolute(t: &ArrayD<Rational>) -> ArrayD<Rational> {
+pub(crate) fn absolute(t: &ArrayD<Rational>) -> ArrayD<Rational> {
     t.mapv(|q| q.abs())
 }
 
-fn largest(t: &ArrayD<Rational>) -> Rational {
+pub(crate) fn largest(t: &ArrayD<Rational>) -> Rational {
     t.iter()
         .map(|q| q.abs())
         .max()
@@ -42,7 +42,7 @@ fn largest(t: &ArrayD<Rational>) -> Rational {
 }
 
 /// Input, weight and the bias when there is one.
-fn with_bias<'a>(
+pub(crate) fn with_bias<'a>(
     input: &'a ArrayD<Rational>,
     weight: &'a ArrayD<Rational>,
     bias: Option<&'a ArrayD<Rational>>,
@@ -54,7 +54,7 @@ fn with_bias<'a>(
 
 /// For each precision of [`Precision::ALL`](super::Precision::ALL), whether every element of
 /// `inputs` is a value of its input format.
-fn formats_of(inputs: &[&ArrayD<Rational>]) -> [bool; 5] {
+pub(crate) fn formats_of(inputs: &[&ArrayD<Rational>]) -> [bool; 5] {
     let formats: Vec<FloatFormat> = super::Precision::ALL
         .iter()
         .map(|p| p.input_format())
@@ -98,7 +98,7 @@ fn flat_index(index: &[usize], shape: &[usize]) -> usize {
 
 /// The input's shape with a batch axis of 1 when it is unbatched (one axis fewer than the
 /// weight).
-fn batched_shape(input: &ArrayD<Rational>, weight: &ArrayD<Rational>) -> Vec<usize> {
+pub(crate) fn batched_shape(input: &ArrayD<Rational>, weight: &ArrayD<Rational>) -> Vec<usize> {
     let mut shape = Vec::with_capacity(weight.ndim());
     if input.ndim() + 1 == weight.ndim() {
         shape.push(1);
@@ -107,13 +107,13 @@ fn batched_shape(input: &ArrayD<Rational>, weight: &ArrayD<Rational>) -> Vec<usi
     shape
 }
 
-fn scaled(t: &ArrayD<Rational>) -> ScaledTensor {
+pub(crate) fn scaled(t: &ArrayD<Rational>) -> ScaledTensor {
     ScaledTensor::from_rationals(t.view())
 }
 
 /// An input scaled to integers, refused when its common denominator would take more memory
 /// than the limit ([`crate::limits`]).
-fn scaled_input(t: &ArrayD<Rational>) -> Result<ScaledTensor, ExactError> {
+pub(crate) fn scaled_input(t: &ArrayD<Rational>) -> Result<ScaledTensor, ExactError> {
     ScaledTensor::try_from_rationals(t.view(), crate::limits::memory_limit())
         .map_err(ExactError::TooLarge)
 }
@@ -154,260 +154,6 @@ impl Reference {
             selection: false,
             inputs_in_format: formats_of(inputs),
         }
-    }
-
-    /// The reference of Winograd's F(m x m, 3x3) (`crate::float::winograd`, `variant` F2X2 or
-    /// F4X4): y exact as for [`Reference::correlate`], but the magnitude is the transforms'
-    /// S_W = |A^T| sum_c (|G||g_c||G^T|) (.) (|B^T||d_c||B|) |A| + |b| and
-    /// n = C_in/G + R - 1 (R = [`Variant::roundings`](crate::float::winograd::Variant::roundings)),
-    /// so that the contract's gamma_(n+1) S_W is the bound of `proofs/exact.md` W1 and W2; the
-    /// absolute terms are those of `proofs/oracle.md` O6: 2 a^2 C (1 + 24 b^2 max|x|) underflow
-    /// units and cut weights 2 a^2 b^2 g^2 C (max|x| + max|w|), with a, b, g the largest row
-    /// sums of |A^T|, |B^T| and |G|. This is the bound of convspec's own transforms
-    /// (`crate::float::winograd`), not of another library's Winograd kernels.
-    ///
-    /// Refused (a typed error) for layers the transforms do not apply to: anything but a 2-D
-    /// correlation with a 3x3 kernel, stride 1, dilation 1 and zero padding.
-    ///
-    /// S_W is computed exactly: for each output parity (r, s) of the m x m tiles,
-    /// S_W[m t + r, m v + s] - |b| is a stride-m correlation of |x| (padded as the layer, and at
-    /// the end to whole tiles) with the alpha x alpha kernel
-    /// kappa_(r,s)[i, j] = sum_(a,b) |A^T|\[r,a\] |A^T|\[s,b\] |B^T|\[a,i\] |B^T|\[b,j\] (|G||g||G^T|)\[a,b\].
-    pub fn winograd(
-        engine: &ExactEngine,
-        input: &ArrayD<Rational>,
-        weight: &ArrayD<Rational>,
-        bias: Option<&ArrayD<Rational>>,
-        geometry: &ConvGeometry,
-        variant: &crate::float::winograd::Variant,
-    ) -> Result<Reference, ExactError> {
-        use crate::geometry::{Padding, PaddingMode};
-        let applies = weight.ndim() == 4
-            && weight.shape()[2..] == [3, 3]
-            && geometry.stride.iter().all(|&s| s == 1)
-            && geometry.dilation.iter().all(|&d| d == 1)
-            && geometry.padding_mode == PaddingMode::Zeros;
-        if !applies {
-            return Err(crate::geometry::GeometryError::Unsupported(
-                "the winograd bound of convspec's F(m x m, 3x3) kernels applies to 2-D correlations with a 3x3 kernel, stride 1, dilation 1 and zero padding".into(),
-            )
-            .into());
-        }
-        // y as for the direct bound; the magnitude is S_W (below), not S.
-        let exact = engine.correlate(
-            &scaled_input(input)?,
-            &scaled_input(weight)?,
-            bias.map(scaled_input).transpose()?.as_ref(),
-            geometry,
-        )?;
-        let batched = batched_shape(input, weight);
-        let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
-        let dims = &shape.dims;
-        let output = exact.shape().to_vec();
-        let (m, alpha) = (variant.outputs, variant.alpha());
-        let (out_h, out_w) = (output[output.len() - 2], output[output.len() - 1]);
-        let (tiles_h, tiles_w) = (out_h.div_ceil(m), out_w.div_ceil(m));
-        let in_per_group = weight.shape()[1];
-        let out_channels = weight.shape()[0];
-        let q = |v: i64| Rational::from_integer(v.into());
-        let g_abs: Vec<Vec<Rational>> = variant
-            .g
-            .iter()
-            .map(|r| {
-                r.iter()
-                    .map(|&(n, d)| Rational::new(i64::from(n).abs().into(), i64::from(d).into()))
-                    .collect()
-            })
-            .collect();
-        let b_abs = |a: usize, i: usize| i64::from(variant.b_t[a][i]).abs();
-
-        let a_abs = |r: usize, a: usize| i64::from(variant.a_t[r][a]).abs();
-        // |G||g||G^T| per (o, c): alpha x alpha.
-        let mut u_abs = vec![q(0); out_channels * in_per_group * alpha * alpha];
-        for o in 0..out_channels {
-            for c in 0..in_per_group {
-                for a in 0..alpha {
-                    for b in 0..alpha {
-                        let mut u = q(0);
-                        for kk in 0..3 {
-                            for l in 0..3 {
-                                if g_abs[a][kk].is_zero() || g_abs[b][l].is_zero() {
-                                    continue;
-                                }
-                                u += &g_abs[a][kk] * &g_abs[b][l] * weight[[o, c, kk, l]].abs();
-                            }
-                        }
-                        u_abs[((o * in_per_group + c) * alpha + a) * alpha + b] = u;
-                    }
-                }
-            }
-        }
-        let x_abs = scaled(&absolute(input));
-        let end = |d: &crate::geometry::DimGeometry, tiles: usize| {
-            (m * tiles.saturating_sub(1) + alpha).saturating_sub(d.input + d.pad_begin)
-        };
-        let tiled = ConvGeometry::new(2)
-            .with_stride(vec![m, m])
-            .with_groups(shape.groups)
-            .with_padding(Padding::Explicit(vec![
-                (dims[0].pad_begin, end(&dims[0], tiles_h)),
-                (dims[1].pad_begin, end(&dims[1], tiles_w)),
-            ]));
-        let mut magnitude = ArrayD::from_elem(IxDyn(&output), q(0));
-        for r in 0..m {
-            for s_ in 0..m {
-                let mut kappa =
-                    ArrayD::from_elem(IxDyn(&[out_channels, in_per_group, alpha, alpha]), q(0));
-                for o in 0..out_channels {
-                    for c in 0..in_per_group {
-                        for a in 0..alpha {
-                            for b in 0..alpha {
-                                let coefficient = a_abs(r, a) * a_abs(s_, b);
-                                if coefficient == 0 {
-                                    continue;
-                                }
-                                let u = &u_abs[((o * in_per_group + c) * alpha + a) * alpha + b];
-                                if u.is_zero() {
-                                    continue;
-                                }
-                                for i in 0..alpha {
-                                    for j in 0..alpha {
-                                        let t = b_abs(a, i) * b_abs(b, j);
-                                        if t != 0 {
-                                            kappa[[o, c, i, j]] += u * q(coefficient * t);
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                let part = engine
-                    .correlate(&x_abs, &scaled(&kappa), None, &tiled)?
-                    .to_rationals();
-                for (index, value) in part.indexed_iter() {
-                    let index = index.slice();
-                    let rank = index.len();
-                    let (th, tw) = (index[rank - 2], index[rank - 1]);
-                    let (row, col) = (m * th + r, m * tw + s_);
-                    if row < out_h && col < out_w {
-                        let mut at = index.to_vec();
-                        at[rank - 2] = row;
-                        at[rank - 1] = col;
-                        magnitude[IxDyn(&at)] = value.clone();
-                    }
-                }
-            }
-        }
-        if let Some(b) = bias {
-            let channel_axis = output.len() - 3;
-            for (index, value) in magnitude.indexed_iter_mut() {
-                *value += b[[index[channel_axis]]].abs();
-            }
-        }
-        let (c, terms) = (
-            q(in_per_group as i64),
-            in_per_group + variant.roundings() - 1,
-        );
-        let [a_sum, b_sum, g_sum] = variant.row_sums();
-        // proofs/oracle.md O6: errors in M reach an output through |A^T| (.) |A^T| (at most
-        // a_sum^2), the cut's through |B^T|, |G| on both sides; (1 + gamma) <= 2.
-        let (a2, b2) = (&a_sum * &a_sum, &b_sum * &b_sum);
-        let two = q(2);
-        let reach = &two * &a2 * &c * &b2 * &g_sum * &g_sum;
-        let (m_x, m_w) = (largest(input), largest(weight));
-        Ok(Reference {
-            exact,
-            magnitude: scaled(&magnitude),
-            reduction: Reduction {
-                terms,
-                factors: 2,
-                bias: bias.is_some(),
-                cut_weight: &reach * (&m_x + &m_w) + q(i64::from(bias.is_some())),
-                cut_products: reach,
-                underflow_ops: &two * &a2 * &c * (q(1) + q(24) * &b2 * &m_x),
-                matrix_unit: false,
-            },
-            selection: false,
-            inputs_in_format: formats_of(&with_bias(input, weight, bias)),
-        })
-    }
-
-    /// The reference of FFT correlation with overlap-add (`crate::float::fft`, whose module
-    /// documentation derives the bound): y exact as for [`Reference::correlate`]; the magnitude
-    /// is S + sum_(blocks s covering the element) (N2_s + N1_s) over the blocks of the padded,
-    /// flattened input ([`block_magnitudes`](crate::float::fft::block_magnitudes)), and n is
-    /// [`FftPlan::effective_terms`](crate::float::fft::FftPlan::effective_terms) for the
-    /// accumulator's unit roundoff `u`, so that the contract's gamma_(n+1) times that
-    /// magnitude is the normwise bound. The norms and spectra are evaluated in f64 from the
-    /// exact inputs and enlarged to stay upper bounds.
-    ///
-    /// Underflow: a generous count of 8 (C + 1) m (log2 m + 3) (1 + m (max|x| + max|w|))
-    /// underflow units, for the transforms' products.
-    pub fn fft(
-        engine: &ExactEngine,
-        input: &ArrayD<Rational>,
-        weight: &ArrayD<Rational>,
-        bias: Option<&ArrayD<Rational>>,
-        geometry: &ConvGeometry,
-        u: f64,
-    ) -> Result<Reference, ExactError> {
-        use crate::float::fft::{block_magnitudes, padded_input, FftPlan};
-        let base = Reference::correlate(engine, input, weight, bias, geometry)?;
-        let batched = batched_shape(input, weight);
-        let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
-        let output = shape.output_spatial();
-        let plan = FftPlan::new(&shape, &output);
-        // The inputs rounded to f64 (relative error at most 2^-53 each; 2^-52 covers the
-        // subnormal range's absolute part for these magnitudes' purpose only through `tiny`).
-        let x: Vec<f64> = input.iter().map(round_to_f64).collect();
-        let padded = padded_input(&shape, &x, geometry.padding_mode);
-        let x = padded.as_deref().unwrap_or(&x);
-        let w: Vec<f64> = weight.iter().map(round_to_f64).collect();
-        let in_per_group = shape.in_channels / shape.groups;
-        let block_norms = block_magnitudes(&plan, &shape, x, &w, f64::EPSILON, u);
-        let margin = 1.0 + 2f64.powi(-20);
-        let positions: usize = output.iter().product();
-        let mut magnitude = base.magnitude.to_rationals();
-        for (i, value) in magnitude.iter_mut().enumerate() {
-            let (row, position) = (i / positions.max(1), i % positions.max(1));
-            let t = plan.output_flat(position);
-            let extra: f64 = plan
-                .blocks_of(t)
-                .map(|s| block_norms[row * plan.blocks + s])
-                .sum::<f64>()
-                * margin;
-            *value += rational_from_f64(extra).map_err(|_| {
-                ExactError::TooLarge(
-                    "the FFT bound's norms overflow f64: the inputs are too large for an FFT bound"
-                        .into(),
-                )
-            })?;
-        }
-        let m = plan.size as i64;
-        let stages = i64::from(plan.size.trailing_zeros()) + 3;
-        let c = in_per_group as i64;
-        let taps: usize = shape.kernel().iter().product();
-        let q = |v: i64| Rational::from_integer(v.into());
-        let operands = largest(input) + largest(weight);
-        // proofs/oracle.md O6: the cut's absolute errors as for the n = C k real products,
-        // doubled for the transforms' normwise growth; the transforms' underflow as counted.
-        let products = q(2 * c * taps as i64);
-        Ok(Reference {
-            exact: base.exact,
-            magnitude: scaled(&magnitude),
-            reduction: Reduction {
-                terms: plan.effective_terms(u, in_per_group),
-                factors: 2,
-                bias: bias.is_some(),
-                cut_weight: &products * &operands + q(i64::from(bias.is_some())),
-                cut_products: products,
-                underflow_ops: q(8 * (c + 1) * m * stages) * (q(1) + q(m) * operands),
-                matrix_unit: false,
-            },
-            selection: false,
-            inputs_in_format: base.inputs_in_format,
-        })
     }
 
     /// The exact value y at a multi-index.

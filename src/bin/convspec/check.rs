@@ -14,6 +14,7 @@ use crate::layers::{
 };
 use clap::{ArgMatches, Command};
 use convspec::exact::ExactEngine;
+use convspec::float::Algorithm;
 use convspec::geometry::parse::parse_bool;
 use convspec::io::{read_npy_f64, write_atomically, ExactTensor};
 use convspec::oracle::{check, round_inputs, CheckOptions, Cut, Precision, Reference, Report};
@@ -307,44 +308,22 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     let engine = engine(&EngineArgs::from_matches(m))?;
     let (x, w, b) = oracle.prepare_layer(files)?;
     let algorithm: CheckedAlgorithm = given(m, "algorithm");
-    let reference = match algorithm {
-        CheckedAlgorithm::Direct if op == CheckedOp::Convolve => {
-            Reference::convolve(&engine, &x, &w, b.as_ref(), &geometry)
-        }
-        CheckedAlgorithm::Direct => Reference::correlate(&engine, &x, &w, b.as_ref(), &geometry),
-        CheckedAlgorithm::Winograd | CheckedAlgorithm::Winograd4 => {
-            if op != CheckedOp::Correlate {
-                return Err(
-                    "--algorithm winograd and winograd4 apply to correlations (--op correlate)"
-                        .into(),
-                );
-            }
-            let variant = if algorithm == CheckedAlgorithm::Winograd {
-                &convspec::float::winograd::F2X2
-            } else {
-                &convspec::float::winograd::F4X4
-            };
-            Reference::winograd(&engine, &x, &w, b.as_ref(), &geometry, variant)
-        }
-        CheckedAlgorithm::Fft => {
-            // True convolution is the correlation with the flipped kernel (same bound).
-            let w = if op == CheckedOp::Convolve {
-                w.slice_each_axis(|axis| {
-                    if axis.axis.index() >= 2 {
-                        ndarray::Slice::new(0, None, -1)
-                    } else {
-                        ndarray::Slice::from(..)
-                    }
-                })
-                .to_owned()
-            } else {
-                w.clone()
-            };
-            let u = oracle.precision()?.accumulator_unit();
-            Reference::fft(&engine, &x, &w, b.as_ref(), &geometry, u)
-        }
-    }
-    .map_err(|e| e.to_string())?;
+    // True convolution is the correlation with the flipped kernel: the same values, the same
+    // bounds, for every algorithm.
+    let w = if op == CheckedOp::Convolve {
+        convspec::reference::conv::flip_kernel(&w)
+    } else {
+        w
+    };
+    let float_algorithm = match algorithm {
+        CheckedAlgorithm::Direct => Algorithm::Direct,
+        CheckedAlgorithm::Winograd => Algorithm::Winograd,
+        CheckedAlgorithm::Winograd4 => Algorithm::Winograd4,
+        CheckedAlgorithm::Fft => Algorithm::Fft,
+    };
+    let reference = float_algorithm
+        .reference(&engine, &x, &w, b.as_ref(), &geometry, oracle.precision()?)
+        .map_err(|e| e.to_string())?;
     let candidate = read_candidate("--candidate", &candidate)?;
     let label = match algorithm {
         CheckedAlgorithm::Direct => candidate_label(m),
