@@ -186,6 +186,22 @@ impl Algorithm {
         }
     }
 
+    /// The error bound the algorithm meets, in words (None: the direct componentwise bound,
+    /// which holds for every summation order, so for other libraries' direct and GEMM kernels
+    /// too).
+    pub fn own_bound(self) -> Option<&'static str> {
+        match self {
+            Algorithm::Direct | Algorithm::Im2colGemm => None,
+            Algorithm::Winograd => {
+                Some("convspec's Winograd F(2x2, 3x3) kernel: its transforms' tile-aware bound")
+            }
+            Algorithm::Winograd4 => {
+                Some("convspec's Winograd F(4x4, 3x3) kernel: its transforms' tile-aware bound")
+            }
+            Algorithm::Fft => Some("convspec's FFT overlap-add kernel: its normwise bound"),
+        }
+    }
+
     /// The command line's name.
     pub fn name(self) -> &'static str {
         match self {

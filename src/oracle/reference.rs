@@ -41,6 +41,28 @@ pub(crate) fn largest(t: &ArrayD<Rational>) -> Rational {
         .unwrap_or_else(Rational::zero)
 }
 
+/// y and S of a linear layer: `run` on the inputs scaled to integers, then on their absolute
+/// values (S = |b| + sum |w||x| is the same layer on |x|, |w|, |b|).
+fn exact_and_magnitude(
+    input: &ArrayD<Rational>,
+    weight: &ArrayD<Rational>,
+    bias: Option<&ArrayD<Rational>>,
+    run: impl Fn(
+        &ScaledTensor,
+        &ScaledTensor,
+        Option<&ScaledTensor>,
+    ) -> Result<ScaledTensor, ExactError>,
+) -> Result<(ScaledTensor, ScaledTensor), ExactError> {
+    let (x, w, b) = (
+        scaled_input(input)?,
+        scaled_input(weight)?,
+        bias.map(scaled_input).transpose()?,
+    );
+    let exact = run(&x, &w, b.as_ref())?;
+    let magnitude = run(&x.abs(), &w.abs(), b.map(|b| b.abs()).as_ref())?;
+    Ok((exact, magnitude))
+}
+
 /// Input, weight and the bias when there is one.
 pub(crate) fn with_bias<'a>(
     input: &'a ArrayD<Rational>,
@@ -201,20 +223,13 @@ impl Reference {
     ) -> Result<Reference, ExactError> {
         let batched = batched_shape(input, weight);
         let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
-        let (x, w, b) = (
-            scaled_input(input)?,
-            scaled_input(weight)?,
-            bias.map(scaled_input).transpose()?,
-        );
-        let run = |x: &ScaledTensor, w: &ScaledTensor, b: Option<&ScaledTensor>| {
+        let (exact, magnitude) = exact_and_magnitude(input, weight, bias, |x, w, b| {
             if flip {
                 engine.convolve(x, w, b, geometry)
             } else {
                 engine.correlate(x, w, b, geometry)
             }
-        };
-        let exact = run(&x, &w, b.as_ref())?;
-        let magnitude = run(&x.abs(), &w.abs(), b.map(|b| b.abs()).as_ref())?;
+        })?;
         Ok(Reference::linear(
             exact,
             magnitude,
@@ -238,14 +253,9 @@ impl Reference {
     ) -> Result<Reference, ExactError> {
         let batched = batched_shape(input, weight);
         let shape = TransposeShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
-        let (x, w, b) = (
-            scaled_input(input)?,
-            scaled_input(weight)?,
-            bias.map(scaled_input).transpose()?,
-        );
-        let exact = engine.conv_transpose(&x, &w, b.as_ref(), geometry)?;
-        let magnitude =
-            engine.conv_transpose(&x.abs(), &w.abs(), b.map(|b| b.abs()).as_ref(), geometry)?;
+        let (exact, magnitude) = exact_and_magnitude(input, weight, bias, |x, w, b| {
+            engine.conv_transpose(x, w, b, geometry)
+        })?;
         let taps: usize = shape.dims.iter().map(|d| d.kernel).product();
         Ok(Reference::linear(
             exact,

@@ -37,26 +37,6 @@ value_enum!(CheckedOp {
     Convolve => "convolve": "True convolution (kernel flipped)",
 });
 
-/// The algorithm whose error bound applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CheckedAlgorithm {
-    /// Sums of the n products in any order (direct, im2col + GEMM).
-    Direct,
-    /// Winograd F(2x2, 3x3).
-    Winograd,
-    /// Winograd F(4x4, 3x3).
-    Winograd4,
-    /// FFT correlation with overlap-add.
-    Fft,
-}
-
-value_enum!(CheckedAlgorithm {
-    Direct => "direct": "Sums of the products in any order (direct, im2col, GEMM, tensor cores): componentwise bound",
-    Winograd => "winograd": "convspec's own Winograd F(2x2, 3x3) kernel: its transforms' tile-aware bound",
-    Winograd4 => "winograd4": "convspec's own Winograd F(4x4, 3x3) kernel: its transforms' tile-aware bound",
-    Fft => "fft": "convspec's own FFT correlation with overlap-add (its power-of-two blocks): the normwise bound",
-});
-
 /// Rounding of the inputs to TF32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tf32Rounding {
@@ -252,7 +232,7 @@ pub fn command() -> Command {
             path("weight", "Weight .npy (C_out, C_in/groups, k...)."),
             path("bias", "Bias .npy (C_out,)."),
             crate::args::choice::<CheckedOp>("op", "The layer: correlate (PyTorch's conv, default) | convolve.", "correlate"),
-            crate::args::choice::<CheckedAlgorithm>("algorithm", "The algorithm the candidate claims: direct (any summation order of the products: direct, im2col, GEMM, tensor cores; default; this is the one for other libraries) | winograd (convspec's own F(2x2, 3x3) kernel: its transforms' bound, proofs/exact.md W1; not cuDNN's Winograd, whose transforms differ) | winograd4 (convspec's F(4x4, 3x3), W2) | fft (convspec's FFT correlation with overlap-add in its power-of-two blocks: the normwise bound, proofs/exact.md F1; not cuDNN's FFT).", "direct"),
+            text("algorithm", "The algorithm the candidate claims, one of convspec's float algorithms: direct or im2col (any summation order of the products: direct, im2col, GEMM, tensor cores; default; this is the one for other libraries) | winograd (convspec's own F(2x2, 3x3) kernel: its transforms' bound, proofs/exact.md W1; not cuDNN's Winograd, whose transforms differ) | winograd4 (convspec's F(4x4, 3x3), W2) | fft (convspec's FFT correlation with overlap-add in its power-of-two blocks: the normwise bound, proofs/exact.md F1; not cuDNN's FFT).").default_value("direct"),
         ]);
     let top = OracleArgs::define(GeometryArgs::define(EngineArgs::define(top)), true)
         .after_help("Exit codes: 0 every element within the bound, 1 some element is not, 2 unusable input.\nExample: convspec check --input x.npy --weight w.npy --padding 1 --candidate y.npy --precision tf32");
@@ -307,7 +287,9 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
         GeometryArgs::from_matches(m).geometry(weight_rank(&files.weight, "--weight")?)?;
     let engine = engine(&EngineArgs::from_matches(m))?;
     let (x, w, b) = oracle.prepare_layer(files)?;
-    let algorithm: CheckedAlgorithm = given(m, "algorithm");
+    let algorithm: Algorithm = given::<String>(m, "algorithm")
+        .parse()
+        .map_err(|e| format!("--algorithm: {e}"))?;
     // True convolution is the correlation with the flipped kernel: the same values, the same
     // bounds, for every algorithm.
     let w = if op == CheckedOp::Convolve {
@@ -315,35 +297,28 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     } else {
         w
     };
-    let float_algorithm = match algorithm {
-        CheckedAlgorithm::Direct => Algorithm::Direct,
-        CheckedAlgorithm::Winograd => Algorithm::Winograd,
-        CheckedAlgorithm::Winograd4 => Algorithm::Winograd4,
-        CheckedAlgorithm::Fft => Algorithm::Fft,
-    };
-    let reference = float_algorithm
+    let reference = algorithm
         .reference(&engine, &x, &w, b.as_ref(), &geometry, oracle.precision()?)
         .map_err(|e| e.to_string())?;
-    let candidate = read_candidate("--candidate", &candidate)?;
-    let label = match algorithm {
-        CheckedAlgorithm::Direct => candidate_label(m),
-        other => format!(
-            "{} (the bound of convspec's own {} kernel, not of another library's)",
-            candidate_label(m),
-            match other {
-                CheckedAlgorithm::Winograd => "Winograd F(2x2, 3x3)",
-                CheckedAlgorithm::Winograd4 => "Winograd F(4x4, 3x3)",
-                _ => "FFT overlap-add",
-            }
-        ),
-    };
-    let report = judge(&label, &reference, &candidate, &oracle)?;
-    write_report(&oracle, &[("output", &report)])?;
-    Ok(report.passed())
+    let note = algorithm.own_bound().map_or_else(String::new, |bound| {
+        format!(" (the bound of {bound}, not of another library's kernel)")
+    });
+    judge_one(&candidate, &note, &reference, &oracle)
 }
 
-fn candidate_label(m: &ArgMatches) -> String {
-    get_path(m, "candidate").map_or_else(String::new, |p| p.display().to_string())
+/// Reads the one candidate `--candidate`, judges it (its label: the path and `note`), prints
+/// the report and writes its JSON; Ok(false) when it fails.
+fn judge_one(
+    path: &Path,
+    note: &str,
+    reference: &Reference,
+    oracle: &OracleArgs,
+) -> Result<bool, String> {
+    let candidate = read_candidate("--candidate", path)?;
+    let label = format!("{}{note}", path.display());
+    let report = judge(&label, reference, &candidate, oracle)?;
+    write_report(oracle, &[("output", &report)])?;
+    Ok(report.passed())
 }
 
 fn run_pool(args: PoolArgs, oracle: OracleArgs) -> Result<bool, String> {
@@ -392,11 +367,7 @@ fn run_pool(args: PoolArgs, oracle: OracleArgs) -> Result<bool, String> {
         }
     }
     .map_err(|e| e.to_string())?;
-    let candidate = read_candidate("--candidate", &candidate_path)?;
-    let label = candidate_path.display().to_string();
-    let report = judge(&label, &reference, &candidate, &oracle)?;
-    write_report(&oracle, &[("output", &report)])?;
-    Ok(report.passed())
+    judge_one(&candidate_path, "", &reference, &oracle)
 }
 
 fn run_transpose(args: TransposeArgs, oracle: OracleArgs) -> Result<bool, String> {
@@ -415,11 +386,7 @@ fn run_transpose(args: TransposeArgs, oracle: OracleArgs) -> Result<bool, String
     let (x, w, b) = oracle.prepare_layer(files)?;
     let reference = Reference::conv_transpose(&engine, &x, &w, b.as_ref(), &geometry)
         .map_err(|e| e.to_string())?;
-    let candidate = read_candidate("--candidate", &candidate_path)?;
-    let label = candidate_path.display().to_string();
-    let report = judge(&label, &reference, &candidate, &oracle)?;
-    write_report(&oracle, &[("output", &report)])?;
-    Ok(report.passed())
+    judge_one(&candidate_path, "", &reference, &oracle)
 }
 
 fn run_grad(args: GradArgs, oracle: OracleArgs) -> Result<bool, String> {
