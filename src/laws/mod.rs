@@ -187,6 +187,60 @@ impl<T: Ring> Convolution<T> for Reference {
     }
 }
 
+/// The fast exact engine as an implementation: every law that runs on the reference runs on
+/// it (inputs scaled to integers, results back as rationals), as RustFFT's one test harness
+/// runs on every algorithm.
+impl Convolution<crate::scalar::Rational> for crate::exact::ExactEngine {
+    fn correlate(
+        &self,
+        x: &ArrayD<crate::scalar::Rational>,
+        w: &ArrayD<crate::scalar::Rational>,
+        geometry: &ConvGeometry,
+    ) -> Result<ArrayD<crate::scalar::Rational>, OpError> {
+        let (x, w) = (scaled(x), scaled(w));
+        exact_result(crate::exact::ExactEngine::correlate(
+            self, &x, &w, None, geometry,
+        ))
+    }
+    fn convolve(
+        &self,
+        x: &ArrayD<crate::scalar::Rational>,
+        w: &ArrayD<crate::scalar::Rational>,
+        geometry: &ConvGeometry,
+    ) -> Result<ArrayD<crate::scalar::Rational>, OpError> {
+        let (x, w) = (scaled(x), scaled(w));
+        exact_result(crate::exact::ExactEngine::convolve(
+            self, &x, &w, None, geometry,
+        ))
+    }
+    fn conv_transpose(
+        &self,
+        x: &ArrayD<crate::scalar::Rational>,
+        w: &ArrayD<crate::scalar::Rational>,
+        geometry: &TransposeGeometry,
+    ) -> Result<ArrayD<crate::scalar::Rational>, OpError> {
+        let (x, w) = (scaled(x), scaled(w));
+        exact_result(crate::exact::ExactEngine::conv_transpose(
+            self, &x, &w, None, geometry,
+        ))
+    }
+}
+
+fn scaled(t: &ArrayD<crate::scalar::Rational>) -> crate::exact::ScaledTensor {
+    crate::exact::ScaledTensor::from_rationals(t.view())
+}
+
+/// The exact engine's result as rationals, its errors as the reference's.
+fn exact_result(
+    result: Result<crate::exact::ScaledTensor, crate::exact::ExactError>,
+) -> Result<ArrayD<crate::scalar::Rational>, OpError> {
+    match result {
+        Ok(t) => Ok(t.to_rationals()),
+        Err(crate::exact::ExactError::Op(e)) => Err(e),
+        Err(e) => Err(OpError::Invalid(e.to_string())),
+    }
+}
+
 impl<T: Field + PartialOrd> Pooling<T> for Reference {
     fn max_pool(&self, x: &ArrayD<T>, params: &PoolParams) -> Result<ArrayD<T>, OpError> {
         Ok(crate::reference::max_pool(x, params)?.values)

@@ -256,56 +256,63 @@ impl Pooling<Rational> for PoolMutant {
 // ---------------------------------------------------------------------------------------------
 // The laws hold for the reference engine (proptest).
 
-#[test]
-fn algebra_laws_hold() {
-    let mut runner = TestRunner::new(config(48));
+/// The algebra of full convolution, for an implementation.
+fn algebra_laws_hold_for(imp: &impl Convolution<Rational>, cases: u32) {
+    let mut runner = TestRunner::new(config(cases));
     runner
         .run(&signal_pair(3, 4), |(x, w)| {
-            algebra::commutativity(&Reference, &x, &w).map_err(fail)?;
-            algebra::correlation_reversal(&Reference, &x, &w).map_err(fail)?;
-            algebra::delta_identity(&Reference, &x).map_err(fail)?;
+            algebra::commutativity(imp, &x, &w).map_err(fail)?;
+            algebra::correlation_reversal(imp, &x, &w).map_err(fail)?;
+            algebra::delta_identity(imp, &x).map_err(fail)?;
             let shift = vec![1; x.ndim() - 2];
-            shift::full_equivariance(&Reference, &x, &w, &shift).map_err(fail)
+            shift::full_equivariance(imp, &x, &w, &shift).map_err(fail)
         })
         .unwrap();
-    let mut runner = TestRunner::new(config(32));
+    let mut runner = TestRunner::new(config(cases * 2 / 3));
     runner
         .run(&signal_triple(2, 3), |(x, v, w)| {
-            algebra::associativity(&Reference, &x, &v, &w).map_err(fail)
+            algebra::associativity(imp, &x, &v, &w).map_err(fail)
         })
         .unwrap();
 }
 
 #[test]
+fn algebra_laws_hold() {
+    algebra_laws_hold_for(&Reference, 48);
+}
+
+/// The same laws on the fast exact engine (one harness for every engine).
+#[test]
+fn algebra_and_layer_laws_hold_for_the_exact_engine() {
+    let engine = crate::exact::ExactEngine::new(1);
+    algebra_laws_hold_for(&engine, 24);
+    layer_laws_hold_for(&engine, 24);
+}
+
+#[test]
 fn layer_laws_hold() {
-    let mut runner = TestRunner::new(config(64));
+    layer_laws_hold_for(&Reference, 64);
+}
+
+/// Bilinearity, distributivity, the flip, output sizes and adjointness of layers with every
+/// geometry, for an implementation.
+fn layer_laws_hold_for(imp: &impl Convolution<Rational>, cases: u32) {
+    let mut runner = TestRunner::new(config(cases));
     runner
         .run(
             &(layer_problem(3), small_rational(), small_rational()),
             |(p, a, b)| {
-                algebra::bilinearity(&Reference, &a, &p.x, &b, &p.x2, &p.w, &p.w2, &p.geometry)
+                algebra::bilinearity(imp, &a, &p.x, &b, &p.x2, &p.w, &p.w2, &p.geometry)
                     .map_err(fail)?;
-                algebra::distributivity(&Reference, &p.x, &p.w, &p.w2, &p.geometry)
+                algebra::distributivity(imp, &p.x, &p.w, &p.w2, &p.geometry).map_err(fail)?;
+                algebra::correlation_is_flipped_convolution(imp, &p.x, &p.w, &p.geometry)
                     .map_err(fail)?;
-                algebra::correlation_is_flipped_convolution(&Reference, &p.x, &p.w, &p.geometry)
+                sizes::conv_output_shape::<Rational>(imp, p.x.shape(), p.w.shape(), &p.geometry)
                     .map_err(fail)?;
-                sizes::conv_output_shape::<Rational>(
-                    &Reference,
-                    p.x.shape(),
-                    p.w.shape(),
-                    &p.geometry,
-                )
-                .map_err(fail)?;
                 let zeros = p.geometry.clone().with_padding_mode(PaddingMode::Zeros);
                 let y = crate::reference::correlate(&p.x, &p.w, None, &zeros).unwrap();
-                adjoint::transpose_is_adjoint(
-                    &Reference,
-                    &p.x,
-                    &p.w,
-                    &y.map(|v| v.clone() + q(1)),
-                    &zeros,
-                )
-                .map_err(fail)
+                adjoint::transpose_is_adjoint(imp, &p.x, &p.w, &y.map(|v| v.clone() + q(1)), &zeros)
+                    .map_err(fail)
             },
         )
         .unwrap();
