@@ -44,5 +44,5 @@ if not args.skip_torch:
 
 if not args.skip_flint:
     here = os.path.dirname(os.path.abspath(__file__))
-    anchor = os.path.join(here, "..", "..", "shared", "anchors", "exact1d_flint.py")
+    anchor = os.path.join(here, "anchors", "exact1d_flint.py")
     subprocess.run([sys.executable, anchor, "--json"], check=True)

@@ -804,7 +804,7 @@ fn toeplitz_numeric_npy_and_refusals() {
 #[test]
 fn check_exit_codes_report_and_refusals() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/cudnn-h100/strided_dilated_grouped");
+        .join("tests/fixtures/cudnn-h100/strided_dilated_grouped");
     let file = |name: &str| fixtures.join(format!("{name}.npy"));
     let dir = common::tempdir();
     let report = dir.path().join("report.json");
