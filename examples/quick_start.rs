@@ -12,7 +12,7 @@ use convspec::laws::{shift::interior_equivariance, Convolution};
 use convspec::ndarray::{ArrayD, IxDyn};
 use convspec::oracle::{check, CheckOptions, Precision, Reference};
 use convspec::reference::{self, OpError};
-use convspec::scalar::{rational_from_f32, Rational};
+use convspec::scalar::{exact, Rational};
 
 /// A 1-D correlation written by hand, the way a kernel author would (groups 1): the "own
 /// kernel" the law is run on. `off_by_one` reads one position too far, a typical indexing bug.
@@ -85,8 +85,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let b32 = ArrayD::from_shape_vec(IxDyn(&[4]), vec![0.5f32, -0.25, 0.0, 1.0])?;
     let geometry = ConvGeometry::new(2).padding(1);
-    let exact = |t: &ArrayD<f32>| t.mapv(|v| rational_from_f32(v).expect("finite"));
-    let (x, w, b) = (exact(&x32), exact(&w32), exact(&b32));
+    // Exact values of any array of floats, integers or rationals (a NaN is reported with its
+    // index).
+    let (x, w, b) = (exact(&x32)?, exact(&w32)?, exact(&b32)?);
 
     // 1. The specification: exact rationals, the formula as written.
     let y = reference::correlate(&x, &w, Some(&b), &geometry)?;

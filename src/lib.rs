@@ -31,13 +31,12 @@
 //! use convspec::geometry::ConvGeometry;
 //! use convspec::ndarray::{ArrayD, IxDyn};
 //! use convspec::oracle::{check, CheckOptions, Precision, Reference};
-//! use convspec::scalar::rational_from_f32;
+//! use convspec::scalar::exact;
 //!
 //! // conv1d(x, w, padding=1) on float32 data, exactly.
 //! let x32 = ArrayD::from_shape_vec(IxDyn(&[1, 1, 4]), vec![0.1f32, 0.2, 0.3, 0.4]).unwrap();
 //! let w32 = ArrayD::from_shape_vec(IxDyn(&[1, 1, 3]), vec![1.0f32, -2.0, 0.5]).unwrap();
-//! let exact = |t: &ArrayD<f32>| t.mapv(|v| rational_from_f32(v).unwrap());
-//! let (x, w) = (exact(&x32), exact(&w32));
+//! let (x, w) = (exact(&x32).unwrap(), exact(&w32).unwrap());
 //! let geometry = ConvGeometry::new(1).padding(1);
 //! let y = convspec::reference::correlate(&x, &w, None, &geometry).unwrap();
 //!

@@ -127,6 +127,83 @@ pub fn rational_from_bf16(bits: u16) -> Result<Rational, ConversionError> {
     rational_from_bits(u64::from(bits), 8, 8)
 }
 
+/// A number with an exact rational value: the element types [`exact`] converts.
+pub trait ExactValue {
+    /// The exact value (NaN and infinities refused).
+    fn exact(&self) -> Result<Rational, ConversionError>;
+}
+
+impl ExactValue for f64 {
+    fn exact(&self) -> Result<Rational, ConversionError> {
+        rational_from_f64(*self)
+    }
+}
+
+impl ExactValue for f32 {
+    fn exact(&self) -> Result<Rational, ConversionError> {
+        rational_from_f32(*self)
+    }
+}
+
+impl ExactValue for Rational {
+    fn exact(&self) -> Result<Rational, ConversionError> {
+        Ok(self.clone())
+    }
+}
+
+macro_rules! exact_integers {
+    ($($t:ty),*) => {$(
+        impl ExactValue for $t {
+            fn exact(&self) -> Result<Rational, ConversionError> {
+                Ok(Rational::from_integer(BigInt::from(*self)))
+            }
+        }
+    )*};
+}
+exact_integers!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+/// Why a tensor has no exact value: its first element without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorConversionError {
+    /// The multi-index of the element.
+    pub index: Vec<usize>,
+    /// What it was.
+    pub error: ConversionError,
+}
+
+impl fmt::Display for TensorConversionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "element {:?}: {}", self.index, self.error)
+    }
+}
+
+impl std::error::Error for TensorConversionError {}
+
+/// Any ndarray array of floats, integers or rationals (dynamic or static rank: `ArrayD`,
+/// `Array4`, views) as the exact tensor every part of the crate takes, element by element
+/// exactly; the first NaN or infinity is reported with its index. O(elements).
+pub fn exact<A, S, D>(
+    array: &ndarray::ArrayBase<S, D>,
+) -> Result<ndarray::ArrayD<Rational>, TensorConversionError>
+where
+    A: ExactValue,
+    S: ndarray::Data<Elem = A>,
+    D: ndarray::Dimension,
+{
+    let shape = array.shape().to_vec();
+    let mut values = Vec::with_capacity(array.len());
+    for (flat, v) in array.iter().enumerate() {
+        values.push(v.exact().map_err(|error| TensorConversionError {
+            index: crate::index::unravel(flat, &shape),
+            error,
+        })?);
+    }
+    Ok(
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), values)
+            .expect("one value per element"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +251,22 @@ mod tests {
             rational_from_f32(f32::NEG_INFINITY),
             Err(ConversionError::Infinite { negative: true })
         );
+    }
+
+    #[test]
+    fn tensors_of_any_element_type_and_rank_convert_exactly() {
+        let a = ndarray::Array2::from_shape_vec((2, 2), vec![0.5f32, -1.0, 3.0, 0.25]).unwrap();
+        let q = exact(&a).unwrap();
+        assert_eq!(q.shape(), &[2, 2]);
+        assert_eq!(q[[1, 1]], Rational::new(1.into(), 4.into()));
+        let ints = ndarray::arr1(&[1i64, -7]);
+        assert_eq!(
+            exact(&ints).unwrap()[[1]],
+            Rational::from_integer((-7).into())
+        );
+        let bad = ndarray::arr2(&[[1.0, 2.0], [f64::NAN, 0.0]]);
+        let e = exact(&bad).unwrap_err();
+        assert_eq!(e.index, vec![1, 0]);
+        assert_eq!(e.to_string(), "element [1, 0]: NaN has no exact value");
     }
 }

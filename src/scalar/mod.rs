@@ -14,9 +14,11 @@ pub mod precision;
 pub mod round;
 
 pub use convert::{
+    exact, rational_from_f32, rational_from_f64, ConversionError, ExactValue, TensorConversionError,
+};
+pub use convert::{
     rational_from_bf16, rational_from_f16, rational_from_format_bits, rational_from_parts,
 };
-pub use convert::{rational_from_f32, rational_from_f64, ConversionError};
 pub use precision::Precision;
 pub use round::{
     round_to_bf16, round_to_bits, round_to_f16, round_to_f32, round_to_f64, round_to_format,
