@@ -8,7 +8,7 @@ use convspec::exact::{ExactEngine, ScaledTensor};
 use convspec::float::{Algorithm, FloatEngine};
 use convspec::geometry::TransposeGeometry;
 use convspec::geometry::{ConvGeometry, ConvShape};
-use convspec::laws::{shift::interior_equivariance, Convolution};
+use convspec::laws::{interior_equivariance, Convolution};
 use convspec::ndarray::{ArrayD, IxDyn};
 use convspec::oracle::{check, CheckOptions, Precision, Reference};
 use convspec::reference::{self, OpError};

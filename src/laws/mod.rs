@@ -18,6 +18,22 @@
 //! Laws that are *false* (correlation is neither commutative nor associative; strided layers
 //! are not equivariant to every shift) are written as the claim, so that a search finds and
 //! shrinks a counterexample to it.
+//!
+//! Every law is re-exported here (`laws::bilinearity`, ...). What each kind catches in a
+//! kernel under test, and what it cannot:
+//!
+//! | laws | catch | cannot catch |
+//! |---|---|---|
+//! | [`bilinearity`], [`distributivity`] | anything nonlinear: state kept between calls, a bias or constant added inside, clamping, integer overflow, rounding in the wrong place | index errors: an off-by-one or flipped kernel is still linear |
+//! | [`full_equivariance`], [`interior_equivariance`], [`circular_equivariance`], [`max_pool_shift`] | position-dependent indexing: off-by-one taps, a wrong stride or dilation, a stride applied to the wrong axis | a consistently flipped or transposed kernel (still equivariant); border bugs (the interior law looks away from the padding) |
+//! | [`commutativity`], [`associativity`], [`delta_identity`], [`composition`] | wrong lengths and offsets of full convolution (the 'full' padding, the kernel flip) | errors a kernel makes identically in all the calls compared |
+//! | [`correlation_is_flipped_convolution`], [`correlation_reversal`] | correlation and convolution confused, or one of them flipped twice | a bug shared by the two paths |
+//! | [`transpose_is_adjoint`], [`gradients_are_toeplitz_transposes`], [`adjointness`] | transposed convolutions and gradients that are not the adjoint of the forward layer: wrong output_padding, group mapping, stride placement | a forward layer that is itself wrong (the pair is adjoint to each other, not to the specification) |
+//! | [`conv_output_shape`], [`transpose_output_shape`], [`pool_output_shape`], [`transpose_inverts_size`], [`parameter_count_law`] | output sizes (floor/ceil, dilation, ceil mode's last window) and parameter counts | the values inside a correctly sized output |
+//! | [`global_pool_invariance`], [`max_pool_window_permutation`], [`max_pool_monotone`], [`avg_pool_is_correlation`] | pooling that depends on positions it should not, an average instead of a maximum, a wrong divisor or padding count | a window placed wrongly but consistently (use the shift law) |
+//!
+//! Values are checked against the specification itself by comparing with
+//! [`Reference`], or with the oracle for float kernels; a law is a property, not a value.
 
 pub mod adjoint;
 pub mod algebra;
@@ -29,6 +45,26 @@ pub mod sizes;
 pub mod strategies;
 #[cfg(test)]
 mod tests;
+
+pub use adjoint::{
+    adjointness, gradients_are_toeplitz_transposes, gradients_of_backward_are_toeplitz_transposes,
+    leftover, transpose_is_adjoint,
+};
+pub use algebra::{
+    associativity, bilinearity, commutativity, composed_kernel, composition,
+    correlation_associativity, correlation_commutativity, correlation_is_flipped_convolution,
+    correlation_reversal, delta_identity, dilate, distributivity, full,
+};
+pub use pool::{
+    avg_pool_is_correlation, global_pool_invariance, max_pool_monotone, max_pool_window_permutation,
+};
+pub use shift::{
+    circular_equivariance, full_equivariance, interior, interior_equivariance, max_pool_shift,
+};
+pub use sizes::{
+    conv_output_shape, parameter_count_law, parameter_formula_law, pool_output_shape,
+    transpose_inverts_size, transpose_output_shape,
+};
 
 use crate::geometry::{ConvGeometry, PoolParams, TransposeGeometry};
 use crate::reference::pool::AvgOptions;
