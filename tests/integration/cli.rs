@@ -1177,3 +1177,60 @@ fn grad_accepts_the_forward_bias_and_empty_transposed_outputs_are_empty() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `check --accumulation`: each model is accepted and named on the report's contract line
+/// (tf32 by default covers IEEE and tensor cores; fp32 stays IEEE), a bad one is refused.
+#[test]
+fn check_accumulation_models_are_named_in_the_report() {
+    let tmp = common::tempdir();
+    let d = tmp.path();
+    let x = save(d, "x.npy", &ints(&[1, 1, 4], &[1, 2, 3, 4]), Dtype::F32);
+    let w = save(d, "w.npy", &ints(&[1, 1, 2], &[1, -1]), Dtype::F32);
+    // The exact output -1, -1, -1 (integers: every contract's correctly rounded value).
+    let y = save(d, "y.npy", &ints(&[1, 1, 3], &[-1, -1, -1]), Dtype::F32);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let check = |precision: &str, extra: &[&str]| {
+        let mut args = vec![
+            "check".to_string(),
+            "--input".into(),
+            s(&x),
+            "--weight".into(),
+            s(&w),
+        ];
+        args.extend([
+            "--candidate".to_string(),
+            s(&y),
+            "--precision".into(),
+            precision.into(),
+        ]);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        convspec(&args)
+    };
+    for (precision, extra, named) in [
+        ("tf32", vec![], "accumulation any (IEEE or tensor core)"),
+        ("fp32", vec![], "accumulation ieee"),
+        ("tf32", vec!["--accumulation", "ieee"], "accumulation ieee"),
+        (
+            "fp16",
+            vec!["--accumulation", "tensor-core:extra-bits=3"],
+            "accumulation tensor-core:extra-bits=3,normalisation=rz",
+        ),
+        (
+            "fp32",
+            vec!["--accumulation", "tensor-core"],
+            "accumulation tensor-core,",
+        ),
+    ] {
+        let out = check(precision, &extra);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{precision} {extra:?}: {stdout}"
+        );
+        assert!(stdout.contains(named), "{precision} {extra:?}: {stdout}");
+    }
+    let bad = check("fp32", &["--accumulation", "tensor-core:h100"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--accumulation: unknown accumulation"));
+}
