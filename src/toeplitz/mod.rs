@@ -41,6 +41,7 @@
 //! allocating, a matrix with more entries than the limit (default [`MatrixLimit::DEFAULT`]).
 
 pub mod layer;
+pub mod operator;
 pub mod scipy;
 pub mod window;
 

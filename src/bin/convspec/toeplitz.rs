@@ -6,22 +6,13 @@ use crate::args::{
 use crate::common::{parse_dtype, read_flag, refuse_clobber, GeometryArgs};
 use clap::{ArgMatches, Command, ValueEnum};
 use convspec::geometry::parse::{parse_bool, parse_list, parse_onnx_pads, parse_per_dim};
-use convspec::geometry::{
-    ConvGeometry, ConvShape, Padding, PoolParams, TransposeGeometry, TransposePadding,
-    TransposeShape,
-};
+use convspec::geometry::{Padding, PoolParams, TransposeGeometry, TransposePadding};
 use convspec::io::{write_atomically, write_npy, Dtype};
 use convspec::reference::numpy::Mode;
-use convspec::reference::pool::{pool_windows, AvgOptions};
+use convspec::reference::pool::AvgOptions;
 use convspec::reference::UnfoldParams;
-use convspec::scalar::{Rational, Ring};
-use convspec::symbolic::render::{matrix_latex, matrix_text, vector_latex, vector_text};
-use convspec::symbolic::{variable_tensor, Polynomial};
-use convspec::toeplitz::{
-    apply, array_mode_padding, avg_pool_matrix, conv_transpose_matrix, convolve_matrix,
-    correlate_matrix, unfold_matrix, MatrixLimit, ToeplitzError,
-};
-use nalgebra::DMatrix;
+use convspec::toeplitz::operator::{MatrixKernel, MatrixOperator, OperatorMatrix, Sample};
+use convspec::toeplitz::{array_mode_padding, MatrixLimit};
 use ndarray::{ArrayD, IxDyn};
 use std::path::PathBuf;
 
@@ -136,47 +127,8 @@ impl ToeplitzArgs {
     }
 }
 
-/// The kernel: numeric from a file or symbolic k_{...}, with its shape.
-enum Kernel {
-    Numeric(ArrayD<Rational>),
-    Symbolic(Vec<usize>),
-}
-
-impl Kernel {
-    fn shape(&self) -> Vec<usize> {
-        match self {
-            Kernel::Numeric(k) => k.shape().to_vec(),
-            Kernel::Symbolic(shape) => shape.clone(),
-        }
-    }
-}
-
-/// A built matrix, numeric or symbolic, and the shapes of x and y of one sample.
-struct Built {
-    numeric: Option<DMatrix<Rational>>,
-    symbolic: DMatrix<Polynomial>,
-    input_shape: Vec<usize>,
-    output_shape: Vec<usize>,
-    one_channel: bool,
-}
-
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
-}
-
-fn to_polynomials(matrix: &DMatrix<Rational>) -> DMatrix<Polynomial> {
-    matrix.map(Polynomial::constant)
-}
-
-/// Places a plain (one-channel) kernel k... as the weight (1, 1, k...) of a layer.
-fn as_weight<T: Clone>(kernel: ArrayD<T>, one_channel: bool) -> ArrayD<T> {
-    if one_channel {
-        kernel
-            .insert_axis(ndarray::Axis(0))
-            .insert_axis(ndarray::Axis(0))
-    } else {
-        kernel
-    }
 }
 
 fn refuse(op: MatrixOp, flags: &[(&str, bool)]) -> Result<(), String> {
@@ -189,15 +141,16 @@ fn refuse(op: MatrixOp, flags: &[(&str, bool)]) -> Result<(), String> {
     }
 }
 
-fn build(args: &ToeplitzArgs) -> Result<Built, String> {
+/// Parses the flags into the library's request and builds the matrix.
+fn build(args: &ToeplitzArgs) -> Result<OperatorMatrix, String> {
     let limit = args
         .max_entries
         .map_or(MatrixLimit::DEFAULT, MatrixLimit::entries);
     let given = parse_list("--input-shape", &args.input_shape).map_err(err)?;
     let g = &args.geometry;
     let kernel = match (&args.kernel, args.symbolic, &args.kernel_shape) {
-        (Some(path), _, _) => Some(Kernel::Numeric(read_flag("--kernel", path)?.values)),
-        (None, true, Some(shape)) => Some(Kernel::Symbolic(
+        (Some(path), _, _) => Some(MatrixKernel::Numeric(read_flag("--kernel", path)?.values)),
+        (None, true, Some(shape)) => Some(MatrixKernel::Symbolic(
             parse_list("--kernel-shape", shape).map_err(err)?,
         )),
         (None, false, Some(_)) => {
@@ -218,35 +171,9 @@ fn build(args: &ToeplitzArgs) -> Result<Built, String> {
                     ("--divisor-override", args.divisor_override.is_some()),
                 ],
             )?;
-            let kernel_shape = kernel.shape();
-            let one_channel = if kernel_shape.len() == given.len() {
-                true
-            } else if kernel_shape.len() == given.len() + 1 && given.len() >= 2 {
-                false
-            } else {
-                return Err(format!(
-                    "kernel of shape {kernel_shape:?} does not fit --input-shape {given:?}: give a kernel k... with one size per spatial dimension of the input, or a weight (C_out, C_in/groups, k...) with --input-shape C,L..."
-                ));
-            };
-            let sample: Vec<usize> = if one_channel {
-                std::iter::once(1).chain(given.iter().copied()).collect()
-            } else {
-                given.clone()
-            };
-            let rank = sample.len() - 1;
-            if rank == 0 {
-                return Err("--input-shape needs at least one spatial size".into());
-            }
-            let symbolic_kernel = match &kernel {
-                Kernel::Numeric(k) => k.map(|q| Polynomial::constant(q.clone())),
-                Kernel::Symbolic(shape) => variable_tensor("k", shape, 0),
-            };
-            let symbolic_weight = as_weight(symbolic_kernel, one_channel);
-            let numeric_weight = match kernel {
-                Kernel::Numeric(k) => Some(as_weight(k, one_channel)),
-                Kernel::Symbolic(_) => None,
-            };
-            let (numeric, symbolic, output_shape) = if args.op == MatrixOp::ConvTranspose {
+            let sample = Sample::of_layer(&kernel.shape(), &given).map_err(err)?;
+            let rank = sample.rank();
+            let operator = if args.op == MatrixOp::ConvTranspose {
                 refuse(
                     args.op,
                     &[
@@ -255,23 +182,7 @@ fn build(args: &ToeplitzArgs) -> Result<Built, String> {
                         ("--padding-mode", g.padding_mode.is_some()),
                     ],
                 )?;
-                let geometry = transpose_geometry(args, rank)?;
-                let batched: Vec<usize> = std::iter::once(1).chain(sample.clone()).collect();
-                let shape = TransposeShape::new(&batched, symbolic_weight.shape(), None, &geometry)
-                    .map_err(err)?;
-                let output = shape.output_shape().map_err(err)?[1..].to_vec();
-                let symbolic = match &numeric_weight {
-                    Some(_) => None,
-                    None => Some(
-                        conv_transpose_matrix(&symbolic_weight, &sample, &geometry, limit)
-                            .map_err(err)?,
-                    ),
-                };
-                let numeric = numeric_weight
-                    .map(|w| conv_transpose_matrix(&w, &sample, &geometry, limit))
-                    .transpose()
-                    .map_err(err)?;
-                (numeric, symbolic, output)
+                MatrixOperator::ConvTranspose(transpose_geometry(args, rank)?)
             } else {
                 refuse(
                     args.op,
@@ -282,36 +193,13 @@ fn build(args: &ToeplitzArgs) -> Result<Built, String> {
                     let mode: Mode = mode.parse().map_err(|e| format!("--mode: {e}"))?;
                     geometry.padding = array_mode_padding(mode);
                 }
-                let batched: Vec<usize> = std::iter::once(1).chain(sample.clone()).collect();
-                let shape = ConvShape::new(&batched, symbolic_weight.shape(), None, &geometry)
-                    .map_err(err)?;
-                let output = shape.output_shape().map_err(err)?[1..].to_vec();
-                let flip = args.op == MatrixOp::Convolve;
-                let symbolic = match &numeric_weight {
-                    Some(_) => None,
-                    None => Some(
-                        layer_matrix(flip, &symbolic_weight, &sample, &geometry, limit)
-                            .map_err(err)?,
-                    ),
-                };
-                let numeric = numeric_weight
-                    .map(|w| layer_matrix(flip, &w, &sample, &geometry, limit))
-                    .transpose()
-                    .map_err(err)?;
-                (numeric, symbolic, output)
+                if args.op == MatrixOp::Convolve {
+                    MatrixOperator::Convolve(geometry)
+                } else {
+                    MatrixOperator::Correlate(geometry)
+                }
             };
-            let symbolic = match (&numeric, symbolic) {
-                (Some(n), _) => to_polynomials(n),
-                (None, Some(s)) => s,
-                (None, None) => unreachable!("one of the two is built"),
-            };
-            Ok(Built {
-                numeric,
-                symbolic,
-                input_shape: sample,
-                output_shape,
-                one_channel,
-            })
+            OperatorMatrix::layer(&operator, kernel, sample, limit).map_err(err)
         }
         MatrixOp::AvgPool | MatrixOp::Unfold => {
             if kernel.is_some() || args.symbolic {
@@ -335,29 +223,9 @@ fn build(args: &ToeplitzArgs) -> Result<Built, String> {
                 .as_deref()
                 .ok_or("--kernel-size is required for avg-pool and unfold")?;
             let window = parse_list("--kernel-size", window).map_err(err)?;
-            // One size applies to every spatial dimension of a one-channel sample.
-            let (rank, one_channel) = if window.len() == 1 && given.len() > 1 {
-                (given.len(), true)
-            } else if window.len() == given.len() {
-                (window.len(), true)
-            } else if window.len() + 1 == given.len() {
-                (window.len(), false)
-            } else {
-                return Err(format!(
-                    "--kernel-size {window:?} does not fit --input-shape {given:?}: give one size per spatial dimension"
-                ));
-            };
-            let window = if window.len() == 1 {
-                vec![window[0]; rank]
-            } else {
-                window
-            };
-            let sample: Vec<usize> = if one_channel {
-                std::iter::once(1).chain(given.iter().copied()).collect()
-            } else {
-                given.clone()
-            };
-            let (matrix, output_shape) = if args.op == MatrixOp::AvgPool {
+            let (sample, window) = Sample::of_window(&window, &given).map_err(err)?;
+            let rank = sample.rank();
+            let operator = if args.op == MatrixOp::AvgPool {
                 let params = pool_params(args, window, rank)?;
                 let mut options = AvgOptions::default();
                 if let Some(v) = &args.count_include_pad {
@@ -365,11 +233,7 @@ fn build(args: &ToeplitzArgs) -> Result<Built, String> {
                         parse_bool("--count-include-pad", v).map_err(err)?;
                 }
                 options.divisor_override = args.divisor_override;
-                let matrix: DMatrix<Rational> =
-                    avg_pool_matrix(&sample, &params, &options, limit).map_err(err)?;
-                let (_, output) = pool_windows(&sample[1..], &params).map_err(err)?;
-                let output_shape: Vec<usize> = std::iter::once(sample[0]).chain(output).collect();
-                (matrix, output_shape)
+                MatrixOperator::AvgPool(params, options)
             } else {
                 refuse(
                     args.op,
@@ -379,7 +243,7 @@ fn build(args: &ToeplitzArgs) -> Result<Built, String> {
                         ("--divisor-override", args.divisor_override.is_some()),
                     ],
                 )?;
-                let mut params = UnfoldParams::new(window.clone());
+                let mut params = UnfoldParams::new(window);
                 if let Some(v) = &g.stride {
                     params.stride = parse_per_dim("--stride", v, rank).map_err(err)?;
                 }
@@ -392,35 +256,10 @@ fn build(args: &ToeplitzArgs) -> Result<Built, String> {
                 if g.pads.is_some() {
                     return Err("--pads does not apply to --op unfold (its padding is symmetric, --padding)".into());
                 }
-                let matrix: DMatrix<Rational> =
-                    unfold_matrix(&sample, &params, limit).map_err(err)?;
-                let window_size: usize = window.iter().product();
-                let columns = matrix.nrows() / (sample[0] * window_size);
-                (matrix, vec![sample[0] * window_size, columns])
+                MatrixOperator::Unfold(params)
             };
-            Ok(Built {
-                symbolic: to_polynomials(&matrix),
-                numeric: Some(matrix),
-                input_shape: sample,
-                output_shape,
-                one_channel,
-            })
+            OperatorMatrix::window(&operator, sample, limit).map_err(err)
         }
-    }
-}
-
-/// The correlation matrix, or with `flip` the convolution matrix.
-fn layer_matrix<T: Ring + 'static>(
-    flip: bool,
-    weight: &ArrayD<T>,
-    sample: &[usize],
-    geometry: &ConvGeometry,
-    limit: MatrixLimit,
-) -> Result<DMatrix<T>, ToeplitzError> {
-    if flip {
-        convolve_matrix(weight, sample, geometry, limit)
-    } else {
-        correlate_matrix(weight, sample, geometry, limit)
     }
 }
 
@@ -476,63 +315,6 @@ fn transpose_geometry(args: &ToeplitzArgs, rank: usize) -> Result<TransposeGeome
     Ok(t)
 }
 
-/// The largest A (in entries) for which y = A vec(x) is also printed.
-const PRODUCT_SHOWN_UP_TO: usize = 1 << 16;
-
-fn describe(args: &ToeplitzArgs, built: &Built) -> String {
-    format!(
-        "{}: y = A vec(x); A is {} x {}; rows: y in C order over {:?}; columns: x in C order over {:?}",
-        args.op.to_possible_value().expect("named").get_name(),
-        built.symbolic.nrows(),
-        built.symbolic.ncols(),
-        built.output_shape,
-        built.input_shape
-    )
-}
-
-fn render(args: &ToeplitzArgs, built: &Built) -> Result<String, String> {
-    let x: Vec<Polynomial> =
-        variable_tensor("x", &built.input_shape, usize::from(built.one_channel))
-            .iter()
-            .cloned()
-            .collect();
-    let product = if built.symbolic.len() <= PRODUCT_SHOWN_UP_TO {
-        Some(apply(&built.symbolic, &x).map_err(err)?)
-    } else {
-        None
-    };
-    Ok(match args.format {
-        Format::Text => {
-            let mut out = format!(
-                "{}\n\nA =\n{}",
-                describe(args, built),
-                matrix_text(&built.symbolic)
-            );
-            out.push_str(&format!("\nvec(x) =\n{}", vector_text(&x)));
-            match &product {
-                Some(y) => out.push_str(&format!("\ny = A vec(x) =\n{}", vector_text(y))),
-                None => out.push_str(&format!(
-                    "\n(y = A vec(x) is not printed for matrices of more than {PRODUCT_SHOWN_UP_TO} entries)\n"
-                )),
-            }
-            out
-        }
-        Format::Latex => {
-            let mut out = format!("% {}\n\\[\n", describe(args, built));
-            out.push_str(&matrix_latex(&built.symbolic));
-            out.push('\n');
-            out.push_str(&vector_latex(&x));
-            if let Some(y) = &product {
-                out.push_str("\n=\n");
-                out.push_str(&vector_latex(y));
-            }
-            out.push_str("\n\\]\n");
-            out
-        }
-        Format::Npy => unreachable!("npy is written, not rendered"),
-    })
-}
-
 /// Runs `convspec toeplitz`.
 pub fn run(args: ToeplitzArgs) -> Result<(), String> {
     if let (Some(output), Some(kernel)) = (&args.output, &args.kernel) {
@@ -562,7 +344,11 @@ pub fn run(args: ToeplitzArgs) -> Result<(), String> {
             write_npy(path, &array, dtype).map_err(err)
         }
         _ => {
-            let text = render(&args, &built)?;
+            let text = match args.format {
+                Format::Latex => built.latex(),
+                _ => built.text(),
+            }
+            .map_err(err)?;
             match &args.output {
                 Some(path) => write_atomically(path, text.as_bytes()).map_err(err),
                 None => {
