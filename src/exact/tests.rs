@@ -10,17 +10,10 @@ use crate::reference;
 use crate::scalar::{rational_from_f32, Rational};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
+use proptest::test_runner::Config;
 
 fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        rng_seed: RngSeed::Fixed(0x5EED_2026_1127),
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/exact.txt",
-        ))),
-        ..Config::default()
-    }
+    crate::laws::strategies::fixed_config(cases, 0x5EED_2026_1127, "proptest-regressions/exact.txt")
 }
 
 /// f32 values that stress the bit budget: zeros, small integers, subnormals, values near the

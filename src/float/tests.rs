@@ -11,17 +11,10 @@ use crate::oracle::{check, CheckOptions, Reference, Report};
 use crate::scalar::{rational_from_f64, Rational};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
+use proptest::test_runner::Config;
 
 fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        rng_seed: RngSeed::Fixed(0xF10A_2026_1128),
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/float.txt",
-        ))),
-        ..Config::default()
-    }
+    crate::laws::strategies::fixed_config(cases, 0xF10A_2026_1128, "proptest-regressions/float.txt")
 }
 
 /// Values in (-2, 2) with every mantissa bit in use (the benchmarks' generator from `seed`),

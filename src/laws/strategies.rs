@@ -19,6 +19,23 @@ use crate::scalar::{Integer, Rational};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 
+/// A property test's configuration with a fixed seed and `cases` cases (CI is deterministic),
+/// failures persisted to `regressions` (under proptest-regressions/, to be committed): the one
+/// configuration every property test of the crate uses.
+pub fn fixed_config(
+    cases: u32,
+    seed: u64,
+    regressions: &'static str,
+) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
+    Config {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions))),
+        ..Config::default()
+    }
+}
+
 /// A small exact value: an integer in -4..=4, or one of them halved.
 pub fn small_rational() -> impl Strategy<Value = Rational> {
     prop_oneof![

@@ -10,9 +10,7 @@ use crate::geometry::{Padding, PaddingMode};
 use crate::reference::conv::flip_kernel;
 use crate::scalar::{rational_from_i64, Rational};
 use proptest::prelude::*;
-use proptest::test_runner::{
-    Config, FileFailurePersistence, RngSeed, TestCaseError, TestError, TestRunner,
-};
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 fn q(n: i64) -> Rational {
     rational_from_i64(n)
@@ -37,14 +35,7 @@ fn fail(c: Counterexample) -> TestCaseError {
 /// Fixed seed and case count for every property test here (CI is deterministic); failures
 /// are persisted under proptest-regressions/ next to the sources, to be committed.
 fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        rng_seed: RngSeed::Fixed(0x5EED_2026_1127),
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/laws.txt",
-        ))),
-        ..Config::default()
-    }
+    crate::laws::strategies::fixed_config(cases, 0x5EED_2026_1127, "proptest-regressions/laws.txt")
 }
 
 // ---------------------------------------------------------------------------------------------
