@@ -62,6 +62,7 @@ pub mod index;
 pub mod io;
 pub mod laws;
 pub mod limits;
+pub mod op;
 pub mod oracle;
 mod parallel;
 pub mod reference;

@@ -8,17 +8,12 @@ use crate::args::{get_path, get_text, given, number, path, text, value_enum};
 use crate::common::{
     read_flag, read_layer_files, refuse_clobber, EngineArgs, GeometryArgs, LayerFiles,
 };
-use crate::layers::{
-    adaptive_output_size, avg_flags, pool_params, refuse_flags, spatial_rank, transpose_geometry,
-    weight_rank, window_flags, GradArgs, PoolArgs, PoolKind, TransposeArgs,
-};
+use crate::layers::{pool_op, transpose_geometry, weight_rank, GradArgs, PoolArgs, TransposeArgs};
 use clap::{ArgMatches, Command};
 use convspec::exact::ExactEngine;
 use convspec::float::Algorithm;
-use convspec::geometry::parse::parse_bool;
 use convspec::io::{read_npy_f64, write_atomically, ExactTensor};
 use convspec::oracle::{check, round_inputs, CheckOptions, Cut, Precision, Reference, Report};
-use convspec::reference::AvgOptions;
 use convspec::scalar::{FloatFormat, Rational};
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
@@ -329,44 +324,9 @@ fn run_pool(args: PoolArgs, oracle: OracleArgs) -> Result<bool, String> {
     refuse_clobber(&[&args.input], &oracle.outputs())?;
     let input = read_flag("--input", &args.input)?;
     let x = oracle.prepare(input, "--input")?;
-    let rank = spatial_rank(&args, &x);
-    let reference = match args.kind {
-        PoolKind::Max => {
-            refuse_flags(&args, &avg_flags(&args))?;
-            Reference::max_pool(&x, &pool_params(&args, rank)?)
-        }
-        PoolKind::Avg => {
-            let mut options = AvgOptions::default();
-            if let Some(v) = &args.count_include_pad {
-                options.count_include_pad =
-                    parse_bool("--count-include-pad", v).map_err(|e| e.to_string())?;
-            }
-            options.divisor_override = args.divisor_override;
-            Reference::avg_pool(&x, &pool_params(&args, rank)?, &options)
-        }
-        PoolKind::AdaptiveAvg
-        | PoolKind::AdaptiveMax
-        | PoolKind::GlobalAvg
-        | PoolKind::GlobalMax => {
-            refuse_flags(&args, &window_flags(&args))?;
-            refuse_flags(&args, &avg_flags(&args))?;
-            let global = matches!(args.kind, PoolKind::GlobalAvg | PoolKind::GlobalMax);
-            if global && args.output_size.is_some() {
-                return Err("--output-size does not apply to global pooling".into());
-            }
-            let size = if global {
-                vec![1; rank]
-            } else {
-                adaptive_output_size(&args, rank)?
-            };
-            if matches!(args.kind, PoolKind::AdaptiveAvg | PoolKind::GlobalAvg) {
-                Reference::adaptive_avg_pool(&x, &size)
-            } else {
-                Reference::adaptive_max_pool(&x, &size)
-            }
-        }
-    }
-    .map_err(|e| e.to_string())?;
+    let reference = pool_op(&args, &x)?
+        .reference(&x)
+        .map_err(|e| e.to_string())?;
     judge_one(&candidate_path, "", &reference, &oracle)
 }
 

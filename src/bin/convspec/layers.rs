@@ -8,10 +8,8 @@ use clap::{ArgMatches, Command, ValueEnum};
 use convspec::geometry::parse::{parse_bool, parse_list, parse_onnx_pads, parse_per_dim};
 use convspec::geometry::{Padding, PoolParams, TransposeGeometry, TransposePadding};
 use convspec::io::{write_exact_json, write_npy, Dtype, ExactTensor};
-use convspec::reference::pool::{
-    adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool, global_max_pool, max_pool,
-    AvgOptions, MaxPoolOutput,
-};
+use convspec::op::Pool;
+use convspec::reference::pool::AvgOptions;
 use convspec::reference::{conv_transpose, correlate_backward, fold, unfold, UnfoldParams};
 use convspec::scalar::Rational;
 use ndarray::ArrayD;
@@ -296,7 +294,7 @@ impl PoolArgs {
 
 /// The window of max and avg pooling; one `--kernel-size` value applies to each of `rank_hint`
 /// spatial dimensions (the input's, [`spatial_rank`]), a comma list sets the rank itself.
-pub(crate) fn pool_params(args: &PoolArgs, rank_hint: usize) -> Result<PoolParams, String> {
+fn pool_params(args: &PoolArgs, rank_hint: usize) -> Result<PoolParams, String> {
     let kernel = args
         .kernel_size
         .as_deref()
@@ -328,7 +326,7 @@ pub(crate) fn pool_params(args: &PoolArgs, rank_hint: usize) -> Result<PoolParam
     Ok(params)
 }
 
-pub(crate) fn refuse_flags(args: &PoolArgs, flags: &[(&str, bool)]) -> Result<(), String> {
+fn refuse_flags(args: &PoolArgs, flags: &[(&str, bool)]) -> Result<(), String> {
     for (name, given) in flags {
         if *given {
             return Err(format!(
@@ -342,7 +340,7 @@ pub(crate) fn refuse_flags(args: &PoolArgs, flags: &[(&str, bool)]) -> Result<()
 
 /// The `--output-size` of adaptive pooling; a single value applies to each of `rank_hint`
 /// spatial dimensions.
-pub(crate) fn adaptive_output_size(
+fn adaptive_output_size(
     args: &PoolArgs,
     rank_hint: usize,
 ) -> Result<Vec<usize>, String> {
@@ -359,13 +357,13 @@ pub(crate) fn adaptive_output_size(
 }
 
 /// The spatial rank pools infer from the input: (N, C, L...), or (C, L...) with `--unbatched`.
-pub(crate) fn spatial_rank(args: &PoolArgs, x: &ArrayD<Rational>) -> usize {
+fn spatial_rank(args: &PoolArgs, x: &ArrayD<Rational>) -> usize {
     let lead = if args.unbatched { 1 } else { 2 };
     x.ndim().saturating_sub(lead).max(1)
 }
 
 /// The fixed-window flags given (max and avg pooling only).
-pub(crate) fn window_flags(args: &PoolArgs) -> [(&'static str, bool); 6] {
+fn window_flags(args: &PoolArgs) -> [(&'static str, bool); 6] {
     [
         ("--kernel-size", args.kernel_size.is_some()),
         ("--stride", args.stride.is_some()),
@@ -377,11 +375,57 @@ pub(crate) fn window_flags(args: &PoolArgs) -> [(&'static str, bool); 6] {
 }
 
 /// The average-pooling flags given.
-pub(crate) fn avg_flags(args: &PoolArgs) -> [(&'static str, bool); 2] {
+fn avg_flags(args: &PoolArgs) -> [(&'static str, bool); 2] {
     [
         ("--count-include-pad", args.count_include_pad.is_some()),
         ("--divisor-override", args.divisor_override.is_some()),
     ]
+}
+
+/// The pooling operator the flags describe for input `x`, refusing the flags its kind does not
+/// take: the one place where `pool` and `check pool` turn flags into a [`Pool`].
+pub(crate) fn pool_op(args: &PoolArgs, x: &ArrayD<Rational>) -> Result<Pool, String> {
+    let window = window_flags(args);
+    let avg = avg_flags(args);
+    let indices = [("--indices", args.indices.is_some())];
+    let adaptive = [("--output-size", args.output_size.is_some())];
+    let rank = spatial_rank(args, x);
+    let refuse_all = |groups: &[&[(&str, bool)]]| -> Result<(), String> {
+        groups
+            .iter()
+            .try_for_each(|flags| refuse_flags(args, flags))
+    };
+    Ok(match args.kind {
+        PoolKind::Max => {
+            refuse_all(&[&avg, &adaptive])?;
+            Pool::Max(pool_params(args, rank)?)
+        }
+        PoolKind::Avg => {
+            refuse_all(&[&indices, &adaptive])?;
+            let mut options = AvgOptions::default();
+            if let Some(v) = &args.count_include_pad {
+                options.count_include_pad = parse_bool("--count-include-pad", v).map_err(err)?;
+            }
+            options.divisor_override = args.divisor_override;
+            Pool::Avg(pool_params(args, rank)?, options)
+        }
+        PoolKind::AdaptiveAvg => {
+            refuse_all(&[&window, &avg, &indices])?;
+            Pool::AdaptiveAvg(adaptive_output_size(args, rank)?)
+        }
+        PoolKind::AdaptiveMax => {
+            refuse_all(&[&window, &avg])?;
+            Pool::AdaptiveMax(adaptive_output_size(args, rank)?)
+        }
+        PoolKind::GlobalAvg => {
+            refuse_all(&[&window, &avg, &indices, &adaptive])?;
+            Pool::GlobalAvg(rank)
+        }
+        PoolKind::GlobalMax => {
+            refuse_all(&[&window, &avg, &adaptive])?;
+            Pool::GlobalMax(rank)
+        }
+    })
 }
 
 /// Runs `convspec pool`.
@@ -393,63 +437,8 @@ pub fn run_pool(args: PoolArgs) -> Result<(), String> {
     refuse_clobber(&[&args.input], &outputs)?;
     let input = read_flag("--input", &args.input)?;
     let x = &input.values;
-    let (window_flags, avg_flags) = (window_flags(&args), avg_flags(&args));
-    let max_flags = [("--indices", args.indices.is_some())];
-    let adaptive_flags = [("--output-size", args.output_size.is_some())];
-    let output_size = |rank_hint: usize| adaptive_output_size(&args, rank_hint);
-    let batched_rank = spatial_rank(&args, x);
-    let (values, max_output): (ArrayD<Rational>, Option<MaxPoolOutput<Rational>>) = match args.kind
-    {
-        PoolKind::Max => {
-            refuse_flags(&args, &avg_flags)?;
-            refuse_flags(&args, &adaptive_flags)?;
-            let out = max_pool(x, &pool_params(&args, batched_rank)?).map_err(err)?;
-            (out.values.clone(), Some(out))
-        }
-        PoolKind::Avg => {
-            refuse_flags(&args, &max_flags)?;
-            refuse_flags(&args, &adaptive_flags)?;
-            let mut options = AvgOptions::default();
-            if let Some(v) = &args.count_include_pad {
-                options.count_include_pad = parse_bool("--count-include-pad", v).map_err(err)?;
-            }
-            options.divisor_override = args.divisor_override;
-            (
-                avg_pool(x, &pool_params(&args, batched_rank)?, &options).map_err(err)?,
-                None,
-            )
-        }
-        PoolKind::AdaptiveAvg => {
-            refuse_flags(&args, &window_flags)?;
-            refuse_flags(&args, &avg_flags)?;
-            refuse_flags(&args, &max_flags)?;
-            (
-                adaptive_avg_pool(x, &output_size(batched_rank)?).map_err(err)?,
-                None,
-            )
-        }
-        PoolKind::AdaptiveMax => {
-            refuse_flags(&args, &window_flags)?;
-            refuse_flags(&args, &avg_flags)?;
-            let out = adaptive_max_pool(x, &output_size(batched_rank)?).map_err(err)?;
-            (out.values.clone(), Some(out))
-        }
-        PoolKind::GlobalAvg => {
-            refuse_flags(&args, &window_flags)?;
-            refuse_flags(&args, &avg_flags)?;
-            refuse_flags(&args, &max_flags)?;
-            refuse_flags(&args, &adaptive_flags)?;
-            (global_avg_pool(x, batched_rank).map_err(err)?, None)
-        }
-        PoolKind::GlobalMax => {
-            refuse_flags(&args, &window_flags)?;
-            refuse_flags(&args, &avg_flags)?;
-            refuse_flags(&args, &adaptive_flags)?;
-            let out = global_max_pool(x, batched_rank).map_err(err)?;
-            (out.values.clone(), Some(out))
-        }
-    };
-    if let (Some(path), Some(out)) = (&args.indices, &max_output) {
+    let pooled = pool_op(&args, x)?.evaluate(x).map_err(err)?;
+    if let (Some(path), Some(out)) = (&args.indices, &pooled.selection) {
         let indices = match args.indices_layout {
             IndexLayout::Pytorch => out.indices.clone(),
             IndexLayout::Onnx => out.onnx_indices(x.shape()),
@@ -457,7 +446,7 @@ pub fn run_pool(args: PoolArgs) -> Result<(), String> {
         let as_rational = indices.mapv(|i| Rational::from_integer(i.into()));
         write_npy(path, &as_rational, Dtype::Int(8)).map_err(err)?;
     }
-    args.out.emit(&values, input.dtype)
+    args.out.emit(&pooled.values, input.dtype)
 }
 
 /// Arguments of `convspec grad`.
