@@ -104,8 +104,7 @@ fn product_windows(per_dim: &DimWindows, output: &[usize]) -> Vec<Window> {
 /// The windows of adaptive pooling from spatial sizes `input` to `output`: output i covers
 /// [floor(i L / O), ceil((i + 1) L / O)) per dimension (PyTorch's `start_index`/`end_index`).
 ///
-/// An output size of 0 is refused (PyTorch 2.x returns an empty tensor for it; a zero-sized
-/// pooling output is almost always a mistake, and this specification says so).
+/// An output size of 0 gives no windows: an empty output, as PyTorch returns.
 pub fn adaptive_windows(input: &[usize], output: &[usize]) -> Result<Vec<Window>, OpError> {
     if input.len() != output.len() {
         return Err(GeometryError::RankMismatch {
@@ -116,12 +115,7 @@ pub fn adaptive_windows(input: &[usize], output: &[usize]) -> Result<Vec<Window>
         .into());
     }
     for (dim, (&l, &o)) in input.iter().zip(output).enumerate() {
-        if o == 0 {
-            return Err(OpError::Invalid(format!(
-                "adaptive pooling output_size must be positive, got 0 in spatial dimension {dim}"
-            )));
-        }
-        if l == 0 {
+        if l == 0 && o > 0 {
             return Err(GeometryError::ZeroInput { dim }.into());
         }
     }
@@ -131,7 +125,7 @@ pub fn adaptive_windows(input: &[usize], output: &[usize]) -> Result<Vec<Window>
     let rows: u128 = input
         .iter()
         .zip(output)
-        .map(|(&l, &o)| o as u128 * (l as u128 / o as u128 + 2))
+        .map(|(&l, &o)| o as u128 * (l as u128 / (o as u128).max(1) + 2))
         .sum();
     crate::limits::check_exact_elements(
         "the adaptive pooling windows",
@@ -664,7 +658,8 @@ mod tests {
         assert_eq!(flat_values(&y), vec![q(3, 2), q(3, 1), q(9, 2)]);
         let m = adaptive_max_pool(&x, &[3]).unwrap();
         assert_eq!(m.indices.iter().copied().collect::<Vec<_>>(), vec![1, 3, 4]);
-        assert!(adaptive_avg_pool(&x, &[0]).is_err());
+        // Output size 0: PyTorch's empty result.
+        assert_eq!(adaptive_avg_pool(&x, &[0]).unwrap().shape(), &[1, 1, 0]);
         // Global pooling is the mean and the max.
         assert_eq!(flat_values(&global_avg_pool(&x, 1).unwrap()), vec![q(3, 1)]);
         assert_eq!(

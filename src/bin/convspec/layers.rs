@@ -340,10 +340,7 @@ fn refuse_flags(args: &PoolArgs, flags: &[(&str, bool)]) -> Result<(), String> {
 
 /// The `--output-size` of adaptive pooling; a single value applies to each of `rank_hint`
 /// spatial dimensions.
-fn adaptive_output_size(
-    args: &PoolArgs,
-    rank_hint: usize,
-) -> Result<Vec<usize>, String> {
+fn adaptive_output_size(args: &PoolArgs, rank_hint: usize) -> Result<Vec<usize>, String> {
     let text = args
         .output_size
         .as_deref()
