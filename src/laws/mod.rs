@@ -227,50 +227,43 @@ impl<T: Ring> Convolution<T> for Reference {
 /// it (inputs scaled to integers, results back as rationals), as RustFFT's one test harness
 /// runs on every algorithm.
 impl Convolution<crate::scalar::Rational> for crate::exact::ExactEngine {
-    fn correlate(
-        &self,
-        x: &ArrayD<crate::scalar::Rational>,
-        w: &ArrayD<crate::scalar::Rational>,
-        geometry: &ConvGeometry,
-    ) -> Result<ArrayD<crate::scalar::Rational>, OpError> {
-        let (x, w) = (scaled(x), scaled(w));
-        exact_result(crate::exact::ExactEngine::correlate(
-            self, &x, &w, None, geometry,
-        ))
+    fn correlate(&self, x: &Exact, w: &Exact, geometry: &ConvGeometry) -> Result<Exact, OpError> {
+        on_engine(x, w, |x, w| {
+            crate::exact::ExactEngine::correlate(self, x, w, None, geometry)
+        })
     }
-    fn convolve(
-        &self,
-        x: &ArrayD<crate::scalar::Rational>,
-        w: &ArrayD<crate::scalar::Rational>,
-        geometry: &ConvGeometry,
-    ) -> Result<ArrayD<crate::scalar::Rational>, OpError> {
-        let (x, w) = (scaled(x), scaled(w));
-        exact_result(crate::exact::ExactEngine::convolve(
-            self, &x, &w, None, geometry,
-        ))
+    fn convolve(&self, x: &Exact, w: &Exact, geometry: &ConvGeometry) -> Result<Exact, OpError> {
+        on_engine(x, w, |x, w| {
+            crate::exact::ExactEngine::convolve(self, x, w, None, geometry)
+        })
     }
     fn conv_transpose(
         &self,
-        x: &ArrayD<crate::scalar::Rational>,
-        w: &ArrayD<crate::scalar::Rational>,
+        x: &Exact,
+        w: &Exact,
         geometry: &TransposeGeometry,
-    ) -> Result<ArrayD<crate::scalar::Rational>, OpError> {
-        let (x, w) = (scaled(x), scaled(w));
-        exact_result(crate::exact::ExactEngine::conv_transpose(
-            self, &x, &w, None, geometry,
-        ))
+    ) -> Result<Exact, OpError> {
+        on_engine(x, w, |x, w| {
+            crate::exact::ExactEngine::conv_transpose(self, x, w, None, geometry)
+        })
     }
 }
 
-fn scaled(t: &ArrayD<crate::scalar::Rational>) -> crate::exact::ScaledTensor {
-    crate::exact::ScaledTensor::from_rationals(t.view())
-}
+/// An exact tensor.
+type Exact = ArrayD<crate::scalar::Rational>;
 
-/// The exact engine's result as rationals, its errors as the reference's.
-fn exact_result(
-    result: Result<crate::exact::ScaledTensor, crate::exact::ExactError>,
-) -> Result<ArrayD<crate::scalar::Rational>, OpError> {
-    match result {
+/// `run` on x and w scaled to integers, its result back as rationals and its errors as the
+/// reference's.
+fn on_engine(
+    x: &Exact,
+    w: &Exact,
+    run: impl FnOnce(
+        &crate::exact::ScaledTensor,
+        &crate::exact::ScaledTensor,
+    ) -> Result<crate::exact::ScaledTensor, crate::exact::ExactError>,
+) -> Result<Exact, OpError> {
+    let scaled = |t: &Exact| crate::exact::ScaledTensor::from_rationals(t.view());
+    match run(&scaled(x), &scaled(w)) {
         Ok(t) => Ok(t.to_rationals()),
         Err(crate::exact::ExactError::Op(e)) => Err(e),
         Err(e) => Err(OpError::Invalid(e.to_string())),

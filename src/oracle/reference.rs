@@ -178,6 +178,23 @@ impl Reference {
         }
     }
 
+    /// The reference of a layer whose elements are sums of `terms` products w x (and the bias).
+    fn products(
+        exact: ScaledTensor,
+        magnitude: ScaledTensor,
+        terms: usize,
+        input: &ArrayD<Rational>,
+        weight: &ArrayD<Rational>,
+        bias: Option<&ArrayD<Rational>>,
+    ) -> Reference {
+        Reference::linear(
+            exact,
+            magnitude,
+            Reduction::products(terms, largest(input) + largest(weight), bias.is_some()),
+            &with_bias(input, weight, bias),
+        )
+    }
+
     /// The exact value y at a multi-index.
     pub fn exact_at(&self, index: &[usize]) -> Rational {
         self.exact.value(flat_index(index, self.exact.shape()))
@@ -230,15 +247,13 @@ impl Reference {
                 engine.correlate(x, w, b, geometry)
             }
         })?;
-        Ok(Reference::linear(
+        Ok(Reference::products(
             exact,
             magnitude,
-            Reduction::products(
-                shape.reduction_length(),
-                largest(input) + largest(weight),
-                bias.is_some(),
-            ),
-            &with_bias(input, weight, bias),
+            shape.reduction_length(),
+            input,
+            weight,
+            bias,
         ))
     }
 
@@ -257,15 +272,13 @@ impl Reference {
             engine.conv_transpose(x, w, b, geometry)
         })?;
         let taps: usize = shape.dims.iter().map(|d| d.kernel).product();
-        Ok(Reference::linear(
+        Ok(Reference::products(
             exact,
             magnitude,
-            Reduction::products(
-                shape.in_channels / shape.groups * taps,
-                largest(input) + largest(weight),
-                bias.is_some(),
-            ),
-            &with_bias(input, weight, bias),
+            shape.in_channels / shape.groups * taps,
+            input,
+            weight,
+            bias,
         ))
     }
 
