@@ -4,11 +4,11 @@ use crate::args::{get_path, get_text, given, path, text};
 use crate::common::{read_layer_files, scaled, EngineArgs, GeometryArgs, OutputArgs};
 use clap::{ArgMatches, Command};
 use convspec::io::ExactTensor;
+use convspec::op::Conv;
 use convspec::reference::numpy::{np_convolve, np_correlate, Mode};
 use convspec::reference::scipy::{
     convolve2d, correlate2d, signal_convolve, signal_correlate, Boundary,
 };
-use convspec::reference::{convolve, correlate};
 use convspec::scalar::{rational_from_f64, Rational};
 use ndarray::{ArrayD, IxDyn};
 use std::path::PathBuf;
@@ -183,31 +183,26 @@ pub fn run(args: ConvArgs, op: Operation) -> Result<(), String> {
             format!("--weight {} has shape {:?}: expected (C_out, C_in/groups, k...) with at least one spatial dimension (or use --mode for NumPy/SciPy arrays)", args.weight.display(), weight.values.shape())
         })?;
         let geometry = args.geometry.geometry(rank)?;
+        let conv = if op == Operation::Convolve {
+            Conv::Convolve(geometry)
+        } else {
+            Conv::Correlate(geometry)
+        };
         match args.engine.fast()? {
             Some(engine) => {
                 let (x, w) = (scaled(input)?, scaled(weight)?);
                 let b = bias.as_ref().map(scaled).transpose()?;
-                let y = if op == Operation::Convolve {
-                    engine.convolve(&x, &w, b.as_ref(), &geometry)
-                } else {
-                    engine.correlate(&x, &w, b.as_ref(), &geometry)
-                };
-                y.map_err(|e| e.to_string())?.to_rationals()
+                conv.evaluate_fast(&engine, &x, &w, b.as_ref())
+                    .map_err(|e| e.to_string())?
+                    .to_rationals()
             }
-            None => {
-                let f = if op == Operation::Convolve {
-                    convolve
-                } else {
-                    correlate
-                };
-                f(
+            None => conv
+                .evaluate(
                     &input.values,
                     &weight.values,
                     bias.as_ref().map(|b| &b.values),
-                    &geometry,
                 )
-                .map_err(|e| e.to_string())?
-            }
+                .map_err(|e| e.to_string())?,
         }
     };
     args.out.emit(&result, files.promoted)
