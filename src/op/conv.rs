@@ -1,8 +1,8 @@
-//! The convolution layer as one type: cross-correlation (what frameworks call convolution) or
-//! true convolution, with its geometry.
+//! The convolution layers as types: cross-correlation (what frameworks call convolution) or
+//! true convolution, and the transposed convolution, each with its geometry.
 
 use crate::exact::{ExactEngine, ExactError, ScaledTensor};
-use crate::geometry::ConvGeometry;
+use crate::geometry::{ConvGeometry, TransposeGeometry};
 use crate::oracle::Reference;
 use crate::reference::OpError;
 use crate::scalar::Rational;
@@ -84,6 +84,55 @@ impl Conv {
             Conv::Correlate(g) => Reference::correlate(engine, x, w, b, g),
             Conv::Convolve(g) => Reference::convolve(engine, x, w, b, g),
         }
+    }
+}
+
+/// The transposed convolution layer (`torch.nn.functional.conv_transpose{1,2,3}d`, ONNX
+/// `ConvTranspose`): the adjoint of the correlation layer, with its geometry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvTranspose(pub TransposeGeometry);
+
+impl ConvTranspose {
+    /// The command line's name.
+    pub fn name(&self) -> &'static str {
+        "conv-transpose"
+    }
+
+    /// PyTorch's function for `rank` spatial dimensions.
+    pub fn torch_name(&self, rank: usize) -> String {
+        format!("torch.nn.functional.conv_transpose{rank}d")
+    }
+
+    /// The exact result by the specification.
+    pub fn evaluate(
+        &self,
+        x: &ArrayD<Rational>,
+        w: &ArrayD<Rational>,
+        b: Option<&ArrayD<Rational>>,
+    ) -> Result<ArrayD<Rational>, OpError> {
+        crate::reference::conv_transpose(x, w, b, &self.0)
+    }
+
+    /// The same exact result by the fast exact engine.
+    pub fn evaluate_fast(
+        &self,
+        engine: &ExactEngine,
+        x: &ScaledTensor,
+        w: &ScaledTensor,
+        b: Option<&ScaledTensor>,
+    ) -> Result<ScaledTensor, ExactError> {
+        engine.conv_transpose(x, w, b, &self.0)
+    }
+
+    /// The oracle's reference of a candidate computed from x, w, b.
+    pub fn reference(
+        &self,
+        engine: &ExactEngine,
+        x: &ArrayD<Rational>,
+        w: &ArrayD<Rational>,
+        b: Option<&ArrayD<Rational>>,
+    ) -> Result<Reference, ExactError> {
+        Reference::conv_transpose(engine, x, w, b, &self.0)
     }
 }
 

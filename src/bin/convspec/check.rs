@@ -13,6 +13,7 @@ use clap::{ArgMatches, Command};
 use convspec::exact::ExactEngine;
 use convspec::float::Algorithm;
 use convspec::io::{read_npy_f64, write_atomically, ExactTensor};
+use convspec::op::ConvTranspose;
 use convspec::oracle::{check, round_inputs, CheckOptions, Cut, Precision, Reference, Report};
 use convspec::scalar::{FloatFormat, Rational};
 use ndarray::ArrayD;
@@ -344,7 +345,8 @@ fn run_transpose(args: TransposeArgs, oracle: OracleArgs) -> Result<bool, String
     let geometry = transpose_geometry(&args, weight_rank(&files.weight, "--weight")?)?;
     let engine = engine(&args.engine)?;
     let (x, w, b) = oracle.prepare_layer(files)?;
-    let reference = Reference::conv_transpose(&engine, &x, &w, b.as_ref(), &geometry)
+    let reference = ConvTranspose(geometry)
+        .reference(&engine, &x, &w, b.as_ref())
         .map_err(|e| e.to_string())?;
     judge_one(&candidate_path, "", &reference, &oracle)
 }

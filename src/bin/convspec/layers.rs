@@ -8,9 +8,9 @@ use clap::{ArgMatches, Command, ValueEnum};
 use convspec::geometry::parse::{parse_bool, parse_list, parse_onnx_pads, parse_per_dim};
 use convspec::geometry::{Padding, PoolParams, TransposeGeometry, TransposePadding};
 use convspec::io::{write_exact_json, write_npy, Dtype, ExactTensor};
-use convspec::op::Pool;
+use convspec::op::{ConvTranspose, Pool};
 use convspec::reference::pool::AvgOptions;
-use convspec::reference::{conv_transpose, correlate_backward, fold, unfold, UnfoldParams};
+use convspec::reference::{correlate_backward, fold, unfold, UnfoldParams};
 use convspec::scalar::Rational;
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
@@ -161,24 +161,24 @@ pub fn run_transpose(args: TransposeArgs) -> Result<(), String> {
         &args.out.paths(),
     )?;
     let (input, weight, bias) = (&files.input, &files.weight, &files.bias);
-    let geometry = transpose_geometry(&args, weight_rank(weight, "--weight")?)?;
+    let layer = ConvTranspose(transpose_geometry(&args, weight_rank(weight, "--weight")?)?);
     let result = match args.engine.fast()? {
-        Some(engine) => engine
-            .conv_transpose(
+        Some(engine) => layer
+            .evaluate_fast(
+                &engine,
                 &scaled(input)?,
                 &scaled(weight)?,
                 bias.as_ref().map(scaled).transpose()?.as_ref(),
-                &geometry,
             )
             .map_err(err)?
             .to_rationals(),
-        None => conv_transpose(
-            &input.values,
-            &weight.values,
-            bias.as_ref().map(|b| &b.values),
-            &geometry,
-        )
-        .map_err(err)?,
+        None => layer
+            .evaluate(
+                &input.values,
+                &weight.values,
+                bias.as_ref().map(|b| &b.values),
+            )
+            .map_err(err)?,
     };
     args.out.emit(&result, files.promoted)
 }
