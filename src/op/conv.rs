@@ -136,6 +136,55 @@ impl ConvTranspose {
     }
 }
 
+/// The gradients of the correlation layer (autograd of `conv{1,2,3}d`): dL/dx, dL/dw and dL/db
+/// for an upstream gradient g, with the layer's geometry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvGradients(pub ConvGeometry);
+
+impl ConvGradients {
+    /// The command line's name.
+    pub fn name(&self) -> &'static str {
+        "grad"
+    }
+
+    /// The exact gradients by the specification.
+    pub fn evaluate(
+        &self,
+        x: &ArrayD<Rational>,
+        w: &ArrayD<Rational>,
+        g: &ArrayD<Rational>,
+    ) -> Result<crate::reference::ConvGradients<Rational>, OpError> {
+        crate::reference::correlate_backward(x, w, g, &self.0)
+    }
+
+    /// The same gradients by the fast exact engine, as rationals.
+    pub fn evaluate_fast(
+        &self,
+        engine: &ExactEngine,
+        x: &ScaledTensor,
+        w: &ScaledTensor,
+        g: &ScaledTensor,
+    ) -> Result<crate::reference::ConvGradients<Rational>, ExactError> {
+        let grads = engine.correlate_backward(x, w, g, &self.0)?;
+        Ok(crate::reference::ConvGradients {
+            input: grads.input.to_rationals(),
+            weight: grads.weight.to_rationals(),
+            bias: grads.bias.to_rationals(),
+        })
+    }
+
+    /// The oracle's references of dL/dx, dL/dw and dL/db.
+    pub fn references(
+        &self,
+        engine: &ExactEngine,
+        x: &ArrayD<Rational>,
+        w: &ArrayD<Rational>,
+        g: &ArrayD<Rational>,
+    ) -> Result<[Reference; 3], ExactError> {
+        Reference::correlate_backward(engine, x, w, g, &self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +214,40 @@ mod tests {
             let expected = if conv.name() == "correlate" { -1 } else { 1 };
             assert_eq!(y[[0, 0, 0]], q(expected), "{}", conv.name());
         }
+    }
+
+    /// The transposed layer and the gradients: specification, fast engine and oracle agree.
+    #[test]
+    fn transposed_layer_and_gradients_agree_on_every_path() {
+        let q = |v: i64| Rational::from_integer(v.into());
+        let x = ArrayD::from_shape_vec(IxDyn(&[1, 2, 3]), (1..=6).map(q).collect()).unwrap();
+        let w = ArrayD::from_shape_vec(IxDyn(&[2, 2, 2]), (-3..5).map(q).collect()).unwrap();
+        let engine = ExactEngine::new(1);
+        let scaled = |t: &ArrayD<Rational>| ScaledTensor::from_rationals(t.view());
+        let transpose = ConvTranspose(TransposeGeometry::new(1));
+        let y = transpose.evaluate(&x, &w, None).unwrap();
+        let fast = transpose
+            .evaluate_fast(&engine, &scaled(&x), &scaled(&w), None)
+            .unwrap();
+        assert_eq!(fast.to_rationals(), y);
+        assert_eq!(
+            transpose
+                .reference(&engine, &x, &w, None)
+                .unwrap()
+                .exact
+                .to_rationals(),
+            y
+        );
+        let gradients = ConvGradients(ConvGeometry::new(1));
+        let g = ArrayD::from_shape_vec(IxDyn(&[1, 2, 2]), vec![q(1), q(-1), q(2), q(0)]).unwrap();
+        let exact = gradients.evaluate(&x, &w, &g).unwrap();
+        let fast = gradients
+            .evaluate_fast(&engine, &scaled(&x), &scaled(&w), &scaled(&g))
+            .unwrap();
+        assert_eq!(fast, exact);
+        let [dx, dw, db] = gradients.references(&engine, &x, &w, &g).unwrap();
+        assert_eq!(dx.exact.to_rationals(), exact.input);
+        assert_eq!(dw.exact.to_rationals(), exact.weight);
+        assert_eq!(db.exact.to_rationals(), exact.bias);
     }
 }

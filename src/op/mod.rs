@@ -5,5 +5,5 @@
 pub mod conv;
 pub mod pool;
 
-pub use conv::{Conv, ConvTranspose};
+pub use conv::{Conv, ConvGradients, ConvTranspose};
 pub use pool::{Pool, Pooled};

@@ -13,7 +13,7 @@ use clap::{ArgMatches, Command};
 use convspec::exact::ExactEngine;
 use convspec::float::Algorithm;
 use convspec::io::{read_npy_f64, write_atomically, ExactTensor};
-use convspec::op::ConvTranspose;
+use convspec::op::{ConvGradients, ConvTranspose};
 use convspec::oracle::{check, round_inputs, CheckOptions, Cut, Precision, Reference, Report};
 use convspec::scalar::{FloatFormat, Rational};
 use ndarray::ArrayD;
@@ -378,8 +378,9 @@ fn run_grad(args: GradArgs, oracle: OracleArgs) -> Result<bool, String> {
     let x = oracle.prepare(input, "--input")?;
     let w = oracle.prepare(weight, "--weight")?;
     let g = oracle.prepare(grad_output, "--grad-output")?;
-    let references =
-        Reference::correlate_backward(&engine, &x, &w, &g, &geometry).map_err(|e| e.to_string())?;
+    let references = ConvGradients(geometry)
+        .references(&engine, &x, &w, &g)
+        .map_err(|e| e.to_string())?;
     let mut reports = Vec::new();
     for ((name, flag, path), reference) in candidates.iter().zip(&references) {
         if let Some(path) = path {

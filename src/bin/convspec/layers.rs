@@ -8,9 +8,9 @@ use clap::{ArgMatches, Command, ValueEnum};
 use convspec::geometry::parse::{parse_bool, parse_list, parse_onnx_pads, parse_per_dim};
 use convspec::geometry::{Padding, PoolParams, TransposeGeometry, TransposePadding};
 use convspec::io::{write_exact_json, write_npy, Dtype, ExactTensor};
-use convspec::op::{ConvTranspose, Pool};
+use convspec::op::{ConvGradients, ConvTranspose, Pool};
 use convspec::reference::pool::AvgOptions;
-use convspec::reference::{correlate_backward, fold, unfold, UnfoldParams};
+use convspec::reference::{fold, unfold, UnfoldParams};
 use convspec::scalar::Rational;
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
@@ -545,29 +545,19 @@ pub fn run_grad(args: GradArgs) -> Result<(), String> {
     let grad_output = read_flag("--grad-output", &args.grad_output)?;
     let geometry = args.geometry.geometry(weight_rank(&weight, "--weight")?)?;
     args.check_bias(&weight.values, &outputs)?;
+    let gradients = ConvGradients(geometry);
     let grads = match args.engine.fast()? {
-        Some(engine) => {
-            let g = engine
-                .correlate_backward(
-                    &scaled(&input)?,
-                    &scaled(&weight)?,
-                    &scaled(&grad_output)?,
-                    &geometry,
-                )
-                .map_err(err)?;
-            convspec::reference::ConvGradients {
-                input: g.input.to_rationals(),
-                weight: g.weight.to_rationals(),
-                bias: g.bias.to_rationals(),
-            }
-        }
-        None => correlate_backward(
-            &input.values,
-            &weight.values,
-            &grad_output.values,
-            &geometry,
-        )
-        .map_err(err)?,
+        Some(engine) => gradients
+            .evaluate_fast(
+                &engine,
+                &scaled(&input)?,
+                &scaled(&weight)?,
+                &scaled(&grad_output)?,
+            )
+            .map_err(err)?,
+        None => gradients
+            .evaluate(&input.values, &weight.values, &grad_output.values)
+            .map_err(err)?,
     };
     let promoted = input.dtype.promote(weight.dtype).promote(grad_output.dtype);
     let dtype = crate::common::parse_dtype(args.output_dtype.as_deref())?.unwrap_or(promoted);
