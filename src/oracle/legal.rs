@@ -108,6 +108,11 @@ fn nearest(v: &Value, format: FloatFormat) -> Option<Value> {
     round(v, format, Rounding::Nearest)
 }
 
+/// A rational (a quotient, not a dyadic value) rounded to nearest into `format`.
+fn nearest_rational(q: &Rational, format: FloatFormat) -> Option<Value> {
+    Value::from_rational(&crate::scalar::round_to_format(q, format)?)
+}
+
 /// The inputs cut to the precision's input format as the hardware does (round to nearest;
 /// TF32 by `tf32_cut`). Values beyond the format are refused.
 pub fn cut(t: &ArrayD<Rational>, precision: Precision, tf32_cut: Cut) -> Option<ArrayD<Rational>> {
@@ -204,10 +209,7 @@ pub fn compute(element: &Element, arithmetic: &Arithmetic) -> Option<Value> {
     let bias = element.bias.clone();
     let fused_bias = matches!(arithmetic.bias, BiasPlacement::First);
     let reciprocal = match &element.divisor {
-        Some(d) => Some(nearest(
-            &Value::from_rational(&crate::scalar::round_to_format(&d.recip(), acc)?)?,
-            acc,
-        )?),
+        Some(d) => Some(nearest_rational(&d.recip(), acc)?),
         None => None,
     };
     // The leaves of one group: rounded products (exact ones where the order fuses them).
@@ -259,10 +261,7 @@ pub fn compute(element: &Element, arithmetic: &Arithmetic) -> Option<Value> {
         })?;
     if let Some(d) = &element.divisor {
         z = match (arithmetic.division, &reciprocal) {
-            (Division::Divide, _) => Value::from_rational(&crate::scalar::round_to_format(
-                &(z.to_rational() / d),
-                acc,
-            )?)?,
+            (Division::Divide, _) => nearest_rational(&(z.to_rational() / d), acc)?,
             (Division::Reciprocal, Some(r)) => nearest(&z.mul(r), acc)?,
             _ => z,
         };

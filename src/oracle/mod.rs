@@ -241,11 +241,8 @@ pub fn contract_for(
     precision: Precision,
     options: &CheckOptions,
 ) -> Contract {
-    let k = Precision::ALL
-        .iter()
-        .position(|&p| p == precision)
-        .expect("every precision is in ALL");
-    contract_with(reference, precision, reference.inputs_in_format[k], options)
+    let in_format = reference.inputs_in_format[precision.index()];
+    contract_with(reference, precision, in_format, options)
 }
 
 fn contract_with(
@@ -290,10 +287,7 @@ pub fn check<T: Copy + Into<f64>>(
         .map(|(&p, in_format)| contract_with(reference, p, in_format, options))
         .collect();
     let filters: Vec<FloatBound> = contracts.iter().map(FloatBound::new).collect();
-    let claimed = Precision::ALL
-        .iter()
-        .position(|&p| p == precision)
-        .expect("every precision is in ALL");
+    let claimed = precision.index();
     let contract = &contracts[claimed];
     let output = precision.output_format();
     let level = contract.probabilistic_level(options.lambda);

@@ -30,6 +30,14 @@ impl Precision {
         Precision::Bf16,
     ];
 
+    /// Its position in [`Precision::ALL`].
+    pub fn index(self) -> usize {
+        Precision::ALL
+            .iter()
+            .position(|&p| p == self)
+            .expect("every precision is in ALL")
+    }
+
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
