@@ -20,7 +20,7 @@ use ndarray_conv::{get_fft_processor, ConvExt, ConvFFTExt, ConvMode, PaddingMode
 /// stride-1 layers only.
 fn timed(layer: &BenchLayer, algorithm: Algorithm) -> bool {
     let long_signal = layer.name.starts_with("signal_1e") && layer.name != "signal_1e6_k9";
-    layer.supports(algorithm) && !(long_signal && algorithm == Algorithm::Im2colGemm)
+    layer.supports(algorithm) && !(long_signal && algorithm == Algorithm::IM2COL)
 }
 
 /// ndarray-conv on the layers it computes: cross-correlation (`no_reverse`) with the layer's

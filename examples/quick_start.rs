@@ -110,7 +110,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         w32.view(),
         Some(b32.view()),
         &geometry,
-        Some(Algorithm::Direct),
+        Some(Algorithm::DIRECT),
     )?;
     println!(
         "f32 y[0, 0, 0, 0] = {} ({})",

@@ -209,9 +209,9 @@ pub fn check(data: &[u8]) {
         return;
     };
     let algorithm = match algorithm {
-        1 if rank == 2 && kernel == 3 && stride == 1 && dilation == 1 => Algorithm::Winograd4,
-        2 => Algorithm::Fft,
-        _ => Algorithm::Direct,
+        1 if rank == 2 && kernel == 3 && stride == 1 && dilation == 1 => Algorithm::WINOGRAD4,
+        2 => Algorithm::FFT,
+        _ => Algorithm::DIRECT,
     };
     let reference = algorithm.reference(engine(), &xq, &wq, Some(&bq), &geometry, precision);
     let Ok(reference) = reference else {

@@ -3,7 +3,7 @@
 //! timing rule of that script (median of 10 runs after 3 warm-ups; GFLOP/s counted as
 //! direct-convolution flops 2 N C_out P (C_in/G) prod(k), whatever the algorithm).
 
-use super::{Algorithm, FloatEngine, FloatScalar};
+use super::{Algorithm, FloatEngine, FloatScalar, Problem};
 use crate::geometry::{ConvGeometry, ConvShape, Padding};
 use crate::reference::OpError;
 use ndarray::{ArrayD, IxDyn};
@@ -23,14 +23,12 @@ pub struct BenchLayer {
 }
 
 impl BenchLayer {
-    /// Whether an algorithm computes this layer (Winograd: 3x3 kernels at stride 1 and
-    /// dilation 1 with zero padding).
+    /// Whether an algorithm computes this layer in f32 ([`Algorithm::accepts`]).
     pub fn supports(&self, algorithm: Algorithm) -> bool {
-        algorithm.winograd_variant().is_none()
-            || (self.weight[2..] == [3, 3]
-                && self.geometry.stride.iter().all(|&s| s == 1)
-                && self.geometry.dilation.iter().all(|&d| d == 1)
-                && self.geometry.padding_mode == crate::geometry::PaddingMode::Zeros)
+        ConvShape::new(&self.input, &self.weight, None, &self.geometry).is_ok_and(|shape| {
+            let problem = Problem::new(shape, self.geometry.padding_mode, 4);
+            algorithm.accepts(&problem).is_ok()
+        })
     }
 
     /// Direct-convolution flops: 2 N C_out P (C_in/G) prod(k).
@@ -125,7 +123,7 @@ pub fn time<T: FloatScalar>(
 ) -> Result<Timing, OpError> {
     let x = data(&layer.input, 1, cast);
     let w = data(&layer.weight, 2, cast);
-    let mut used = Algorithm::Direct;
+    let mut used = Algorithm::DIRECT;
     for _ in 0..3 {
         used = engine
             .correlate(x.view(), w.view(), None, &layer.geometry, algorithm)?

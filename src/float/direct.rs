@@ -10,6 +10,7 @@
 //! loops are compiled for AVX-512 and AVX2 and chosen at run time. Cost: N C_out P (C_in/G)
 //! prod(k) multiply-adds; memory: one map tile and one tile of outputs per task.
 
+use super::kernel::{correlate_in_both, Kernel, Problem, Refusal};
 use super::{by_tiles, FloatScalar, Layer};
 use rayon::prelude::*;
 
@@ -19,6 +20,20 @@ const WIDTH: usize = 512;
 /// Output positions per task of the 1-D path (a tile of outputs stays in the L1 cache while
 /// every tap adds to it).
 const WIDTH_1D: usize = 4096;
+
+/// The direct sum as an algorithm: every layer.
+#[derive(Debug, Clone, Copy)]
+pub struct Direct;
+
+impl Kernel for Direct {
+    fn name(&self) -> &'static str {
+        "direct"
+    }
+    fn accepts(&self, _: &Problem) -> Result<(), Refusal> {
+        Ok(())
+    }
+    correlate_in_both!(|_this, layer| correlate(layer));
+}
 
 /// The layer's output (N, C_out, P) in C order.
 pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {

@@ -78,13 +78,14 @@
 //! gamma_(n+1) S' (see [`FftPlan::effective_terms`]). The bound is normwise (each element is
 //! allowed the error of its whole block), as an FFT's errors spread over the block.
 
+use super::kernel::{correlate_in_both, Kernel, Problem, Refusal};
 use super::{FloatScalar, Layer};
 use crate::exact::{ExactEngine, ExactError};
 use crate::geometry::{ConvGeometry, ConvShape};
 use crate::oracle::reference::{batched_shape, largest, scaled};
 use crate::oracle::{Reduction, Reference};
 use crate::parallel::SharedOutput;
-use crate::scalar::{rational_from_f64, round_to_f64, Rational};
+use crate::scalar::{rational_from_f64, round_to_f64, Precision, Rational};
 use ndarray::ArrayD;
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
@@ -409,6 +410,58 @@ pub fn block_magnitudes(
         }
     }
     out
+}
+
+/// The most memory the FFT algorithm's weight spectra may take: 4 GiB.
+pub const FFT_SPECTRA_LIMIT: usize = 1 << 32;
+
+/// FFT correlation with overlap-add as an algorithm: any layer whose weight spectra fit in
+/// [`FFT_SPECTRA_LIMIT`] (strided layers compute every stride-1 output and keep the strided
+/// ones), judged by its normwise bound ([`reference()`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Fft;
+
+impl Kernel for Fft {
+    fn name(&self) -> &'static str {
+        "fft"
+    }
+    fn accepts(&self, problem: &Problem) -> Result<(), Refusal> {
+        let plan = FftPlan::new(&problem.shape, &problem.output);
+        let bytes = plan.spectra_bytes(&problem.shape, problem.element_bytes);
+        if bytes.is_some_and(|b| b <= FFT_SPECTRA_LIMIT) {
+            return Ok(());
+        }
+        Err(Refusal {
+            algorithm: self.name(),
+            reason: format!(
+                "needs weight spectra within {FFT_SPECTRA_LIMIT} bytes, and this layer's would take {} (FFT length {}): use another algorithm",
+                bytes.map_or_else(|| "more than 2^64".into(), |b| b.to_string()),
+                plan.size
+            ),
+        })
+    }
+    correlate_in_both!(|_this, layer| correlate(layer));
+    fn reference(
+        &self,
+        engine: &ExactEngine,
+        input: &ArrayD<Rational>,
+        weight: &ArrayD<Rational>,
+        bias: Option<&ArrayD<Rational>>,
+        geometry: &ConvGeometry,
+        precision: Precision,
+    ) -> Result<Reference, ExactError> {
+        reference(
+            engine,
+            input,
+            weight,
+            bias,
+            geometry,
+            precision.accumulator_unit(),
+        )
+    }
+    fn own_bound(&self) -> Option<&'static str> {
+        Some("convspec's FFT overlap-add kernel: its normwise bound")
+    }
 }
 
 /// The layer's output (N, C_out, O...) in C order by FFT correlation with overlap-add.

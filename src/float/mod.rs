@@ -37,6 +37,8 @@ pub mod bench;
 pub mod direct;
 pub mod fft;
 pub mod im2col;
+pub mod judged;
+pub mod kernel;
 pub mod winograd;
 
 #[cfg(test)]
@@ -49,6 +51,10 @@ use crate::reference::OpError;
 use crate::scalar::Precision;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use std::str::FromStr;
+
+pub use fft::FFT_SPECTRA_LIMIT;
+pub use judged::Judged;
+pub use kernel::{Kernel, Problem, Refusal};
 
 /// The float formats the kernels compute in.
 pub trait FloatScalar:
@@ -76,6 +82,8 @@ pub trait FloatScalar:
     /// The process-wide real FFT planner of this type (RustFFT's planners cache their plans
     /// and twiddle tables, so a layer run twice plans once).
     fn fft_planner() -> &'static std::sync::Mutex<realfft::RealFftPlanner<Self>>;
+    /// The layer's output by `kernel` in this format.
+    fn correlate(kernel: &dyn Kernel, layer: &Layer<'_, Self>) -> Vec<Self>;
 }
 
 /// The real FFT planner of `T`, started on first use.
@@ -86,6 +94,9 @@ fn planner_of<T: realfft::FftNum>(
 }
 
 impl FloatScalar for f32 {
+    fn correlate(kernel: &dyn Kernel, layer: &Layer<'_, Self>) -> Vec<Self> {
+        kernel.correlate_f32(layer)
+    }
     const ONE: Self = 1.0;
     const PRECISION: Precision = Precision::Fp32;
     fn to_f64(self) -> f64 {
@@ -102,6 +113,9 @@ impl FloatScalar for f32 {
 }
 
 impl FloatScalar for f64 {
+    fn correlate(kernel: &dyn Kernel, layer: &Layer<'_, Self>) -> Vec<Self> {
+        kernel.correlate_f64(layer)
+    }
     const ONE: Self = 1.0;
     const PRECISION: Precision = Precision::Fp64;
     fn to_f64(self) -> f64 {
@@ -117,100 +131,94 @@ impl FloatScalar for f64 {
     }
 }
 
-/// A float algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Algorithm {
-    /// The sum as written ([`direct`]).
-    Direct,
-    /// im2col and a matrix product ([`im2col`]).
-    Im2colGemm,
-    /// Winograd F(2x2, 3x3) ([`winograd`]): 3x3 kernels at stride 1 and dilation 1 with zero
-    /// padding only.
-    Winograd,
-    /// Winograd F(4x4, 3x3) ([`winograd`]): the same layers, 6x6 input tiles.
-    Winograd4,
-    /// FFT correlation with overlap-add ([`fft`]): any geometry (strided layers compute every
-    /// stride-1 output and keep the strided ones).
-    Fft,
-}
+/// A float algorithm: a handle on one [`Kernel`] of the table [`Algorithm::ALL`], compared
+/// by name.
+#[derive(Clone, Copy)]
+pub struct Algorithm(&'static dyn Kernel);
 
 impl Algorithm {
-    /// Every algorithm.
+    /// The sum as written ([`direct`]).
+    pub const DIRECT: Algorithm = Algorithm(&direct::Direct);
+    /// im2col and a matrix product ([`im2col`]).
+    pub const IM2COL: Algorithm = Algorithm(&im2col::Im2colGemm);
+    /// Winograd F(2x2, 3x3) ([`winograd`]): 3x3 kernels at stride 1 and dilation 1 with zero
+    /// padding only.
+    pub const WINOGRAD: Algorithm = Algorithm(&winograd::Winograd(&winograd::F2X2));
+    /// Winograd F(4x4, 3x3) ([`winograd`]): the same layers, 6x6 input tiles.
+    pub const WINOGRAD4: Algorithm = Algorithm(&winograd::Winograd(&winograd::F4X4));
+    /// FFT correlation with overlap-add ([`fft`]): any geometry (strided layers compute every
+    /// stride-1 output and keep the strided ones).
+    pub const FFT: Algorithm = Algorithm(&fft::Fft);
+
+    /// Every algorithm: the one table that the planner, `bench`, `check --algorithm` and the
+    /// float tests iterate. A new algorithm is a file implementing [`Kernel`] and a line here.
     pub const ALL: [Algorithm; 5] = [
-        Algorithm::Direct,
-        Algorithm::Im2colGemm,
-        Algorithm::Winograd,
-        Algorithm::Winograd4,
-        Algorithm::Fft,
+        Algorithm::DIRECT,
+        Algorithm::IM2COL,
+        Algorithm::WINOGRAD,
+        Algorithm::WINOGRAD4,
+        Algorithm::FFT,
     ];
 
-    /// The Winograd variant of the algorithm, if it is one.
-    pub fn winograd_variant(self) -> Option<&'static winograd::Variant> {
-        match self {
-            Algorithm::Winograd => Some(&winograd::F2X2),
-            Algorithm::Winograd4 => Some(&winograd::F4X4),
-            _ => None,
-        }
-    }
-
-    /// The oracle's reference for this algorithm's output: the exact y with the magnitude and
-    /// reduction of the bound the algorithm meets in `precision`'s accumulator (the direct
-    /// componentwise bound for direct and im2col sums in any order; the tile-aware Winograd
-    /// bounds, [`winograd::reference`]; the FFT's normwise bound, [`fft::reference`]). So a
-    /// float engine result (y, algorithm) is judged by its own algorithm's bound.
-    pub fn reference(
-        self,
-        engine: &crate::exact::ExactEngine,
-        input: &ndarray::ArrayD<crate::scalar::Rational>,
-        weight: &ndarray::ArrayD<crate::scalar::Rational>,
-        bias: Option<&ndarray::ArrayD<crate::scalar::Rational>>,
-        geometry: &ConvGeometry,
-        precision: Precision,
-    ) -> Result<crate::oracle::Reference, crate::exact::ExactError> {
-        match self {
-            Algorithm::Direct | Algorithm::Im2colGemm => {
-                crate::oracle::Reference::correlate(engine, input, weight, bias, geometry)
-            }
-            Algorithm::Winograd | Algorithm::Winograd4 => {
-                let variant = self.winograd_variant().expect("a Winograd algorithm");
-                winograd::reference(engine, input, weight, bias, geometry, variant)
-            }
-            Algorithm::Fft => fft::reference(
-                engine,
-                input,
-                weight,
-                bias,
-                geometry,
-                precision.accumulator_unit(),
-            ),
-        }
-    }
-
-    /// The error bound the algorithm meets, in words (None: the direct componentwise bound,
-    /// which holds for every summation order, so for other libraries' direct and GEMM kernels
-    /// too).
-    pub fn own_bound(self) -> Option<&'static str> {
-        match self {
-            Algorithm::Direct | Algorithm::Im2colGemm => None,
-            Algorithm::Winograd => {
-                Some("convspec's Winograd F(2x2, 3x3) kernel: its transforms' tile-aware bound")
-            }
-            Algorithm::Winograd4 => {
-                Some("convspec's Winograd F(4x4, 3x3) kernel: its transforms' tile-aware bound")
-            }
-            Algorithm::Fft => Some("convspec's FFT overlap-add kernel: its normwise bound"),
-        }
+    /// The implementation.
+    pub fn kernel(self) -> &'static dyn Kernel {
+        self.0
     }
 
     /// The command line's name.
     pub fn name(self) -> &'static str {
-        match self {
-            Algorithm::Direct => "direct",
-            Algorithm::Im2colGemm => "im2col",
-            Algorithm::Winograd => "winograd",
-            Algorithm::Winograd4 => "winograd4",
-            Algorithm::Fft => "fft",
-        }
+        self.0.name()
+    }
+
+    /// Ok when the algorithm computes the layer, the reason otherwise.
+    pub fn accepts(self, problem: &Problem) -> Result<(), Refusal> {
+        self.0.accepts(problem)
+    }
+
+    /// The oracle's reference for this algorithm's output in `precision` ([`Kernel::reference`]):
+    /// a float engine result (y, algorithm) is judged by its own algorithm's bound.
+    pub fn reference(
+        self,
+        engine: &crate::exact::ExactEngine,
+        input: &ArrayD<crate::scalar::Rational>,
+        weight: &ArrayD<crate::scalar::Rational>,
+        bias: Option<&ArrayD<crate::scalar::Rational>>,
+        geometry: &ConvGeometry,
+        precision: Precision,
+    ) -> Result<crate::oracle::Reference, crate::exact::ExactError> {
+        self.0
+            .reference(engine, input, weight, bias, geometry, precision)
+    }
+
+    /// The error bound the algorithm meets, in words ([`Kernel::own_bound`]).
+    pub fn own_bound(self) -> Option<&'static str> {
+        self.0.own_bound()
+    }
+}
+
+impl PartialEq for Algorithm {
+    fn eq(&self, other: &Algorithm) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Algorithm {}
+
+impl std::hash::Hash for Algorithm {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state)
+    }
+}
+
+impl std::fmt::Debug for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -221,8 +229,10 @@ impl FromStr for Algorithm {
             .into_iter()
             .find(|a| a.name() == s)
             .ok_or_else(|| {
+                let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
                 format!(
-                    "unknown algorithm '{s}': expected direct, im2col, winograd, winograd4 or fft"
+                    "unknown algorithm '{s}': expected one of {}",
+                    names.join(", ")
                 )
             })
     }
@@ -234,13 +244,13 @@ impl FromStr for Algorithm {
 /// the signal k times), im2col + GEMM otherwise.
 pub fn plan(shape: &ConvShape) -> Algorithm {
     if fft_pays(shape) {
-        return Algorithm::Fft;
+        return Algorithm::FFT;
     }
     let signal = shape.dims.len() == 1 && shape.in_channels / shape.groups <= 4;
     if shape.reduction_length() <= 16 || signal {
-        Algorithm::Direct
+        Algorithm::DIRECT
     } else {
-        Algorithm::Im2colGemm
+        Algorithm::IM2COL
     }
 }
 
@@ -268,14 +278,12 @@ fn fft_pays(shape: &ConvShape) -> bool {
     4.0 * fft < direct
 }
 
-/// The most memory the FFT algorithm's weight spectra may take: 4 GiB.
-pub const FFT_SPECTRA_LIMIT: usize = 1 << 32;
-
 /// A layer prepared for the kernels: the input (borrowed when the caller's array is contiguous),
 /// the weight, the bias and per-dimension source tables from which a tile's gather map is built
 /// ([`Layer::tile`]). Padded positions are the map's index `spatial`
 /// (one past a channel): the kernels read them as zero.
 #[doc(hidden)]
+#[derive(Clone)]
 pub struct Layer<'a, T: Clone> {
     /// The resolved shapes.
     pub shape: ConvShape,
@@ -534,6 +542,16 @@ fn contiguous<T: Clone>(t: ArrayViewD<'_, T>) -> Vec<T> {
 }
 
 impl<'a, T: FloatScalar> Layer<'a, T> {
+    /// What an algorithm looks at to decide whether it computes this layer.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            shape: self.shape.clone(),
+            output: self.output_shape[2..].to_vec(),
+            zero_padding: self.zero_padding,
+            element_bytes: std::mem::size_of::<T>(),
+        }
+    }
+
     /// The layer of `input` (N, C_in, L...), `weight` and `bias` under `geometry`, prepared
     /// for the kernels (shapes checked; the input borrowed when contiguous).
     pub fn prepare(
@@ -677,32 +695,16 @@ impl FloatEngine {
         }
         let layer = Layer::prepare(input, weight, bias, geometry)?;
         let output_shape = layer.output_shape.clone();
-        let used = algorithm.unwrap_or_else(|| plan(&layer.shape));
-        if used.winograd_variant().is_some() && !winograd::applies(&layer) {
-            return Err(OpError::Invalid(format!(
-                "{} needs a 2-D layer with a 3x3 kernel, stride 1, dilation 1 and zero padding",
-                used.name()
-            )));
-        }
-        if used == Algorithm::Fft {
-            let plan = fft::FftPlan::new(&layer.shape, &output_shape[2..]);
-            let bytes = plan.spectra_bytes(&layer.shape, std::mem::size_of::<T>());
-            if bytes.is_none_or(|b| b > FFT_SPECTRA_LIMIT) {
-                return Err(OpError::Invalid(format!(
-                    "the FFT's weight spectra would take {} bytes (FFT length {}), beyond the limit of {FFT_SPECTRA_LIMIT} bytes: use another algorithm",
-                    bytes.map_or_else(|| "more than 2^64".into(), |b| b.to_string()),
-                    plan.size
-                )));
-            }
-        }
+        let problem = layer.problem();
+        let used = match algorithm {
+            Some(chosen) => chosen,
+            None => Some(plan(&layer.shape))
+                .filter(|a| a.accepts(&problem).is_ok())
+                .unwrap_or(Algorithm::DIRECT),
+        };
+        used.accepts(&problem)?;
         let pool = self.pool()?;
-        let values = pool.install(|| match used {
-            Algorithm::Direct => direct::correlate(&layer),
-            Algorithm::Im2colGemm => im2col::correlate(&layer),
-            Algorithm::Winograd => winograd::correlate(&layer, &winograd::F2X2),
-            Algorithm::Winograd4 => winograd::correlate(&layer, &winograd::F4X4),
-            Algorithm::Fft => fft::correlate(&layer),
-        });
+        let values = pool.install(|| T::correlate(used.kernel(), &layer));
         let y = ArrayD::from_shape_vec(IxDyn(&output_shape), values)
             .map_err(|e| OpError::Invalid(e.to_string()))?;
         Ok((y, used))

@@ -37,6 +37,7 @@
 //! A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 //! ```
 
+use super::kernel::{correlate_in_both, Kernel, Problem, Refusal};
 use super::{FloatScalar, Layer};
 use crate::exact::{ExactEngine, ExactError};
 use crate::geometry::{ConvGeometry, ConvShape};
@@ -45,7 +46,7 @@ use crate::oracle::reference::{
 };
 use crate::oracle::{Reduction, Reference};
 use crate::parallel::SharedOutput;
-use crate::scalar::Rational;
+use crate::scalar::{Precision, Rational};
 use ndarray::{ArrayD, Dimension, IxDyn};
 use num_traits::{Signed, Zero};
 use rayon::prelude::*;
@@ -197,16 +198,52 @@ impl Variant {
     }
 }
 
-/// Whether the layer is one F(m x m, 3x3) computes: 2-D, 3x3 kernel, stride 1, dilation 1,
-/// zero padding.
-pub fn applies<T: FloatScalar>(layer: &Layer<'_, T>) -> bool {
-    layer.shape.dims.len() == 2
-        && layer.zero_padding
-        && layer
-            .shape
-            .dims
-            .iter()
-            .all(|d| d.kernel == 3 && d.stride == 1 && d.dilation == 1)
+/// Winograd F(m x m, 3x3) as an algorithm: 2-D layers with a 3x3 kernel, stride 1,
+/// dilation 1 and zero padding, judged by the variant's tile-aware bound ([`reference()`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Winograd(pub &'static Variant);
+
+impl Kernel for Winograd {
+    fn name(&self) -> &'static str {
+        match self.0.outputs {
+            2 => "winograd",
+            _ => "winograd4",
+        }
+    }
+    fn accepts(&self, problem: &Problem) -> Result<(), Refusal> {
+        let dims = &problem.shape.dims;
+        if dims.len() == 2
+            && problem.zero_padding
+            && dims
+                .iter()
+                .all(|d| d.kernel == 3 && d.stride == 1 && d.dilation == 1)
+        {
+            return Ok(());
+        }
+        Err(Refusal {
+            algorithm: self.name(),
+            reason: "needs a 2-D layer with a 3x3 kernel, stride 1, dilation 1 and zero padding"
+                .into(),
+        })
+    }
+    correlate_in_both!(|this, layer| correlate(layer, this.0));
+    fn reference(
+        &self,
+        engine: &ExactEngine,
+        input: &ArrayD<Rational>,
+        weight: &ArrayD<Rational>,
+        bias: Option<&ArrayD<Rational>>,
+        geometry: &ConvGeometry,
+        _: Precision,
+    ) -> Result<Reference, ExactError> {
+        reference(engine, input, weight, bias, geometry, self.0)
+    }
+    fn own_bound(&self) -> Option<&'static str> {
+        Some(match self.0.outputs {
+            2 => "convspec's Winograd F(2x2, 3x3) kernel: its transforms' tile-aware bound",
+            _ => "convspec's Winograd F(4x4, 3x3) kernel: its transforms' tile-aware bound",
+        })
+    }
 }
 
 /// dst[k] = sum_i c_i src[at_i + k] over a row's nonzero coefficients (c_i, at_i), starting
@@ -355,7 +392,7 @@ fn transform<T: FloatScalar>(
 }
 
 /// The layer's output (N, C_out, H_out, W_out) in C order by `variant` (the layer must
-/// satisfy [`applies`]).
+/// satisfy [`Winograd::accepts`](Kernel::accepts)).
 pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec<T> {
     let s = &layer.shape;
     let (m, alpha) = (variant.outputs, variant.alpha());

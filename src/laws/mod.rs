@@ -37,6 +37,8 @@
 
 pub mod adjoint;
 pub mod algebra;
+#[cfg(any(test, feature = "proptest-support"))]
+pub mod harness;
 pub mod pool;
 pub mod prove;
 pub mod shift;

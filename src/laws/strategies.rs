@@ -150,15 +150,50 @@ pub fn layer_problem(max_rank: usize) -> impl Strategy<Value = LayerProblem> {
                     .then_some((x_shape, w_shape, geometry))
             },
         )
-        .prop_flat_map(|(x_shape, w_shape, geometry)| {
-            (
-                tensor(x_shape.clone()),
-                tensor(w_shape.clone()),
-                tensor(w_shape),
-                tensor(x_shape),
-                Just(geometry),
-            )
+        .prop_flat_map(|(x_shape, w_shape, geometry)| problem_of(x_shape, w_shape, geometry))
+}
+
+/// 2-D layers with a 3x3 kernel at stride 1 and dilation 1 with zero padding (the layers
+/// Winograd's F(m x m, 3x3) computes): sizes 1-6, padding 0-2 on each side, groups 1-2 with
+/// 1-2 channels per group.
+pub fn winograd_problem() -> impl Strategy<Value = LayerProblem> {
+    (
+        1usize..=6,
+        1usize..=6,
+        prop::collection::vec(0usize..=2, 4),
+        1usize..=2,
+        1usize..=2,
+        1usize..=2,
+    )
+        .prop_filter_map("the kernel fits", |(h, w, p, groups, cin, cout)| {
+            if h + p[0] + p[1] < 3 || w + p[2] + p[3] < 3 {
+                return None;
+            }
+            let geometry = ConvGeometry::new(2)
+                .with_groups(groups)
+                .with_padding(Padding::Explicit(vec![(p[0], p[1]), (p[2], p[3])]));
+            Some((
+                vec![1, groups * cin, h, w],
+                vec![groups * cout, cin, 3, 3],
+                geometry,
+            ))
         })
+        .prop_flat_map(|(x_shape, w_shape, geometry)| problem_of(x_shape, w_shape, geometry))
+}
+
+/// Two inputs and two weights of the given shapes under `geometry`.
+fn problem_of(
+    x_shape: Vec<usize>,
+    w_shape: Vec<usize>,
+    geometry: ConvGeometry,
+) -> impl Strategy<Value = LayerProblem> {
+    (
+        tensor(x_shape.clone()),
+        tensor(w_shape.clone()),
+        tensor(w_shape),
+        tensor(x_shape),
+        Just(geometry),
+    )
         .prop_map(|(x, w, w2, x2, geometry)| LayerProblem {
             x,
             w,

@@ -292,19 +292,7 @@ fn layer_laws_hold_for(imp: &impl Convolution<Rational>, cases: u32) {
     runner
         .run(
             &(layer_problem(3), small_rational(), small_rational()),
-            |(p, a, b)| {
-                algebra::bilinearity(imp, &a, &p.x, &b, &p.x2, &p.w, &p.w2, &p.geometry)
-                    .map_err(fail)?;
-                algebra::distributivity(imp, &p.x, &p.w, &p.w2, &p.geometry).map_err(fail)?;
-                algebra::correlation_is_flipped_convolution(imp, &p.x, &p.w, &p.geometry)
-                    .map_err(fail)?;
-                sizes::conv_output_shape::<Rational>(imp, p.x.shape(), p.w.shape(), &p.geometry)
-                    .map_err(fail)?;
-                let zeros = p.geometry.clone().with_padding_mode(PaddingMode::Zeros);
-                let y = crate::reference::correlate(&p.x, &p.w, None, &zeros).unwrap();
-                adjoint::transpose_is_adjoint(imp, &p.x, &p.w, &y.map(|v| v.clone() + q(1)), &zeros)
-                    .map_err(fail)
-            },
+            |(p, a, b)| super::harness::layer_laws(imp, &p, &a, &b).map_err(fail),
         )
         .unwrap();
 }

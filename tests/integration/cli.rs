@@ -1003,7 +1003,7 @@ fn check_algorithm_fft_applies_the_normwise_bound() {
                 w.view(),
                 None,
                 &geometry,
-                Some(Algorithm::Fft),
+                Some(Algorithm::FFT),
             )
             .unwrap()
             .0
