@@ -5,8 +5,9 @@
 //! differ per dimension, strides do not divide the padded sizes, groups have more than one
 //! channel.
 
-use super::{Case, Layer};
+use super::Case;
 use crate::geometry::{ConvGeometry, Padding, PaddingMode, PoolParams, TransposeGeometry};
+use crate::op::{ArrayConv, ArrayForm, Conv, ConvGradients, ConvTranspose, Op, Pool, Window};
 use crate::reference::numpy::Mode;
 use crate::reference::scipy::Boundary;
 use crate::reference::{AvgOptions, UnfoldParams};
@@ -84,7 +85,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn add(&mut self, name: &str, about: &str, layer: Layer, operands: &[(&str, &[usize], Kind)]) {
+    fn add(&mut self, name: &str, about: &str, layer: Op, operands: &[(&str, &[usize], Kind)]) {
         let inputs = operands
             .iter()
             .map(|(n, shape, kind)| (n.to_string(), self.values.tensor(shape, *kind)))
@@ -126,7 +127,7 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv1d_bias",
         "1-D correlation with bias, no padding",
-        Layer::Correlate(conv(1)),
+        Op::Conv(Conv::Correlate(conv(1))),
         &[
             ("input", &[2, 3, 10], Quarters),
             ("weight", &[4, 3, 3], Quarters),
@@ -136,12 +137,12 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv1d_stride_dilation_padding",
         "stride 2, dilation 2, padding 3 (the stride does not divide the padded length)",
-        Layer::Correlate(
+        Op::Conv(Conv::Correlate(
             conv(1)
                 .with_stride(vec![2])
                 .with_dilation(vec![2])
                 .with_padding(Padding::uniform(3, 1)),
-        ),
+        )),
         &[
             ("input", &[1, 2, 11], Quarters),
             ("weight", &[3, 2, 4], Quarters),
@@ -150,7 +151,9 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_padding1_bias",
         "3x3 kernel, padding 1, bias (a ResNet layer in miniature)",
-        Layer::Correlate(conv(2).with_padding(Padding::uniform(1, 2))),
+        Op::Conv(Conv::Correlate(
+            conv(2).with_padding(Padding::uniform(1, 2)),
+        )),
         &[
             ("input", &[2, 3, 6, 7], Quarters),
             ("weight", &[4, 3, 3, 3], Quarters),
@@ -160,11 +163,11 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_stride_asymmetric_pads",
         "stride (2, 1) with asymmetric ONNX pads (1, 2, 0, 1): begins then ends",
-        Layer::Correlate(
+        Op::Conv(Conv::Correlate(
             conv(2)
                 .with_stride(vec![2, 1])
                 .with_padding(pads(&[(1, 0), (2, 1)])),
-        ),
+        )),
         &[
             ("input", &[1, 2, 7, 6], Quarters),
             ("weight", &[3, 2, 3, 2], Quarters),
@@ -173,11 +176,11 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_dilation",
         "dilation (2, 3), padding 2",
-        Layer::Correlate(
+        Op::Conv(Conv::Correlate(
             conv(2)
                 .with_dilation(vec![2, 3])
                 .with_padding(Padding::uniform(2, 2)),
-        ),
+        )),
         &[
             ("input", &[1, 2, 8, 9], Quarters),
             ("weight", &[2, 2, 3, 3], Quarters),
@@ -186,7 +189,9 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_groups",
         "groups 2: input channels [0, 2) feed outputs [0, 3), [2, 4) feed [3, 6)",
-        Layer::Correlate(conv(2).with_groups(2).with_padding(Padding::uniform(1, 2))),
+        Op::Conv(Conv::Correlate(
+            conv(2).with_groups(2).with_padding(Padding::uniform(1, 2)),
+        )),
         &[
             ("input", &[2, 4, 5, 5], Quarters),
             ("weight", &[6, 2, 3, 3], Quarters),
@@ -196,12 +201,12 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_depthwise",
         "depthwise, channel multiplier 2 (groups = C_in = 3, C_out = 6), stride 2",
-        Layer::Correlate(
+        Op::Conv(Conv::Correlate(
             conv(2)
                 .with_groups(3)
                 .with_stride(vec![2, 2])
                 .with_padding(Padding::uniform(1, 2)),
-        ),
+        )),
         &[
             ("input", &[1, 3, 7, 8], Quarters),
             ("weight", &[6, 1, 3, 3], Quarters),
@@ -210,11 +215,11 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_same_even_kernel",
         "padding='same' with an even kernel and dilation: the extra padding goes at the end",
-        Layer::Correlate(
+        Op::Conv(Conv::Correlate(
             conv(2)
                 .with_padding(Padding::Same)
                 .with_dilation(vec![2, 1]),
-        ),
+        )),
         &[
             ("input", &[1, 2, 6, 7], Quarters),
             ("weight", &[2, 2, 4, 2], Quarters),
@@ -223,7 +228,7 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_valid",
         "padding='valid' (no padding)",
-        Layer::Correlate(conv(2).with_padding(Padding::Valid)),
+        Op::Conv(Conv::Correlate(conv(2).with_padding(Padding::Valid))),
         &[
             ("input", &[1, 1, 5, 6], Quarters),
             ("weight", &[2, 1, 2, 3], Quarters),
@@ -232,11 +237,11 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_same_upper_stride2",
         "ONNX auto_pad=SAME_UPPER with stride 2: output ceil(L / s), the extra pad at the end",
-        Layer::Correlate(
+        Op::Conv(Conv::Correlate(
             conv(2)
                 .with_stride(vec![2, 2])
                 .with_padding(Padding::SameUpper),
-        ),
+        )),
         &[
             ("input", &[1, 2, 7, 6], Quarters),
             ("weight", &[2, 2, 3, 4], Quarters),
@@ -245,11 +250,11 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_same_lower_stride2",
         "ONNX auto_pad=SAME_LOWER with stride 2: the extra pad at the beginning",
-        Layer::Correlate(
+        Op::Conv(Conv::Correlate(
             conv(2)
                 .with_stride(vec![2, 2])
                 .with_padding(Padding::SameLower),
-        ),
+        )),
         &[
             ("input", &[1, 2, 7, 6], Quarters),
             ("weight", &[2, 2, 3, 4], Quarters),
@@ -266,12 +271,12 @@ fn correlation_cases(b: &mut Builder) {
                 "padding_mode='{}', padding (2, 1), stride (1, 2)",
                 mode.name()
             ),
-            Layer::Correlate(
+            Op::Conv(Conv::Correlate(
                 conv(2)
                     .with_padding(pads(&[(2, 2), (1, 1)]))
                     .with_stride(vec![1, 2])
                     .with_padding_mode(mode),
-            ),
+            )),
             &[
                 ("input", &[1, 2, 5, 6], Quarters),
                 ("weight", &[3, 2, 3, 3], Quarters),
@@ -282,11 +287,11 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv3d",
         "3-D correlation, stride (1, 2, 1), padding (1, 0, 1), bias",
-        Layer::Correlate(conv(3).with_stride(vec![1, 2, 1]).with_padding(pads(&[
-            (1, 1),
-            (0, 0),
-            (1, 1),
-        ]))),
+        Op::Conv(Conv::Correlate(
+            conv(3)
+                .with_stride(vec![1, 2, 1])
+                .with_padding(pads(&[(1, 1), (0, 0), (1, 1)])),
+        )),
         &[
             ("input", &[1, 2, 4, 5, 3], Quarters),
             ("weight", &[3, 2, 2, 3, 2], Quarters),
@@ -296,7 +301,9 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_unbatched",
         "unbatched input (C, H, W), as PyTorch accepts it",
-        Layer::Correlate(conv(2).with_padding(Padding::uniform(1, 2))),
+        Op::Conv(Conv::Correlate(
+            conv(2).with_padding(Padding::uniform(1, 2)),
+        )),
         &[
             ("input", &[2, 4, 5], Quarters),
             ("weight", &[3, 2, 3, 3], Quarters),
@@ -305,7 +312,7 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_kernel_fills_input",
         "a kernel as large as the input: one output position",
-        Layer::Correlate(conv(2)),
+        Op::Conv(Conv::Correlate(conv(2))),
         &[
             ("input", &[1, 2, 3, 4], Quarters),
             ("weight", &[2, 2, 3, 4], Quarters),
@@ -314,7 +321,7 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_pointwise",
         "1x1 kernel (a matrix product over channels), stride 2",
-        Layer::Correlate(conv(2).with_stride(vec![2, 2])),
+        Op::Conv(Conv::Correlate(conv(2).with_stride(vec![2, 2]))),
         &[
             ("input", &[1, 4, 5, 5], Quarters),
             ("weight", &[3, 4, 1, 1], Quarters),
@@ -323,7 +330,9 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_float32_values",
         "full 24-bit float32 operands: the exact result is not a float32, rounding is tested",
-        Layer::Correlate(conv(2).with_padding(Padding::uniform(1, 2))),
+        Op::Conv(Conv::Correlate(
+            conv(2).with_padding(Padding::uniform(1, 2)),
+        )),
         &[
             ("input", &[1, 8, 8, 8], Float32),
             ("weight", &[8, 8, 3, 3], Float32),
@@ -333,7 +342,7 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "convolve2d_true",
         "true convolution (the kernel flipped in both dimensions), padding 'full'",
-        Layer::Convolve(conv(2).with_padding(Padding::Full)),
+        Op::Conv(Conv::Convolve(conv(2).with_padding(Padding::Full))),
         &[
             ("input", &[1, 1, 4, 5], Quarters),
             ("weight", &[1, 1, 2, 3], Quarters),
@@ -342,13 +351,13 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv2d_backward",
         "gradients of conv2d: stride 2, padding 1, dilation (1, 2), groups 2",
-        Layer::CorrelateBackward(
+        Op::Gradients(ConvGradients(
             conv(2)
                 .with_stride(vec![2, 2])
                 .with_padding(Padding::uniform(1, 2))
                 .with_dilation(vec![1, 2])
                 .with_groups(2),
-        ),
+        )),
         &[
             ("input", &[2, 4, 7, 8], Quarters),
             ("weight", &[4, 2, 3, 2], Quarters),
@@ -358,11 +367,11 @@ fn correlation_cases(b: &mut Builder) {
     b.add(
         "conv1d_backward_reflect",
         "gradients of conv1d with padding_mode='reflect' (the padding folds back into dL/dx)",
-        Layer::CorrelateBackward(
+        Op::Gradients(ConvGradients(
             conv(1)
                 .with_padding(Padding::uniform(2, 1))
                 .with_padding_mode(PaddingMode::Reflect),
-        ),
+        )),
         &[
             ("input", &[1, 2, 6], Quarters),
             ("weight", &[3, 2, 3], Quarters),
@@ -380,53 +389,62 @@ fn library_cases(b: &mut Builder) {
         b.add(
             name,
             "numpy.convolve of lengths 7 and 4",
-            Layer::NumpyConvolve(mode),
+            Op::Array(ArrayConv {
+                form: ArrayForm::Numpy,
+                mode,
+                flip: true,
+            }),
             &[("a", &[7], Quarters), ("v", &[4], Quarters)],
         );
     }
     b.add(
         "numpy_correlate_full_swapped",
         "numpy.correlate with len(v) > len(a): NumPy swaps and reverses",
-        Layer::NumpyCorrelate(Mode::Full),
+        Op::Array(ArrayConv {
+            form: ArrayForm::Numpy,
+            mode: Mode::Full,
+            flip: false,
+        }),
         &[("a", &[3], Quarters), ("v", &[5], Quarters)],
     );
     b.add(
         "numpy_correlate_same",
         "numpy.correlate, mode 'same', even kernel",
-        Layer::NumpyCorrelate(Mode::Same),
+        Op::Array(ArrayConv {
+            form: ArrayForm::Numpy,
+            mode: Mode::Same,
+            flip: false,
+        }),
         &[("a", &[6], Quarters), ("v", &[4], Quarters)],
     );
     b.add(
         "scipy_correlate2d_symm",
         "scipy.signal.correlate2d, mode 'same', boundary 'symm'",
-        Layer::Scipy2d {
-            convolve: false,
+        Op::Array(ArrayConv {
+            form: ArrayForm::Scipy2d(Boundary::Symm, rational_from_i64(0)),
             mode: Mode::Same,
-            boundary: Boundary::Symm,
-            fillvalue: rational_from_i64(0),
-        },
+            flip: false,
+        }),
         &[("in1", &[4, 5], Quarters), ("in2", &[3, 2], Quarters)],
     );
     b.add(
         "scipy_convolve2d_wrap",
         "scipy.signal.convolve2d, mode 'full', boundary 'wrap'",
-        Layer::Scipy2d {
-            convolve: true,
+        Op::Array(ArrayConv {
+            form: ArrayForm::Scipy2d(Boundary::Wrap, rational_from_i64(0)),
             mode: Mode::Full,
-            boundary: Boundary::Wrap,
-            fillvalue: rational_from_i64(0),
-        },
+            flip: true,
+        }),
         &[("in1", &[4, 5], Quarters), ("in2", &[2, 3], Quarters)],
     );
     b.add(
         "scipy_convolve2d_fill",
         "scipy.signal.convolve2d, mode 'same', boundary 'fill' with fillvalue 3/2",
-        Layer::Scipy2d {
-            convolve: true,
+        Op::Array(ArrayConv {
+            form: ArrayForm::Scipy2d(Boundary::Fill, Rational::new(3.into(), 2.into())),
             mode: Mode::Same,
-            boundary: Boundary::Fill,
-            fillvalue: Rational::new(3.into(), 2.into()),
-        },
+            flip: true,
+        }),
         &[("in1", &[3, 4], Quarters), ("in2", &[3, 3], Quarters)],
     );
 }
@@ -436,7 +454,7 @@ fn transpose_cases(b: &mut Builder) {
     b.add(
         "conv_transpose1d",
         "1-D transposed convolution, stride 3, bias",
-        Layer::ConvTranspose(t(1).with_stride(vec![3])),
+        Op::ConvTranspose(ConvTranspose(t(1).with_stride(vec![3]))),
         &[
             ("input", &[2, 2, 5], Quarters),
             ("weight", &[2, 3, 4], Quarters),
@@ -446,11 +464,11 @@ fn transpose_cases(b: &mut Builder) {
     b.add(
         "conv_transpose2d_output_padding",
         "stride 2, padding 1, output_padding 1 (the last row and column get only the bias)",
-        Layer::ConvTranspose(
+        Op::ConvTranspose(ConvTranspose(
             t(2).with_stride(vec![2, 2])
                 .with_padding(crate::geometry::TransposePadding::Explicit(vec![(1, 1); 2]))
                 .with_output_padding(vec![1, 1]),
-        ),
+        )),
         &[
             ("input", &[1, 3, 4, 3], Quarters),
             ("weight", &[3, 2, 3, 3], Quarters),
@@ -460,11 +478,11 @@ fn transpose_cases(b: &mut Builder) {
     b.add(
         "conv_transpose2d_groups_dilation",
         "groups 2, dilation (2, 1), stride (1, 2); weight (C_in, C_out / groups, kH, kW)",
-        Layer::ConvTranspose(
+        Op::ConvTranspose(ConvTranspose(
             t(2).with_groups(2)
                 .with_dilation(vec![2, 1])
                 .with_stride(vec![1, 2]),
-        ),
+        )),
         &[
             ("input", &[1, 4, 3, 4], Quarters),
             ("weight", &[4, 3, 2, 3], Quarters),
@@ -476,44 +494,44 @@ fn pool_cases(b: &mut Builder) {
     b.add(
         "max_pool2d_stride_padding",
         "max pooling 3x3, stride 2, padding 1, with PyTorch's indices",
-        Layer::MaxPool(
+        Op::Pool(Pool::Max(
             PoolParams::new(vec![3, 3])
                 .with_stride(vec![2, 2])
                 .with_padding(vec![1, 1]),
-        ),
+        )),
         &[("input", &[2, 2, 7, 6], Distinct)],
     );
     b.add(
         "max_pool2d_ceil_dilation",
         "max pooling 2x2, dilation 2, ceil_mode: the last window starts inside the input",
-        Layer::MaxPool(
+        Op::Pool(Pool::Max(
             PoolParams::new(vec![2, 2])
                 .with_dilation(vec![2, 2])
                 .with_ceil_mode(true),
-        ),
+        )),
         &[("input", &[1, 2, 7, 8], Distinct)],
     );
     b.add(
         "max_pool1d",
         "1-D max pooling, kernel 3, stride 2 (default stride = kernel overridden)",
-        Layer::MaxPool(PoolParams::new(vec![3]).with_stride(vec![2])),
+        Op::Pool(Pool::Max(PoolParams::new(vec![3]).with_stride(vec![2]))),
         &[("input", &[2, 3, 9], Distinct)],
     );
     b.add(
         "avg_pool2d_count_include_pad",
         "average pooling 3x3, stride 2, padding 1, count_include_pad=True (divide by 9)",
-        Layer::AvgPool(
+        Op::Pool(Pool::Avg(
             PoolParams::new(vec![3, 3])
                 .with_stride(vec![2, 2])
                 .with_padding(vec![1, 1]),
             AvgOptions::default(),
-        ),
+        )),
         &[("input", &[1, 2, 6, 7], Quarters)],
     );
     b.add(
         "avg_pool2d_ceil_exclude_pad",
         "average pooling 2x3, padding (1, 1), ceil_mode, count_include_pad=False",
-        Layer::AvgPool(
+        Op::Pool(Pool::Avg(
             PoolParams::new(vec![2, 3])
                 .with_stride(vec![2, 2])
                 .with_padding(vec![1, 1])
@@ -522,52 +540,52 @@ fn pool_cases(b: &mut Builder) {
                 count_include_pad: false,
                 divisor_override: None,
             },
-        ),
+        )),
         &[("input", &[1, 2, 5, 6], Quarters)],
     );
     b.add(
         "avg_pool2d_divisor_override",
         "average pooling 2x2 with divisor_override=3",
-        Layer::AvgPool(
+        Op::Pool(Pool::Avg(
             PoolParams::new(vec![2, 2]),
             AvgOptions {
                 count_include_pad: true,
                 divisor_override: Some(3),
             },
-        ),
+        )),
         &[("input", &[1, 2, 4, 6], Quarters)],
     );
     b.add(
         "avg_pool1d_float32_values",
         "1-D average pooling of full float32 values, kernel 3, stride 1 (division by 3)",
-        Layer::AvgPool(
+        Op::Pool(Pool::Avg(
             PoolParams::new(vec![3]).with_stride(vec![1]),
             AvgOptions::default(),
-        ),
+        )),
         &[("input", &[1, 2, 8], Float32)],
     );
     b.add(
         "adaptive_avg_pool2d",
         "adaptive average pooling from 7x5 to 3x2 (overlapping windows of unequal sizes)",
-        Layer::AdaptiveAvgPool(vec![3, 2]),
+        Op::Pool(Pool::AdaptiveAvg(vec![3, 2])),
         &[("input", &[1, 2, 7, 5], Quarters)],
     );
     b.add(
         "adaptive_max_pool2d",
         "adaptive max pooling from 6x7 to 4x3, with indices",
-        Layer::AdaptiveMaxPool(vec![4, 3]),
+        Op::Pool(Pool::AdaptiveMax(vec![4, 3])),
         &[("input", &[1, 2, 6, 7], Distinct)],
     );
     b.add(
         "global_avg_pool2d",
         "global average pooling (ONNX GlobalAveragePool, adaptive_avg_pool2d to 1)",
-        Layer::AdaptiveAvgPool(vec![1, 1]),
+        Op::Pool(Pool::AdaptiveAvg(vec![1, 1])),
         &[("input", &[2, 3, 4, 5], Quarters)],
     );
     b.add(
         "global_max_pool2d",
         "global max pooling (ONNX GlobalMaxPool, adaptive_max_pool2d to 1)",
-        Layer::AdaptiveMaxPool(vec![1, 1]),
+        Op::Pool(Pool::AdaptiveMax(vec![1, 1])),
         &[("input", &[2, 3, 4, 5], Distinct)],
     );
 }
@@ -582,17 +600,14 @@ fn window_cases(b: &mut Builder) {
     b.add(
         "unfold",
         "torch.nn.functional.unfold (im2col): kernel (2, 3), dilation (1, 2), padding (1, 0), stride (2, 1)",
-        Layer::Unfold(params.clone()),
+        Op::Window(Window::Unfold(params.clone())),
         &[("input", &[2, 2, 5, 6], Quarters)],
     );
     // Fold of the unfold's shape: blocks of (5 + 2 - 2) / 2 + 1 = 3 by (6 - 5) + 1 = 2.
     b.add(
         "fold",
         "torch.nn.functional.fold (col2im), the adjoint of the unfold case: overlapping blocks add up",
-        Layer::Fold {
-            output_size: vec![5, 6],
-            params,
-        },
+        Op::Window(Window::Fold(params, vec![5, 6])),
         &[("input", &[2, 12, 6], Quarters)],
     );
 }

@@ -27,89 +27,14 @@ pub mod naming;
 
 pub use cases::suite;
 
-use crate::geometry::{ConvGeometry, PoolParams, TransposeGeometry};
+pub use crate::op::{Op, Output};
+
 use crate::io::{write_exact_json, write_npy, Dtype, IoError};
 use crate::oracle::representable;
-use crate::reference::numpy::{np_convolve, np_correlate, Mode};
-use crate::reference::scipy::{convolve2d, correlate2d, Boundary};
-use crate::reference::{
-    adaptive_avg_pool, adaptive_max_pool, avg_pool, conv_transpose, convolve, correlate,
-    correlate_backward, fold, max_pool, unfold, AvgOptions, OpError, UnfoldParams,
-};
+use crate::reference::OpError;
 use crate::scalar::{rational_from_i64, FloatFormat, Rational};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
-
-/// One layer call of the suite, with its parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Layer {
-    /// Cross-correlation, PyTorch's `conv{1,2,3}d` and ONNX `Conv` (operands input, weight,
-    /// optional bias).
-    Correlate(ConvGeometry),
-    /// True convolution: the kernel flipped in every spatial dimension.
-    Convolve(ConvGeometry),
-    /// `numpy.convolve(a, v, mode)`.
-    NumpyConvolve(Mode),
-    /// `numpy.correlate(a, v, mode)`.
-    NumpyCorrelate(Mode),
-    /// `scipy.signal.convolve2d` (`convolve`) or `correlate2d` (operands in1, in2).
-    Scipy2d {
-        /// convolve2d when true, correlate2d when false.
-        convolve: bool,
-        /// Output mode.
-        mode: Mode,
-        /// Boundary extension of in1.
-        boundary: Boundary,
-        /// The fill value of `Boundary::Fill`.
-        fillvalue: Rational,
-    },
-    /// Transposed convolution, PyTorch's `conv_transpose{1,2,3}d` and ONNX `ConvTranspose`.
-    ConvTranspose(TransposeGeometry),
-    /// Max pooling with PyTorch's indices (`return_indices=True`).
-    MaxPool(PoolParams),
-    /// Average pooling.
-    AvgPool(PoolParams, AvgOptions),
-    /// Adaptive average pooling to an output size (all ones: global average pooling).
-    AdaptiveAvgPool(Vec<usize>),
-    /// Adaptive max pooling to an output size, with indices (all ones: global max pooling).
-    AdaptiveMaxPool(Vec<usize>),
-    /// `torch.nn.functional.unfold` (im2col).
-    Unfold(UnfoldParams),
-    /// `torch.nn.functional.fold` (col2im).
-    Fold {
-        /// The spatial output size.
-        output_size: Vec<usize>,
-        /// The sliding window.
-        params: UnfoldParams,
-    },
-    /// The gradients of [`Layer::Correlate`] for an upstream gradient (operands input,
-    /// weight, grad_output; outputs grad_input, grad_weight, grad_bias).
-    CorrelateBackward(ConvGeometry),
-}
-
-impl Layer {
-    /// A short name of the operation ("correlate", "max_pool", ...), as the manifest gives it.
-    pub fn operation(&self) -> &'static str {
-        match self {
-            Layer::Correlate(_) => "correlate",
-            Layer::Convolve(_) => "convolve",
-            Layer::NumpyConvolve(_) => "numpy_convolve",
-            Layer::NumpyCorrelate(_) => "numpy_correlate",
-            Layer::Scipy2d { convolve: true, .. } => "scipy_convolve2d",
-            Layer::Scipy2d {
-                convolve: false, ..
-            } => "scipy_correlate2d",
-            Layer::ConvTranspose(_) => "conv_transpose",
-            Layer::MaxPool(_) => "max_pool",
-            Layer::AvgPool(..) => "avg_pool",
-            Layer::AdaptiveAvgPool(_) => "adaptive_avg_pool",
-            Layer::AdaptiveMaxPool(_) => "adaptive_max_pool",
-            Layer::Unfold(_) => "unfold",
-            Layer::Fold { .. } => "fold",
-            Layer::CorrelateBackward(_) => "correlate_backward",
-        }
-    }
-}
 
 /// One case of the suite.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,18 +44,9 @@ pub struct Case {
     /// What the case exercises.
     pub about: String,
     /// The layer call.
-    pub layer: Layer,
+    pub layer: Op,
     /// The operands in argument order, under PyTorch's (or NumPy's, SciPy's) names.
     pub inputs: Vec<(String, ArrayD<Rational>)>,
-}
-
-/// One output of a case.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    /// Exact values.
-    Values(ArrayD<Rational>),
-    /// Indices (max pooling's `return_indices`, per (n, c) plane as PyTorch counts them).
-    Indices(ArrayD<usize>),
 }
 
 impl Case {
@@ -139,107 +55,11 @@ impl Case {
         self.inputs.iter().find(|(n, _)| n == name).map(|(_, t)| t)
     }
 
-    fn operand(&self, name: &str) -> Result<&ArrayD<Rational>, OpError> {
-        self.input(name)
-            .ok_or_else(|| OpError::Invalid(format!("case {} has no operand `{name}`", self.name)))
-    }
-
     /// The outputs, named, computed by the reference engine (the specification).
     pub fn outputs(&self) -> Result<Vec<(String, Output)>, OpError> {
-        let values = |name: &str, t: ArrayD<Rational>| (name.to_string(), Output::Values(t));
-        let indices = |t: ArrayD<usize>| ("indices".to_string(), Output::Indices(t));
-        Ok(match &self.layer {
-            Layer::Correlate(g) | Layer::Convolve(g) => {
-                let op = if matches!(self.layer, Layer::Convolve(_)) {
-                    convolve
-                } else {
-                    correlate
-                };
-                let y = op(
-                    self.operand("input")?,
-                    self.operand("weight")?,
-                    self.input("bias"),
-                    g,
-                )?;
-                vec![values("output", y)]
-            }
-            Layer::NumpyConvolve(mode) | Layer::NumpyCorrelate(mode) => {
-                let a: Vec<Rational> = self.operand("a")?.iter().cloned().collect();
-                let v: Vec<Rational> = self.operand("v")?.iter().cloned().collect();
-                let out = if matches!(self.layer, Layer::NumpyConvolve(_)) {
-                    np_convolve(&a, &v, *mode)?
-                } else {
-                    np_correlate(&a, &v, *mode)?
-                };
-                let shape = IxDyn(&[out.len()]);
-                vec![values(
-                    "output",
-                    ArrayD::from_shape_vec(shape, out).expect("1-D"),
-                )]
-            }
-            Layer::Scipy2d {
-                convolve,
-                mode,
-                boundary,
-                fillvalue,
-            } => {
-                let op = if *convolve { convolve2d } else { correlate2d };
-                let (in1, in2) = (self.operand("in1")?, self.operand("in2")?);
-                vec![values("output", op(in1, in2, *mode, *boundary, fillvalue)?)]
-            }
-            Layer::ConvTranspose(g) => {
-                let y = conv_transpose(
-                    self.operand("input")?,
-                    self.operand("weight")?,
-                    self.input("bias"),
-                    g,
-                )?;
-                vec![values("output", y)]
-            }
-            Layer::MaxPool(params) => {
-                let out = max_pool(self.operand("input")?, params)?;
-                vec![values("output", out.values), indices(out.indices)]
-            }
-            Layer::AvgPool(params, options) => {
-                vec![values(
-                    "output",
-                    avg_pool(self.operand("input")?, params, options)?,
-                )]
-            }
-            Layer::AdaptiveAvgPool(size) => {
-                vec![values(
-                    "output",
-                    adaptive_avg_pool(self.operand("input")?, size)?,
-                )]
-            }
-            Layer::AdaptiveMaxPool(size) => {
-                let out = adaptive_max_pool(self.operand("input")?, size)?;
-                vec![values("output", out.values), indices(out.indices)]
-            }
-            Layer::Unfold(params) => {
-                vec![values("output", unfold(self.operand("input")?, params)?)]
-            }
-            Layer::Fold {
-                output_size,
-                params,
-            } => vec![values(
-                "output",
-                fold(self.operand("input")?, output_size, params)?,
-            )],
-            Layer::CorrelateBackward(g) => {
-                let grads = correlate_backward(
-                    self.operand("input")?,
-                    self.operand("weight")?,
-                    self.operand("grad_output")?,
-                    g,
-                )?;
-                vec![
-                    values("grad_input", grads.input),
-                    values("grad_weight", grads.weight),
-                    values("grad_bias", grads.bias),
-                ]
-            }
-        })
+        self.layer
+            .evaluate(|name| self.input(name))
+            .map_err(|e| OpError::Invalid(format!("case {}: {e}", self.name)))
     }
 }
 

@@ -9,9 +9,10 @@
 //! attributes under ONNX's names, and any constant inputs (`pads` of `Pad`, `image_shape` and
 //! `block_shape` of `Col2Im`). An entry is null where that library has no such operator.
 
-use super::{Case, Layer, Output};
+use super::{Case, Output};
 use crate::geometry::{ConvGeometry, Padding, PaddingMode, PoolParams, TransposePadding};
 use crate::io::Dtype;
+use crate::op::{ArrayForm, Conv, ConvGradients, ConvTranspose, Op, Pool, Window};
 use crate::reference::numpy::Mode;
 use crate::reference::scipy::Boundary;
 use crate::reference::AvgOptions;
@@ -105,15 +106,10 @@ pub fn manifest_entry(
 
 /// The number of spatial dimensions of a layer's input.
 fn spatial_rank(case: &Case) -> usize {
-    match &case.layer {
-        Layer::Correlate(g) | Layer::Convolve(g) | Layer::CorrelateBackward(g) => g.rank(),
-        Layer::ConvTranspose(g) => g.stride.len(),
-        Layer::MaxPool(p) | Layer::AvgPool(p, _) => p.rank(),
-        Layer::AdaptiveAvgPool(size) | Layer::AdaptiveMaxPool(size) => size.len(),
-        Layer::Unfold(p) | Layer::Fold { params: p, .. } => p.kernel_size.len(),
-        Layer::NumpyConvolve(_) | Layer::NumpyCorrelate(_) => 1,
-        Layer::Scipy2d { .. } => 2,
-    }
+    case.layer
+        .spatial_rank()
+        .or_else(|| case.inputs.first().map(|(_, t)| t.ndim()))
+        .unwrap_or(0)
 }
 
 fn last(shape: &[usize], n: usize) -> Vec<usize> {
@@ -222,13 +218,13 @@ fn library_call(case: &Case) -> (&'static str, Value) {
     let rank = spatial_rank(case);
     let functional = |name: &str| format!("torch.nn.functional.{name}{rank}d");
     let call = match &case.layer {
-        Layer::Correlate(g) => torch_conv(case, g, "conv"),
-        Layer::Convolve(g) => {
+        Op::Conv(Conv::Correlate(g)) => torch_conv(case, g, "conv"),
+        Op::Conv(Conv::Convolve(g)) => {
             let mut call = torch_conv(case, g, "conv");
             call["flip_weight"] = json!(true);
             call
         }
-        Layer::CorrelateBackward(g) => {
+        Op::Gradients(ConvGradients(g)) => {
             let mut call = torch_conv(case, g, "conv");
             call["args"] = json!(["input", "weight", "bias"]);
             call["backward"] = json!({
@@ -239,42 +235,22 @@ fn library_call(case: &Case) -> (&'static str, Value) {
             });
             call
         }
-        Layer::NumpyConvolve(mode) | Layer::NumpyCorrelate(mode) => {
-            let function = if matches!(case.layer, Layer::NumpyConvolve(_)) {
-                "numpy.convolve"
-            } else {
-                "numpy.correlate"
+        Op::Array(array) => {
+            let mut kwargs = json!({"mode": mode_name(array.mode)});
+            if let ArrayForm::Scipy2d(boundary, fillvalue) = &array.form {
+                kwargs["boundary"] = json!(boundary_name(*boundary));
+                kwargs["fillvalue"] = json!(round_to_f64(fillvalue));
+            }
+            let library = match array.form {
+                ArrayForm::Numpy => "numpy",
+                _ => "scipy",
             };
             return (
-                "numpy",
-                json!({"function": function, "args": ["a", "v"], "kwargs": {"mode": mode_name(*mode)}}),
+                library,
+                json!({"function": array.library_name(), "args": case.layer.operands(), "kwargs": kwargs}),
             );
         }
-        Layer::Scipy2d {
-            convolve,
-            mode,
-            boundary,
-            fillvalue,
-        } => {
-            let function = if *convolve {
-                "scipy.signal.convolve2d"
-            } else {
-                "scipy.signal.correlate2d"
-            };
-            return (
-                "scipy",
-                json!({
-                    "function": function,
-                    "args": ["in1", "in2"],
-                    "kwargs": {
-                        "mode": mode_name(*mode),
-                        "boundary": boundary_name(*boundary),
-                        "fillvalue": round_to_f64(fillvalue),
-                    },
-                }),
-            );
-        }
-        Layer::ConvTranspose(g) => match &g.padding {
+        Op::ConvTranspose(ConvTranspose(g)) => match &g.padding {
             TransposePadding::Explicit(pads) if pads.iter().all(|(b, e)| b == e) => json!({
                 "function": functional("conv_transpose"),
                 "args": operand_names(case),
@@ -288,7 +264,7 @@ fn library_call(case: &Case) -> (&'static str, Value) {
             }),
             _ => Value::Null,
         },
-        Layer::MaxPool(p) => match pool_kwargs(p) {
+        Op::Pool(Pool::Max(p)) => match pool_kwargs(p) {
             Some(mut kwargs) => {
                 kwargs["dilation"] = json!(p.dilation);
                 kwargs["return_indices"] = json!(true);
@@ -296,7 +272,7 @@ fn library_call(case: &Case) -> (&'static str, Value) {
             }
             None => Value::Null,
         },
-        Layer::AvgPool(p, options) => match pool_kwargs(p) {
+        Op::Pool(Pool::Avg(p, options)) => match pool_kwargs(p) {
             // avg_pool1d has no divisor_override; no PyTorch average pool has a dilation.
             Some(mut kwargs)
                 if p.dilation.iter().all(|&d| d == 1)
@@ -310,29 +286,27 @@ fn library_call(case: &Case) -> (&'static str, Value) {
             }
             _ => Value::Null,
         },
-        Layer::AdaptiveAvgPool(size) => json!({
+        Op::Pool(Pool::AdaptiveAvg(size)) => json!({
             "function": functional("adaptive_avg_pool"),
             "args": ["input"],
             "kwargs": {"output_size": size},
         }),
-        Layer::AdaptiveMaxPool(size) => json!({
+        Op::Pool(Pool::AdaptiveMax(size)) => json!({
             "function": functional("adaptive_max_pool"),
             "args": ["input"],
             "kwargs": {"output_size": size, "return_indices": true},
         }),
-        Layer::Unfold(p) => json!({
-            "function": "torch.nn.functional.unfold",
+        Op::Window(window @ Window::Unfold(p)) => json!({
+            "function": window.torch_name(),
             "args": ["input"],
             "kwargs": {"kernel_size": p.kernel_size, "dilation": p.dilation, "padding": p.padding, "stride": p.stride},
         }),
-        Layer::Fold {
-            output_size,
-            params: p,
-        } => json!({
-            "function": "torch.nn.functional.fold",
+        Op::Window(window @ Window::Fold(p, output_size)) => json!({
+            "function": window.torch_name(),
             "args": ["input"],
             "kwargs": {"output_size": output_size, "kernel_size": p.kernel_size, "dilation": p.dilation, "padding": p.padding, "stride": p.stride},
         }),
+        Op::Pool(Pool::GlobalAvg(_) | Pool::GlobalMax(_)) => Value::Null,
     };
     ("pytorch", call)
 }
@@ -350,7 +324,7 @@ fn onnx(case: &Case) -> Value {
     let rank = spatial_rank(case);
     // ONNX operators take batched tensors only.
     let batched_rank = match case.layer {
-        Layer::Fold { .. } => 3,
+        Op::Window(Window::Fold(..)) => 3,
         _ => rank + 2,
     };
     if case
@@ -361,7 +335,7 @@ fn onnx(case: &Case) -> Value {
         return Value::Null;
     }
     match &case.layer {
-        Layer::Correlate(g) => {
+        Op::Conv(Conv::Correlate(g)) => {
             let Some(pads) = resolved_pads(case, g) else {
                 return Value::Null;
             };
@@ -403,7 +377,7 @@ fn onnx(case: &Case) -> Value {
             nodes.push(node("Conv", inputs, vec!["output"], attributes));
             onnx_graph(nodes)
         }
-        Layer::ConvTranspose(g) => {
+        Op::ConvTranspose(ConvTranspose(g)) => {
             let TransposePadding::Explicit(pads) = &g.padding else {
                 return Value::Null;
             };
@@ -422,7 +396,7 @@ fn onnx(case: &Case) -> Value {
                 }),
             )])
         }
-        Layer::MaxPool(p) => onnx_graph(vec![node(
+        Op::Pool(Pool::Max(p)) => onnx_graph(vec![node(
             "MaxPool",
             vec!["input"],
             vec!["output"],
@@ -434,13 +408,13 @@ fn onnx(case: &Case) -> Value {
                 "ceil_mode": i32::from(p.ceil_mode),
             }),
         )]),
-        Layer::AvgPool(
+        Op::Pool(Pool::Avg(
             p,
             AvgOptions {
                 count_include_pad,
                 divisor_override: None,
             },
-        ) => onnx_graph(vec![node(
+        )) => onnx_graph(vec![node(
             "AveragePool",
             vec!["input"],
             vec!["output"],
@@ -453,22 +427,23 @@ fn onnx(case: &Case) -> Value {
                 "count_include_pad": i32::from(*count_include_pad),
             }),
         )]),
-        Layer::AdaptiveAvgPool(size) if size.iter().all(|&s| s == 1) => onnx_graph(vec![node(
-            "GlobalAveragePool",
-            vec!["input"],
-            vec!["output"],
-            json!({}),
-        )]),
-        Layer::AdaptiveMaxPool(size) if size.iter().all(|&s| s == 1) => onnx_graph(vec![node(
-            "GlobalMaxPool",
-            vec!["input"],
-            vec!["output"],
-            json!({}),
-        )]),
-        Layer::Fold {
-            output_size,
-            params: p,
-        } => {
+        Op::Pool(Pool::AdaptiveAvg(size)) if size.iter().all(|&s| s == 1) => {
+            onnx_graph(vec![node(
+                "GlobalAveragePool",
+                vec!["input"],
+                vec!["output"],
+                json!({}),
+            )])
+        }
+        Op::Pool(Pool::AdaptiveMax(size)) if size.iter().all(|&s| s == 1) => {
+            onnx_graph(vec![node(
+                "GlobalMaxPool",
+                vec!["input"],
+                vec!["output"],
+                json!({}),
+            )])
+        }
+        Op::Window(Window::Fold(p, output_size)) => {
             let mut col2im = node(
                 "Col2Im",
                 vec!["input", "image_shape", "block_shape"],
@@ -523,16 +498,16 @@ pub fn check_command(case: &Case) -> Option<Vec<String>> {
         args.extend(["--candidate".into(), CANDIDATE.into()]);
     };
     match &case.layer {
-        Layer::Correlate(g) | Layer::Convolve(g) => {
+        Op::Conv(Conv::Correlate(g)) | Op::Conv(Conv::Convolve(g)) => {
             let pads = resolved_pads(case, g)?;
             operand_flags(&mut args, case);
             geometry_flags(&mut args, g, &pads);
-            if matches!(case.layer, Layer::Convolve(_)) {
+            if matches!(case.layer, Op::Conv(Conv::Convolve(_))) {
                 args.extend(["--op".into(), "convolve".into()]);
             }
             candidate(&mut args);
         }
-        Layer::CorrelateBackward(g) => {
+        Op::Gradients(ConvGradients(g)) => {
             let pads = resolved_pads(case, g)?;
             args.push("grad".into());
             operand_flags(&mut args, case);
@@ -542,7 +517,7 @@ pub fn check_command(case: &Case) -> Option<Vec<String>> {
                 args.push(format!("<{}.npy>", name.replace('-', "_")));
             }
         }
-        Layer::ConvTranspose(g) => {
+        Op::ConvTranspose(ConvTranspose(g)) => {
             let TransposePadding::Explicit(pads) = &g.padding else {
                 return None;
             };
@@ -560,8 +535,8 @@ pub fn check_command(case: &Case) -> Option<Vec<String>> {
             }
             candidate(&mut args);
         }
-        Layer::MaxPool(p) | Layer::AvgPool(p, _) => {
-            let kind = if matches!(case.layer, Layer::MaxPool(_)) {
+        Op::Pool(Pool::Max(p)) | Op::Pool(Pool::Avg(p, _)) => {
+            let kind = if matches!(case.layer, Op::Pool(Pool::Max(_))) {
                 "max"
             } else {
                 "avg"
@@ -575,8 +550,8 @@ pub fn check_command(case: &Case) -> Option<Vec<String>> {
                 ("--ceil-mode", p.ceil_mode.to_string()),
             ];
             match &case.layer {
-                Layer::MaxPool(_) => flags.push(("--dilation", list(&p.dilation))),
-                Layer::AvgPool(_, options) => {
+                Op::Pool(Pool::Max(_)) => flags.push(("--dilation", list(&p.dilation))),
+                Op::Pool(Pool::Avg(_, options)) => {
                     flags.push(("--count-include-pad", options.count_include_pad.to_string()));
                     if let Some(d) = options.divisor_override {
                         flags.push(("--divisor-override", d.to_string()));
@@ -589,8 +564,8 @@ pub fn check_command(case: &Case) -> Option<Vec<String>> {
             }
             candidate(&mut args);
         }
-        Layer::AdaptiveAvgPool(size) | Layer::AdaptiveMaxPool(size) => {
-            let kind = if matches!(case.layer, Layer::AdaptiveAvgPool(_)) {
+        Op::Pool(Pool::AdaptiveAvg(size)) | Op::Pool(Pool::AdaptiveMax(size)) => {
+            let kind = if matches!(case.layer, Op::Pool(Pool::AdaptiveAvg(_))) {
                 "adaptive-avg"
             } else {
                 "adaptive-max"

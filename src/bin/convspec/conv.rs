@@ -5,12 +5,11 @@ use crate::common::{read_layer_files, scaled, EngineArgs, GeometryArgs, OutputAr
 use clap::{ArgMatches, Command};
 use convspec::io::ExactTensor;
 use convspec::op::Conv;
-use convspec::reference::numpy::{np_convolve, np_correlate, Mode};
-use convspec::reference::scipy::{
-    convolve2d, correlate2d, signal_convolve, signal_correlate, Boundary,
-};
+use convspec::op::{ArrayConv, ArrayForm};
+use convspec::reference::numpy::Mode;
+use convspec::reference::scipy::Boundary;
 use convspec::scalar::{rational_from_f64, Rational};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::ArrayD;
 use std::path::PathBuf;
 
 /// Which operation.
@@ -83,16 +82,6 @@ fn parse_fillvalue(text: &str) -> Result<Rational, String> {
     rational_from_f64(v).map_err(|e| format!("invalid value '{text}' for --fillvalue: {e}"))
 }
 
-fn array_1d(t: &ExactTensor, name: &str) -> Result<Vec<Rational>, String> {
-    if t.values.ndim() != 1 {
-        return Err(format!(
-            "{name} must be 1-D for NumPy's rules, got shape {:?}",
-            t.values.shape()
-        ));
-    }
-    Ok(t.values.iter().cloned().collect())
-}
-
 fn compute_array_form(
     args: &ConvArgs,
     op: Operation,
@@ -111,7 +100,7 @@ fn compute_array_form(
         .unwrap_or("full")
         .parse()
         .map_err(|e| format!("--mode: {e}"))?;
-    if args.boundary.is_some() || args.fillvalue.is_some() {
+    let form = if args.boundary.is_some() || args.fillvalue.is_some() {
         let boundary: Boundary = args
             .boundary
             .as_deref()
@@ -124,43 +113,28 @@ fn compute_array_form(
             .map(parse_fillvalue)
             .transpose()?
             .unwrap_or_default();
-        let f = if op == Operation::Convolve {
-            convolve2d
-        } else {
-            correlate2d
-        };
-        return f(&input.values, &weight.values, mode, boundary, &fill).map_err(|e| e.to_string());
-    }
-    let library = args.library.as_deref().unwrap_or(
-        if input.values.ndim() == 1 && weight.values.ndim() == 1 {
-            "numpy"
-        } else {
-            "scipy"
-        },
-    );
-    match library {
-        "numpy" => {
-            let (a, v) = (array_1d(input, "--input")?, array_1d(weight, "--weight")?);
-            let f = if op == Operation::Convolve {
-                np_convolve
-            } else {
-                np_correlate
-            };
-            let out = f(&a, &v, mode).map_err(|e| e.to_string())?;
-            Ok(ArrayD::from_shape_vec(IxDyn(&[out.len()]), out).expect("1-D"))
+        ArrayForm::Scipy2d(boundary, fill)
+    } else {
+        let both_1d = input.values.ndim() == 1 && weight.values.ndim() == 1;
+        match args.library.as_deref() {
+            Some("numpy") => ArrayForm::Numpy,
+            Some("scipy") => ArrayForm::Scipy,
+            None if both_1d => ArrayForm::Numpy,
+            None => ArrayForm::Scipy,
+            Some(other) => {
+                return Err(format!(
+                    "invalid value '{other}' for --library: expected numpy or scipy"
+                ))
+            }
         }
-        "scipy" => {
-            let f = if op == Operation::Convolve {
-                signal_convolve
-            } else {
-                signal_correlate
-            };
-            f(&input.values, &weight.values, mode).map_err(|e| e.to_string())
-        }
-        other => Err(format!(
-            "invalid value '{other}' for --library: expected numpy or scipy"
-        )),
-    }
+    };
+    let conv = ArrayConv {
+        form,
+        mode,
+        flip: op == Operation::Convolve,
+    };
+    conv.evaluate(&input.values, &weight.values)
+        .map_err(|e| e.to_string())
 }
 
 /// Runs the subcommand.

@@ -8,9 +8,9 @@ use clap::{ArgMatches, Command, ValueEnum};
 use convspec::geometry::parse::{parse_bool, parse_list, parse_onnx_pads, parse_per_dim};
 use convspec::geometry::{Padding, PoolParams, TransposeGeometry, TransposePadding};
 use convspec::io::{write_exact_json, write_npy, Dtype, ExactTensor};
-use convspec::op::{ConvGradients, ConvTranspose, Pool};
+use convspec::op::{ConvGradients, ConvTranspose, Pool, Window};
 use convspec::reference::pool::AvgOptions;
-use convspec::reference::{fold, unfold, UnfoldParams};
+use convspec::reference::UnfoldParams;
 use convspec::scalar::Rational;
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
@@ -647,31 +647,23 @@ fn unfold_params(args: &UnfoldArgs, rank: usize) -> Result<UnfoldParams, String>
 pub fn run_unfold(args: UnfoldArgs, fold_back: bool) -> Result<(), String> {
     refuse_clobber(&[&args.input], &args.out.paths())?;
     let input = read_flag("--input", &args.input)?;
-    let result = if fold_back {
+    let window = if fold_back {
         let text = args
             .output_size
             .as_deref()
             .ok_or("--output-size is required for fold")?;
         let output_size = parse_list("--output-size", text).map_err(err)?;
-        let params = unfold_params(&args, output_size.len())?;
-        fold(&input.values, &output_size, &params).map_err(err)?
+        Window::Fold(unfold_params(&args, output_size.len())?, output_size)
     } else {
         if args.output_size.is_some() {
             return Err("--output-size applies to fold, not unfold".into());
         }
-        // PyTorch's unfold is 2-D: one --kernel-size value means 2-D for (C, H, W) and
-        // (N, C, H, W) input; a comma list sets the number of spatial dimensions.
-        let kernel = parse_list("--kernel-size", &args.kernel_size).map_err(err)?;
-        let ndim = input.values.ndim();
-        let rank = if kernel.len() > 1 {
-            kernel.len()
-        } else if matches!(ndim, 3 | 4) {
-            2
-        } else {
-            ndim.saturating_sub(2).max(1)
-        };
-        let params = unfold_params(&args, rank)?;
-        unfold(&input.values, &params).map_err(err)?
+        let given = parse_list("--kernel-size", &args.kernel_size)
+            .map_err(err)?
+            .len();
+        let rank = Window::unfold_rank(given, input.values.ndim());
+        Window::Unfold(unfold_params(&args, rank)?)
     };
+    let result = window.evaluate(&input.values).map_err(err)?;
     args.out.emit(&result, input.dtype)
 }
