@@ -213,7 +213,16 @@ pub fn check(data: &[u8]) {
         2 => Algorithm::FFT,
         _ => Algorithm::DIRECT,
     };
-    let reference = algorithm.reference(engine(), &xq, &wq, Some(&bq), &geometry, precision);
+    let reference = algorithm.reference(
+        engine(),
+        crate::oracle::Operands {
+            input: &xq,
+            weight: &wq,
+            bias: Some(&bq),
+            geometry: &geometry,
+        },
+        precision,
+    );
     let Ok(reference) = reference else {
         return;
     };

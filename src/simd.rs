@@ -33,3 +33,39 @@ pub(crate) fn on_vector_units<R>(run: impl FnOnce() -> R) -> R {
     }
     run()
 }
+
+/// Defines `$name`, which calls `$inner` with its arguments compiled for AVX-512F, else
+/// AVX2 + FMA, else the baseline: explicit `#[target_feature]` wrappers around an
+/// `#[inline(always)]` function, for bodies too large for [`on_vector_units`]'s inlining.
+macro_rules! vectorised {
+    ($vis:vis fn $name:ident<$T:ident: $B:path>($($arg:ident: $ty:ty),* $(,)?) => $inner:ident) => {
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name<$T: $B>($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512<$T: $B>($($arg: $ty),*) {
+                    $inner($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx2<$T: $B>($($arg: $ty),*) {
+                    $inner($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the processor has AVX-512F (checked above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the processor has AVX2 and FMA (checked above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $inner($($arg),*)
+        }
+    };
+}
+pub(crate) use vectorised;

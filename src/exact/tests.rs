@@ -380,6 +380,41 @@ fn long_reductions_with_extreme_exponents() {
     assert_eq!(got.to_rationals(), expected);
 }
 
+/// The gather-GEMM engine run on the 1-D layer (x, w) of one batch element and one group with
+/// zero padding, by `plan` (None: the engine's own choice); the result and the plan used.
+fn run_by_plan(
+    x: &ArrayD<f32>,
+    w: &ArrayD<f32>,
+    geometry: &ConvGeometry,
+    plan: Option<Plan>,
+) -> (ScaledTensor, Plan) {
+    let (xs, ws) = (scaled(x), scaled(w));
+    let shape = crate::geometry::ConvShape::new(x.shape(), w.shape(), None, geometry).unwrap();
+    let output = shape.output_shape().unwrap();
+    let spatial = x.shape()[2];
+    let map = GatherMap::new(&[spatial], &[w.shape()[2]], &output[2..], |d, t, j| {
+        let g = &shape.dims[d];
+        PaddingMode::Zeros.source_index(g.input_index(t, j), g.input)
+    })
+    .unwrap();
+    let problem = GatherProblem {
+        batch: 1,
+        groups: 1,
+        in_channels: x.shape()[1],
+        out_channels: w.shape()[0],
+        spatial,
+        map,
+        output_shape: output,
+    };
+    let operands = Operands {
+        input: &xs,
+        weight: &ws,
+        bias: None,
+    };
+    let pool = crate::parallel::thread_pool(1).unwrap();
+    engine::run(&problem, &operands, &Kernel::detect(), &pool, plan).unwrap()
+}
+
 /// The negative control: the same comparison rejects a plan with one prime too few (the
 /// residues of y modulo a too small M reconstruct a different integer).
 #[test]
@@ -389,51 +424,14 @@ fn one_prime_too_few_is_caught() {
     let w = ArrayD::from_shape_vec(IxDyn(&[1, 1, 2]), vec![2.5e25f32, -3.0e-25]).unwrap();
     let geometry = ConvGeometry::new(1).with_padding(Padding::Explicit(vec![(1, 1)]));
     let expected = reference::correlate(&exact(&x), &exact(&w), None, &geometry).unwrap();
-    let (xs, ws) = (scaled(&x), scaled(&w));
-    let shape = crate::geometry::ConvShape::new(x.shape(), w.shape(), None, &geometry).unwrap();
-    let output = shape.output_shape().unwrap();
-    let map = GatherMap::new(&[4], &[2], &output[2..], |d, t, j| {
-        let g = &shape.dims[d];
-        PaddingMode::Zeros.source_index(g.input_index(t, j), g.input)
-    })
-    .unwrap();
-    let problem = GatherProblem {
-        batch: 1,
-        groups: 1,
-        in_channels: 1,
-        out_channels: 1,
-        spatial: 4,
-        map,
-        output_shape: output,
-    };
-    let operands = Operands {
-        input: &xs,
-        weight: &ws,
-        bias: None,
-    };
-    let kernel = Kernel::detect();
-    let (right, plan) = engine::run(
-        &problem,
-        &operands,
-        &kernel,
-        &crate::parallel::thread_pool(1).unwrap(),
-        None,
-    )
-    .unwrap();
+    let (right, plan) = run_by_plan(&x, &w, &geometry, None);
     assert_eq!(right.to_rationals(), expected);
     let Plan::MultiModular { mut primes, chunk } = plan else {
         panic!("wide data need primes")
     };
     primes.pop();
     let short = Plan::MultiModular { primes, chunk };
-    let (wrong, _) = engine::run(
-        &problem,
-        &operands,
-        &kernel,
-        &crate::parallel::thread_pool(1).unwrap(),
-        Some(short),
-    )
-    .unwrap();
+    let (wrong, _) = run_by_plan(&x, &w, &geometry, Some(short));
     assert_ne!(wrong.to_rationals(), expected);
 }
 
@@ -447,61 +445,19 @@ fn one_limb_too_few_is_caught() {
     let w = ArrayD::from_shape_fn(IxDyn(&[2, 2, 3]), |i| (i[0] + 2 * i[1] + i[2]) as f32 - 2.5);
     let geometry = ConvGeometry::new(1).with_padding(Padding::Explicit(vec![(1, 0)]));
     let expected = reference::correlate(&exact(&x), &exact(&w), None, &geometry).unwrap();
-    let (xs, ws) = (scaled(&x), scaled(&w));
-    let shape = crate::geometry::ConvShape::new(x.shape(), w.shape(), None, &geometry).unwrap();
-    let output = shape.output_shape().unwrap();
-    let map = GatherMap::new(&[9], &[3], &output[2..], |d, t, j| {
-        let g = &shape.dims[d];
-        PaddingMode::Zeros.source_index(g.input_index(t, j), g.input)
-    })
-    .unwrap();
-    let problem = GatherProblem {
-        batch: 1,
-        groups: 1,
-        in_channels: 2,
-        out_channels: 2,
-        spatial: 9,
-        map,
-        output_shape: output,
-    };
-    let operands = Operands {
-        input: &xs,
-        weight: &ws,
-        bias: None,
-    };
-    let kernel = Kernel::detect();
     // x scales to integers of 27 bits (12500 at most, f32 spacing 2^-13 near 1250): two limbs
     // of 20 bits, the top one nonzero.
-    assert!(xs.bits() > 20 && xs.bits() <= 40, "{} bits", xs.bits());
-    let split = Plan::Split {
+    let bits = scaled(&x).bits();
+    assert!(bits > 20 && bits <= 40, "{bits} bits");
+    let split = |x_limbs| Plan::Split {
         x_width: 20,
         w_width: 20,
-        x_limbs: 2,
+        x_limbs,
         w_limbs: 1,
     };
-    let (right, _) = engine::run(
-        &problem,
-        &operands,
-        &kernel,
-        &crate::parallel::thread_pool(1).unwrap(),
-        Some(split),
-    )
-    .unwrap();
+    let (right, _) = run_by_plan(&x, &w, &geometry, Some(split(2)));
     assert_eq!(right.to_rationals(), expected);
-    let short = Plan::Split {
-        x_width: 20,
-        w_width: 20,
-        x_limbs: 1,
-        w_limbs: 1,
-    };
-    let (wrong, _) = engine::run(
-        &problem,
-        &operands,
-        &kernel,
-        &crate::parallel::thread_pool(1).unwrap(),
-        Some(short),
-    )
-    .unwrap();
+    let (wrong, _) = run_by_plan(&x, &w, &geometry, Some(split(1)));
     assert_ne!(wrong.to_rationals(), expected);
 }
 

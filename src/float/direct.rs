@@ -10,7 +10,6 @@
 //! loops are compiled for AVX-512 and AVX2 and chosen at run time. Cost: N C_out P (C_in/G)
 //! prod(k) multiply-adds; memory: one map tile and one tile of outputs per task.
 
-use super::kernel::{correlate_in_both, Kernel, Problem, Refusal};
 use super::{by_tiles, FloatScalar, Layer};
 use rayon::prelude::*;
 
@@ -20,20 +19,6 @@ const WIDTH: usize = 512;
 /// Output positions per task of the 1-D path (a tile of outputs stays in the L1 cache while
 /// every tap adds to it).
 const WIDTH_1D: usize = 4096;
-
-/// The direct sum as an algorithm: every layer.
-#[derive(Debug, Clone, Copy)]
-pub struct Direct;
-
-impl Kernel for Direct {
-    fn name(&self) -> &'static str {
-        "direct"
-    }
-    fn accepts(&self, _: &Problem) -> Result<(), Refusal> {
-        Ok(())
-    }
-    correlate_in_both!(|_this, layer| correlate(layer));
-}
 
 /// The layer's output (N, C_out, P) in C order.
 pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
@@ -62,51 +47,13 @@ fn compute_tile<T: FloatScalar>(
     out
 }
 
-fn dispatch<T: FloatScalar>(
+crate::simd::vectorised!(fn dispatch<T: FloatScalar>(
     layer: &Layer<'_, T>,
     n: usize,
     map: &[u32],
     width: usize,
     out: &mut [T],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor has AVX-512F (checked above).
-            return unsafe { rows_avx512(layer, n, map, width, out) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the processor has AVX2 and FMA (checked above).
-            return unsafe { rows_avx2(layer, n, map, width, out) };
-        }
-    }
-    rows(layer, n, map, width, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn rows_avx512<T: FloatScalar>(
-    layer: &Layer<'_, T>,
-    n: usize,
-    map: &[u32],
-    width: usize,
-    out: &mut [T],
-) {
-    rows(layer, n, map, width, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn rows_avx2<T: FloatScalar>(
-    layer: &Layer<'_, T>,
-    n: usize,
-    map: &[u32],
-    width: usize,
-    out: &mut [T],
-) {
-    rows(layer, n, map, width, out)
-}
+) => rows);
 
 /// Every output row of batch element n over one tile (`map`: taps x width sources).
 #[inline(always)]
@@ -202,29 +149,11 @@ struct Task1d {
     t0: usize,
 }
 
-fn dispatch_1d<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn avx512<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T]) {
-            tile_1d(layer, task, y)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2<T: FloatScalar>(layer: &Layer<'_, T>, task: &Task1d, y: &mut [T]) {
-            tile_1d(layer, task, y)
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor has AVX-512F (checked above).
-            return unsafe { avx512(layer, task, y) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the processor has AVX2 and FMA (checked above).
-            return unsafe { avx2(layer, task, y) };
-        }
-    }
-    tile_1d(layer, task, y)
-}
+crate::simd::vectorised!(fn dispatch_1d<T: FloatScalar>(
+    layer: &Layer<'_, T>,
+    task: &Task1d,
+    y: &mut [T],
+) => tile_1d);
 
 /// One tile of an output row of the 1-D path. At stride 1, the outputs that every tap reads
 /// inside the signal are computed 16 at a time with the taps' sum held in registers (one
@@ -331,8 +260,7 @@ fn correlate_2d<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
 
 type Dims2 = (crate::geometry::DimGeometry, crate::geometry::DimGeometry);
 
-#[allow(clippy::too_many_arguments)]
-fn dispatch_2d<T: FloatScalar>(
+crate::simd::vectorised!(fn dispatch_2d<T: FloatScalar>(
     layer: &Layer<'_, T>,
     n: usize,
     o: usize,
@@ -341,49 +269,7 @@ fn dispatch_2d<T: FloatScalar>(
     out: (usize, usize),
     dims: Dims2,
     y: &mut [T],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn avx512<T: FloatScalar>(
-            layer: &Layer<'_, T>,
-            n: usize,
-            o: usize,
-            g: usize,
-            in_per_group: usize,
-            out: (usize, usize),
-            dims: Dims2,
-            y: &mut [T],
-        ) {
-            plane_2d(layer, n, o, g, in_per_group, out, dims, y)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn avx2<T: FloatScalar>(
-            layer: &Layer<'_, T>,
-            n: usize,
-            o: usize,
-            g: usize,
-            in_per_group: usize,
-            out: (usize, usize),
-            dims: Dims2,
-            y: &mut [T],
-        ) {
-            plane_2d(layer, n, o, g, in_per_group, out, dims, y)
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor has AVX-512F (checked above).
-            return unsafe { avx512(layer, n, o, g, in_per_group, out, dims, y) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the processor has AVX2 and FMA (checked above).
-            return unsafe { avx2(layer, n, o, g, in_per_group, out, dims, y) };
-        }
-    }
-    plane_2d(layer, n, o, g, in_per_group, out, dims, y)
-}
+) => plane_2d);
 
 /// The range of outputs t in [0, count) with 0 <= t s + offset < length, as (first, end).
 pub(crate) fn valid_range(count: usize, step: usize, offset: i64, length: usize) -> (usize, usize) {

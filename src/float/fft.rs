@@ -78,15 +78,14 @@
 //! gamma_(n+1) S' (see [`FftPlan::effective_terms`]). The bound is normwise (each element is
 //! allowed the error of its whole block), as an FFT's errors spread over the block.
 
-use super::kernel::{correlate_in_both, Kernel, Problem, Refusal};
+use super::kernel::{correlate_in_both, Built, Kernel, Problem, Refusal};
 use super::{FloatScalar, Layer};
 use crate::exact::{ExactEngine, ExactError};
-use crate::geometry::{ConvGeometry, ConvShape};
+use crate::geometry::ConvShape;
 use crate::oracle::reference::{batched_shape, largest, scaled};
-use crate::oracle::{Reduction, Reference};
+use crate::oracle::{Operands, Reduction, Reference};
 use crate::parallel::SharedOutput;
 use crate::scalar::{rational_from_f64, round_to_f64, Precision, Rational};
-use ndarray::ArrayD;
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
 use realfft::RealFftPlanner;
@@ -441,23 +440,8 @@ impl Kernel for Fft {
         })
     }
     correlate_in_both!(|_this, layer| correlate(layer));
-    fn reference(
-        &self,
-        engine: &ExactEngine,
-        input: &ArrayD<Rational>,
-        weight: &ArrayD<Rational>,
-        bias: Option<&ArrayD<Rational>>,
-        geometry: &ConvGeometry,
-        precision: Precision,
-    ) -> Result<Reference, ExactError> {
-        reference(
-            engine,
-            input,
-            weight,
-            bias,
-            geometry,
-            precision.accumulator_unit(),
-        )
+    fn reference(&self, engine: &ExactEngine, layer: Operands, unit: Precision) -> Built {
+        reference(engine, layer, unit.accumulator_unit())
     }
     fn own_bound(&self) -> Option<&'static str> {
         Some("convspec's FFT overlap-add kernel: its normwise bound")
@@ -679,12 +663,10 @@ fn multiply_accumulate<T: FloatScalar>(
 /// underflow units, for the transforms' products.
 pub fn reference(
     engine: &ExactEngine,
-    input: &ArrayD<Rational>,
-    weight: &ArrayD<Rational>,
-    bias: Option<&ArrayD<Rational>>,
-    geometry: &ConvGeometry,
+    layer: Operands<'_>,
     u: f64,
 ) -> Result<Reference, ExactError> {
+    let (input, weight, bias, geometry) = (layer.input, layer.weight, layer.bias, layer.geometry);
     let base = Reference::correlate(engine, input, weight, bias, geometry)?;
     let batched = batched_shape(input, weight);
     let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;

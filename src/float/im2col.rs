@@ -13,27 +13,12 @@
 //! summation order is the GEMM's (blocked, with fused multiply-adds); the componentwise bound
 //! of the module documentation holds for every order.
 
-use super::kernel::{correlate_in_both, Kernel, Problem, Refusal};
 use super::{tiles, FloatScalar, Layer};
 use crate::parallel::SharedOutput;
 use rayon::prelude::*;
 
 /// The most bytes of the gathered matrix X per tile.
 const TILE_BYTES: usize = 1 << 20;
-
-/// im2col and a matrix product as an algorithm: every layer.
-#[derive(Debug, Clone, Copy)]
-pub struct Im2colGemm;
-
-impl Kernel for Im2colGemm {
-    fn name(&self) -> &'static str {
-        "im2col"
-    }
-    fn accepts(&self, _: &Problem) -> Result<(), Refusal> {
-        Ok(())
-    }
-    correlate_in_both!(|_this, layer| correlate(layer));
-}
 
 /// The layer's output (N, C_out, P) in C order.
 pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {

@@ -14,7 +14,7 @@ use super::{Algorithm, FloatEngine};
 use crate::exact::ExactEngine;
 use crate::geometry::{ConvGeometry, TransposeGeometry};
 use crate::laws::Convolution;
-use crate::oracle::{check, CheckOptions};
+use crate::oracle::{check, CheckOptions, Operands};
 use crate::reference::conv::flip_kernel;
 use crate::reference::OpError;
 use crate::scalar::{round_to_f64, Precision, Rational};
@@ -67,7 +67,16 @@ impl Judged {
         let invalid = |e: &dyn std::fmt::Display| OpError::Invalid(e.to_string());
         let reference = self
             .algorithm
-            .reference(&self.exact, x, &correlated, None, geometry, Precision::Fp64)
+            .reference(
+                &self.exact,
+                Operands {
+                    input: x,
+                    weight: &correlated,
+                    bias: None,
+                    geometry,
+                },
+                Precision::Fp64,
+            )
             .map_err(|e| invalid(&e))?;
         let report = check(
             &reference,
@@ -87,32 +96,25 @@ impl Judged {
     }
 }
 
+/// An exact tensor.
+type Exact = ArrayD<Rational>;
+
 impl Convolution<Rational> for Judged {
-    fn correlate(
-        &self,
-        x: &ArrayD<Rational>,
-        w: &ArrayD<Rational>,
-        geometry: &ConvGeometry,
-    ) -> Result<ArrayD<Rational>, OpError> {
+    fn correlate(&self, x: &Exact, w: &Exact, geometry: &ConvGeometry) -> Result<Exact, OpError> {
         self.judged(x, w, geometry, false)
     }
 
-    fn convolve(
-        &self,
-        x: &ArrayD<Rational>,
-        w: &ArrayD<Rational>,
-        geometry: &ConvGeometry,
-    ) -> Result<ArrayD<Rational>, OpError> {
+    fn convolve(&self, x: &Exact, w: &Exact, geometry: &ConvGeometry) -> Result<Exact, OpError> {
         self.judged(x, w, geometry, true)
     }
 
     /// The float engine has no transposed convolution: refused.
     fn conv_transpose(
         &self,
-        _: &ArrayD<Rational>,
-        _: &ArrayD<Rational>,
+        _: &Exact,
+        _: &Exact,
         _: &TransposeGeometry,
-    ) -> Result<ArrayD<Rational>, OpError> {
+    ) -> Result<Exact, OpError> {
         Err(OpError::Invalid(
             "the float engine has no transposed convolution".into(),
         ))

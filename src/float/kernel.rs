@@ -6,11 +6,10 @@
 
 use super::Layer;
 use crate::exact::{ExactEngine, ExactError};
-use crate::geometry::{ConvGeometry, ConvShape, PaddingMode};
-use crate::oracle::Reference;
+use crate::geometry::{ConvShape, PaddingMode};
+use crate::oracle::{Operands, Reference};
 use crate::reference::OpError;
-use crate::scalar::{Precision, Rational};
-use ndarray::ArrayD;
+use crate::scalar::Precision;
 
 /// What an algorithm looks at to decide whether it computes a layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,14 +64,21 @@ impl From<Refusal> for OpError {
     }
 }
 
+/// The oracle reference an algorithm builds, or why it could not.
+pub type Built = Result<Reference, ExactError>;
+
 /// A float algorithm for the correlation layer
 /// y[n, o, t] = b\[o\] + sum_{c < C_in/G} sum_{j < k} w[o, c, j] xpad[n, g(o) C_in/G + c, src(j, t)].
 pub trait Kernel: Send + Sync {
     /// The command line's name.
     fn name(&self) -> &'static str;
 
-    /// Ok when the algorithm computes the layer, the reason otherwise.
-    fn accepts(&self, problem: &Problem) -> Result<(), Refusal>;
+    /// Ok when the algorithm computes the layer, the reason otherwise (by default every
+    /// layer).
+    fn accepts(&self, problem: &Problem) -> Result<(), Refusal> {
+        let _ = problem;
+        Ok(())
+    }
 
     /// The output (N, C_out, O...) in C order, in f32.
     fn correlate_f32(&self, layer: &Layer<'_, f32>) -> Vec<f32>;
@@ -83,17 +89,15 @@ pub trait Kernel: Send + Sync {
     /// The oracle's reference for this algorithm's output in `precision`: the exact y with the
     /// magnitude and reduction of the bound the algorithm meets. By default the direct
     /// componentwise bound, which holds for every summation order.
-    fn reference(
-        &self,
-        engine: &ExactEngine,
-        input: &ArrayD<Rational>,
-        weight: &ArrayD<Rational>,
-        bias: Option<&ArrayD<Rational>>,
-        geometry: &ConvGeometry,
-        precision: Precision,
-    ) -> Result<Reference, ExactError> {
-        let _ = precision;
-        Reference::correlate(engine, input, weight, bias, geometry)
+    fn reference(&self, engine: &ExactEngine, layer: Operands, unit: Precision) -> Built {
+        let _ = unit;
+        Reference::correlate(
+            engine,
+            layer.input,
+            layer.weight,
+            layer.bias,
+            layer.geometry,
+        )
     }
 
     /// The error bound the algorithm meets, in words, when it is not the direct componentwise
@@ -121,3 +125,27 @@ macro_rules! correlate_in_both {
     };
 }
 pub(crate) use correlate_in_both;
+
+/// An algorithm of one generic function that computes every layer and meets the direct
+/// componentwise bound (the direct sum, im2col + GEMM).
+#[derive(Debug, Clone, Copy)]
+pub struct Plain {
+    /// The command line's name.
+    pub name: &'static str,
+    /// The function in f32.
+    pub f32: fn(&Layer<'_, f32>) -> Vec<f32>,
+    /// The function in f64.
+    pub f64: fn(&Layer<'_, f64>) -> Vec<f64>,
+}
+
+impl Kernel for Plain {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn correlate_f32(&self, layer: &Layer<'_, f32>) -> Vec<f32> {
+        (self.f32)(layer)
+    }
+    fn correlate_f64(&self, layer: &Layer<'_, f64>) -> Vec<f64> {
+        (self.f64)(layer)
+    }
+}

@@ -54,7 +54,7 @@ use std::str::FromStr;
 
 pub use fft::FFT_SPECTRA_LIMIT;
 pub use judged::Judged;
-pub use kernel::{Kernel, Problem, Refusal};
+pub use kernel::{Kernel, Plain, Problem, Refusal};
 
 /// The float formats the kernels compute in.
 pub trait FloatScalar:
@@ -138,9 +138,17 @@ pub struct Algorithm(&'static dyn Kernel);
 
 impl Algorithm {
     /// The sum as written ([`direct`]).
-    pub const DIRECT: Algorithm = Algorithm(&direct::Direct);
+    pub const DIRECT: Algorithm = Algorithm(&Plain {
+        name: "direct",
+        f32: direct::correlate,
+        f64: direct::correlate,
+    });
     /// im2col and a matrix product ([`im2col`]).
-    pub const IM2COL: Algorithm = Algorithm(&im2col::Im2colGemm);
+    pub const IM2COL: Algorithm = Algorithm(&Plain {
+        name: "im2col",
+        f32: im2col::correlate,
+        f64: im2col::correlate,
+    });
     /// Winograd F(2x2, 3x3) ([`winograd`]): 3x3 kernels at stride 1 and dilation 1 with zero
     /// padding only.
     pub const WINOGRAD: Algorithm = Algorithm(&winograd::Winograd(&winograd::F2X2));
@@ -180,14 +188,10 @@ impl Algorithm {
     pub fn reference(
         self,
         engine: &crate::exact::ExactEngine,
-        input: &ArrayD<crate::scalar::Rational>,
-        weight: &ArrayD<crate::scalar::Rational>,
-        bias: Option<&ArrayD<crate::scalar::Rational>>,
-        geometry: &ConvGeometry,
+        layer: crate::oracle::Operands<'_>,
         precision: Precision,
     ) -> Result<crate::oracle::Reference, crate::exact::ExactError> {
-        self.0
-            .reference(engine, input, weight, bias, geometry, precision)
+        self.0.reference(engine, layer, precision)
     }
 
     /// The error bound the algorithm meets, in words ([`Kernel::own_bound`]).

@@ -6,8 +6,8 @@
 use super::*;
 use crate::exact::ExactEngine;
 use crate::geometry::{Padding, PaddingMode};
-use crate::laws::strategies::layer_problem;
-use crate::oracle::{check, CheckOptions, Reference, Report};
+use crate::laws::strategies::{layer_problem, winograd_layer};
+use crate::oracle::{check, CheckOptions, Operands, Reference, Report};
 use crate::scalar::{rational_from_f64, Rational};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
@@ -48,7 +48,16 @@ fn judge_by<T: FloatScalar>(
     let (xq, wq, bq) = (rationals(x), rationals(w), rationals(b));
     let engine = ExactEngine::new(1);
     let reference = algorithm
-        .reference(&engine, &xq, &wq, Some(&bq), geometry, T::PRECISION)
+        .reference(
+            &engine,
+            Operands {
+                input: &xq,
+                weight: &wq,
+                bias: Some(&bq),
+                geometry,
+            },
+            T::PRECISION,
+        )
         .expect("a valid layer");
     let candidate = candidate.mapv(FloatScalar::to_f64);
     check(
@@ -238,39 +247,13 @@ fn wrong_kernels_fail_the_same_check() {
     }
 }
 
-/// 3x3 layers at stride 1 with zero padding (what F(2x2, 3x3) computes): sizes, pads,
-/// channels, groups, batch.
-fn winograd_layer() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, ConvGeometry)> {
-    (
-        1usize..=2,
-        1usize..=2,
-        1usize..=3,
-        1usize..=3,
-        1usize..=9,
-        1usize..=9,
-        prop::collection::vec(0usize..=2, 4),
-    )
-        .prop_filter_map("the kernel fits", |(batch, groups, cin, cout, h, w, p)| {
-            if h + p[0] + p[1] < 3 || w + p[2] + p[3] < 3 {
-                return None;
-            }
-            Some((
-                vec![batch, groups * cin, h, w],
-                vec![groups * cout, cin, 3, 3],
-                ConvGeometry::new(2)
-                    .with_groups(groups)
-                    .with_padding(Padding::Explicit(vec![(p[0], p[1]), (p[2], p[3])])),
-            ))
-        })
-}
-
 proptest! {
     #![proptest_config(config(32))]
 
     /// Winograd F(2x2, 3x3) and F(4x4, 3x3) meet the transforms' bound in f32 and f64 on
     /// every element.
     #[test]
-    fn winograd_meets_its_bound((x_shape, w_shape, geometry) in winograd_layer(), seed in any::<u64>()) {
+    fn winograd_meets_its_bound((x_shape, w_shape, geometry) in winograd_layer(2, 9, 3), seed in any::<u64>()) {
         let engine = FloatEngine::new(2);
         for algorithm in [Algorithm::WINOGRAD, Algorithm::WINOGRAD4] {
             for narrow in [true, false] {
@@ -623,20 +606,17 @@ fn the_layer_laws_hold_for_every_algorithm_judged_by_the_oracle() {
         for problems in strategies {
             let run = AtomicUsize::new(0);
             TestRunner::new(config(cases))
-                .run(
-                    &(problems, small_rational(), small_rational()),
-                    |(p, a, b)| {
-                        let shape = ConvShape::new(p.x.shape(), p.w.shape(), None, &p.geometry)
-                            .expect("a valid layer");
-                        let problem = Problem::new(shape, p.geometry.padding_mode, 8);
-                        if algorithm.accepts(&problem).is_err() {
-                            return Ok(());
-                        }
-                        run.fetch_add(1, Ordering::Relaxed);
-                        forward_laws(&judged, &p, &a, &b)
-                            .map_err(|c| TestCaseError::fail(c.to_string()))
-                    },
-                )
+                .run(&(problems, small_rational(), small_rational()), |case| {
+                    let p = &case.0;
+                    let shape = ConvShape::new(p.x.shape(), p.w.shape(), None, &p.geometry)
+                        .expect("a valid layer");
+                    let problem = Problem::new(shape, p.geometry.padding_mode, 8);
+                    if algorithm.accepts(&problem).is_err() {
+                        return Ok(());
+                    }
+                    run.fetch_add(1, Ordering::Relaxed);
+                    forward_laws(&judged, &case).map_err(|c| TestCaseError::fail(c.to_string()))
+                })
                 .unwrap();
             most = most.max(run.load(Ordering::Relaxed));
         }
@@ -679,9 +659,7 @@ fn the_harness_rejects_a_wrong_kernel() {
     let judged = Judged::new(Algorithm(&ShortSum));
     let result = TestRunner::new(config(32)).run(
         &(layer_problem(2), small_rational(), small_rational()),
-        |(p, a, b)| {
-            forward_laws(&judged, &p, &a, &b).map_err(|c| TestCaseError::fail(c.to_string()))
-        },
+        |case| forward_laws(&judged, &case).map_err(|c| TestCaseError::fail(c.to_string())),
     );
     let message = format!("{:?}", result.expect_err("the wrong kernel must fail"));
     assert!(message.contains("illegal"), "{message}");

@@ -37,14 +37,14 @@
 //! A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 //! ```
 
-use super::kernel::{correlate_in_both, Kernel, Problem, Refusal};
+use super::kernel::{correlate_in_both, Built, Kernel, Problem, Refusal};
 use super::{FloatScalar, Layer};
 use crate::exact::{ExactEngine, ExactError};
 use crate::geometry::{ConvGeometry, ConvShape};
 use crate::oracle::reference::{
     absolute, batched_shape, formats_of, largest, scaled, scaled_input, with_bias,
 };
-use crate::oracle::{Reduction, Reference};
+use crate::oracle::{Operands, Reduction, Reference};
 use crate::parallel::SharedOutput;
 use crate::scalar::{Precision, Rational};
 use ndarray::{ArrayD, Dimension, IxDyn};
@@ -227,16 +227,8 @@ impl Kernel for Winograd {
         })
     }
     correlate_in_both!(|this, layer| correlate(layer, this.0));
-    fn reference(
-        &self,
-        engine: &ExactEngine,
-        input: &ArrayD<Rational>,
-        weight: &ArrayD<Rational>,
-        bias: Option<&ArrayD<Rational>>,
-        geometry: &ConvGeometry,
-        _: Precision,
-    ) -> Result<Reference, ExactError> {
-        reference(engine, input, weight, bias, geometry, self.0)
+    fn reference(&self, engine: &ExactEngine, layer: Operands, _: Precision) -> Built {
+        reference(engine, layer, self.0)
     }
     fn own_bound(&self) -> Option<&'static str> {
         Some(match self.0.outputs {
@@ -603,12 +595,10 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
 /// kappa_(r,s)[i, j] = sum_(a,b) |A^T|\[r,a\] |A^T|\[s,b\] |B^T|\[a,i\] |B^T|\[b,j\] (|G||g||G^T|)\[a,b\].
 pub fn reference(
     engine: &ExactEngine,
-    input: &ArrayD<Rational>,
-    weight: &ArrayD<Rational>,
-    bias: Option<&ArrayD<Rational>>,
-    geometry: &ConvGeometry,
+    layer: Operands<'_>,
     variant: &Variant,
 ) -> Result<Reference, ExactError> {
+    let (input, weight, bias, geometry) = (layer.input, layer.weight, layer.bias, layer.geometry);
     use crate::geometry::{Padding, PaddingMode};
     let applies = weight.ndim() == 4
         && weight.shape()[2..] == [3, 3]

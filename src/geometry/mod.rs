@@ -269,18 +269,7 @@ impl ConvShape {
                 weight_shape[1]
             )));
         }
-        if out_channels == 0 {
-            return Err(GeometryError::Unsupported(
-                "weight has 0 output channels".into(),
-            ));
-        }
-        if let Some(len) = bias_len {
-            if len != out_channels {
-                return Err(GeometryError::Unsupported(format!(
-                    "bias has {len} entries but the weight has {out_channels} output channels"
-                )));
-            }
-        }
+        check_out_channels(out_channels, bias_len, "the weight has")?;
         let dims = geometry.resolve(&input_shape[2..], &weight_shape[2..])?;
         let shape = ConvShape {
             batch: input_shape[0],
@@ -436,6 +425,26 @@ pub fn checked_product(factors: &[usize], what: &'static str) -> Result<u64, Geo
                 .map(|_| p)
                 .map_err(|_| GeometryError::Overflow { what })
         })
+}
+
+/// Refuses a layer without output channels, and a bias whose length is not the output
+/// channel count (`counted` says where that count comes from, for the message).
+pub(crate) fn check_out_channels(
+    out_channels: usize,
+    bias_len: Option<usize>,
+    counted: &str,
+) -> Result<(), GeometryError> {
+    if out_channels == 0 {
+        return Err(GeometryError::Unsupported(
+            "weight has 0 output channels".into(),
+        ));
+    }
+    match bias_len {
+        Some(len) if len != out_channels => Err(GeometryError::Unsupported(format!(
+            "bias has {len} entries but {counted} {out_channels} output channels"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -300,18 +300,11 @@ impl TransposeShape {
                 what: "output channel count",
             })?;
         check_groups(in_channels, out_channels, groups)?;
-        if out_channels == 0 {
-            return Err(GeometryError::Unsupported(
-                "weight has 0 output channels".into(),
-            ));
-        }
-        if let Some(len) = bias_len {
-            if len != out_channels {
-                return Err(GeometryError::Unsupported(format!(
-                    "bias has {len} entries but the transposed convolution has {out_channels} output channels (weight[1] * groups)"
-                )));
-            }
-        }
+        super::check_out_channels(
+            out_channels,
+            bias_len,
+            "the transposed convolution (weight[1] * groups) has",
+        )?;
         let dims = geometry.resolve(&input_shape[2..], &weight_shape[2..])?;
         let shape = TransposeShape {
             batch: input_shape[0],

@@ -9,6 +9,7 @@
 
 use super::{add, same, scale, show, Convolution, LawResult};
 use crate::geometry::{receptive_fields, ConvGeometry, Padding};
+use crate::reference::OpError;
 use crate::scalar::Ring;
 use ndarray::{ArrayD, Dimension, IxDyn};
 
@@ -28,12 +29,11 @@ pub fn commutativity<T: Ring>(
     x: &ArrayD<T>,
     w: &ArrayD<T>,
 ) -> LawResult {
-    let g = full(rank_of(x));
-    same(
+    commutes(
         "convolution is commutative",
-        || format!("x = {}, w = {}", show(x), show(w)),
-        imp.convolve(x, w, &g),
-        imp.convolve(w, x, &g),
+        |a, b, g| imp.convolve(a, b, g),
+        x,
+        w,
     )
 }
 
@@ -44,18 +44,12 @@ pub fn associativity<T: Ring>(
     v: &ArrayD<T>,
     w: &ArrayD<T>,
 ) -> LawResult {
-    let g = full(rank_of(x));
-    let left = imp
-        .convolve(x, v, &g)
-        .and_then(|xv| imp.convolve(&xv, w, &g));
-    let right = imp
-        .convolve(v, w, &g)
-        .and_then(|vw| imp.convolve(x, &vw, &g));
-    same(
+    associates(
         "convolution is associative",
-        || format!("x = {}, v = {}, w = {}", show(x), show(v), show(w)),
-        left,
-        right,
+        |a, b, g| imp.convolve(a, b, g),
+        x,
+        v,
+        w,
     )
 }
 
@@ -299,12 +293,11 @@ pub fn correlation_commutativity<T: Ring>(
     x: &ArrayD<T>,
     w: &ArrayD<T>,
 ) -> LawResult {
-    let g = full(rank_of(x));
-    same(
+    commutes(
         "correlation is commutative (false)",
-        || format!("x = {}, w = {}", show(x), show(w)),
-        imp.correlate(x, w, &g),
-        imp.correlate(w, x, &g),
+        |a, b, g| imp.correlate(a, b, g),
+        x,
+        w,
     )
 }
 
@@ -316,15 +309,44 @@ pub fn correlation_associativity<T: Ring>(
     v: &ArrayD<T>,
     w: &ArrayD<T>,
 ) -> LawResult {
-    let g = full(rank_of(x));
-    let left = imp
-        .correlate(x, v, &g)
-        .and_then(|xv| imp.correlate(&xv, w, &g));
-    let right = imp
-        .correlate(v, w, &g)
-        .and_then(|vw| imp.correlate(x, &vw, &g));
-    same(
+    associates(
         "correlation is associative (false)",
+        |a, b, g| imp.correlate(a, b, g),
+        x,
+        v,
+        w,
+    )
+}
+
+/// `law`: op(x, w) = op(w, x) in full mode.
+fn commutes<T: Ring>(
+    law: &'static str,
+    op: impl Fn(&ArrayD<T>, &ArrayD<T>, &ConvGeometry) -> Result<ArrayD<T>, OpError>,
+    x: &ArrayD<T>,
+    w: &ArrayD<T>,
+) -> LawResult {
+    let g = full(rank_of(x));
+    same(
+        law,
+        || format!("x = {}, w = {}", show(x), show(w)),
+        op(x, w, &g),
+        op(w, x, &g),
+    )
+}
+
+/// `law`: op(op(x, v), w) = op(x, op(v, w)) in full mode.
+fn associates<T: Ring>(
+    law: &'static str,
+    op: impl Fn(&ArrayD<T>, &ArrayD<T>, &ConvGeometry) -> Result<ArrayD<T>, OpError>,
+    x: &ArrayD<T>,
+    v: &ArrayD<T>,
+    w: &ArrayD<T>,
+) -> LawResult {
+    let g = full(rank_of(x));
+    let left = op(x, v, &g).and_then(|xv| op(&xv, w, &g));
+    let right = op(v, w, &g).and_then(|vw| op(x, &vw, &g));
+    same(
+        law,
         || format!("x = {}, v = {}, w = {}", show(x), show(v), show(w)),
         left,
         right,

@@ -154,30 +154,44 @@ pub fn layer_problem(max_rank: usize) -> impl Strategy<Value = LayerProblem> {
 }
 
 /// 2-D layers with a 3x3 kernel at stride 1 and dilation 1 with zero padding (the layers
-/// Winograd's F(m x m, 3x3) computes): sizes 1-6, padding 0-2 on each side, groups 1-2 with
-/// 1-2 channels per group.
-pub fn winograd_problem() -> impl Strategy<Value = LayerProblem> {
-    (
-        1usize..=6,
-        1usize..=6,
+/// Winograd's F(m x m, 3x3) computes) as (input shape, weight shape, geometry): batch 1 to
+/// `max_batch`, sizes 1 to `max_side`, padding 0-2 on each side, groups 1-2 with 1 to
+/// `max_channels` channels per group in and out.
+pub fn winograd_layer(
+    max_batch: usize,
+    max_side: usize,
+    max_channels: usize,
+) -> impl Strategy<Value = (Vec<usize>, Vec<usize>, ConvGeometry)> {
+    let side = 1..=max_side;
+    let channels = 1..=max_channels;
+    let sizes = (
+        1..=max_batch,
+        side.clone(),
+        side,
         prop::collection::vec(0usize..=2, 4),
-        1usize..=2,
-        1usize..=2,
-        1usize..=2,
-    )
-        .prop_filter_map("the kernel fits", |(h, w, p, groups, cin, cout)| {
+    );
+    (sizes, 1usize..=2, channels.clone(), channels).prop_filter_map(
+        "the kernel fits",
+        |((batch, h, w, p), groups, cin, cout)| {
             if h + p[0] + p[1] < 3 || w + p[2] + p[3] < 3 {
                 return None;
             }
+            let pads = vec![(p[0], p[1]), (p[2], p[3])];
             let geometry = ConvGeometry::new(2)
                 .with_groups(groups)
-                .with_padding(Padding::Explicit(vec![(p[0], p[1]), (p[2], p[3])]));
-            Some((
-                vec![1, groups * cin, h, w],
+                .with_padding(Padding::Explicit(pads));
+            let (x_shape, w_shape) = (
+                vec![batch, groups * cin, h, w],
                 vec![groups * cout, cin, 3, 3],
-                geometry,
-            ))
-        })
+            );
+            Some((x_shape, w_shape, geometry))
+        },
+    )
+}
+
+/// [`winograd_layer`] problems of one batch element, sizes 1-6, 1-2 channels per group.
+pub fn winograd_problem() -> impl Strategy<Value = LayerProblem> {
+    winograd_layer(1, 6, 2)
         .prop_flat_map(|(x_shape, w_shape, geometry)| problem_of(x_shape, w_shape, geometry))
 }
 

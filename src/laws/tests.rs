@@ -292,7 +292,7 @@ fn layer_laws_hold_for(imp: &impl Convolution<Rational>, cases: u32) {
     runner
         .run(
             &(layer_problem(3), small_rational(), small_rational()),
-            |(p, a, b)| super::harness::layer_laws(imp, &p, &a, &b).map_err(fail),
+            |case| super::harness::layer_laws(imp, &case).map_err(fail),
         )
         .unwrap();
 }

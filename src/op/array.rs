@@ -111,27 +111,15 @@ mod tests {
         let reversed = array(&[3], &[2, 1, 1]);
         let full = array(&[5], &[2, 1, 4, -1, 2]);
         for form in [ArrayForm::Numpy, ArrayForm::Scipy] {
-            let conv = ArrayConv {
-                form: form.clone(),
-                mode: Mode::Full,
-                flip: true,
-            };
-            assert_eq!(
-                conv.evaluate(&a, &v).unwrap(),
-                full,
-                "{}",
-                conv.library_name()
-            );
-            let corr = ArrayConv {
-                flip: false,
-                ..conv
-            };
-            assert_eq!(
-                corr.evaluate(&a, &reversed).unwrap(),
-                full,
-                "{}",
-                corr.library_name()
-            );
+            for (flip, second) in [(true, &v), (false, &reversed)] {
+                let op = ArrayConv {
+                    form: form.clone(),
+                    mode: Mode::Full,
+                    flip,
+                };
+                let name = op.library_name();
+                assert_eq!(op.evaluate(&a, second).unwrap(), full, "{name}");
+            }
         }
         let numpy = ArrayConv {
             form: ArrayForm::Numpy,

@@ -33,7 +33,7 @@ pub mod report;
 pub mod softfloat;
 
 pub use contract::{Accumulation, Contract, Cut, Precision, Reduction, TensorCore};
-pub use reference::{representable, round_inputs, Reference};
+pub use reference::{representable, round_inputs, Operands, Reference};
 pub use report::{ElementReport, Report};
 
 use crate::exact::ExactError;

@@ -14,6 +14,20 @@ use crate::scalar::{round_to_format, FloatFormat, Rational};
 use ndarray::ArrayD;
 use num_traits::{One, Signed, Zero};
 
+/// The exact operands of a correlation layer, borrowed: input (N, C_in, L...) or (C_in, L...),
+/// weight (C_out, C_in/G, k...), optional bias (C_out), and the geometry.
+#[derive(Debug, Clone, Copy)]
+pub struct Operands<'a> {
+    /// The input.
+    pub input: &'a ArrayD<Rational>,
+    /// The weight.
+    pub weight: &'a ArrayD<Rational>,
+    /// The bias.
+    pub bias: Option<&'a ArrayD<Rational>>,
+    /// The geometry.
+    pub geometry: &'a ConvGeometry,
+}
+
 /// What a candidate is compared with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reference {

@@ -132,24 +132,12 @@ mod tests {
         .unwrap();
         let half = Rational::new(1.into(), 2.into());
         let zero = rational_from_i64(0);
-        let expected = DMatrix::from_row_slice(
-            3,
-            4,
-            &[
-                half.clone(),
-                zero.clone(),
-                zero.clone(),
-                zero.clone(),
-                zero.clone(),
-                half.clone(),
-                half.clone(),
-                zero.clone(),
-                zero.clone(),
-                zero.clone(),
-                zero.clone(),
-                half.clone(),
-            ],
-        );
+        let entries = [1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1];
+        let entries: Vec<_> = entries
+            .iter()
+            .map(|&e| if e == 1 { half.clone() } else { zero.clone() })
+            .collect();
+        let expected = DMatrix::from_row_slice(3, 4, &entries);
         assert_eq!(a, expected);
         // Without count_include_pad the edge windows divide by 1.
         let options = AvgOptions {

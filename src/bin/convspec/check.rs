@@ -14,7 +14,9 @@ use convspec::exact::ExactEngine;
 use convspec::float::Algorithm;
 use convspec::io::{read_npy_f64, write_atomically, ExactTensor};
 use convspec::op::{ConvGradients, ConvTranspose};
-use convspec::oracle::{check, round_inputs, CheckOptions, Cut, Precision, Reference, Report};
+use convspec::oracle::{
+    check, round_inputs, CheckOptions, Cut, Operands, Precision, Reference, Report,
+};
 use convspec::scalar::{FloatFormat, Rational};
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
@@ -149,7 +151,7 @@ impl OracleArgs {
     }
 
     /// Input, weight and bias as the candidate saw them.
-    fn prepare_layer(&self, files: LayerFiles) -> Result<Operands, String> {
+    fn prepare_layer(&self, files: LayerFiles) -> Result<OwnedOperands, String> {
         Ok((
             self.prepare(files.input, "--input")?,
             self.prepare(files.weight, "--weight")?,
@@ -167,7 +169,7 @@ impl OracleArgs {
 }
 
 /// Input, weight and optional bias.
-type Operands = (ArrayD<Rational>, ArrayD<Rational>, Option<ArrayD<Rational>>);
+type OwnedOperands = (ArrayD<Rational>, ArrayD<Rational>, Option<ArrayD<Rational>>);
 
 /// Reads a candidate output.
 fn read_candidate(flag: &str, path: &Path) -> Result<ArrayD<f64>, String> {
@@ -294,7 +296,16 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
         w
     };
     let reference = algorithm
-        .reference(&engine, &x, &w, b.as_ref(), &geometry, oracle.precision()?)
+        .reference(
+            &engine,
+            Operands {
+                input: &x,
+                weight: &w,
+                bias: b.as_ref(),
+                geometry: &geometry,
+            },
+            oracle.precision()?,
+        )
         .map_err(|e| e.to_string())?;
     let note = algorithm.own_bound().map_or_else(String::new, |bound| {
         format!(" (the bound of {bound}, not of another library's kernel)")
