@@ -14,11 +14,13 @@
 pub mod array;
 pub mod conv;
 pub mod pool;
+pub mod torch;
 pub mod unfold;
 
 pub use array::{ArrayConv, ArrayForm};
 pub use conv::{Conv, ConvGradients, ConvTranspose};
 pub use pool::{Pool, Pooled};
+pub use torch::Arg;
 pub use unfold::Window;
 
 use crate::reference::OpError;
