@@ -23,6 +23,8 @@ pub use pool::{Pool, Pooled};
 pub use torch::Arg;
 pub use unfold::Window;
 
+use crate::exact::{ExactEngine, ExactError};
+use crate::oracle::Reference;
 use crate::reference::OpError;
 use crate::scalar::Rational;
 use ndarray::ArrayD;
@@ -161,6 +163,58 @@ impl Op {
                     values("grad_weight", g.weight),
                     values("grad_bias", g.bias),
                 ]
+            }
+        })
+    }
+}
+
+impl Op {
+    /// The oracle's references of the outputs, named as [`Op::evaluate`] names them (`output`;
+    /// `grad_input`, `grad_weight`, `grad_bias` for the gradients), from the operands
+    /// `operand(name)` returns. The layers and pools have one; unfold, fold and the array
+    /// forms are refused (no oracle contract for them yet).
+    pub fn references<'a>(
+        &self,
+        engine: &ExactEngine,
+        operand: impl Fn(&str) -> Option<&'a ArrayD<Rational>>,
+    ) -> Result<Vec<(String, Reference)>, ExactError> {
+        let required = |name: &str| {
+            operand(name)
+                .ok_or_else(|| ExactError::Op(OpError::Invalid(format!("no operand `{name}`"))))
+        };
+        let one = |r: Reference| vec![("output".to_string(), r)];
+        Ok(match self {
+            Op::Conv(conv) => one(conv.reference(
+                engine,
+                required("input")?,
+                required("weight")?,
+                operand("bias"),
+            )?),
+            Op::ConvTranspose(t) => one(t.reference(
+                engine,
+                required("input")?,
+                required("weight")?,
+                operand("bias"),
+            )?),
+            Op::Pool(pool) => one(pool.reference(required("input")?)?),
+            Op::Gradients(grads) => {
+                let [input, weight, bias] = grads.references(
+                    engine,
+                    required("input")?,
+                    required("weight")?,
+                    required("grad_output")?,
+                )?;
+                vec![
+                    ("grad_input".into(), input),
+                    ("grad_weight".into(), weight),
+                    ("grad_bias".into(), bias),
+                ]
+            }
+            Op::Window(_) | Op::Array(_) => {
+                return Err(ExactError::Op(OpError::Invalid(format!(
+                    "the oracle has no contract for {} yet",
+                    self.operation()
+                ))))
             }
         })
     }
