@@ -67,6 +67,24 @@ class Report:
     tightest_contract = property(lambda self: self._report.tightest_contract)
     contracts_met = property(lambda self: self._report.contracts_met)
 
+    def ratios(self):
+        """Every element's |error| / bound, as an array shaped as the output (0: exact;
+        infinite: non-finite or off-format)."""
+        return self._report.ratios()
+
+    def svg(self):
+        """The picture of where the errors are, as SVG text: the histogram of |error| / bound
+        (log scale, the bound at 1), the largest ratio per output position (over batch and
+        channels) and per channel. A padding bug lights up the border, a group-mapping bug a
+        band of channels, a tiling seam a periodic pattern."""
+        return self._report.svg(f"{self.op}, {self.precision}")
+
+    def plot(self, path):
+        """Writes `svg()` to `path`."""
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(self.svg())
+        return path
+
     def to_dict(self):
         """The report as the command line's JSON (`check --report`)."""
         return json.loads(self._report.to_json())
@@ -88,4 +106,4 @@ class Report:
         verdict = "passed" if self.passed else "FAILED"
         return (f"<div><b style='color:{colour}'>{html.escape(self.op)} "
                 f"{html.escape(self.precision)}: {verdict}</b>"
-                f"<pre>{html.escape(str(self))}</pre></div>")
+                f"<pre>{html.escape(str(self))}</pre>{self.svg()}</div>")

@@ -3,7 +3,7 @@
 //! and `Op::references` compute, `oracle::check` judges) and the results back. The Python
 //! package (`convspec/`) gives them `torch.nn.functional`'s signatures.
 
-use convspec::exact::{ExactEngine, ExactError};
+use convspec::exact::{ExactEngine, ExactError, ScaledTensor};
 use convspec::float::Algorithm;
 use convspec::op::{Arg, Op, Output};
 use convspec::oracle::{self, CheckOptions, Cut, Operands, Precision, Report as OracleReport};
@@ -50,23 +50,47 @@ fn kwargs_of(kwargs: &Bound<'_, PyDict>) -> PyResult<Vec<(String, Arg)>> {
     Ok(out)
 }
 
-/// A NumPy array (float64 or int64, as the package hands them over) as exact rationals; the
-/// first NaN or infinity is named with its index.
-fn exact_of(name: &str, array: &Bound<'_, PyAny>) -> PyResult<ArrayD<Rational>> {
-    let converted = if let Ok(a) = array.extract::<PyReadonlyArrayDyn<'_, f64>>() {
-        scalar::exact(&a.as_array())
-    } else if let Ok(a) = array.extract::<PyReadonlyArrayDyn<'_, i64>>() {
-        scalar::exact(&a.as_array())
-    } else {
-        return Err(PyTypeError::new_err(format!(
-            "{name} must be a float64 or int64 NumPy array"
-        )));
-    };
-    converted.map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
+/// An operand as the package hands it over: float64 (every float dtype widens to it exactly)
+/// or int64.
+enum Input {
+    F64(ArrayD<f64>),
+    I64(ArrayD<i64>),
 }
 
-/// Exact tensors by name.
-type Named = Vec<(String, ArrayD<Rational>)>;
+impl Input {
+    /// The exact rationals; the first NaN or infinity is named with its index.
+    fn rationals(&self, name: &str) -> Result<ArrayD<Rational>, String> {
+        match self {
+            Input::F64(a) => scalar::exact(a),
+            Input::I64(a) => scalar::exact(a),
+        }
+        .map_err(|e| format!("{name}: {e}"))
+    }
+
+    /// The exact values as scaled integers, read straight from the floats (no rationals).
+    fn scaled(&self, name: &str) -> Result<ScaledTensor, String> {
+        match self {
+            Input::F64(a) => ScaledTensor::from_f64(a.view()).map_err(|e| format!("{name}: {e}")),
+            Input::I64(a) => Ok(ScaledTensor::from_i64(a.view())),
+        }
+    }
+}
+
+/// A NumPy array (float64 or int64) as an [`Input`] (one copy, made with the GIL held).
+fn input_of(name: &str, array: &Bound<'_, PyAny>) -> PyResult<Input> {
+    if let Ok(a) = array.extract::<PyReadonlyArrayDyn<'_, f64>>() {
+        Ok(Input::F64(a.as_array().to_owned()))
+    } else if let Ok(a) = array.extract::<PyReadonlyArrayDyn<'_, i64>>() {
+        Ok(Input::I64(a.as_array().to_owned()))
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "{name} must be a float64 or int64 NumPy array"
+        )))
+    }
+}
+
+/// Operands by name.
+type Named = Vec<(String, Input)>;
 
 /// The operator `function` with `kwargs`, and its operands by name from `inputs` (in the
 /// operator's argument order; None for an absent optional one).
@@ -103,7 +127,7 @@ fn op_and_operands(
     let mut operands = Vec::new();
     for (name, value) in names.iter().zip(inputs.iter()) {
         if !value.is_none() {
-            operands.push((name.to_string(), exact_of(name, &value)?));
+            operands.push((name.to_string(), input_of(name, &value)?));
         }
     }
     Ok((op, operands))
@@ -152,6 +176,14 @@ fn array_op(function: &str, kwargs: &Bound<'_, PyDict>) -> PyResult<Op> {
     }))
 }
 
+/// The operands as exact rationals, by name.
+fn rationals(operands: &Named) -> Result<Vec<(String, ArrayD<Rational>)>, String> {
+    operands
+        .iter()
+        .map(|(n, t)| Ok((n.clone(), t.rationals(n)?)))
+        .collect()
+}
+
 fn find<'a>(
     operands: &'a [(String, ArrayD<Rational>)],
     name: &str,
@@ -159,10 +191,25 @@ fn find<'a>(
     operands.iter().find(|(n, _)| n == name).map(|(_, t)| t)
 }
 
-/// An exact result: rationals of a shape.
+/// An exact result: scaled integers (what the fast engine returns) or rationals.
+enum Values {
+    Scaled(ScaledTensor),
+    Rationals(ArrayD<Rational>),
+}
+
+/// An exact result of an operator.
 #[pyclass(module = "convspec._convspec", frozen)]
 struct Exact {
-    values: ArrayD<Rational>,
+    values: Values,
+}
+
+impl Exact {
+    fn rationals(&self) -> std::borrow::Cow<'_, ArrayD<Rational>> {
+        match &self.values {
+            Values::Scaled(t) => std::borrow::Cow::Owned(t.to_rationals()),
+            Values::Rationals(a) => std::borrow::Cow::Borrowed(a),
+        }
+    }
 }
 
 #[pymethods]
@@ -170,12 +217,15 @@ impl Exact {
     /// The shape.
     #[getter]
     fn shape(&self) -> Vec<usize> {
-        self.values.shape().to_vec()
+        match &self.values {
+            Values::Scaled(t) => t.shape().to_vec(),
+            Values::Rationals(a) => a.shape().to_vec(),
+        }
     }
 
     /// Whether every value is an integer.
     fn is_integer(&self) -> bool {
-        self.values.iter().all(|q| q.is_integer())
+        self.rationals().iter().all(|q| q.is_integer())
     }
 
     /// The values correctly rounded (to nearest, ties to even) to `format` (float64,
@@ -192,20 +242,23 @@ impl Exact {
                 )))
             }
         };
-        let values = self
-            .values
-            .map(|q| match scalar::round_to_format(q, format) {
-                Some(r) => scalar::round_to_f64(&r),
-                None if q.numer() < &0.into() => f64::NEG_INFINITY,
-                None => f64::INFINITY,
-            });
-        Ok(values.into_pyarray(py))
+        let shape = ndarray::IxDyn(&self.shape());
+        let values = py.allow_threads(|| match &self.values {
+            Values::Scaled(t) => t.rounded(format),
+            Values::Rationals(a) => a
+                .iter()
+                .map(|q| scalar::f64_from_format_bits(scalar::round_to_bits(q, format), format))
+                .collect(),
+        });
+        let array = ArrayD::from_shape_vec(shape, values).expect("one per element");
+        Ok(array.into_pyarray(py))
     }
 
     /// The values as int64 (every value must be an integer in range).
     fn integers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArrayDyn<i64>>> {
-        let mut out = Vec::with_capacity(self.values.len());
-        for q in &self.values {
+        let values = self.rationals();
+        let mut out = Vec::with_capacity(values.len());
+        for q in values.iter() {
             let v = q
                 .is_integer()
                 .then(|| i64::try_from(q.numer()).ok())
@@ -213,13 +266,13 @@ impl Exact {
                 .ok_or_else(|| PyValueError::new_err(format!("{q} is not an int64")))?;
             out.push(v);
         }
-        let array = ArrayD::from_shape_vec(self.values.raw_dim(), out).expect("one per element");
+        let array = ArrayD::from_shape_vec(values.raw_dim(), out).expect("one per element");
         Ok(array.into_pyarray(py))
     }
 
     /// The values as "p/q" strings in C order (`fractions.Fraction` parses them).
     fn fractions(&self) -> Vec<String> {
-        self.values.iter().map(|q| q.to_string()).collect()
+        self.rationals().iter().map(|q| q.to_string()).collect()
     }
 }
 
@@ -242,8 +295,19 @@ fn evaluate<'py>(
     let list = PyList::empty(py);
     for (name, output) in outputs {
         let value: PyObject = match output {
-            Output::Values(values) => Exact { values }.into_pyobject(py)?.into_any().unbind(),
-            Output::Indices(indices) => indices
+            Computed::Scaled(t) => Exact {
+                values: Values::Scaled(t),
+            }
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+            Computed::Op(Output::Values(values)) => Exact {
+                values: Values::Rationals(values),
+            }
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+            Computed::Op(Output::Indices(indices)) => indices
                 .mapv(|i| i as i64)
                 .into_pyarray(py)
                 .into_any()
@@ -254,48 +318,47 @@ fn evaluate<'py>(
     Ok(list)
 }
 
-/// The outputs of `op`: the layers by the fast exact engine, the rest by the specification.
-fn compute(op: &Op, operands: &Named, threads: usize) -> Result<Vec<(String, Output)>, String> {
-    let operand = |name: &str| find(operands, name);
+/// One output as computed: scaled integers from the fast engine, or the specification's.
+enum Computed {
+    Scaled(ScaledTensor),
+    Op(Output),
+}
+
+/// The outputs of `op`: the layers by the fast exact engine straight from the floats (no
+/// rationals on the way in or out), the rest by the specification.
+fn compute(op: &Op, operands: &Named, threads: usize) -> Result<Vec<(String, Computed)>, String> {
     let scaled = |name: &str| {
-        operand(name)
-            .map(|t| {
-                convspec::exact::ScaledTensor::try_from_rationals(
-                    t.view(),
-                    convspec::limits::memory_limit(),
-                )
-            })
+        operands
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(n, t)| t.scaled(n))
             .transpose()
-            .map_err(|e| e.to_string())
     };
+    let required = |name: &str| scaled(name)?.ok_or_else(|| format!("no operand `{name}`"));
     let engine = ExactEngine::new(threads);
-    let missing = |name: &str| format!("no operand `{name}`");
     let fast = match op {
         Op::Conv(conv) => {
-            let (x, w, b) = (scaled("input")?, scaled("weight")?, scaled("bias")?);
-            let (x, w) = (
-                x.ok_or_else(|| missing("input"))?,
-                w.ok_or_else(|| missing("weight"))?,
-            );
+            let (x, w, b) = (required("input")?, required("weight")?, scaled("bias")?);
             Some(conv.evaluate_fast(&engine, &x, &w, b.as_ref()))
         }
         Op::ConvTranspose(t) => {
-            let (x, w, b) = (scaled("input")?, scaled("weight")?, scaled("bias")?);
-            let (x, w) = (
-                x.ok_or_else(|| missing("input"))?,
-                w.ok_or_else(|| missing("weight"))?,
-            );
+            let (x, w, b) = (required("input")?, required("weight")?, scaled("bias")?);
             Some(t.evaluate_fast(&engine, &x, &w, b.as_ref()))
         }
         _ => None,
     };
-    match fast {
-        Some(result) => Ok(vec![(
-            "output".into(),
-            Output::Values(result.map_err(|e| e.to_string())?.to_rationals()),
-        )]),
-        None => op.evaluate(operand).map_err(|e| e.to_string()),
+    if let Some(result) = fast {
+        let y = result.map_err(|e| e.to_string())?;
+        return Ok(vec![("output".into(), Computed::Scaled(y))]);
     }
+    let exact = rationals(operands)?;
+    let outputs = op
+        .evaluate(|name| find(&exact, name))
+        .map_err(|e| e.to_string())?;
+    Ok(outputs
+        .into_iter()
+        .map(|(n, o)| (n, Computed::Op(o)))
+        .collect())
 }
 
 /// The oracle's verdict.
@@ -375,6 +438,26 @@ impl Report {
         self.report.contracts_met.iter().map(|p| p.name()).collect()
     }
 
+    /// The picture of where the errors are, as SVG text (`title` on top).
+    fn svg(&self, title: &str) -> PyResult<String> {
+        let ratios = self
+            .report
+            .ratios
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("no ratios were kept"))?;
+        convspec::oracle::plot::svg(ratios, title).map_err(PyValueError::new_err)
+    }
+
+    /// Every element's |error| / bound, shaped as the output.
+    fn ratios<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+        let ratios = self
+            .report
+            .ratios
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("no ratios were kept"))?;
+        Ok(ratios.clone().into_pyarray(py))
+    }
+
     /// The report as JSON text (the command line's `--report`).
     fn to_json(&self) -> String {
         serde_json::to_string(&self.report.to_json()).expect("JSON values serialise")
@@ -422,6 +505,7 @@ fn check<'py>(
     let precision: Precision = precision.parse().map_err(value_error)?;
     let mut options = CheckOptions {
         listed,
+        keep_ratios: true,
         tf32_cut: match tf32_rounding {
             "truncation" => Cut::Truncation,
             "nearest" => Cut::Nearest,
@@ -436,7 +520,8 @@ fn check<'py>(
     if let Some(text) = accumulation {
         options.accumulation = text.parse().map_err(value_error)?;
     }
-    let (op, mut operands) = op_and_operands(function, inputs, kwargs)?;
+    let (op, inputs) = op_and_operands(function, inputs, kwargs)?;
+    let mut operands = rationals(&inputs).map_err(PyValueError::new_err)?;
     if let Some(format) = round_inputs {
         let format = match format.to_ascii_lowercase().as_str() {
             "fp16" | "float16" | "half" => FloatFormat::F16,
@@ -472,7 +557,7 @@ fn check<'py>(
 /// convspec's float kernels whose own bound judges a correlation.
 fn reference_of(
     op: &Op,
-    operands: &Named,
+    operands: &[(String, ArrayD<Rational>)],
     output: &str,
     algorithm: Option<Algorithm>,
     engine: &ExactEngine,

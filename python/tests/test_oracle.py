@@ -131,7 +131,7 @@ def test_bad_inputs_raise_with_the_command_lines_messages():
         convspec.conv1d(x, np.ones((1, 3, 2), np.float32))
     nan = x.copy()
     nan[0, 1, 3] = np.nan
-    with pytest.raises(ValueError, match=r"\[0, 1, 3\]: NaN"):
+    with pytest.raises(ValueError, match=r"input: element \[0, 1, 3\] is NaN"):
         convspec.conv1d(nan, np.ones((1, 2, 2), np.float32))
     with pytest.raises(TypeError, match="unexpected keyword argument 'strides'"):
         convspec.check(x, "max_pool1d", x, precision="fp32", kernel_size=1, strides=2)
@@ -141,3 +141,24 @@ def test_bad_inputs_raise_with_the_command_lines_messages():
         convspec.check(x, "conv4d", x, x, precision="fp32")
     with pytest.raises(TypeError):
         convspec.conv1d(np.array(["a"]), x)
+
+
+def test_the_plot_is_a_valid_svg_that_shows_the_border(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    rng = np.random.default_rng(11)
+    x, w = quarters(rng, (1, 2, 6, 7)), quarters(rng, (3, 2, 3, 3))
+    # A padding bug: reflect padding where zeros were claimed; only the border differs.
+    wrong = convspec.conv2d(x, w, padding=1, padding_mode="reflect")
+    report = convspec.check(wrong, "conv2d", x, w, padding=1, precision="fp32")
+    assert not report.passed
+    ratios = report.ratios()
+    assert ratios.shape == wrong.shape
+    interior = ratios[:, :, 1:-1, 1:-1]
+    assert (interior <= 1).all() and (ratios > 1).any()
+    path = report.plot(tmp_path / "report.svg")
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    text = " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
+    assert f"{report.failed} of {report.elements} elements over the bound" in text
+    assert "<svg" in report._repr_html_()

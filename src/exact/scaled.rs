@@ -480,14 +480,7 @@ impl ScaledTensor {
     /// exactly; any other scale is divided out of the exact value). `None` for values beyond
     /// f64's range (they come out infinite).
     pub fn to_f64_approx(&self) -> Vec<f64> {
-        let power = {
-            let (n, d) = (self.scale.numer(), self.scale.denom());
-            let is_power = |v: &Integer| v.bits() == v.trailing_zeros().unwrap_or(0) + 1;
-            (is_power(n) && is_power(d)).then(|| {
-                n.trailing_zeros().unwrap_or(0) as i64 - d.trailing_zeros().unwrap_or(0) as i64
-            })
-        };
-        let Some(e) = power else {
+        let Some(e) = self.power_of_two_scale() else {
             return (0..self.len())
                 .map(|i| crate::scalar::round_to_f64(&self.value(i)))
                 .collect();
@@ -537,6 +530,57 @@ impl ScaledTensor {
                 })
                 .collect(),
         }
+    }
+
+    /// Every value correctly rounded (to nearest, ties to even) into `format`, as the f64 that
+    /// holds it, in C order. A power-of-two scale (float data) rounds each integer directly
+    /// ([`round_dyadic_to_bits`](crate::scalar::round_dyadic_to_bits), O(1) per element; a big
+    /// integer through its top 126 bits with a sticky bit); any other scale through the exact
+    /// rational. Overflow gives infinity, as IEEE rounding to nearest does.
+    pub fn rounded(&self, format: crate::scalar::FloatFormat) -> Vec<f64> {
+        use crate::scalar::{f64_from_format_bits, round_dyadic_to_bits, round_to_bits};
+        let Some(e) = self.power_of_two_scale() else {
+            return (0..self.len())
+                .map(|i| f64_from_format_bits(round_to_bits(&self.value(i), format), format))
+                .collect();
+        };
+        let round = |negative: bool, magnitude: u128, k: i64| {
+            f64_from_format_bits(round_dyadic_to_bits(negative, magnitude, k, format), format)
+        };
+        match &self.integers {
+            Integers::Dyadic(a) => in_c_order(a)
+                .iter()
+                .map(|d| {
+                    let k = e + i64::from(d.shift);
+                    round(d.mantissa < 0, u128::from(d.mantissa.unsigned_abs()), k)
+                })
+                .collect(),
+            Integers::Wide(a) => in_c_order(a)
+                .iter()
+                .map(|&v| round(v < 0, v.unsigned_abs(), e))
+                .collect(),
+            Integers::Big(a) => in_c_order(a)
+                .iter()
+                .map(|v| {
+                    let bits = v.bits() as i64;
+                    let drop = (bits - 126).max(0);
+                    let magnitude = v.magnitude();
+                    let top = magnitude >> drop as usize;
+                    let sticky = magnitude.trailing_zeros().unwrap_or(0) < drop as u64;
+                    let top = num_traits::ToPrimitive::to_u128(&top).expect("126 bits");
+                    round(v.is_negative(), top | u128::from(sticky), e + drop)
+                })
+                .collect(),
+        }
+    }
+
+    /// k when the scale is 2^k.
+    fn power_of_two_scale(&self) -> Option<i64> {
+        let (n, d) = (self.scale.numer(), self.scale.denom());
+        let is_power = |v: &Integer| v.bits() == v.trailing_zeros().unwrap_or(0) + 1;
+        (is_power(n) && is_power(d)).then(|| {
+            n.trailing_zeros().unwrap_or(0) as i64 - d.trailing_zeros().unwrap_or(0) as i64
+        })
     }
 
     /// The exact values as rationals.

@@ -649,3 +649,55 @@ fn report_floats_of_huge_integers_are_finite() {
     let expected: Vec<f64> = values.iter().map(|v| v * 2.0).collect();
     assert_eq!(again.to_f64_approx(), expected);
 }
+
+/// Direct rounding of scaled integers agrees with rounding the exact rationals, for every
+/// storage (mantissa-shift inputs, 128-bit results, big integers, a non-power-of-two scale)
+/// and every format.
+#[test]
+fn scaled_rounding_agrees_with_rational_rounding() {
+    use crate::scalar::{f64_from_format_bits, round_to_bits, FloatFormat};
+    let x = ArrayD::from_shape_fn(IxDyn(&[1, 2, 40]), |i| {
+        (i[2] as f64 - 17.5) * 1.0e-3 + (i[1] as f64) * 3.0e7 + 1.0e-300 * (i[2] % 3) as f64
+    });
+    let w = ArrayD::from_shape_fn(IxDyn(&[2, 2, 3]), |i| {
+        (i[0] + i[1] + i[2]) as f64 * 0.1 - 0.2
+    });
+    let xs = ScaledTensor::from_f64(x.view()).unwrap();
+    let ws = ScaledTensor::from_f64(w.view()).unwrap();
+    let y = ExactEngine::new(1)
+        .correlate(&xs, &ws, None, &ConvGeometry::new(1))
+        .unwrap();
+    let third = ScaledTensor::from_rationals(
+        ArrayD::from_shape_fn(IxDyn(&[5]), |i| {
+            Rational::new((i[0] as i64 - 2).into(), 3.into())
+        })
+        .view(),
+    );
+    let huge = ScaledTensor::from_rationals(
+        ArrayD::from_shape_fn(IxDyn(&[4]), |i| {
+            Rational::from_integer((Integer::from(3) << (200 + 37 * i[0])) + Integer::from(1))
+        })
+        .view(),
+    );
+    assert!(matches!(huge.integers, super::scaled::Integers::Big(_)));
+    for tensor in [&xs, &y, &third, &huge] {
+        for format in [
+            FloatFormat::F64,
+            FloatFormat::F32,
+            FloatFormat::F16,
+            FloatFormat::BF16,
+        ] {
+            let expected: Vec<f64> = tensor
+                .to_rationals()
+                .iter()
+                .map(|q| f64_from_format_bits(round_to_bits(q, format), format))
+                .collect();
+            let got = tensor.rounded(format);
+            let same = got
+                .iter()
+                .zip(&expected)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{format:?}: {got:?} != {expected:?}");
+        }
+    }
+}

@@ -28,6 +28,8 @@
 pub mod contract;
 pub mod filter;
 pub mod legal;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod reference;
 pub mod report;
 pub mod softfloat;
@@ -39,7 +41,7 @@ pub use report::{ElementReport, Report};
 use crate::exact::ExactError;
 use crate::scalar::{rational_from_f64, round_to_bits, round_to_f64, FloatFormat, Rational};
 use filter::{encode_f64, fits_format, representable_f64, FloatBound};
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use num_traits::{Signed, Zero};
 
 /// Why a check could not be made (as opposed to a candidate that fails it).
@@ -91,6 +93,9 @@ pub struct CheckOptions {
     pub lambda: f64,
     /// How many failing elements the report lists (the worst one is always reported).
     pub listed: usize,
+    /// Keep every element's |error| / bound in [`Report::ratios`] (for the pictures of `plot`;
+    /// 8 bytes per element).
+    pub keep_ratios: bool,
 }
 
 impl Default for CheckOptions {
@@ -100,6 +105,7 @@ impl Default for CheckOptions {
             accumulation: Accumulation::Any,
             lambda: 6.0,
             listed: 10,
+            keep_ratios: false,
         }
     }
 }
@@ -298,6 +304,11 @@ pub fn check<T: Copy + Into<f64>>(
     let mut failed_per_precision = vec![0usize; contracts.len()];
     let exact_f64 = reference.exact.to_f64_approx();
     let magnitude_f64 = reference.magnitude.to_f64_approx();
+    let mut ratios = Vec::with_capacity(if options.keep_ratios {
+        candidate.len()
+    } else {
+        0
+    });
     for (flat, &c) in candidate.iter().enumerate() {
         let (y_f, s_f) = (exact_f64[flat], magnitude_f64[flat]);
         // The exact values, made only where the filter cannot decide.
@@ -355,6 +366,9 @@ pub fn check<T: Copy + Into<f64>>(
         } else {
             error_f64 / (unit * s_f)
         };
+        if options.keep_ratios {
+            ratios.push(ratio);
+        }
         let ulps = representable_f64(c, output)
             .then(|| ulp_distance(encode_f64(c, output), rounded_bits(y_f, y, output), output));
         let passed = verdict == Verdict::Pass;
@@ -384,6 +398,10 @@ pub fn check<T: Copy + Into<f64>>(
             &describe,
             options.listed,
         );
+    }
+    if options.keep_ratios {
+        report.ratios =
+            Some(ArrayD::from_shape_vec(IxDyn(shape), ratios).expect("one per element"));
     }
     report.tightest = Precision::ALL
         .iter()

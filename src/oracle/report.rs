@@ -77,6 +77,9 @@ pub struct Report {
     pub tightest: Option<Precision>,
     /// Every precision whose contract every element meets.
     pub contracts_met: Vec<Precision>,
+    /// Every element's |error| / bound (0 for an exact element, infinite for a non-finite or
+    /// off-format one), when [`CheckOptions::keep_ratios`](super::CheckOptions) asked for them.
+    pub ratios: Option<ndarray::ArrayD<f64>>,
 }
 
 impl Report {
@@ -94,6 +97,7 @@ impl Report {
             max_ulps: 0,
             tightest: None,
             contracts_met: Vec::new(),
+            ratios: None,
         }
     }
 

@@ -841,10 +841,24 @@ fn check_exit_codes_report_and_refusals() {
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(json["passed"], true);
     assert_eq!(json["tightest"], "fp32");
-    // The fp16 output is not an fp32 computation: exit 1, the first element listed.
-    let fail = run(&file("y_fp16"), "fp32", &[]);
+    // The fp16 output is not an fp32 computation: exit 1, the first element listed; --plot
+    // draws it (an SVG document whose title counts the failures of the text report).
+    let plot = dir.path().join("fp16.svg");
+    let fail = run(&file("y_fp16"), "fp32", &["--plot", s(&plot)]);
     assert_eq!(fail.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&fail.stdout).contains("FAIL"));
+    let stdout = String::from_utf8_lossy(&fail.stdout);
+    assert!(stdout.contains("FAIL"));
+    let failed = stdout
+        .split("FAIL: ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .unwrap();
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(
+        svg.contains(&format!("{failed} of ")),
+        "{failed} in the title"
+    );
     // ... and is a legal fp16 one against the rounded inputs.
     let fp16 = run(&file("y_fp16"), "fp16", &["--round-inputs", "fp16"]);
     assert_eq!(

@@ -58,6 +58,7 @@ pub struct OracleArgs {
     tf32_rounding: Tf32Rounding,
     accumulation: Option<String>,
     report: Option<PathBuf>,
+    plot: Option<PathBuf>,
     lambda: Option<String>,
     listed: usize,
 }
@@ -77,6 +78,7 @@ impl OracleArgs {
             crate::args::choice::<Tf32Rounding>("tf32-rounding", "How the tf32 contract cuts fp32 inputs: truncation (default) | nearest.", "truncation"),
             text("accumulation", "How the candidate accumulated: any (default: the bound that holds for IEEE and for tensor cores) | ieee (round to nearest, any order, FMA or not: about 4x tighter) | tensor-core[:extra-bits=E,normalisation=rz|rn] (block FMAs with truncated alignment). Pooling is always judged as IEEE."),
             path("report", "Write the report as JSON here."),
+            path("plot", "Draw where the errors are as SVG here: the histogram of |error|/bound, the largest ratio per output position and per channel (gradients: one file per candidate, its name before the extension)."),
             text("lambda", "lambda of the probabilistic level lambda sqrt(n) above which a legal element is flagged suspicious (default 6)."),
             number("listed", "How many failing elements to list (default 10).").default_value("10"),
         ])
@@ -95,6 +97,7 @@ impl OracleArgs {
             tf32_rounding: given(m, "tf32-rounding"),
             accumulation: get_text(m, "accumulation"),
             report: get_path(m, "report"),
+            plot: get_path(m, "plot"),
             lambda: get_text(m, "lambda"),
             listed: given(m, "listed"),
         }
@@ -129,6 +132,7 @@ impl OracleArgs {
                 Tf32Rounding::Nearest => Cut::Nearest,
             },
             listed: self.listed,
+            keep_ratios: self.plot.is_some(),
             ..CheckOptions::default()
         };
         if let Some(text) = &self.accumulation {
@@ -147,7 +151,11 @@ impl OracleArgs {
     }
 
     fn outputs(&self) -> Vec<&Path> {
-        self.report.iter().map(PathBuf::as_path).collect()
+        self.report
+            .iter()
+            .chain(&self.plot)
+            .map(PathBuf::as_path)
+            .collect()
     }
 
     /// Input, weight and bias as the candidate saw them.
@@ -203,6 +211,20 @@ fn judge(
 }
 
 fn write_report(oracle: &OracleArgs, reports: &[(&str, &Report)]) -> Result<(), String> {
+    if let Some(path) = &oracle.plot {
+        for (name, report) in reports {
+            let path = if reports.len() == 1 {
+                path.clone()
+            } else {
+                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                path.with_file_name(format!("{stem}.{name}.svg"))
+            };
+            let ratios = report.ratios.as_ref().ok_or("no ratios were kept")?;
+            let title = format!("{name}, {}", report.contract.precision);
+            let svg = convspec::oracle::plot::svg(ratios, &title)?;
+            write_atomically(&path, svg.as_bytes()).map_err(|e| e.to_string())?;
+        }
+    }
     let Some(path) = &oracle.report else {
         return Ok(());
     };
