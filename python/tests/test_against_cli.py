@@ -125,3 +125,38 @@ def test_numpy_and_scipy_forms(cli, npy, seed):
         same(convspec.scipy.correlate2d(in1, in2, "same", boundary, 0.25, dtype="float64"),
              cli_output(cli, npy, ["correlate"], dict(input=in1, weight=in2), {
                  "mode": "same", "boundary": boundary, "fillvalue": "1/4"}))
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_other_ranks(cli, npy, rank):
+    rng = np.random.default_rng(60 + rank)
+    spatial = (9,) if rank == 1 else (4, 5, 3)
+    x = quarters(rng, (2, 2) + spatial)
+    w = quarters(rng, (3, 2) + (2,) * rank)
+    conv = getattr(convspec, f"conv{rank}d")
+    same(conv(x, w, stride=2, padding=1, dtype="float64"),
+         cli_output(cli, npy, ["correlate"], dict(input=x, weight=w), {"stride": 2, "padding": 1}))
+    wt = quarters(rng, (2, 3) + (2,) * rank)
+    transpose = getattr(convspec, f"conv_transpose{rank}d")
+    same(transpose(x, wt, stride=2, dtype="float64"),
+         cli_output(cli, npy, ["conv-transpose"], dict(input=x, weight=wt), {"stride": 2}))
+    max_pool = getattr(convspec, f"max_pool{rank}d")
+    same(max_pool(x, 2, dtype="float64"),
+         cli_output(cli, npy, ["pool", "max"], dict(input=x), {"kernel-size": 2}))
+    avg_pool = getattr(convspec, f"avg_pool{rank}d")
+    same(avg_pool(x, 2, padding=1, dtype="float64"),
+         cli_output(cli, npy, ["pool", "avg"], dict(input=x), {"kernel-size": 2, "padding": 1}))
+    adaptive = getattr(convspec, f"adaptive_avg_pool{rank}d")
+    same(adaptive(x, 2, dtype="float64"),
+         cli_output(cli, npy, ["pool", "adaptive-avg"], dict(input=x), {"output-size": 2}))
+    grad = getattr(convspec, f"conv{rank}d_grad")
+    y = conv(x, w)
+    g = quarters(rng, y.shape)
+    grads = grad(x, w, g, dtype="float64")
+    paths = npy(input=x, weight=w, grad_output=g)
+    outs = [npy.dir / f"{n}.g.npy" for n in ("gi", "gw", "gb")]
+    cli("grad", "--input", paths["input"], "--weight", paths["weight"], "--grad-output",
+        paths["grad_output"], "--grad-input", outs[0], "--grad-weight", outs[1],
+        "--grad-bias", outs[2], "--output-dtype", "float64")
+    for mine, path in zip(grads, outs):
+        same(mine, np.load(path))

@@ -162,3 +162,19 @@ def test_the_plot_is_a_valid_svg_that_shows_the_border(tmp_path):
     text = " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
     assert f"{report.failed} of {report.elements} elements over the bound" in text
     assert "<svg" in report._repr_html_()
+
+
+def test_algorithm_bounds_are_chosen_by_name():
+    op, x, w, kwargs = conv("resnet3x3")
+    strict = load("resnet3x3", "y_fp32_strict")
+    # A legal fp32 output meets the direct bound and the looser Winograd bound alike.
+    for algorithm in ("direct", "winograd"):
+        report = convspec.check(strict, op, x, w, precision="fp32", algorithm=algorithm,
+                                threads=2, **kwargs)
+        assert report.passed, (algorithm, report)
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        convspec.check(strict, op, x, w, precision="fp32", algorithm="strassen", **kwargs)
+    pool_x = load("pool", "x")
+    with pytest.raises(ValueError, match="conv1d/2d/3d only"):
+        convspec.check(load("pool", "max_k2s2_dil2"), "max_pool2d", pool_x, precision="fp32",
+                       algorithm="direct", kernel_size=2, stride=2, dilation=2)
