@@ -160,3 +160,16 @@ def test_other_ranks(cli, npy, rank):
         "--grad-bias", outs[2], "--output-dtype", "float64")
     for mine, path in zip(grads, outs):
         same(mine, np.load(path))
+
+
+def test_scipy_casts_the_fill_value_to_the_arrays_dtype(cli, npy):
+    # SciPy casts fillvalue to the arrays' dtype: -1.7 fills int64 arrays with -1 (toward
+    # zero) and float32 arrays with float32(-1.7); the command line reads the dtype from the
+    # files and does the same. (By hand: [1, 2] * [1, 2] full with fill f is [1 + 2 f, 4, 4 + f].)
+    a = np.array([[1, 2]])
+    assert convspec.scipy.convolve2d(a, a, fillvalue=-1.7).tolist() == [[-1, 4, 3]]
+    for dtype in (np.int64, np.float32):
+        x = a.astype(dtype)
+        same(convspec.scipy.convolve2d(x, x, fillvalue=-1.7, dtype="float64"),
+             cli_output(cli, npy, ["convolve"], dict(input=x, weight=x), {
+                 "mode": "full", "boundary": "fill", "fillvalue": "-1.7"}))

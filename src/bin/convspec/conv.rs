@@ -3,12 +3,12 @@
 use crate::args::{get_path, get_text, given, path, text};
 use crate::common::{read_layer_files, scaled, EngineArgs, GeometryArgs, OutputArgs};
 use clap::{ArgMatches, Command};
-use convspec::io::ExactTensor;
+use convspec::io::{Dtype, ExactTensor};
 use convspec::op::Conv;
 use convspec::op::{ArrayConv, ArrayForm};
 use convspec::reference::numpy::Mode;
 use convspec::reference::scipy::Boundary;
-use convspec::scalar::{rational_from_f64, Rational};
+use convspec::scalar::{rational_from_f64, round_to_format, FloatFormat, Rational};
 use ndarray::ArrayD;
 use std::path::PathBuf;
 
@@ -82,6 +82,21 @@ fn parse_fillvalue(text: &str) -> Result<Rational, String> {
     rational_from_f64(v).map_err(|e| format!("invalid value '{text}' for --fillvalue: {e}"))
 }
 
+/// The fill value as SciPy uses it: cast to the arrays' dtype first (rounded to nearest for a
+/// float dtype, truncated toward zero for an integer one: `fillvalue=0.5` fills integer arrays
+/// with 0); exact JSON inputs keep it exact.
+fn fill_in_dtype(fill: Rational, dtype: Dtype) -> Rational {
+    let format = match dtype {
+        Dtype::F64 => FloatFormat::F64,
+        Dtype::F32 => FloatFormat::F32,
+        Dtype::F16 => FloatFormat::F16,
+        Dtype::Bf16 => FloatFormat::BF16,
+        Dtype::Int(_) | Dtype::Uint(_) | Dtype::Bool => return fill.trunc(),
+        Dtype::Exact => return fill,
+    };
+    round_to_format(&fill, format).unwrap_or(fill)
+}
+
 fn compute_array_form(
     args: &ConvArgs,
     op: Operation,
@@ -113,7 +128,10 @@ fn compute_array_form(
             .map(parse_fillvalue)
             .transpose()?
             .unwrap_or_default();
-        ArrayForm::Scipy2d(boundary, fill)
+        ArrayForm::Scipy2d(
+            boundary,
+            fill_in_dtype(fill, input.dtype.promote(weight.dtype)),
+        )
     } else {
         let both_1d = input.values.ndim() == 1 && weight.values.ndim() == 1;
         match args.library.as_deref() {
