@@ -4,7 +4,7 @@ use super::{write_atomically, ExactTensor, IoError};
 use crate::index::unravel;
 use crate::scalar::{
     rational_from_f16, rational_from_f32, rational_from_f64, round_to_bf16, round_to_f16,
-    round_to_f32, round_to_f64, ConversionError, Rational,
+    round_to_f32, round_to_f64, ConversionError, FloatFormat, Rational,
 };
 use ndarray::{ArrayD, IxDyn};
 use num_bigint::BigInt;
@@ -46,6 +46,18 @@ impl Dtype {
             Dtype::F32 => "float32".into(),
             Dtype::F64 => "float64".into(),
             Dtype::Exact => "exact".into(),
+        }
+    }
+
+    /// The float format of a float dtype (bfloat16 as its own format, though stored as
+    /// float32).
+    pub fn float_format(self) -> Option<FloatFormat> {
+        match self {
+            Dtype::F64 => Some(FloatFormat::F64),
+            Dtype::F32 => Some(FloatFormat::F32),
+            Dtype::F16 => Some(FloatFormat::F16),
+            Dtype::Bf16 => Some(FloatFormat::BF16),
+            _ => None,
         }
     }
 
@@ -611,6 +623,46 @@ pub fn encode_npy(
         }
     }
     Ok(bytes)
+}
+
+/// Writes values already rounded to the float `dtype`'s format (each one exactly a value of
+/// it, as [`ScaledTensor::rounded`](crate::exact::ScaledTensor::rounded) gives them) to a
+/// `.npy` file of `dtype` and `shape`, atomically: no rounding happens here, the encoding is
+/// exact.
+pub fn write_npy_rounded(
+    path: &Path,
+    shape: &[usize],
+    rounded: &[f64],
+    dtype: Dtype,
+) -> Result<(), IoError> {
+    let Some(format) = dtype.float_format() else {
+        return Err(IoError::io(path, format!("{dtype} is not a float dtype")));
+    };
+    let (descr, width) = match dtype {
+        Dtype::F64 => ("<f8", 8),
+        Dtype::F32 | Dtype::Bf16 => ("<f4", 4),
+        _ => ("<f2", 2),
+    };
+    let mut bytes = header_for(shape, descr);
+    bytes.reserve(rounded.len() * width);
+    for &v in rounded {
+        match dtype {
+            Dtype::F64 => bytes.extend_from_slice(&v.to_le_bytes()),
+            // Exact: v is a value of the format, so of f32 (bfloat16 is stored as float32).
+            Dtype::F32 | Dtype::Bf16 => bytes.extend_from_slice(&(v as f32).to_le_bytes()),
+            _ => {
+                let bits = if v.is_infinite() {
+                    (u64::from(v < 0.0) << 15) | (0x1f << 10)
+                } else {
+                    let (negative, m, e) =
+                        crate::scalar::convert::decode(v.to_bits(), 53, 11).expect("finite");
+                    crate::scalar::round_dyadic_to_bits(negative, u128::from(m), e, format)
+                };
+                bytes.extend_from_slice(&(bits as u16).to_le_bytes());
+            }
+        }
+    }
+    write_atomically(path, &bytes)
 }
 
 /// Writes exact values to a `.npy` file of `dtype`, atomically.

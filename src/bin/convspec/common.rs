@@ -214,6 +214,48 @@ impl OutputArgs {
     }
 }
 
+impl OutputArgs {
+    /// Writes (or prints) an exact result held as scaled integers: a float output dtype is
+    /// rounded straight from the integers (no rationals), anything else goes through
+    /// [`OutputArgs::emit`]. `promoted` is the (float) promotion of the inputs' dtypes.
+    pub fn emit_scaled(&self, result: &ScaledTensor, promoted: Dtype) -> Result<(), String> {
+        let dtype = parse_dtype(self.output_dtype.as_deref())?.unwrap_or(promoted);
+        let (Some(path), Some(format), None) =
+            (&self.output, dtype.float_format(), &self.exact_json)
+        else {
+            return self.emit(&result.to_rationals(), promoted);
+        };
+        let rounded = result.rounded(format);
+        convspec::io::write_npy_rounded(path, result.shape(), &rounded, dtype)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Float `.npy` operands read straight into scaled integers (what the fast engine takes), with
+/// the promotion of their dtypes; None when one is not a float `.npy` file or has no exact
+/// value (the general path reads it, with its messages).
+pub fn read_float_operands(
+    paths: &[&Path],
+    outputs: &[&Path],
+) -> Result<Option<(Vec<ScaledTensor>, Dtype)>, String> {
+    refuse_clobber(paths, outputs)?;
+    let mut tensors = Vec::new();
+    let mut promoted: Option<Dtype> = None;
+    for path in paths {
+        let Ok((dtype, values)) = convspec::io::read_npy_f64(path) else {
+            return Ok(None);
+        };
+        // The f64 values and their scaled integers (16 bytes each) within the memory limit.
+        convspec::limits::check("reading the operands", values.len() as u128 * 24)?;
+        let Ok(tensor) = ScaledTensor::from_f64(values.view()) else {
+            return Ok(None);
+        };
+        tensors.push(tensor);
+        promoted = Some(promoted.map_or(dtype, |p| p.promote(dtype)));
+    }
+    Ok(promoted.map(|p| (tensors, p)))
+}
+
 /// The input, weight and optional bias of a layer, read after refusing outputs that would
 /// overwrite them; also NumPy's promotion of their dtypes.
 pub struct LayerFiles {

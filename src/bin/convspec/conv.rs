@@ -1,8 +1,11 @@
 //! `convspec correlate` and `convspec convolve`.
 
 use crate::args::{get_path, get_text, given, path, text};
-use crate::common::{read_layer_files, scaled, EngineArgs, GeometryArgs, OutputArgs};
+use crate::common::{
+    read_float_operands, read_layer_files, scaled, EngineArgs, GeometryArgs, OutputArgs,
+};
 use clap::{ArgMatches, Command};
+use convspec::exact::ExactEngine;
 use convspec::io::{Dtype, ExactTensor};
 use convspec::op::Conv;
 use convspec::op::{ArrayConv, ArrayForm};
@@ -10,7 +13,7 @@ use convspec::reference::numpy::Mode;
 use convspec::reference::scipy::Boundary;
 use convspec::scalar::{rational_from_f64, round_to_format, FloatFormat, Rational};
 use ndarray::ArrayD;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Which operation.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -155,8 +158,49 @@ fn compute_array_form(
         .map_err(|e| e.to_string())
 }
 
+/// The layer with float `.npy` operands on the fast engine, from scaled integers to the rounded
+/// output without rationals; false (nothing done) when the operands are not float `.npy`
+/// files or the weight has no spatial dimension (the general path then reads them and says
+/// what is wrong).
+fn fast_layer(args: &ConvArgs, op: Operation, engine: &ExactEngine) -> Result<bool, String> {
+    let paths: Vec<&Path> = [Some(args.input.as_path()), Some(args.weight.as_path())]
+        .into_iter()
+        .chain([args.bias.as_deref()])
+        .flatten()
+        .collect();
+    let Some((operands, promoted)) = read_float_operands(&paths, &args.out.paths())? else {
+        return Ok(false);
+    };
+    let rank = operands[1].shape().len();
+    if rank < 3 {
+        return Ok(false);
+    }
+    let geometry = args.geometry.geometry(rank - 2)?;
+    let conv = if op == Operation::Convolve {
+        Conv::Convolve(geometry)
+    } else {
+        Conv::Correlate(geometry)
+    };
+    let y = conv
+        .evaluate_fast(engine, &operands[0], &operands[1], operands.get(2))
+        .map_err(|e| e.to_string())?;
+    args.out.emit_scaled(&y, promoted)?;
+    Ok(true)
+}
+
 /// Runs the subcommand.
 pub fn run(args: ConvArgs, op: Operation) -> Result<(), String> {
+    let array_form = args.mode.is_some()
+        || args.boundary.is_some()
+        || args.fillvalue.is_some()
+        || args.library.is_some();
+    if !array_form {
+        if let Some(engine) = args.engine.fast()? {
+            if fast_layer(&args, op, &engine)? {
+                return Ok(());
+            }
+        }
+    }
     let files = read_layer_files(
         &args.input,
         &args.weight,
@@ -164,10 +208,6 @@ pub fn run(args: ConvArgs, op: Operation) -> Result<(), String> {
         &args.out.paths(),
     )?;
     let (input, weight, bias) = (&files.input, &files.weight, &files.bias);
-    let array_form = args.mode.is_some()
-        || args.boundary.is_some()
-        || args.fillvalue.is_some()
-        || args.library.is_some();
     let result = if array_form {
         compute_array_form(&args, op, input, weight)?
     } else {
