@@ -2,7 +2,8 @@
 //! runs for `convspec.conv2d(x, w, padding=1)`): float64 operands read exactly as scaled
 //! integers, the fast exact engine, the output correctly rounded to float32. Timed on
 //! ResNet-50's conv2 layer (x (1, 64, 56, 56), w (64, 64, 3, 3)), median of 7 runs per thread
-//! count, so that the Python call's overhead can be measured against it.
+//! count (the engine alone, and the whole pipeline), so that the Python call's and the command
+//! line's overheads can be measured against it.
 //!
 //! Run: `cargo run --release --example layer_pipeline [x.npy w.npy]` (the operands from
 //! .npy files, to time the same data as another program; the running time depends on the
@@ -45,22 +46,29 @@ fn main() {
     let geometry = ConvGeometry::new(2).with_padding(Padding::uniform(1, 2));
     for threads in [1, 2] {
         let engine = ExactEngine::new(threads);
-        let mut times = Vec::new();
+        let (mut engine_alone, mut pipeline) = (Vec::new(), Vec::new());
         for _ in 0..7 {
             let start = Instant::now();
             let xs = ScaledTensor::from_f64(x.view()).expect("finite");
             let ws = ScaledTensor::from_f64(w.view()).expect("finite");
+            let computing = Instant::now();
             let y = engine
                 .correlate(&xs, &ws, None, &geometry)
                 .expect("a valid layer");
+            engine_alone.push(computing.elapsed().as_secs_f64() * 1e3);
             let rounded = y.rounded(FloatFormat::F32);
             std::hint::black_box(rounded);
-            times.push(start.elapsed().as_secs_f64() * 1e3);
+            pipeline.push(start.elapsed().as_secs_f64() * 1e3);
         }
-        times.sort_by(f64::total_cmp);
-        println!(
-            "threads {threads}: median {:.1} ms (min {:.1}, max {:.1})",
-            times[3], times[0], times[6]
-        );
+        for (name, times) in [
+            ("engine alone", &mut engine_alone),
+            ("pipeline", &mut pipeline),
+        ] {
+            times.sort_by(f64::total_cmp);
+            println!(
+                "threads {threads}, {name}: median {:.1} ms (min {:.1}, max {:.1})",
+                times[3], times[0], times[6]
+            );
+        }
     }
 }

@@ -38,16 +38,18 @@ impl fmt::Display for ConversionError {
 
 impl std::error::Error for ConversionError {}
 
-/// `m * 2^e` as an exact rational.
+/// `m * 2^e` as an exact rational, in lowest terms without a gcd: the trailing zero bits of m
+/// move into e, and an odd numerator over a power of two is already reduced. O(bits of m).
 pub fn rational_from_parts(m: BigInt, e: i64) -> Rational {
     if m.is_zero() {
         return Rational::zero();
     }
-    let shift = e.unsigned_abs() as usize;
+    let zeros = m.trailing_zeros().unwrap_or(0);
+    let (m, e) = (m >> zeros as usize, e + zeros as i64);
     if e >= 0 {
-        Rational::from_integer(m << shift)
+        Rational::from_integer(m << e as usize)
     } else {
-        Rational::new(m, BigInt::one() << shift)
+        Rational::new_raw(m, BigInt::one() << e.unsigned_abs() as usize)
     }
 }
 
