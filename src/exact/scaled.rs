@@ -574,6 +574,67 @@ impl ScaledTensor {
         }
     }
 
+    /// The largest |value| exactly, read from the integers (mantissa-shift integers compared
+    /// by bit length, then aligned; no rationals but the one returned). O(n).
+    pub fn largest_abs(&self) -> Rational {
+        let top = match &self.integers {
+            Integers::Dyadic(a) => a
+                .iter()
+                .map(|d| (d.mantissa.unsigned_abs(), d.shift))
+                .max_by(|&(ma, sa), &(mb, sb)| {
+                    let bits = |m: u64, s: u32| {
+                        if m == 0 {
+                            0
+                        } else {
+                            64 - m.leading_zeros() + s
+                        }
+                    };
+                    bits(ma, sa).cmp(&bits(mb, sb)).then_with(|| {
+                        // Equal bit lengths: the shifts differ by less than 64.
+                        let low = sa.min(sb);
+                        (u128::from(ma) << (sa - low)).cmp(&(u128::from(mb) << (sb - low)))
+                    })
+                })
+                .map(|(m, shift)| Integer::from(m) << shift as usize),
+            Integers::Wide(a) => a.iter().map(|v| v.unsigned_abs()).max().map(Integer::from),
+            Integers::Big(a) => a.iter().map(|v| v.abs()).max(),
+        };
+        top.map_or_else(Rational::zero, |m| Rational::from_integer(m) * &self.scale)
+    }
+
+    /// For each of `formats`, whether every value is a value of it (an odd integer of at most
+    /// p bits times a power of two within the format's range), read from the integers when the
+    /// scale is a power of two; None for another scale (decide from the rationals).
+    pub fn formats_met(&self, formats: &[crate::scalar::FloatFormat]) -> Option<Vec<bool>> {
+        let k = self.power_of_two_scale()?;
+        let fits = |width: i64, e: i64, f: &crate::scalar::FloatFormat| {
+            let p = i64::from(f.precision);
+            width <= p && e >= f.min_exponent() - (p - 1) && e + width - 1 <= f.bias()
+        };
+        let mut met = vec![true; formats.len()];
+        let mut visit = |magnitude: u128, e: i64| {
+            if magnitude == 0 {
+                return;
+            }
+            let zeros = magnitude.trailing_zeros();
+            let width = i64::from(128 - (magnitude >> zeros).leading_zeros());
+            for (ok, f) in met.iter_mut().zip(formats) {
+                *ok = *ok && fits(width, e + i64::from(zeros), f);
+            }
+        };
+        match &self.integers {
+            Integers::Dyadic(a) => a.iter().for_each(|d| {
+                visit(
+                    u128::from(d.mantissa.unsigned_abs()),
+                    k + i64::from(d.shift),
+                )
+            }),
+            Integers::Wide(a) => a.iter().for_each(|v| visit(v.unsigned_abs(), k)),
+            Integers::Big(_) => return None,
+        }
+        Some(met)
+    }
+
     /// k when the scale is 2^k.
     fn power_of_two_scale(&self) -> Option<i64> {
         let (n, d) = (self.scale.numer(), self.scale.denom());

@@ -49,7 +49,24 @@ pub(crate) fn absolute(t: &ArrayD<Rational>) -> ArrayD<Rational> {
 }
 
 pub(crate) fn largest(t: &ArrayD<Rational>) -> Rational {
+    // f64 magnitudes (each within a few ulps, or 0 / infinity / NaN beyond f64's range) pick
+    // the candidates; the exact comparison decides among them. O(n) f64 work and a handful
+    // of exact comparisons, instead of n big-number comparisons.
+    use num_traits::ToPrimitive;
+    let rough = |q: &Rational| {
+        let (n, d) = (q.numer().to_f64(), q.denom().to_f64());
+        n.zip(d).map_or(f64::NAN, |(n, d)| (n / d).abs())
+    };
+    let top = t
+        .iter()
+        .map(rough)
+        .filter(|a| !a.is_nan())
+        .fold(0.0, f64::max);
     t.iter()
+        .filter(|q| {
+            let a = rough(q);
+            a.is_nan() || a.is_infinite() || (a == 0.0 && top == 0.0) || a >= top * (1.0 - 1e-9)
+        })
         .map(|q| q.abs())
         .max()
         .unwrap_or_else(Rational::zero)
@@ -207,6 +224,49 @@ impl Reference {
             Reduction::products(terms, largest(input) + largest(weight), bias.is_some()),
             &with_bias(input, weight, bias),
         )
+    }
+
+    /// [`Reference::correlate`] of operands held as scaled integers (float data read straight,
+    /// as the command line reads `.npy` files): the same reference (y, S, the reduction and
+    /// the formats the inputs are in), computed without rationals.
+    pub fn correlate_scaled(
+        engine: &ExactEngine,
+        input: &ScaledTensor,
+        weight: &ScaledTensor,
+        bias: Option<&ScaledTensor>,
+        geometry: &ConvGeometry,
+    ) -> Result<Reference, ExactError> {
+        let mut batched = Vec::with_capacity(weight.shape().len());
+        if input.shape().len() + 1 == weight.shape().len() {
+            batched.push(1);
+        }
+        batched.extend(input.shape());
+        let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
+        let exact = engine.correlate(input, weight, bias, geometry)?;
+        let absolute = bias.map(|b| b.abs());
+        let magnitude =
+            engine.correlate(&input.abs(), &weight.abs(), absolute.as_ref(), geometry)?;
+        let formats: Vec<FloatFormat> = super::Precision::ALL
+            .iter()
+            .map(|p| p.input_format())
+            .collect();
+        let mut inputs_in_format = [true; 5];
+        for t in [Some(input), Some(weight), bias].into_iter().flatten() {
+            let met = t
+                .formats_met(&formats)
+                .unwrap_or_else(|| super::filter::formats_met(&[&t.to_rationals()], &formats));
+            for (all, one) in inputs_in_format.iter_mut().zip(met) {
+                *all = *all && one;
+            }
+        }
+        let operands = input.largest_abs() + weight.largest_abs();
+        Ok(Reference {
+            exact,
+            magnitude,
+            reduction: Reduction::products(shape.reduction_length(), operands, bias.is_some()),
+            selection: false,
+            inputs_in_format,
+        })
     }
 
     /// The exact value y at a multi-index.

@@ -253,3 +253,69 @@ fn report_bound(reference: &Reference, index: &[usize]) -> Rational {
     );
     contract.bound(&reference.exact_at(index), &reference.magnitude_at(index))
 }
+
+/// The reference built from scaled integers (floats read straight, as `check` reads `.npy`
+/// operands) is the one built from rationals: y, S, the reduction and the input formats, on
+/// the smaller cuDNN cases (the large one takes long in a debug build), with and without a
+/// bias, and on values outside the narrow formats.
+#[test]
+fn the_scaled_reference_is_the_rational_one() {
+    use convspec::exact::ScaledTensor;
+    let engine = ExactEngine::new(2);
+    for case in ["strided_dilated_grouped", "conv1d_long"] {
+        let (x, w) = (exact(case, "x"), exact(case, "w"));
+        let scaled = |t: &ArrayD<Rational>| ScaledTensor::from_rationals(t.view());
+        let bias = ArrayD::from_shape_fn(ndarray::IxDyn(&[w.shape()[0]]), |i| {
+            rational_from_f64(i[0] as f64 * 0.375 - 1.0).unwrap()
+        });
+        for b in [None, Some(&bias)] {
+            let rational = Reference::correlate(&engine, &x, &w, b, &geometry(case)).unwrap();
+            let sb = b.map(scaled);
+            let from_scaled = Reference::correlate_scaled(
+                &engine,
+                &scaled(&x),
+                &scaled(&w),
+                sb.as_ref(),
+                &geometry(case),
+            )
+            .unwrap();
+            assert_eq!(
+                from_scaled.exact.to_rationals(),
+                rational.exact.to_rationals(),
+                "{case}"
+            );
+            assert_eq!(
+                from_scaled.magnitude.to_rationals(),
+                rational.magnitude.to_rationals()
+            );
+            assert_eq!(from_scaled.reduction, rational.reduction, "{case}");
+            assert_eq!(
+                from_scaled.inputs_in_format, rational.inputs_in_format,
+                "{case}"
+            );
+        }
+    }
+    // Values outside fp16's range and precision: the formats met differ per tensor and agree.
+    let x = ArrayD::from_shape_vec(ndarray::IxDyn(&[1, 1, 3]), vec![1.0e5, 3.0, -2.5e-8]).unwrap();
+    let w = ArrayD::from_shape_vec(ndarray::IxDyn(&[1, 1, 2]), vec![0.1, 1.0]).unwrap();
+    let (xq, wq) = (
+        x.mapv(|v| rational_from_f64(v).unwrap()),
+        w.mapv(|v| rational_from_f64(v).unwrap()),
+    );
+    let g = ConvGeometry::new(1);
+    let rational = Reference::correlate(&engine, &xq, &wq, None, &g).unwrap();
+    let from_scaled = Reference::correlate_scaled(
+        &engine,
+        &ScaledTensor::from_f64(x.view()).unwrap(),
+        &ScaledTensor::from_f64(w.view()).unwrap(),
+        None,
+        &g,
+    )
+    .unwrap();
+    assert_eq!(from_scaled.inputs_in_format, rational.inputs_in_format);
+    assert_eq!(from_scaled.reduction, rational.reduction);
+    assert_eq!(
+        rational.inputs_in_format,
+        [true, false, false, false, false]
+    );
+}

@@ -6,7 +6,8 @@
 
 use crate::args::{get_path, get_text, given, number, path, text, value_enum};
 use crate::common::{
-    read_flag, read_layer_files, refuse_clobber, EngineArgs, GeometryArgs, LayerFiles,
+    read_flag, read_float_operands, read_layer_files, refuse_clobber, EngineArgs, GeometryArgs,
+    LayerFiles,
 };
 use crate::layers::{pool_op, transpose_geometry, weight_rank, GradArgs, PoolArgs, TransposeArgs};
 use clap::{ArgMatches, Command};
@@ -301,6 +302,9 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     };
     let bias = get_path(m, "bias");
     let candidate = oracle.candidate.clone().expect("required");
+    if let Some(reference) = fast_reference(m, &oracle, &input, &weight, bias.as_deref())? {
+        return judge_one(&candidate, "", &reference, &oracle);
+    }
     let files = read_layer_files(&input, &weight, bias.as_deref(), &oracle.outputs())?;
     let op: CheckedOp = given(m, "op");
     let geometry =
@@ -333,6 +337,45 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
         format!(" (the bound of {bound}, not of another library's kernel)")
     });
     judge_one(&candidate, &note, &reference, &oracle)
+}
+
+/// The reference of a layer with float `.npy` operands under the direct bound, built from the
+/// operands read straight into scaled integers (no rationals); None when another path applies
+/// (rounded inputs, another algorithm's bound, operands that are not float `.npy` files).
+fn fast_reference(
+    m: &ArgMatches,
+    oracle: &OracleArgs,
+    input: &Path,
+    weight: &Path,
+    bias: Option<&Path>,
+) -> Result<Option<Reference>, String> {
+    let algorithm: Algorithm = given::<String>(m, "algorithm")
+        .parse()
+        .map_err(|e| format!("--algorithm: {e}"))?;
+    if oracle.round_inputs.is_some() || algorithm.own_bound().is_some() {
+        return Ok(None);
+    }
+    let paths: Vec<&Path> = [Some(input), Some(weight), bias]
+        .into_iter()
+        .flatten()
+        .collect();
+    let Some((operands, _)) = read_float_operands(&paths, &oracle.outputs())? else {
+        return Ok(None);
+    };
+    let rank = operands[1].shape().len();
+    if rank < 3 {
+        return Ok(None);
+    }
+    let geometry = GeometryArgs::from_matches(m).geometry(rank - 2)?;
+    let engine = engine(&EngineArgs::from_matches(m))?;
+    let weight = if given::<CheckedOp>(m, "op") == CheckedOp::Convolve {
+        operands[1].flip_spatial(2)
+    } else {
+        operands[1].clone()
+    };
+    Reference::correlate_scaled(&engine, &operands[0], &weight, operands.get(2), &geometry)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// Reads the one candidate `--candidate`, judges it (its label: the path and `note`), prints
