@@ -300,104 +300,126 @@ pub fn check<T: Copy + Into<f64>>(
     let unit = f64_of(&contract.score_unit);
     let shape = reference.exact.shape();
 
-    let mut report = Report::new(contract.clone(), reference.exact.len(), options.lambda);
-    let mut failed_per_precision = vec![0usize; contracts.len()];
     let exact_f64 = reference.exact.to_f64_approx();
     let magnitude_f64 = reference.magnitude.to_f64_approx();
-    let mut ratios = Vec::with_capacity(if options.keep_ratios {
-        candidate.len()
-    } else {
-        0
-    });
-    for (flat, &c) in candidate.iter().enumerate() {
-        let (y_f, s_f) = (exact_f64[flat], magnitude_f64[flat]);
-        // The exact values, made only where the filter cannot decide.
-        let exact_y = std::cell::OnceCell::new();
-        let y = || exact_y.get_or_init(|| reference.exact.value(flat));
-        let exact_s = std::cell::OnceCell::new();
-        let s = || exact_s.get_or_init(|| reference.magnitude.value(flat));
-        // The verdict of contract k: the float filter when it can decide, else exactly.
-        let verdict = |k: usize| -> (Verdict, f64) {
-            let format = Precision::ALL[k].output_format();
-            if !reference.selection && representable_f64(c, format) {
-                if let Some(pass) = filters[k].decide(c, y_f, s_f) {
-                    let bound = filters[k].bound(y_f, s_f);
-                    let verdict = if pass {
-                        Verdict::Pass
-                    } else {
-                        Verdict::Fail(None)
-                    };
-                    return (verdict, bound);
+    let values = candidate
+        .as_slice()
+        .expect("an owned standard-layout array");
+    // The elements in chunks judged in parallel, each into a partial report merged in C order
+    // (the same report as one pass: counts add, the first failures and the worst element keep
+    // their order).
+    const CHUNK: usize = 8192;
+    let judge_chunk = |chunk: usize| {
+        let range = chunk * CHUNK..values.len().min((chunk + 1) * CHUNK);
+        let mut report = Report::new(contract.clone(), range.len(), options.lambda);
+        let mut failed_per_precision = vec![0usize; contracts.len()];
+        let mut ratios = Vec::with_capacity(if options.keep_ratios { range.len() } else { 0 });
+        for (flat, &c) in range.clone().zip(&values[range]) {
+            let (y_f, s_f) = (exact_f64[flat], magnitude_f64[flat]);
+            // The exact values, made only where the filter cannot decide.
+            let exact_y = std::cell::OnceCell::new();
+            let y = || exact_y.get_or_init(|| reference.exact.value(flat));
+            let exact_s = std::cell::OnceCell::new();
+            let s = || exact_s.get_or_init(|| reference.magnitude.value(flat));
+            // The verdict of contract k: the float filter when it can decide, else exactly.
+            let verdict = |k: usize| -> (Verdict, f64) {
+                let format = Precision::ALL[k].output_format();
+                if !reference.selection && representable_f64(c, format) {
+                    if let Some(pass) = filters[k].decide(c, y_f, s_f) {
+                        let bound = filters[k].bound(y_f, s_f);
+                        let verdict = if pass {
+                            Verdict::Pass
+                        } else {
+                            Verdict::Fail(None)
+                        };
+                        return (verdict, bound);
+                    }
+                }
+                let value = rational_from_f64(c).ok();
+                let element = Element {
+                    exact: y(),
+                    magnitude: s(),
+                    candidate: c,
+                    value,
+                };
+                let (verdict, bound) = judge(&contracts[k], reference.selection, &element);
+                (verdict, bound.as_ref().map_or(f64::NAN, f64_of))
+            };
+            // The other contracts only need their first failure (for the tightest one met).
+            for (k, failed) in failed_per_precision.iter_mut().enumerate() {
+                if k != claimed && *failed == 0 && verdict(k).0 != Verdict::Pass {
+                    *failed = 1;
                 }
             }
-            let value = rational_from_f64(c).ok();
-            let element = Element {
-                exact: y(),
-                magnitude: s(),
-                candidate: c,
-                value,
+            let (verdict, bound_f64) = verdict(claimed);
+            let error_f64 = if c.is_finite() {
+                (c - y_f).abs()
+            } else {
+                f64::NAN
             };
-            let (verdict, bound) = judge(&contracts[k], reference.selection, &element);
-            (verdict, bound.as_ref().map_or(f64::NAN, f64_of))
-        };
-        // The other contracts only need their first failure (for the tightest one met).
-        for (k, failed) in failed_per_precision.iter_mut().enumerate() {
-            if k != claimed && *failed == 0 && verdict(k).0 != Verdict::Pass {
-                *failed = 1;
+            let ratio = if !error_f64.is_finite() || matches!(verdict, Verdict::Fail(Some(_))) {
+                f64::INFINITY
+            } else if error_f64 == 0.0 {
+                0.0
+            } else {
+                error_f64 / bound_f64
+            };
+            let score = if !error_f64.is_finite() {
+                f64::INFINITY
+            } else if error_f64 == 0.0 {
+                0.0
+            } else {
+                error_f64 / (unit * s_f)
+            };
+            if options.keep_ratios {
+                ratios.push(ratio);
             }
+            let ulps = representable_f64(c, output)
+                .then(|| ulp_distance(encode_f64(c, output), rounded_bits(y_f, y, output), output));
+            let passed = verdict == Verdict::Pass;
+            if !passed {
+                failed_per_precision[claimed] += 1;
+            }
+            let describe = || ElementReport {
+                index: crate::index::unravel(flat, shape),
+                candidate: c,
+                exact: y_f,
+                error: error_f64,
+                bound: bound_f64,
+                ratio,
+                score,
+                ulps,
+                reason: match &verdict {
+                    Verdict::Fail(Some(reason)) => Some(reason.clone()),
+                    _ => None,
+                },
+            };
+            report.record(
+                passed,
+                ratio,
+                score > level,
+                score,
+                ulps,
+                &describe,
+                options.listed,
+            );
         }
-        let (verdict, bound_f64) = verdict(claimed);
-        let error_f64 = if c.is_finite() {
-            (c - y_f).abs()
-        } else {
-            f64::NAN
-        };
-        let ratio = if !error_f64.is_finite() || matches!(verdict, Verdict::Fail(Some(_))) {
-            f64::INFINITY
-        } else if error_f64 == 0.0 {
-            0.0
-        } else {
-            error_f64 / bound_f64
-        };
-        let score = if !error_f64.is_finite() {
-            f64::INFINITY
-        } else if error_f64 == 0.0 {
-            0.0
-        } else {
-            error_f64 / (unit * s_f)
-        };
-        if options.keep_ratios {
-            ratios.push(ratio);
+        (report, failed_per_precision, ratios)
+    };
+    use rayon::prelude::*;
+    let partials: Vec<_> = (0..values.len().div_ceil(CHUNK))
+        .into_par_iter()
+        .map(judge_chunk)
+        .collect();
+    let mut report = Report::new(contract.clone(), 0, options.lambda);
+    let mut failed_per_precision = vec![0usize; contracts.len()];
+    let mut ratios = Vec::with_capacity(if options.keep_ratios { values.len() } else { 0 });
+    for (part, failed, part_ratios) in partials {
+        report.merge(part, options.listed);
+        for (all, one) in failed_per_precision.iter_mut().zip(failed) {
+            *all += one;
         }
-        let ulps = representable_f64(c, output)
-            .then(|| ulp_distance(encode_f64(c, output), rounded_bits(y_f, y, output), output));
-        let passed = verdict == Verdict::Pass;
-        if !passed {
-            failed_per_precision[claimed] += 1;
-        }
-        let describe = || ElementReport {
-            index: crate::index::unravel(flat, shape),
-            candidate: c,
-            exact: y_f,
-            error: error_f64,
-            bound: bound_f64,
-            ratio,
-            score,
-            ulps,
-            reason: match &verdict {
-                Verdict::Fail(Some(reason)) => Some(reason.clone()),
-                _ => None,
-            },
-        };
-        report.record(
-            passed,
-            ratio,
-            score > level,
-            score,
-            ulps,
-            &describe,
-            options.listed,
-        );
+        ratios.extend(part_ratios);
     }
     if options.keep_ratios {
         report.ratios =

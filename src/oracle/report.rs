@@ -137,6 +137,33 @@ impl Report {
         }
     }
 
+    /// Adds the report of the elements that follow this one's in C order (as if `record` had
+    /// gone on through them): counts add, the first `listed` failures and the first worst
+    /// element keep their order.
+    pub(super) fn merge(&mut self, next: Report, listed: usize) {
+        self.elements += next.elements;
+        self.failed += next.failed;
+        let room = listed.saturating_sub(self.failures.len());
+        self.failures.extend(next.failures.into_iter().take(room));
+        if let Some(candidate) = next.worst {
+            let worse = match &self.worst {
+                None => true,
+                Some(w) => {
+                    candidate.ratio > w.ratio || (candidate.ratio.is_nan() && !w.ratio.is_nan())
+                }
+            };
+            if worse {
+                self.worst = Some(candidate);
+            }
+        }
+        self.suspicious += next.suspicious;
+        if next.max_score > self.max_score || next.max_score.is_nan() {
+            self.max_score = next.max_score;
+        }
+        self.correctly_rounded += next.correctly_rounded;
+        self.max_ulps = self.max_ulps.max(next.max_ulps);
+    }
+
     /// True when every element is within the bound.
     pub fn passed(&self) -> bool {
         self.failed == 0
