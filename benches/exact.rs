@@ -102,5 +102,42 @@ fn bench_1d(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_conv2, bench_1d);
+/// The stages around the engine on the conv2 layer, so that a regression in any of them shows:
+/// floats in (f32 -> scaled integers), the output out (correctly rounded to f32 straight from the
+/// integers), the oracle's reference from the scaled operands (y and S), and its decision per
+/// element (the check of a correctly rounded candidate, reference built before the clock).
+fn bench_pipeline(c: &mut Criterion) {
+    use convspec::oracle::{check, CheckOptions, Precision, Reference};
+    use convspec::scalar::FloatFormat;
+    let (x, w) = conv2_data();
+    let geometry = ConvGeometry::new(2).with_padding(Padding::uniform(1, 2));
+    let engine = ExactEngine::new(1);
+    let xs = ScaledTensor::from_f32(x.view()).unwrap();
+    let ws = ScaledTensor::from_f32(w.view()).unwrap();
+    let y = engine.correlate(&xs, &ws, None, &geometry).unwrap();
+    let mut group = c.benchmark_group("exact_resnet50_conv2_pipeline");
+    group.sample_size(10);
+    group.bench_function("rounding_out_f32", |b| {
+        b.iter(|| y.rounded(FloatFormat::F32))
+    });
+    group.bench_function("oracle_reference_scaled", |b| {
+        b.iter(|| Reference::correlate_scaled(&engine, &xs, &ws, None, &geometry).unwrap())
+    });
+    let reference = Reference::correlate_scaled(&engine, &xs, &ws, None, &geometry).unwrap();
+    let candidate = ArrayD::from_shape_vec(IxDyn(y.shape()), y.rounded(FloatFormat::F32)).unwrap();
+    group.bench_function("oracle_decision_all_elements", |b| {
+        b.iter(|| {
+            check(
+                &reference,
+                candidate.view(),
+                Precision::Fp32,
+                &CheckOptions::default(),
+            )
+            .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_conv2, bench_1d, bench_pipeline);
 criterion_main!(benches);

@@ -248,6 +248,29 @@ mod tests {
     use super::super::convert::{rational_from_f32, rational_from_f64, rational_from_parts};
     use super::*;
 
+    /// Exhaustively for binary16: every magnitude below 2^13 (up to two bits beyond the 11 of
+    /// precision, so every case: exact, below, at and above the halfway point, odd and even)
+    /// times every power of two from 2^-37 (below half the smallest subnormal, 2^-24) to 2^17
+    /// (beyond the largest finite value, 65504), both signs: the machine-integer rounding gives
+    /// the rational rounding's bits.
+    #[test]
+    fn dyadic_rounding_is_exhaustively_right_for_binary16() {
+        let format = FloatFormat::F16;
+        for k in -37..=17i64 {
+            for magnitude in 1..(1u128 << 13) {
+                let q = rational_from_parts(BigInt::from(magnitude), k);
+                let expected = round_to_bits(&q, format);
+                assert_eq!(
+                    round_dyadic_to_bits(false, magnitude, k, format),
+                    expected,
+                    "{magnitude} 2^{k}"
+                );
+                let negative = round_to_bits(&-q, format);
+                assert_eq!(round_dyadic_to_bits(true, magnitude, k, format), negative);
+            }
+        }
+    }
+
     /// The machine-integer rounding agrees with the rational one on every format, over
     /// magnitudes of every width, exponents across the subnormal, normal and overflow ranges,
     /// and exact ties.
