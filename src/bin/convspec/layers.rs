@@ -2,7 +2,8 @@
 
 use crate::args::{choice, get, get_path, get_text, given, number, path, switch, text, value_enum};
 use crate::common::{
-    read_flag, read_layer_files, refuse_clobber, scaled, EngineArgs, GeometryArgs, OutputArgs,
+    read_flag, read_float_operands, read_layer_files, refuse_clobber, scaled, EngineArgs,
+    GeometryArgs, OutputArgs,
 };
 use clap::{ArgMatches, Command, ValueEnum};
 use convspec::geometry::parse::{parse_bool, parse_list, parse_onnx_pads, parse_per_dim};
@@ -154,6 +155,25 @@ pub(crate) fn transpose_geometry(
 
 /// Runs `convspec conv-transpose`.
 pub fn run_transpose(args: TransposeArgs) -> Result<(), String> {
+    // Float `.npy` operands on the fast engine: straight to scaled integers and back to the
+    // rounded output, no rationals (the general path below reads anything else).
+    if let Some(engine) = args.engine.fast()? {
+        let paths: Vec<&Path> = [Some(args.input.as_path()), Some(args.weight.as_path())]
+            .into_iter()
+            .chain([args.bias.as_deref()])
+            .flatten()
+            .collect();
+        if let Some((operands, promoted)) = read_float_operands(&paths, &args.out.paths())? {
+            let rank = operands[1].shape().len();
+            if rank >= 3 {
+                let layer = ConvTranspose(transpose_geometry(&args, rank - 2)?);
+                let y = layer
+                    .evaluate_fast(&engine, &operands[0], &operands[1], operands.get(2))
+                    .map_err(err)?;
+                return args.out.emit_scaled(&y, promoted);
+            }
+        }
+    }
     let files = read_layer_files(
         &args.input,
         &args.weight,
