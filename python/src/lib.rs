@@ -6,7 +6,9 @@
 use convspec::exact::{ExactEngine, ExactError, ScaledTensor};
 use convspec::float::Algorithm;
 use convspec::op::{Arg, Op, Output};
-use convspec::oracle::{self, CheckOptions, Cut, Operands, Precision, Report as OracleReport};
+use convspec::oracle::{
+    self, CheckOptions, Cut, Operands, Precision, Reference, Report as OracleReport,
+};
 use convspec::reference::OpError;
 use convspec::scalar::{self, FloatFormat, Rational};
 use ndarray::ArrayD;
@@ -521,6 +523,37 @@ fn check<'py>(
         options.accumulation = text.parse().map_err(value_error)?;
     }
     let (op, inputs) = op_and_operands(function, inputs, kwargs)?;
+    let algorithm: Option<Algorithm> =
+        algorithm.map(str::parse).transpose().map_err(value_error)?;
+    // A layer's output under the direct bound, inputs as given: the reference straight from
+    // the floats as scaled integers (no rationals).
+    if let (Op::Conv(conv), "output", None, None) = (&op, output, round_inputs, algorithm) {
+        let scaled: Result<Vec<(String, ScaledTensor)>, String> = inputs
+            .iter()
+            .map(|(n, t)| Ok((n.clone(), t.scaled(n)?)))
+            .collect();
+        let scaled = scaled.map_err(PyValueError::new_err)?;
+        let find = |name: &str| scaled.iter().find(|(n, _)| n == name).map(|(_, t)| t);
+        let (Some(x), Some(w)) = (find("input"), find("weight")) else {
+            return Err(PyValueError::new_err("conv needs input and weight"));
+        };
+        let weight = match conv {
+            convspec::op::Conv::Convolve(_) => w.flip_spatial(2),
+            convspec::op::Conv::Correlate(_) => w.clone(),
+        };
+        let candidate = candidate.as_array().to_owned();
+        let report = py
+            .allow_threads(|| -> Result<OracleReport, String> {
+                let engine = ExactEngine::new(threads);
+                let reference =
+                    Reference::correlate_scaled(&engine, x, &weight, find("bias"), conv.geometry())
+                        .map_err(|e| e.to_string())?;
+                oracle::check(&reference, candidate.view(), precision, &options)
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(value_error)?;
+        return Ok(Report { report });
+    }
     let mut operands = rationals(&inputs).map_err(PyValueError::new_err)?;
     if let Some(format) = round_inputs {
         let format = match format.to_ascii_lowercase().as_str() {
@@ -538,8 +571,6 @@ fn check<'py>(
                 .map_err(|e| PyValueError::new_err(format!("{name}: {e}")))?;
         }
     }
-    let algorithm: Option<Algorithm> =
-        algorithm.map(str::parse).transpose().map_err(value_error)?;
     let candidate = candidate.as_array().to_owned();
     let output = output.to_string();
     let report = py
