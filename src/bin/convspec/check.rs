@@ -449,7 +449,7 @@ fn run_grad(args: GradArgs, oracle: OracleArgs) -> Result<bool, String> {
     let weight = read_flag("--weight", &args.weight)?;
     let grad_output = read_flag("--grad-output", &args.grad_output)?;
     let geometry = args.geometry.geometry(weight_rank(&weight, "--weight")?)?;
-    args.check_bias(&weight.values, &oracle.outputs())?;
+    args.check_bias(weight.values.shape(), &oracle.outputs())?;
     let engine = engine(&args.engine)?;
     let x = oracle.prepare(input, "--input")?;
     let w = oracle.prepare(weight, "--weight")?;

@@ -8,7 +8,7 @@ use crate::common::{
 use clap::{ArgMatches, Command, ValueEnum};
 use convspec::geometry::parse::{parse_bool, parse_list, parse_onnx_pads, parse_per_dim};
 use convspec::geometry::{Padding, PoolParams, TransposeGeometry, TransposePadding};
-use convspec::io::{write_exact_json, write_npy, Dtype, ExactTensor};
+use convspec::io::{write_exact_json, write_npy, write_npy_rounded, Dtype, ExactTensor};
 use convspec::op::{ConvGradients, ConvTranspose, Pool, Window};
 use convspec::reference::pool::AvgOptions;
 use convspec::reference::UnfoldParams;
@@ -533,7 +533,7 @@ impl GradArgs {
     /// Reads `--bias` when given and checks that it has one entry per output channel.
     pub(crate) fn check_bias(
         &self,
-        weight: &ArrayD<Rational>,
+        weight_shape: &[usize],
         outputs: &[&Path],
     ) -> Result<(), String> {
         let Some(path) = &self.bias else {
@@ -541,7 +541,7 @@ impl GradArgs {
         };
         refuse_clobber(&[path], outputs)?;
         let bias = read_flag("--bias", path)?;
-        let channels = weight.shape().first().copied().unwrap_or(0);
+        let channels = weight_shape.first().copied().unwrap_or(0);
         if bias.values.shape() != [channels] {
             return Err(format!(
                 "--bias has shape {:?}: expected ({channels},), one entry per output channel of the weight",
@@ -552,6 +552,50 @@ impl GradArgs {
     }
 }
 
+/// The gradients with float `.npy` operands on the fast engine written to `.npy` files:
+/// operands straight to scaled integers, each gradient rounded straight from them; false
+/// (nothing done) when another path applies (other files, JSON or printed outputs, the
+/// reference engine, a weight without spatial dimensions).
+fn fast_grad(args: &GradArgs, outputs: &[&Path]) -> Result<bool, String> {
+    let json = outputs
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "json"));
+    let Some(engine) = args.engine.fast()? else {
+        return Ok(false);
+    };
+    if outputs.is_empty() || json {
+        return Ok(false);
+    }
+    let paths = [
+        args.input.as_path(),
+        args.weight.as_path(),
+        args.grad_output.as_path(),
+    ];
+    let Some((operands, promoted)) = read_float_operands(&paths, outputs)? else {
+        return Ok(false);
+    };
+    let rank = operands[1].shape().len();
+    let dtype = crate::common::parse_dtype(args.output_dtype.as_deref())?.unwrap_or(promoted);
+    let Some(format) = dtype.float_format().filter(|_| rank >= 3) else {
+        return Ok(false);
+    };
+    let geometry = args.geometry.geometry(rank - 2)?;
+    args.check_bias(operands[1].shape(), outputs)?;
+    let grads = engine
+        .correlate_backward(&operands[0], &operands[1], &operands[2], &geometry)
+        .map_err(err)?;
+    for (path, values) in [
+        (&args.grad_input, &grads.input),
+        (&args.grad_weight, &grads.weight),
+        (&args.grad_bias, &grads.bias),
+    ] {
+        if let Some(path) = path {
+            write_npy_rounded(path, values.shape(), &values.rounded(format), dtype).map_err(err)?;
+        }
+    }
+    Ok(true)
+}
+
 /// Runs `convspec grad`.
 pub fn run_grad(args: GradArgs) -> Result<(), String> {
     let outputs: Vec<&Path> = [&args.grad_input, &args.grad_weight, &args.grad_bias]
@@ -560,11 +604,14 @@ pub fn run_grad(args: GradArgs) -> Result<(), String> {
         .map(PathBuf::as_path)
         .collect();
     refuse_clobber(&[&args.input, &args.weight, &args.grad_output], &outputs)?;
+    if fast_grad(&args, &outputs)? {
+        return Ok(());
+    }
     let input = read_flag("--input", &args.input)?;
     let weight = read_flag("--weight", &args.weight)?;
     let grad_output = read_flag("--grad-output", &args.grad_output)?;
     let geometry = args.geometry.geometry(weight_rank(&weight, "--weight")?)?;
-    args.check_bias(&weight.values, &outputs)?;
+    args.check_bias(weight.values.shape(), &outputs)?;
     let gradients = ConvGradients(geometry);
     let grads = match args.engine.fast()? {
         Some(engine) => gradients
