@@ -428,7 +428,7 @@ impl Report {
             .transpose()
     }
 
-    /// The tightest precision whose contract every element meets (None: not even fp64's...).
+    /// The tightest precision whose contract every element meets (None when none is met).
     #[getter]
     fn tightest_contract(&self) -> Option<&'static str> {
         self.report.tightest.map(|p| p.name())
