@@ -160,6 +160,16 @@ pub(crate) fn batched_shape(input: &ArrayD<Rational>, weight: &ArrayD<Rational>)
     shape
 }
 
+/// [`batched_shape`] of scaled operands.
+fn batched_scaled_shape(input: &ScaledTensor, weight: &ScaledTensor) -> Vec<usize> {
+    let mut shape = Vec::with_capacity(weight.shape().len());
+    if input.shape().len() + 1 == weight.shape().len() {
+        shape.push(1);
+    }
+    shape.extend(input.shape());
+    shape
+}
+
 pub(crate) fn scaled(t: &ArrayD<Rational>) -> ScaledTensor {
     ScaledTensor::from_rationals(t.view())
 }
@@ -236,16 +246,47 @@ impl Reference {
         bias: Option<&ScaledTensor>,
         geometry: &ConvGeometry,
     ) -> Result<Reference, ExactError> {
-        let mut batched = Vec::with_capacity(weight.shape().len());
-        if input.shape().len() + 1 == weight.shape().len() {
-            batched.push(1);
-        }
-        batched.extend(input.shape());
+        let batched = batched_scaled_shape(input, weight);
         let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
-        let exact = engine.correlate(input, weight, bias, geometry)?;
+        Reference::products_scaled(input, weight, bias, shape.reduction_length(), |x, w, b| {
+            engine.correlate(x, w, b, geometry)
+        })
+    }
+
+    /// [`Reference::conv_transpose`] of operands held as scaled integers, without rationals.
+    pub fn conv_transpose_scaled(
+        engine: &ExactEngine,
+        input: &ScaledTensor,
+        weight: &ScaledTensor,
+        bias: Option<&ScaledTensor>,
+        geometry: &TransposeGeometry,
+    ) -> Result<Reference, ExactError> {
+        let batched = batched_scaled_shape(input, weight);
+        let shape = TransposeShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
+        let taps: usize = shape.dims.iter().map(|d| d.kernel).product();
+        let terms = shape.in_channels / shape.groups * taps;
+        Reference::products_scaled(input, weight, bias, terms, |x, w, b| {
+            engine.conv_transpose(x, w, b, geometry)
+        })
+    }
+
+    /// The reference of a layer of `terms` products per output computed by `run` from scaled
+    /// operands: y on the operands, S on their absolute values, the input formats and the
+    /// largest operands read from the integers.
+    fn products_scaled(
+        input: &ScaledTensor,
+        weight: &ScaledTensor,
+        bias: Option<&ScaledTensor>,
+        terms: usize,
+        run: impl Fn(
+            &ScaledTensor,
+            &ScaledTensor,
+            Option<&ScaledTensor>,
+        ) -> Result<ScaledTensor, ExactError>,
+    ) -> Result<Reference, ExactError> {
+        let exact = run(input, weight, bias)?;
         let absolute = bias.map(|b| b.abs());
-        let magnitude =
-            engine.correlate(&input.abs(), &weight.abs(), absolute.as_ref(), geometry)?;
+        let magnitude = run(&input.abs(), &weight.abs(), absolute.as_ref())?;
         let formats: Vec<FloatFormat> = super::Precision::ALL
             .iter()
             .map(|p| p.input_format())
@@ -263,7 +304,7 @@ impl Reference {
         Ok(Reference {
             exact,
             magnitude,
-            reduction: Reduction::products(shape.reduction_length(), operands, bias.is_some()),
+            reduction: Reduction::products(terms, operands, bias.is_some()),
             selection: false,
             inputs_in_format,
         })

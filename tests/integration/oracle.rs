@@ -318,4 +318,31 @@ fn the_scaled_reference_is_the_rational_one() {
         rational.inputs_in_format,
         [true, false, false, false, false]
     );
+    // A grouped, strided transposed convolution with a bias.
+    let x = ArrayD::from_shape_fn(ndarray::IxDyn(&[2, 4, 5, 3]), |i| {
+        (i[1] as f64 - 1.5) * 0.3 + (i[2] * i[3]) as f64 * 1.0e-3
+    });
+    let w = ArrayD::from_shape_fn(ndarray::IxDyn(&[4, 3, 2, 3]), |i| {
+        (i[0] + 2 * i[1]) as f64 / 7.0 - (i[2] + i[3]) as f64
+    });
+    let b = ArrayD::from_shape_fn(ndarray::IxDyn(&[6]), |i| i[0] as f64 - 2.5);
+    let q = |t: &ArrayD<f64>| t.mapv(|v| rational_from_f64(v).unwrap());
+    let s = |t: &ArrayD<f64>| ScaledTensor::from_f64(t.view()).unwrap();
+    let t = convspec::geometry::TransposeGeometry::new(2)
+        .with_stride(vec![2, 1])
+        .with_output_padding(vec![1, 0])
+        .with_groups(2);
+    let rational = Reference::conv_transpose(&engine, &q(&x), &q(&w), Some(&q(&b)), &t).unwrap();
+    let from_scaled =
+        Reference::conv_transpose_scaled(&engine, &s(&x), &s(&w), Some(&s(&b)), &t).unwrap();
+    assert_eq!(
+        from_scaled.exact.to_rationals(),
+        rational.exact.to_rationals()
+    );
+    assert_eq!(
+        from_scaled.magnitude.to_rationals(),
+        rational.magnitude.to_rationals()
+    );
+    assert_eq!(from_scaled.reduction, rational.reduction);
+    assert_eq!(from_scaled.inputs_in_format, rational.inputs_in_format);
 }

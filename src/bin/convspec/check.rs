@@ -412,6 +412,29 @@ fn run_transpose(args: TransposeArgs, oracle: OracleArgs) -> Result<bool, String
         return Err("--output and --exact-json do not apply to check".into());
     }
     let candidate_path = oracle.candidate.clone().expect("required");
+    if oracle.round_inputs.is_none() {
+        let paths: Vec<&Path> = [Some(args.input.as_path()), Some(args.weight.as_path())]
+            .into_iter()
+            .chain([args.bias.as_deref()])
+            .flatten()
+            .collect();
+        if let Some((ops, _)) = read_float_operands(&paths, &oracle.outputs())? {
+            let rank = ops[1].shape().len();
+            if rank >= 3 {
+                let geometry = transpose_geometry(&args, rank - 2)?;
+                let engine = engine(&args.engine)?;
+                let reference = Reference::conv_transpose_scaled(
+                    &engine,
+                    &ops[0],
+                    &ops[1],
+                    ops.get(2),
+                    &geometry,
+                )
+                .map_err(|e| e.to_string())?;
+                return judge_one(&candidate_path, "", &reference, &oracle);
+            }
+        }
+    }
     let files = read_layer_files(
         &args.input,
         &args.weight,
