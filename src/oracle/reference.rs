@@ -72,26 +72,17 @@ pub(crate) fn largest(t: &ArrayD<Rational>) -> Rational {
         .unwrap_or_else(Rational::zero)
 }
 
-/// y and S of a linear layer: `run` on the inputs scaled to integers, then on their absolute
-/// values (S = |b| + sum |w||x| is the same layer on |x|, |w|, |b|).
-fn exact_and_magnitude(
+/// Input, weight and bias scaled to integers ([`scaled_input`]).
+fn scaled_operands(
     input: &ArrayD<Rational>,
     weight: &ArrayD<Rational>,
     bias: Option<&ArrayD<Rational>>,
-    run: impl Fn(
-        &ScaledTensor,
-        &ScaledTensor,
-        Option<&ScaledTensor>,
-    ) -> Result<ScaledTensor, ExactError>,
-) -> Result<(ScaledTensor, ScaledTensor), ExactError> {
-    let (x, w, b) = (
+) -> Result<(ScaledTensor, ScaledTensor, Option<ScaledTensor>), ExactError> {
+    Ok((
         scaled_input(input)?,
         scaled_input(weight)?,
         bias.map(scaled_input).transpose()?,
-    );
-    let exact = run(&x, &w, b.as_ref())?;
-    let magnitude = run(&x.abs(), &w.abs(), b.map(|b| b.abs()).as_ref())?;
-    Ok((exact, magnitude))
+    ))
 }
 
 /// Input, weight and the bias when there is one.
@@ -219,23 +210,6 @@ impl Reference {
         }
     }
 
-    /// The reference of a layer whose elements are sums of `terms` products w x (and the bias).
-    fn products(
-        exact: ScaledTensor,
-        magnitude: ScaledTensor,
-        terms: usize,
-        input: &ArrayD<Rational>,
-        weight: &ArrayD<Rational>,
-        bias: Option<&ArrayD<Rational>>,
-    ) -> Reference {
-        Reference::linear(
-            exact,
-            magnitude,
-            Reduction::products(terms, largest(input) + largest(weight), bias.is_some()),
-            &with_bias(input, weight, bias),
-        )
-    }
-
     /// [`Reference::correlate`] of operands held as scaled integers (float data read straight,
     /// as the command line reads `.npy` files): the same reference (y, S, the reduction and
     /// the formats the inputs are in), computed without rationals.
@@ -345,6 +319,8 @@ impl Reference {
         Reference::layer(engine, input, weight, bias, geometry, true)
     }
 
+    /// The operands scaled to integers (refused beyond the memory limit) and the reference
+    /// built from them: the rational entry points and the scaled ones share one builder.
     fn layer(
         engine: &ExactEngine,
         input: &ArrayD<Rational>,
@@ -353,23 +329,9 @@ impl Reference {
         geometry: &ConvGeometry,
         flip: bool,
     ) -> Result<Reference, ExactError> {
-        let batched = batched_shape(input, weight);
-        let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
-        let (exact, magnitude) = exact_and_magnitude(input, weight, bias, |x, w, b| {
-            if flip {
-                engine.convolve(x, w, b, geometry)
-            } else {
-                engine.correlate(x, w, b, geometry)
-            }
-        })?;
-        Ok(Reference::products(
-            exact,
-            magnitude,
-            shape.reduction_length(),
-            input,
-            weight,
-            bias,
-        ))
+        let (x, w, b) = scaled_operands(input, weight, bias)?;
+        let w = if flip { w.flip_spatial(2) } else { w };
+        Reference::correlate_scaled(engine, &x, &w, b.as_ref(), geometry)
     }
 
     /// The reference of a transposed convolution; n = C_in/groups prod(k) bounds the number
@@ -381,20 +343,8 @@ impl Reference {
         bias: Option<&ArrayD<Rational>>,
         geometry: &TransposeGeometry,
     ) -> Result<Reference, ExactError> {
-        let batched = batched_shape(input, weight);
-        let shape = TransposeShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
-        let (exact, magnitude) = exact_and_magnitude(input, weight, bias, |x, w, b| {
-            engine.conv_transpose(x, w, b, geometry)
-        })?;
-        let taps: usize = shape.dims.iter().map(|d| d.kernel).product();
-        Ok(Reference::products(
-            exact,
-            magnitude,
-            shape.in_channels / shape.groups * taps,
-            input,
-            weight,
-            bias,
-        ))
+        let (x, w, b) = scaled_operands(input, weight, bias)?;
+        Reference::conv_transpose_scaled(engine, &x, &w, b.as_ref(), geometry)
     }
 
     /// The references of the three gradients of a correlation layer (dL/dx, dL/dw, dL/db) for
@@ -535,5 +485,48 @@ impl Reference {
             selection: false,
             inputs_in_format: formats_of(&[input]),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scalar::rational_from_f64;
+    use ndarray::IxDyn;
+
+    fn exact(shape: &[usize], f: impl Fn(&[usize]) -> f64) -> ArrayD<Rational> {
+        ArrayD::from_shape_fn(IxDyn(shape), |i| {
+            let index: Vec<usize> = (0..shape.len()).map(|d| i[d]).collect();
+            rational_from_f64(f(&index)).unwrap()
+        })
+    }
+
+    /// What the scaled builder reads from the integers (the largest operands, the formats the
+    /// inputs are in) is what the rationals say, computed independently here by `largest` and
+    /// `formats_of`; a bias that leaves fp16's range changes the formats, and the check sees it.
+    #[test]
+    fn integers_give_the_rationals_reduction_and_formats() {
+        let engine = ExactEngine::new(1);
+        let geometry = ConvGeometry::new(1).with_padding(crate::geometry::Padding::uniform(1, 1));
+        let x = exact(&[2, 2, 6], |i| {
+            (i[2] as f64 - 2.5) * 0.75 + i[1] as f64 * 0.25
+        });
+        let w = exact(&[3, 2, 3], |i| (i[0] + i[1] + i[2]) as f64 * 0.125 - 0.375);
+        let small = exact(&[3], |i| i[0] as f64 - 1.0);
+        let large = exact(&[3], |i| 1.0e6 * (i[0] as f64 + 1.0));
+        for bias in [&small, &large] {
+            let reference = Reference::correlate(&engine, &x, &w, Some(bias), &geometry).unwrap();
+            let expected = Reduction::products(2 * 3, largest(&x) + largest(&w), true);
+            assert_eq!(reference.reduction, expected);
+            assert_eq!(reference.inputs_in_format, formats_of(&[&x, &w, bias]));
+        }
+        let fp16 = super::super::Precision::Fp16.index();
+        let with_large = Reference::correlate(&engine, &x, &w, Some(&large), &geometry).unwrap();
+        assert!(!with_large.inputs_in_format[fp16], "1e6 is beyond fp16");
+        let with_small = Reference::correlate(&engine, &x, &w, Some(&small), &geometry).unwrap();
+        assert_eq!(
+            with_small.inputs_in_format, [true; 5],
+            "quarters and eighths fit every format"
+        );
     }
 }

@@ -355,11 +355,8 @@ fn fast_reference(
     if oracle.round_inputs.is_some() || algorithm.own_bound().is_some() {
         return Ok(None);
     }
-    let paths: Vec<&Path> = [Some(input), Some(weight), bias]
-        .into_iter()
-        .flatten()
-        .collect();
-    let Some((operands, _)) = read_float_operands(&paths, &oracle.outputs())? else {
+    let Some((operands, _)) = read_float_operands(&[input, weight], bias, &oracle.outputs())?
+    else {
         return Ok(None);
     };
     let rank = operands[1].shape().len();
@@ -413,12 +410,9 @@ fn run_transpose(args: TransposeArgs, oracle: OracleArgs) -> Result<bool, String
     }
     let candidate_path = oracle.candidate.clone().expect("required");
     if oracle.round_inputs.is_none() {
-        let paths: Vec<&Path> = [Some(args.input.as_path()), Some(args.weight.as_path())]
-            .into_iter()
-            .chain([args.bias.as_deref()])
-            .flatten()
-            .collect();
-        if let Some((ops, _)) = read_float_operands(&paths, &oracle.outputs())? {
+        let required = [args.input.as_path(), args.weight.as_path()];
+        let bias = args.bias.as_deref();
+        if let Some((ops, _)) = read_float_operands(&required, bias, &oracle.outputs())? {
             let rank = ops[1].shape().len();
             if rank >= 3 {
                 let geometry = transpose_geometry(&args, rank - 2)?;

@@ -231,17 +231,20 @@ impl OutputArgs {
     }
 }
 
-/// Float `.npy` operands read straight into scaled integers (what the fast engine takes), with
-/// the promotion of their dtypes; None when one is not a float `.npy` file or has no exact
-/// value (the general path reads it, with its messages).
+/// Float `.npy` operands (`required`, then `optional` when given) read straight into scaled
+/// integers (what the fast engine takes), with the promotion of their dtypes; None when one is
+/// not a float `.npy` file or has no exact value (the general path reads it, with its
+/// messages).
 pub fn read_float_operands(
-    paths: &[&Path],
+    required: &[&Path],
+    optional: Option<&Path>,
     outputs: &[&Path],
 ) -> Result<Option<(Vec<ScaledTensor>, Dtype)>, String> {
-    refuse_clobber(paths, outputs)?;
+    let paths: Vec<&Path> = required.iter().copied().chain(optional).collect();
+    refuse_clobber(&paths, outputs)?;
     let mut tensors = Vec::new();
     let mut promoted: Option<Dtype> = None;
-    for path in paths {
+    for path in &paths {
         let Ok((dtype, values)) = convspec::io::read_npy_f64(path) else {
             return Ok(None);
         };

@@ -13,7 +13,7 @@ use convspec::reference::numpy::Mode;
 use convspec::reference::scipy::Boundary;
 use convspec::scalar::{rational_from_f64, round_to_format, FloatFormat, Rational};
 use ndarray::ArrayD;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Which operation.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -163,12 +163,9 @@ fn compute_array_form(
 /// files or the weight has no spatial dimension (the general path then reads them and says
 /// what is wrong).
 fn fast_layer(args: &ConvArgs, op: Operation, engine: &ExactEngine) -> Result<bool, String> {
-    let paths: Vec<&Path> = [Some(args.input.as_path()), Some(args.weight.as_path())]
-        .into_iter()
-        .chain([args.bias.as_deref()])
-        .flatten()
-        .collect();
-    let Some((operands, promoted)) = read_float_operands(&paths, &args.out.paths())? else {
+    let required = [args.input.as_path(), args.weight.as_path()];
+    let read = read_float_operands(&required, args.bias.as_deref(), &args.out.paths())?;
+    let Some((operands, promoted)) = read else {
         return Ok(false);
     };
     let rank = operands[1].shape().len();

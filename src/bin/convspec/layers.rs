@@ -158,12 +158,9 @@ pub fn run_transpose(args: TransposeArgs) -> Result<(), String> {
     // Float `.npy` operands on the fast engine: straight to scaled integers and back to the
     // rounded output, no rationals (the general path below reads anything else).
     if let Some(engine) = args.engine.fast()? {
-        let paths: Vec<&Path> = [Some(args.input.as_path()), Some(args.weight.as_path())]
-            .into_iter()
-            .chain([args.bias.as_deref()])
-            .flatten()
-            .collect();
-        if let Some((operands, promoted)) = read_float_operands(&paths, &args.out.paths())? {
+        let required = [args.input.as_path(), args.weight.as_path()];
+        let read = read_float_operands(&required, args.bias.as_deref(), &args.out.paths())?;
+        if let Some((operands, promoted)) = read {
             let rank = operands[1].shape().len();
             if rank >= 3 {
                 let layer = ConvTranspose(transpose_geometry(&args, rank - 2)?);
@@ -571,7 +568,7 @@ fn fast_grad(args: &GradArgs, outputs: &[&Path]) -> Result<bool, String> {
         args.weight.as_path(),
         args.grad_output.as_path(),
     ];
-    let Some((operands, promoted)) = read_float_operands(&paths, outputs)? else {
+    let Some((operands, promoted)) = read_float_operands(&paths, None, outputs)? else {
         return Ok(false);
     };
     let rank = operands[1].shape().len();
