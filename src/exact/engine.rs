@@ -178,6 +178,10 @@ pub enum Plan {
         /// Weight limbs.
         w_limbs: usize,
     },
+    /// Products of the offset integers (below 2^52) in unsigned 64-bit lanes, their low and
+    /// high 52 bits summed apart (AVX-512 IFMA), the offsets' terms subtracted after
+    /// ([`super::wide`]).
+    Wide,
     /// Products modulo each prime (each exact in f64 over reductions of at most `chunk` terms,
     /// reduced modulo p between chunks), then CRT.
     MultiModular {
@@ -270,12 +274,25 @@ impl Plan {
         }
     }
 
+    /// [`Plan::for_products`] on a processor with a fast [`Plan::Wide`] kernel: that plan where
+    /// it applies ([`super::wide::fits`]) and the others need more than two f64 products (it
+    /// costs two 64-bit multiply-adds per product).
+    pub fn for_products_wide(x_bits: u64, w_bits: u64, length: usize, bound_bits: u64) -> Plan {
+        let plan = Plan::for_products(x_bits, w_bits, length, bound_bits);
+        if plan.lanes() > 2 && super::wide::fits(x_bits, w_bits, length, bound_bits) {
+            Plan::Wide
+        } else {
+            plan
+        }
+    }
+
     /// Number of products per layer (1 for Float, the number of limb pairs or primes otherwise).
     pub fn lanes(&self) -> usize {
         match self {
             Plan::Split {
                 x_limbs, w_limbs, ..
             } => x_limbs * w_limbs,
+            Plan::Wide => 2,
             _ => self.primes().map_or(1, <[u64]>::len),
         }
     }
@@ -283,7 +300,7 @@ impl Plan {
     /// The primes of a modular plan.
     pub fn primes(&self) -> Option<&[u64]> {
         match self {
-            Plan::Float | Plan::Split { .. } | Plan::Direct => None,
+            Plan::Float | Plan::Split { .. } | Plan::Direct | Plan::Wide => None,
             Plan::MultiModular { primes, .. } | Plan::Ntt { primes } => Some(primes),
         }
     }
@@ -358,7 +375,7 @@ type Variant = Vec<f64>;
 fn variants(plan: &Plan, operands: &Operands<'_>) -> (Vec<Variant>, Vec<Variant>) {
     let (x, w) = (operands.input, operands.weight);
     match plan {
-        Plan::Direct => unreachable!("run() replaces the Direct plan"),
+        Plan::Direct | Plan::Wide => unreachable!("run() replaces the Direct and Wide plans"),
         Plan::Float => (
             vec![x
                 .exact_f64()
@@ -420,7 +437,7 @@ impl Plan {
     /// then stacked weight variant by variant).
     fn jobs(&self) -> Vec<Job> {
         match self {
-            Plan::Direct => unreachable!("run() replaces the Direct plan"),
+            Plan::Direct | Plan::Wide => unreachable!("run() replaces the Direct and Wide plans"),
             Plan::Float => vec![Job {
                 x: 0,
                 w: vec![0],
@@ -576,7 +593,17 @@ impl Execution<'_, '_> {
             for (chunk_index, &(k0, k1)) in self.chunks.iter().enumerate() {
                 let d = k1 - k0;
                 let b = &mut scratch.b[chunk_index][..panels * d * nr];
-                gather(b, sample, &map, p, g * in_per_group, (k0, k1), cols, nr);
+                gather(
+                    b,
+                    sample,
+                    0.0,
+                    &map,
+                    p,
+                    g * in_per_group,
+                    (k0, k1),
+                    cols,
+                    nr,
+                );
                 let a = &packed[g][chunk_index];
                 multiply_packed(self.kernel, rows, d, a, b, panels, c, ldc);
                 if let Some(prime) = job.prime {
@@ -607,10 +634,21 @@ pub fn run(
     let depth = in_per_group * p.map.taps; // reduction length
     let budget = Budget::new(operands, depth);
     // A plan given by the caller is used as is (tests use deliberately short ones), except
-    // Direct, which is not a GEMM plan.
-    let plan = plan.filter(|p| *p != Plan::Direct).unwrap_or_else(|| {
-        Plan::for_products(budget.x_bits, budget.w_bits, depth, budget.bound_bits)
-    });
+    // Direct, which is not a GEMM plan, and Wide where it does not apply.
+    let wide_fits = super::wide::fits(budget.x_bits, budget.w_bits, depth, budget.bound_bits);
+    let plan = plan
+        .filter(|p| *p != Plan::Direct && (*p != Plan::Wide || wide_fits))
+        .unwrap_or_else(|| {
+            if kernel.wide.is_some() {
+                Plan::for_products_wide(budget.x_bits, budget.w_bits, depth, budget.bound_bits)
+            } else {
+                Plan::for_products(budget.x_bits, budget.w_bits, depth, budget.bound_bits)
+            }
+        });
+    if plan == Plan::Wide {
+        let wide = kernel.wide.unwrap_or(super::wide::WideKernel::PORTABLE);
+        return Ok((super::wide::run(p, operands, &budget, wide, pool), plan));
+    }
     let outputs: usize = p.output_shape.iter().product();
     let jobs = plan.jobs();
 
@@ -703,11 +741,12 @@ pub fn run(
 
 /// im2col of one tile into packed B panels: row kk - k0 of panel P holds, for the reduction
 /// index kk = (channel, tap), the input values read by the tile's outputs P nr .. P nr + nr
-/// (zero where the map says [`NONE`]; every slot is written, so the buffer needs no clearing).
+/// (`zero` where the map says [`NONE`]; every slot is written, so the buffer needs no clearing).
 #[allow(clippy::too_many_arguments)]
-fn gather(
-    b: &mut [f64],
-    sample: &[f64],
+pub(super) fn gather<T: Copy>(
+    b: &mut [T],
+    sample: &[T],
+    zero: T,
     map: &[u32],
     p: &GatherProblem<'_>,
     first_channel: usize,
@@ -736,7 +775,7 @@ fn gather(
                     slots.copy_from_slice(&channel[first..first + nr]);
                 } else {
                     for (slot, &s) in slots.iter_mut().zip(block) {
-                        *slot = channel.get(s as usize).copied().unwrap_or(0.0);
+                        *slot = channel.get(s as usize).copied().unwrap_or(zero);
                     }
                 }
             } else {
@@ -745,7 +784,7 @@ fn gather(
                         .get(i)
                         .and_then(|&s| channel.get(s as usize))
                         .copied()
-                        .unwrap_or(0.0);
+                        .unwrap_or(zero);
                 }
             }
         }
@@ -828,7 +867,7 @@ impl Combiner {
                 (Rule::Shifts(shifts), budget.bound_bits <= 126)
             }
             Plan::Float => (Rule::Shifts(vec![(0, 0)]), true),
-            Plan::Direct => unreachable!("run() replaces the Direct plan"),
+            Plan::Direct | Plan::Wide => unreachable!("run() replaces the Direct and Wide plans"),
         };
         let narrow = |v: &Integer| {
             if wide {

@@ -28,11 +28,18 @@ pub struct Kernel {
     /// The instruction set, for reports.
     pub name: &'static str,
     run: unsafe fn(usize, *const f64, *const f64, *mut f64, usize),
+    /// The 64-bit integer kernel of the plan [`Plan::Wide`](super::Plan::Wide), where this
+    /// processor has a fast one.
+    pub wide: Option<super::wide::WideKernel>,
 }
 
 impl std::fmt::Debug for Kernel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Kernel({}, {}x{})", self.name, self.mr, self.nr)
+        write!(f, "Kernel({}, {}x{}", self.name, self.mr, self.nr)?;
+        match &self.wide {
+            Some(wide) => write!(f, ", {wide:?})"),
+            None => write!(f, ")"),
+        }
     }
 }
 
@@ -42,7 +49,7 @@ impl Kernel {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
-                return Kernel::AVX512;
+                return Kernel::AVX512.with_wide(super::wide::WideKernel::detect());
             }
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
@@ -65,9 +72,18 @@ impl Kernel {
             }
             if std::arch::is_x86_feature_detected!("avx512f") {
                 kernels.push(Kernel::AVX512);
+                if super::wide::WideKernel::detect().is_some() {
+                    kernels.push(Kernel::AVX512.with_wide(super::wide::WideKernel::detect()));
+                }
             }
         }
         kernels
+    }
+
+    /// This kernel with `wide` for the plan [`Plan::Wide`](super::Plan::Wide) (the engine
+    /// chooses that plan only with a wide kernel).
+    pub fn with_wide(self, wide: Option<super::wide::WideKernel>) -> Kernel {
+        Kernel { wide, ..self }
     }
 
     /// Portable Rust, MR = 4, NR = 8.
@@ -76,6 +92,7 @@ impl Kernel {
         nr: 8,
         name: "portable",
         run: portable_4x8,
+        wide: None,
     };
 
     #[cfg(target_arch = "x86_64")]
@@ -84,6 +101,7 @@ impl Kernel {
         nr: 12,
         name: "avx2+fma",
         run: avx2_4x12,
+        wide: None,
     };
 
     #[cfg(target_arch = "x86_64")]
@@ -92,6 +110,7 @@ impl Kernel {
         nr: 24,
         name: "avx512f",
         run: avx512_8x24,
+        wide: None,
     };
 
     /// C[mr x nr] (row stride `ldc`) += A_panel B_panel over `depth` steps, where

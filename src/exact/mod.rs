@@ -14,10 +14,14 @@
 //!    gives y (in i128 arithmetic when M < 2^128, big integers beyond). Or, when that takes
 //!    fewer products ([`Plan::for_products`]), the integers are cut into limbs of a and b bits
 //!    with a + b + ceil(log2 n) <= 53, each limb product is exact in f64, and y is their sum
-//!    shifted into place. The budget is computed before any arithmetic: nothing can wrap.
+//!    shifted into place. On processors with AVX-512 IFMA, integers of at most 51 bits
+//!    are offset to nonnegative ones below 2^52 and multiplied exactly in 64-bit lanes, the
+//!    low and high 52 bits of each product summed apart ([`wide`], [`Plan::for_products_wide`]):
+//!    one product per lane per instruction, as float64's FMA. The budget is computed before any
+//!    arithmetic: nothing can wrap.
 //! 3. **Gather-GEMM** ([`engine`]): per batch element and group, im2col of the (residues of
-//!    the) input straight into packed panels and a register-blocked f64 micro-kernel
-//!    ([`gemm`]), tiled over output positions so that memory stays proportional to the inputs
+//!    the) input straight into packed panels and a register-blocked f64 (or u64 IFMA)
+//!    micro-kernel ([`gemm`]), tiled over output positions so that memory stays proportional to the inputs
 //!    and outputs.
 //! 4. **Threads**: rayon over the tiles (and over the primes while preparing), with the thread
 //!    count given explicitly ([`ExactEngine::new`]). The result is the same for every thread
@@ -35,6 +39,7 @@ pub mod ntt;
 pub mod scaled;
 #[cfg(test)]
 mod tests;
+pub mod wide;
 
 pub use engine::Plan;
 pub use gemm::Kernel;

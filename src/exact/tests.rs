@@ -415,6 +415,101 @@ fn run_by_plan(
     engine::run(&problem, &operands, &Kernel::detect(), &pool, plan).unwrap()
 }
 
+/// The engines whose micro-kernel runs the plan [`Plan::Wide`]: the portable one everywhere,
+/// AVX-512 IFMA where this processor has it; at 1 and 2 threads.
+fn wide_engines() -> Vec<(Kernel, usize, ExactEngine)> {
+    let mut kernels = vec![Kernel::PORTABLE.with_wide(Some(wide::WideKernel::PORTABLE))];
+    kernels.extend(Kernel::available().into_iter().filter(|k| k.wide.is_some()));
+    kernels
+        .into_iter()
+        .flat_map(|kernel| {
+            [1, 2].map(|threads| {
+                (
+                    kernel,
+                    threads,
+                    ExactEngine::new(threads).with_kernel(kernel),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The plan of 64-bit lanes against the reference, on full significands over 28 binades (up to
+/// 51 bits once scaled, the plan's limit: offset operands up to 2^52 - 1) with a bias.
+#[test]
+fn wide_plan_equals_the_reference() {
+    let engines = wide_engines();
+    proptest!(config(32), |((x, w, b, geometry) in float_layer_with(full_significand_f32(28), full_significand_f32(28)))| {
+        let expected = reference::correlate(&exact(&x), &exact(&w), Some(&exact(&b)), &geometry).unwrap();
+        for (kernel, threads, engine) in &engines {
+            let (got, plan) = engine.correlate_with_plan(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
+            prop_assert!(matches!(plan, Plan::Wide | Plan::Direct | Plan::Ntt { .. }), "{:?}", plan);
+            prop_assert_eq!(got.to_rationals(), expected.clone(), "{:?}, {} threads", kernel, threads);
+        }
+    });
+}
+
+/// A reduction of 9000 terms of 49-bit integers (the most that [`wide::fits`] admits at that
+/// length), whose low sums over all terms exceed 2^64: exact in chunks of [`wide::CHUNK`] terms,
+/// and the negative control, one chunk of all terms, is caught by the same comparison.
+#[test]
+fn wide_plan_normalises_between_chunks() {
+    let channels = 3000;
+    // 2 - 2^-23 and a little less everywhere except one value 2^-48 that sets the scale: 49
+    // bits, all positive.
+    let top = 2.0f32 - f32::EPSILON;
+    let x = ArrayD::from_shape_fn(IxDyn(&[1, channels, 5]), |i| {
+        if i[1] == 7 && i[2] == 2 {
+            2f32.powi(-48)
+        } else {
+            top - (i[2] as f32) * f32::EPSILON
+        }
+    });
+    let w = ArrayD::from_shape_fn(IxDyn(&[2, channels, 3]), |i| {
+        if i == IxDyn(&[1, 3, 1]) {
+            2f32.powi(-48)
+        } else {
+            top - ((i[0] + i[2]) as f32) * f32::EPSILON
+        }
+    });
+    let geometry = ConvGeometry::new(1);
+    let expected = reference::correlate(&exact(&x), &exact(&w), None, &geometry).unwrap();
+    let (xs, ws) = (scaled(&x), scaled(&w));
+    assert_eq!((xs.bits(), ws.bits()), (49, 49));
+    let shape = crate::geometry::ConvShape::new(x.shape(), w.shape(), None, &geometry).unwrap();
+    let output = shape.output_shape().unwrap();
+    let problem = GatherProblem {
+        batch: 1,
+        groups: 1,
+        in_channels: channels,
+        out_channels: 2,
+        spatial: 5,
+        map: GatherMap::new(&[5], &[3], &output[2..], |_, t, j| Some(t + j)).unwrap(),
+        output_shape: output,
+    };
+    let operands = Operands {
+        input: &xs,
+        weight: &ws,
+        bias: None,
+    };
+    let depth = channels * 3;
+    let budget = engine::Budget::new(&operands, depth);
+    assert!(wide::fits(
+        budget.x_bits,
+        budget.w_bits,
+        depth,
+        budget.bound_bits
+    ));
+    let pool = crate::parallel::thread_pool(1).unwrap();
+    for (kernel, _, _) in wide_engines().into_iter().filter(|e| e.1 == 1) {
+        let wide = kernel.wide.expect("a wide kernel");
+        let right = wide::run(&problem, &operands, &budget, wide, &pool);
+        assert_eq!(right.to_rationals(), expected, "{wide:?}");
+        let wrong = wide::run_in_chunks(&problem, &operands, &budget, wide, &pool, depth);
+        assert_ne!(wrong.to_rationals(), expected, "{wide:?}");
+    }
+}
+
 /// The negative control: the same comparison rejects a plan with one prime too few (the
 /// residues of y modulo a too small M reconstruct a different integer).
 #[test]

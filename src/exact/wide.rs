@@ -1,0 +1,441 @@
+//! Exact products of integers up to 51 bits in unsigned 64-bit lanes: the plan [`Plan::Wide`](super::engine::Plan::Wide).
+//!
+//! With |x| < 2^bx and |w| < 2^bw, bx, bw <= 51, the offset operands X = x + 2^bx and
+//! W = w + 2^bw are integers in [1, 2^52). Each product X W < 2^104 is cut into its low and
+//! high 52 bits, lo(X W) = X W mod 2^52 and hi(X W) = floor(X W / 2^52), summed in two unsigned
+//! 64-bit accumulators per output: AVX-512 IFMA's `vpmadd52luq` and `vpmadd52huq` do exactly
+//! that, eight lanes per instruction. Over a chunk of at most [`CHUNK`] terms the low sum stays
+//! below (CHUNK + 1) 2^52 <= 2^64 (the + 1 is the carry-in, below 2^52 after normalisation);
+//! between chunks the carry floor(lo / 2^52) moves into the high sum. Every high sum is at most
+//! floor(S / 2^52) for S = sum X W < 2^116 ([`fits`]), so below 2^64, and S = hi 2^52 + lo.
+//! Then (`proofs/exact.md`, E9)
+//!
+//! ```text
+//! sum x w = S - 2^bw sum X - 2^bx sum W + n 2^(bx + bw)
+//! ```
+//!
+//! with sum X the column sums of the gathered offset input (a padding zero is gathered as
+//! X = 2^bx), sum W the row sums of the offset weight and n the reduction length.
+//!
+//! Cost: two 64-bit multiply-adds per product (the f64 limb plans need four for the 44- and
+//! 42-bit integers of float32 data at 576 terms), plus O(n) additions per output position for
+//! the column sums.
+
+use super::engine::{gather, Budget, GatherProblem, Operands};
+use super::scaled::{Integers, ScaledTensor};
+use crate::parallel::SharedOutput;
+use ndarray::{ArrayD, IxDyn};
+use rayon::prelude::*;
+
+/// Reduction terms between two normalisations of the low sums.
+pub const CHUNK: usize = 4095;
+
+/// The low 52 bits.
+const LOW: u64 = (1 << 52) - 1;
+
+/// Whether the plan applies: operands below 2^51 and S = sum X W below 2^116
+/// (bx + bw + 2 + ceil(log2 n) <= 116), results below 2^126 (i128 arithmetic).
+pub fn fits(x_bits: u64, w_bits: u64, length: usize, bound_bits: u64) -> bool {
+    let log2_n = u64::from(usize::BITS - length.max(1).saturating_sub(1).leading_zeros());
+    x_bits <= 51 && w_bits <= 51 && x_bits + w_bits + 2 + log2_n <= 116 && bound_bits <= 126
+}
+
+/// A micro-kernel of 52-bit products: lo\[i, j\] += sum_l lo(A\[i, l\] B\[l, j\]) and
+/// hi\[i, j\] += sum_l hi(A\[i, l\] B\[l, j\]) over an mr x nr block.
+#[derive(Clone, Copy)]
+pub struct WideKernel {
+    /// Rows of A per panel.
+    pub mr: usize,
+    /// Columns of B per panel.
+    pub nr: usize,
+    /// The instruction set, for reports.
+    pub name: &'static str,
+    run: unsafe fn(usize, *const u64, *const u64, *mut u64, *mut u64, usize),
+}
+
+impl std::fmt::Debug for WideKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WideKernel({}, {}x{})", self.name, self.mr, self.nr)
+    }
+}
+
+impl PartialEq for WideKernel {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl WideKernel {
+    /// The AVX-512 IFMA kernel when this processor has it (the plan is chosen only then: the
+    /// portable kernel is slower than the f64 limb plans).
+    pub fn detect() -> Option<WideKernel> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512ifma")
+            {
+                return Some(WideKernel::IFMA);
+            }
+        }
+        None
+    }
+
+    /// Portable Rust (u128 products), MR = 4, NR = 8.
+    pub const PORTABLE: WideKernel = WideKernel {
+        mr: 4,
+        nr: 8,
+        name: "portable",
+        run: portable_4x8,
+    };
+
+    /// AVX-512 IFMA, MR = 4, NR = 24.
+    #[cfg(target_arch = "x86_64")]
+    pub const IFMA: WideKernel = WideKernel {
+        mr: 4,
+        nr: 24,
+        name: "avx512ifma",
+        run: ifma_4x24,
+    };
+
+    /// The block update over `depth` steps, with `a_panel[l * mr + i]` = A\[i, l\] and
+    /// `b_panel[l * nr + j]` = B\[l, j\], every entry below 2^52.
+    ///
+    /// # Panics
+    /// When a slice is too short for the block.
+    pub fn multiply_add(
+        &self,
+        depth: usize,
+        a_panel: &[u64],
+        b_panel: &[u64],
+        (lo, hi): (&mut [u64], &mut [u64]),
+        ldc: usize,
+    ) {
+        assert!(a_panel.len() >= depth * self.mr);
+        assert!(b_panel.len() >= depth * self.nr);
+        let need = (self.mr - 1) * ldc + self.nr;
+        assert!(ldc >= self.nr && lo.len() >= need && hi.len() >= need);
+        // SAFETY: the slices cover every element the kernel reads and writes (checked above),
+        // and the kernel was chosen for an instruction set this processor has.
+        unsafe {
+            (self.run)(
+                depth,
+                a_panel.as_ptr(),
+                b_panel.as_ptr(),
+                lo.as_mut_ptr(),
+                hi.as_mut_ptr(),
+                ldc,
+            )
+        }
+    }
+}
+
+/// # Safety
+/// `a` holds depth*4, `b` depth*8 values below 2^52; `lo` and `hi` cover 4 rows of 8 at
+/// stride ldc.
+unsafe fn portable_4x8(
+    depth: usize,
+    a: *const u64,
+    b: *const u64,
+    lo: *mut u64,
+    hi: *mut u64,
+    ldc: usize,
+) {
+    let a = std::slice::from_raw_parts(a, depth * 4);
+    let b = std::slice::from_raw_parts(b, depth * 8);
+    let mut low = [[0u64; 8]; 4];
+    let mut high = [[0u64; 8]; 4];
+    for l in 0..depth {
+        for i in 0..4 {
+            let ai = u128::from(a[l * 4 + i]);
+            for j in 0..8 {
+                let product = ai * u128::from(b[l * 8 + j]);
+                // Wrapping, as the instructions do (the plan's bound keeps the sums below
+                // 2^64; only the tests' negative control exceeds it).
+                low[i][j] = low[i][j].wrapping_add(product as u64 & LOW);
+                high[i][j] = high[i][j].wrapping_add((product >> 52) as u64);
+            }
+        }
+    }
+    for i in 0..4 {
+        for j in 0..8 {
+            *lo.add(i * ldc + j) = (*lo.add(i * ldc + j)).wrapping_add(low[i][j]);
+            *hi.add(i * ldc + j) = (*hi.add(i * ldc + j)).wrapping_add(high[i][j]);
+        }
+    }
+}
+
+/// # Safety
+/// AVX-512F and IFMA must be present; `a` holds depth*4, `b` depth*24 values below 2^52;
+/// `lo` and `hi` cover 4 rows of 24 at stride ldc.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512ifma")]
+unsafe fn ifma_4x24(
+    depth: usize,
+    a: *const u64,
+    b: *const u64,
+    lo: *mut u64,
+    hi: *mut u64,
+    ldc: usize,
+) {
+    use std::arch::x86_64::*;
+    let mut low = [[_mm512_setzero_si512(); 3]; 4];
+    let mut high = [[_mm512_setzero_si512(); 3]; 4];
+    for l in 0..depth {
+        let bp = b.add(l * 24) as *const __m512i;
+        let b0 = _mm512_loadu_si512(bp);
+        let b1 = _mm512_loadu_si512(bp.add(1));
+        let b2 = _mm512_loadu_si512(bp.add(2));
+        for i in 0..4 {
+            let ai = _mm512_set1_epi64(*a.add(l * 4 + i) as i64);
+            low[i][0] = _mm512_madd52lo_epu64(low[i][0], ai, b0);
+            low[i][1] = _mm512_madd52lo_epu64(low[i][1], ai, b1);
+            low[i][2] = _mm512_madd52lo_epu64(low[i][2], ai, b2);
+            high[i][0] = _mm512_madd52hi_epu64(high[i][0], ai, b0);
+            high[i][1] = _mm512_madd52hi_epu64(high[i][1], ai, b1);
+            high[i][2] = _mm512_madd52hi_epu64(high[i][2], ai, b2);
+        }
+    }
+    for i in 0..4 {
+        for j in 0..3 {
+            let p = lo.add(i * ldc + 8 * j) as *mut __m512i;
+            _mm512_storeu_si512(p, _mm512_add_epi64(_mm512_loadu_si512(p), low[i][j]));
+            let p = hi.add(i * ldc + 8 * j) as *mut __m512i;
+            _mm512_storeu_si512(p, _mm512_add_epi64(_mm512_loadu_si512(p), high[i][j]));
+        }
+    }
+}
+
+/// A (m x k, row-major) packed in panels of `mr` rows (the last padded with zero rows), each
+/// k-major over columns k0..k1.
+fn pack_a(mr: usize, a: &[u64], m: usize, k: usize, (k0, k1): (usize, usize)) -> Vec<u64> {
+    let panels = m.div_ceil(mr);
+    let depth = k1 - k0;
+    let mut packed = vec![0u64; panels * mr * depth];
+    for (row, values) in a.chunks(k).take(m).enumerate() {
+        let block = &mut packed[(row / mr) * mr * depth..][..mr * depth];
+        for (l, &value) in values[k0..k1].iter().enumerate() {
+            block[l * mr + row % mr] = value;
+        }
+    }
+    packed
+}
+
+/// The offset integers v + 2^bits of a tensor with |v| < 2^bits <= 2^51, in C order.
+fn offset(tensor: &ScaledTensor, bits: u64) -> Vec<u64> {
+    tensor
+        .offset_u64(bits)
+        .expect("fits() bounds the integers below 2^51")
+}
+
+/// The layer exactly by the plan [`Plan::Wide`](super::engine::Plan::Wide) (the caller checked [`fits`]).
+pub fn run(
+    problem: &GatherProblem<'_>,
+    operands: &Operands<'_>,
+    budget: &Budget,
+    kernel: WideKernel,
+    pool: &rayon::ThreadPool,
+) -> ScaledTensor {
+    run_in_chunks(problem, operands, budget, kernel, pool, CHUNK)
+}
+
+/// [`run`] with the low sums normalised every `chunk` terms (exact for chunk <= [`CHUNK`];
+/// longer chunks are the negative control of the tests).
+pub(super) fn run_in_chunks(
+    problem: &GatherProblem<'_>,
+    operands: &Operands<'_>,
+    budget: &Budget,
+    kernel: WideKernel,
+    pool: &rayon::ThreadPool,
+    chunk: usize,
+) -> ScaledTensor {
+    let p = problem;
+    let (mr, nr) = (kernel.mr, kernel.nr);
+    let in_per_group = p.in_channels / p.groups;
+    let out_per_group = p.out_channels / p.groups;
+    let depth = in_per_group * p.map.taps;
+    let (bx, bw) = (budget.x_bits, budget.w_bits);
+    let x = offset(operands.input, bx);
+    let w = offset(operands.weight, bw);
+    let chunks: Vec<(usize, usize)> = (0..depth)
+        .step_by(chunk)
+        .map(|k0| (k0, (k0 + chunk).min(depth)))
+        .collect();
+    // Per group and chunk, the group's offset weight rows packed.
+    let packed: Vec<Vec<Vec<u64>>> = (0..p.groups)
+        .map(|g| {
+            let rows = &w[g * out_per_group * depth..(g + 1) * out_per_group * depth];
+            chunks
+                .iter()
+                .map(|&chunk| pack_a(mr, rows, out_per_group, depth, chunk))
+                .collect()
+        })
+        .collect();
+    let n = depth as i128;
+    let (ox, ow) = (1i128 << bx, 1i128 << bw);
+    let multiplier = i128::try_from(&budget.multiplier_xw).expect("bound_bits <= 126");
+    // Per output channel: n 2^(bx + bw) - 2^bx sum W, and the bias times its multiplier.
+    let constant: Vec<i128> = (0..p.out_channels)
+        .map(|o| {
+            let row_sum: i128 = w[o * depth..(o + 1) * depth]
+                .iter()
+                .map(|&v| i128::from(v))
+                .sum();
+            n * ox * ow - ox * row_sum
+        })
+        .collect();
+    let biases: Vec<i128> = (0..p.out_channels)
+        .map(|o| {
+            operands.bias.map_or(0, |b| {
+                i128::try_from(&(b.integer(o) * &budget.multiplier_b)).expect("bound_bits <= 126")
+            })
+        })
+        .collect();
+
+    let width = ((((1usize << 17) / depth.max(1)) / nr).max(1) * nr)
+        .min(p.map.positions.div_ceil(nr).max(1) * nr);
+    let tiles: Vec<(usize, usize, usize, usize)> = (0..p.batch)
+        .flat_map(|b| (0..p.groups).map(move |g| (b, g)))
+        .flat_map(|(b, g)| {
+            (0..p.map.positions)
+                .step_by(width)
+                .map(move |t0| (b, g, t0, (t0 + width).min(p.map.positions)))
+        })
+        .collect();
+    let outputs: usize = p.output_shape.iter().product();
+    let mut values = vec![0i128; outputs];
+    let shared = SharedOutput::new(&mut values);
+    let rows = out_per_group.div_ceil(mr) * mr;
+    let ldc_max = width.div_ceil(nr) * nr;
+    pool.install(|| {
+        tiles.par_iter().for_each_init(
+            || {
+                (
+                    vec![0u64; ldc_max * chunks.first().map_or(0, |c| c.1 - c.0)],
+                    vec![0u64; rows * ldc_max],
+                    vec![0u64; rows * ldc_max],
+                    vec![0i128; ldc_max],
+                )
+            },
+            |(b, lo, hi, column_sums), &(batch, g, t0, t1)| {
+                let cols = t1 - t0;
+                let panels = cols.div_ceil(nr);
+                let ldc = panels * nr;
+                let map = p.map.tile(t0, t1);
+                let sample = &x[batch * p.in_channels * p.spatial..];
+                let (lo, hi) = (&mut lo[..rows * ldc], &mut hi[..rows * ldc]);
+                lo.fill(0);
+                hi.fill(0);
+                column_sums[..ldc].fill(0);
+                for (index, &(k0, k1)) in chunks.iter().enumerate() {
+                    let d = k1 - k0;
+                    let b = &mut b[..panels * d * nr];
+                    let zero = ox as u64;
+                    gather(
+                        b,
+                        sample,
+                        zero,
+                        &map,
+                        p,
+                        g * in_per_group,
+                        (k0, k1),
+                        cols,
+                        nr,
+                    );
+                    // Column sums, in u64 over at most CHUNK terms below 2^52 at a time.
+                    for (panel, block) in b.chunks(d * nr).enumerate() {
+                        for part in block.chunks(CHUNK * nr) {
+                            let mut sums = [0u64; 32];
+                            for row in part.chunks(nr) {
+                                for (s, &v) in sums.iter_mut().zip(row) {
+                                    *s += v;
+                                }
+                            }
+                            let totals = column_sums[panel * nr..][..nr].iter_mut();
+                            for (total, &s) in totals.zip(&sums) {
+                                *total += i128::from(s);
+                            }
+                        }
+                    }
+                    multiply(
+                        kernel,
+                        out_per_group,
+                        d,
+                        &packed[g][index],
+                        b,
+                        panels,
+                        lo,
+                        hi,
+                        ldc,
+                    );
+                    if index + 1 < chunks.len() {
+                        for (l, h) in lo.iter_mut().zip(hi.iter_mut()) {
+                            *h += *l >> 52;
+                            *l &= LOW;
+                        }
+                    }
+                }
+                for o in 0..out_per_group {
+                    let channel = g * out_per_group + o;
+                    let at = (batch * p.out_channels + channel) * p.map.positions + t0;
+                    // SAFETY: outputs (batch, channel, t0..t1) belong to this tile only.
+                    let out = unsafe { shared.range(at, cols) };
+                    let (lo, hi) = (&lo[o * ldc..][..cols], &hi[o * ldc..][..cols]);
+                    for (((v, &l), &h), &sum_x) in out.iter_mut().zip(lo).zip(hi).zip(&*column_sums)
+                    {
+                        let s = (i128::from(h) << 52) + i128::from(l);
+                        let sum_xw = s - ow * sum_x + constant[channel];
+                        *v = if multiplier == 1 {
+                            sum_xw + biases[channel]
+                        } else {
+                            sum_xw * multiplier + biases[channel]
+                        };
+                    }
+                }
+            },
+        )
+    });
+    ScaledTensor {
+        integers: Integers::Wide(
+            ArrayD::from_shape_vec(IxDyn(&p.output_shape), values).expect("shape"),
+        ),
+        scale: budget.scale.clone(),
+    }
+}
+
+/// lo, hi (m x n, row stride ldc) += the low and high sums of A B over `depth`, A packed by
+/// [`pack_a`], B as n/nr panels of depth x nr, k-major; blocked like
+/// [`super::gemm::multiply_packed`].
+#[allow(clippy::too_many_arguments)] // the BLAS-style argument list of a GEMM
+fn multiply(
+    kernel: WideKernel,
+    m: usize,
+    depth: usize,
+    a_packed: &[u64],
+    b_packed: &[u64],
+    b_panels: usize,
+    lo: &mut [u64],
+    hi: &mut [u64],
+    ldc: usize,
+) {
+    let (mr, nr) = (kernel.mr, kernel.nr);
+    const KC: usize = 128;
+    let mut l0 = 0;
+    while l0 < depth {
+        let l1 = (l0 + KC).min(depth);
+        for panel_b in 0..b_panels {
+            let b_panel = &b_packed[panel_b * depth * nr..][..depth * nr];
+            for panel_a in 0..m.div_ceil(mr) {
+                let a_panel = &a_packed[panel_a * depth * mr..][..depth * mr];
+                let at = panel_a * mr * ldc + panel_b * nr;
+                kernel.multiply_add(
+                    l1 - l0,
+                    &a_panel[l0 * mr..l1 * mr],
+                    &b_panel[l0 * nr..l1 * nr],
+                    (&mut lo[at..], &mut hi[at..]),
+                    ldc,
+                );
+            }
+        }
+        l0 = l1;
+    }
+}
