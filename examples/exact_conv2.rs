@@ -65,10 +65,11 @@ fn main() {
             .unwrap();
         let total = start.elapsed();
         println!(
-            "threads {threads}: scaling {:.2} ms (on cpu {:.2}, waiting {:.2}), total {:.2} ms, plan lanes {}, output {:?}",
+            "threads {threads}: scaling {:.2} ms (on cpu {:.2}, waiting {:.2}), engine {:.2} ms, total {:.2} ms, plan lanes {}, output {:?}",
             scaled.as_secs_f64() * 1e3,
             (run1 - run0) / 1e6,
             (wait1 - wait0) / 1e6,
+            (total - scaled).as_secs_f64() * 1e3,
             total.as_secs_f64() * 1e3,
             plan.lanes(),
             y.shape()

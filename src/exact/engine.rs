@@ -742,6 +742,10 @@ pub fn run(
 /// im2col of one tile into packed B panels: row kk - k0 of panel P holds, for the reduction
 /// index kk = (channel, tap), the input values read by the tile's outputs P nr .. P nr + nr
 /// (`zero` where the map says [`NONE`]; every slot is written, so the buffer needs no clearing).
+///
+/// The map depends on the tap only, so whether a block of nr outputs reads nr consecutive
+/// inputs (the interior of stride-1 layers: one copy) is decided once per (tap, panel), not
+/// once per channel.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gather<T: Copy>(
     b: &mut [T],
@@ -755,30 +759,36 @@ pub(super) fn gather<T: Copy>(
     nr: usize,
 ) {
     let d = k1 - k0;
+    let taps = p.map.taps;
+    let panels = cols.div_ceil(nr);
+    // runs[tap * panels + panel] = the first input position when the block is a full run of
+    // nr consecutive positions inside the channel.
+    let runs: Vec<Option<usize>> = (0..taps)
+        .flat_map(|tap| map[tap * cols..(tap + 1) * cols].chunks(nr))
+        .map(|block| {
+            let first = block[0] as usize;
+            let run = block.len() == nr
+                && first < p.spatial
+                && p.spatial - first >= nr
+                && block
+                    .windows(2)
+                    .all(|pair| pair[1] == pair[0].wrapping_add(1));
+            run.then_some(first)
+        })
+        .collect();
     for kk in k0..k1 {
-        let (ch, tap) = (kk / p.map.taps, kk % p.map.taps);
+        let (ch, tap) = (kk / taps, kk % taps);
         let channel = &sample[(first_channel + ch) * p.spatial..][..p.spatial];
         let sources = &map[tap * cols..(tap + 1) * cols];
         let row = kk - k0;
-        // NONE (u32::MAX) is beyond every channel (GatherMap::new refuses larger inputs), so
-        // `get` turns it into the padding's zero without a separate test.
         for (panel, block) in sources.chunks(nr).enumerate() {
             let slots = &mut b[panel * d * nr + row * nr..][..nr];
-            if block.len() == nr {
-                // Interior blocks of stride-1 layers read consecutive inputs: one copy.
-                let first = block[0] as usize;
-                let consecutive = first + nr <= channel.len()
-                    && block
-                        .windows(2)
-                        .all(|pair| pair[1] == pair[0].wrapping_add(1));
-                if consecutive {
-                    slots.copy_from_slice(&channel[first..first + nr]);
-                } else {
-                    for (slot, &s) in slots.iter_mut().zip(block) {
-                        *slot = channel.get(s as usize).copied().unwrap_or(zero);
-                    }
-                }
+            if let Some(first) = runs[tap * panels + panel] {
+                slots.copy_from_slice(&channel[first..first + nr]);
             } else {
+                // NONE (u32::MAX) is beyond every channel (GatherMap::new refuses larger
+                // inputs), so `get` turns it into the padding's zero without a separate test;
+                // the slots past a partial block are zero too.
                 for (i, slot) in slots.iter_mut().enumerate() {
                     *slot = block
                         .get(i)

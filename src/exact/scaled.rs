@@ -314,23 +314,26 @@ impl ScaledTensor {
     /// The integers plus 2^bits as u64, in C order, when every one is below 2^bits <= 2^62 in
     /// magnitude (then each result is below 2^(bits + 1)); None otherwise.
     pub fn offset_u64(&self, bits: u64) -> Option<Vec<u64>> {
-        if bits > 62 || self.bits() > bits {
+        if bits > 62 {
             return None;
         }
         let offset = 1i64 << bits;
-        Some(match &self.integers {
-            // bits <= 62: the shift and the sum lose nothing, and the sum is positive.
+        match &self.integers {
+            // Each width checked as it is read (one pass); bits <= 62: the shift and the sum
+            // lose nothing, and the sum is positive.
             Integers::Dyadic(a) => in_c_order(a)
                 .iter()
-                .map(|d| ((d.mantissa << d.shift) + offset) as u64)
+                .map(|d| (d.bits() <= bits).then(|| ((d.mantissa << d.shift) + offset) as u64))
                 .collect(),
-            _ => self
-                .i64_values()
-                .expect("below 2^62")
-                .into_iter()
-                .map(|v| (v + offset) as u64)
-                .collect(),
-        })
+            _ if self.bits() > bits => None,
+            _ => Some(
+                self.i64_values()
+                    .expect("below 2^62")
+                    .into_iter()
+                    .map(|v| (v + offset) as u64)
+                    .collect(),
+            ),
+        }
     }
 
     /// Residues modulo the prime p of the integers, in C order.

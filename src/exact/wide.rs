@@ -291,7 +291,16 @@ pub(super) fn run_in_chunks(
         })
         .collect();
 
+    // Tiles of about 2^17 gathered values (the B panel stays in L2), and with several threads
+    // at least 16 tiles per thread over the layer, so that the last tiles balance the threads.
+    let threads = pool.current_num_threads();
+    let per_thread = if threads > 1 {
+        (p.batch * p.groups * p.map.positions / (16 * threads) / nr).max(1) * nr
+    } else {
+        usize::MAX
+    };
     let width = ((((1usize << 17) / depth.max(1)) / nr).max(1) * nr)
+        .min(per_thread)
         .min(p.map.positions.div_ceil(nr).max(1) * nr);
     let tiles: Vec<(usize, usize, usize, usize)> = (0..p.batch)
         .flat_map(|b| (0..p.groups).map(move |g| (b, g)))
@@ -374,16 +383,22 @@ pub(super) fn run_in_chunks(
                         }
                     }
                 }
+                // 2^bw sum X per column, once per tile (the same for every output channel).
+                for sum_x in column_sums[..cols].iter_mut() {
+                    *sum_x <<= bw;
+                }
                 for o in 0..out_per_group {
                     let channel = g * out_per_group + o;
                     let at = (batch * p.out_channels + channel) * p.map.positions + t0;
                     // SAFETY: outputs (batch, channel, t0..t1) belong to this tile only.
                     let out = unsafe { shared.range(at, cols) };
                     let (lo, hi) = (&lo[o * ldc..][..cols], &hi[o * ldc..][..cols]);
-                    for (((v, &l), &h), &sum_x) in out.iter_mut().zip(lo).zip(hi).zip(&*column_sums)
+                    let constant = constant[channel];
+                    for (((v, &l), &h), &offset_x) in
+                        out.iter_mut().zip(lo).zip(hi).zip(&*column_sums)
                     {
                         let s = (i128::from(h) << 52) + i128::from(l);
-                        let sum_xw = s - ow * sum_x + constant[channel];
+                        let sum_xw = s - offset_x + constant;
                         *v = if multiplier == 1 {
                             sum_xw + biases[channel]
                         } else {
