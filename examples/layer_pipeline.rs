@@ -47,22 +47,28 @@ fn main() {
     for threads in [1, 2] {
         let engine = ExactEngine::new(threads);
         let (mut engine_alone, mut pipeline) = (Vec::new(), Vec::new());
+        let (mut conversion, mut rounding) = (Vec::new(), Vec::new());
         for _ in 0..7 {
             let start = Instant::now();
             let xs = ScaledTensor::from_f64(x.view()).expect("finite");
             let ws = ScaledTensor::from_f64(w.view()).expect("finite");
             let computing = Instant::now();
+            conversion.push((computing - start).as_secs_f64() * 1e3);
             let y = engine
                 .correlate(&xs, &ws, None, &geometry)
                 .expect("a valid layer");
             engine_alone.push(computing.elapsed().as_secs_f64() * 1e3);
+            let round_start = Instant::now();
             let rounded = y.rounded(FloatFormat::F32);
+            rounding.push(round_start.elapsed().as_secs_f64() * 1e3);
             std::hint::black_box(rounded);
             pipeline.push(start.elapsed().as_secs_f64() * 1e3);
         }
         for (name, times) in [
             ("engine alone", &mut engine_alone),
             ("pipeline", &mut pipeline),
+            ("conversion in", &mut conversion),
+            ("rounding out", &mut rounding),
         ] {
             times.sort_by(f64::total_cmp);
             println!(

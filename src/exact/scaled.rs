@@ -563,14 +563,14 @@ impl ScaledTensor {
     /// integer through its top 126 bits with a sticky bit); any other scale through the exact
     /// rational. Overflow gives infinity, as IEEE rounding to nearest does.
     pub fn rounded(&self, format: crate::scalar::FloatFormat) -> Vec<f64> {
-        use crate::scalar::{f64_from_format_bits, round_dyadic_to_bits, round_to_bits};
+        use crate::scalar::{f64_from_format_bits, round_dyadic_to_value, round_to_bits};
         let Some(e) = self.power_of_two_scale() else {
             return (0..self.len())
                 .map(|i| f64_from_format_bits(round_to_bits(&self.value(i), format), format))
                 .collect();
         };
         let round = |negative: bool, magnitude: u128, k: i64| {
-            f64_from_format_bits(round_dyadic_to_bits(negative, magnitude, k, format), format)
+            round_dyadic_to_value(negative, magnitude, k, format)
         };
         match &self.integers {
             Integers::Dyadic(a) => in_c_order(a)

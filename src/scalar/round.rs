@@ -185,6 +185,66 @@ pub fn round_dyadic_to_bits(negative: bool, magnitude: u128, k: i64, format: Flo
     sign_bit | (biased << fraction_bits) | fraction
 }
 
+/// (-1)^negative magnitude 2^k correctly rounded into `format`, as the f64 holding that value:
+/// `f64_from_format_bits(round_dyadic_to_bits(..))`, by the processor's own rounding where
+/// that is provably the same.
+///
+/// Round to odd (`proofs/exact.md`, E8): cut the magnitude to its top q bits and set the last
+/// one when any dropped bit is set. For q >= p + 2 that changes nothing under a later rounding
+/// to nearest at precision p (Boldo and Melquiond, "Emulation of FMA and correctly rounded
+/// sums: proved algorithms using rounding to odd", IEEE TC 2008), also when that rounding
+/// lands in the subnormal range (fewer than p bits). So:
+/// - binary32: q = 53; the cut value m 2^s is an f64 exactly when its leading bit's exponent
+///   is in [-1022, 1023], and `as f32` rounds it to nearest, ties to even, with subnormals and
+///   overflow to infinity as IEEE 754 says;
+/// - binary64: q = 63; `m as f64` rounds m to 53 bits, and multiplying by 2^s is exact while
+///   the result stays normal (its leading exponent in [-1022, 1022]), overflow going to
+///   infinity as the rounding would.
+///
+/// Everything else (other formats, results near f64's range limits) goes through
+/// [`round_dyadic_to_bits`]. O(1).
+pub fn round_dyadic_to_value(negative: bool, magnitude: u128, k: i64, format: FloatFormat) -> f64 {
+    let general =
+        || f64_from_format_bits(round_dyadic_to_bits(negative, magnitude, k, format), format);
+    let q = match format {
+        FloatFormat::F32 => 53,
+        FloatFormat::F64 => 63,
+        _ => return general(),
+    };
+    if magnitude == 0 {
+        return general();
+    }
+    let bits = 128 - i64::from(magnitude.leading_zeros());
+    let drop = (bits - q).max(0);
+    let mut m = (magnitude >> drop) as u64;
+    if drop > 0 && magnitude & ((1u128 << drop) - 1) != 0 {
+        m |= 1;
+    }
+    // value ~ m 2^s, leading bit at exponent (bits - drop - 1) + s = bits - 1 + k.
+    let s = k + drop;
+    let leading = bits - 1 + k;
+    if !(-1022..=1022).contains(&leading) || s < -1074 {
+        return general();
+    }
+    // 2^s as an f64 (s in [-1074, 1022]: a subnormal power below -1022).
+    let power = if s >= -1022 {
+        f64::from_bits(((s + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1u64 << (s + 1074))
+    };
+    let value = match format {
+        // m < 2^53: exact in f64, and so is the product (its leading exponent is normal).
+        FloatFormat::F32 => f64::from((m as f64 * power) as f32),
+        // m as f64 rounds to 53 bits; the product by 2^s is exact or overflows to infinity.
+        _ => m as f64 * power,
+    };
+    if negative {
+        -value
+    } else {
+        value
+    }
+}
+
 /// The value of a float of `format` given by its bits (the low `format.width()` bits), as
 /// the f64 that holds it exactly (every format here fits in f64); infinities stay infinite.
 pub fn f64_from_format_bits(bits: u64, format: FloatFormat) -> f64 {
@@ -303,9 +363,17 @@ mod tests {
             let q = rational_from_parts(BigInt::from(magnitude), k);
             let q = if negative { -q } else { q };
             for format in formats {
+                let bits = round_dyadic_to_bits(negative, magnitude, k, format);
                 assert_eq!(
-                    round_dyadic_to_bits(negative, magnitude, k, format),
+                    bits,
                     round_to_bits(&q, format),
+                    "{magnitude} 2^{k} in {format:?}"
+                );
+                let value = round_dyadic_to_value(negative, magnitude, k, format);
+                let expected = f64_from_format_bits(bits, format);
+                assert_eq!(
+                    value.to_bits(),
+                    expected.to_bits(),
                     "{magnitude} 2^{k} in {format:?}"
                 );
             }
