@@ -518,7 +518,8 @@ impl ScaledTensor {
             let mut k = k;
             while k != 0 && v != 0.0 && v.is_finite() {
                 let step = k.clamp(-1000, 1000);
-                v *= 2f64.powi(step as i32);
+                // 2^step, a normal f64.
+                v *= f64::from_bits(((step + 1023) as u64) << 52);
                 k -= step;
             }
             v
@@ -546,6 +547,14 @@ impl ScaledTensor {
                 .iter()
                 .map(|d| scale(d.mantissa as f64, e + i64::from(d.shift)))
                 .collect(),
+            // The correctly rounded value, which is also `scale`'s (v rounded once, then an
+            // exact scaling by 2^e).
+            Integers::Wide(a) if a.iter().all(|&v| v != i128::MIN) => {
+                match crate::scalar::scaled_i128_rounding(e, crate::scalar::FloatFormat::F64) {
+                    Some(round) => in_c_order(a).iter().map(|&v| round(v)).collect(),
+                    None => in_c_order(a).iter().map(|&v| scale(v as f64, e)).collect(),
+                }
+            }
             Integers::Wide(a) => in_c_order(a).iter().map(|&v| scale(v as f64, e)).collect(),
             Integers::Big(a) => in_c_order(a)
                 .iter()
@@ -580,10 +589,17 @@ impl ScaledTensor {
                     round(d.mantissa < 0, u128::from(d.mantissa.unsigned_abs()), k)
                 })
                 .collect(),
-            Integers::Wide(a) => in_c_order(a)
-                .iter()
-                .map(|&v| round(v < 0, v.unsigned_abs(), e))
-                .collect(),
+            Integers::Wide(a) => {
+                let a = in_c_order(a);
+                let narrow = a.iter().all(|&v| v != i128::MIN);
+                match crate::scalar::scaled_i128_rounding(e, format) {
+                    Some(fast) if narrow => a.iter().map(|&v| fast(v)).collect(),
+                    _ => a
+                        .iter()
+                        .map(|&v| round(v < 0, v.unsigned_abs(), e))
+                        .collect(),
+                }
+            }
             Integers::Big(a) => in_c_order(a)
                 .iter()
                 .map(|v| {

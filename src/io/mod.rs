@@ -8,7 +8,10 @@ pub mod json;
 pub mod npy;
 
 pub use json::{read_exact_json, write_exact_json};
-pub use npy::{read_npy, read_npy_bytes, read_npy_f64, write_npy, write_npy_rounded, Dtype};
+pub use npy::{
+    read_npy, read_npy_bytes, read_npy_f64, read_npy_float, read_npy_float_bytes, write_npy,
+    write_npy_rounded, Dtype, FloatArray,
+};
 
 use crate::scalar::Rational;
 use ndarray::ArrayD;

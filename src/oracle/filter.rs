@@ -20,6 +20,11 @@ use crate::scalar::{round_to_f64, FloatFormat, Rational};
 use ndarray::ArrayD;
 use num_traits::{Signed, Zero};
 
+/// 2^-52, 2^-48 and 2^-1060 (a subnormal), the margins of the filter.
+const TWO_POW_M52: f64 = f64::from_bits((1023 - 52) << 52);
+const TWO_POW_M48: f64 = f64::from_bits((1023 - 48) << 52);
+const TWO_POW_M1060: f64 = f64::from_bits(1 << (1074 - 1060));
+
 /// The contract's constants as f64 (rounded to nearest).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FloatBound {
@@ -52,8 +57,8 @@ impl FloatBound {
             return None;
         }
         let tiny = f64::from_bits(1); // 2^-1074
-        let error_margin = 2f64.powi(-52) * (error + y.abs()) + 2.0 * tiny;
-        let bound_margin = 2f64.powi(-48) * bound + 2f64.powi(-1060).max(tiny);
+        let error_margin = TWO_POW_M52 * (error + y.abs()) + 2.0 * tiny;
+        let bound_margin = TWO_POW_M48 * bound + TWO_POW_M1060;
         if error + error_margin <= bound - bound_margin {
             Some(true)
         } else if error - error_margin > bound + bound_margin {

@@ -211,7 +211,8 @@ fn rounded_bits<'a>(y_f: f64, y: impl Fn() -> &'a Rational, format: FloatFormat)
         }
     };
     if y_f.is_normal() {
-        let (lo, hi) = (y_f * (1.0 - 2f64.powi(-50)), y_f * (1.0 + 2f64.powi(-50)));
+        const TWO_POW_M50: f64 = f64::from_bits((1023 - 50) << 52);
+        let (lo, hi) = (y_f * (1.0 - TWO_POW_M50), y_f * (1.0 + TWO_POW_M50));
         if let (Some(a), Some(b)) = (narrow(lo), narrow(hi)) {
             if a == b {
                 return a;

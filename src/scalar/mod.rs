@@ -23,7 +23,7 @@ pub use precision::Precision;
 pub use round::{
     f64_from_format_bits, round_dyadic_to_bits, round_dyadic_to_value, round_to_bf16,
     round_to_bits, round_to_f16, round_to_f32, round_to_f64, round_to_format, round_to_tf32,
-    FloatFormat,
+    scaled_i128_rounding, FloatFormat,
 };
 
 use num_traits::{One, Zero};

@@ -245,6 +245,44 @@ pub fn round_dyadic_to_value(negative: bool, magnitude: u128, k: i64, format: Fl
     }
 }
 
+/// [`round_dyadic_to_value`] for integers below 2^127 in magnitude sharing one exponent k:
+/// the rounding of v 2^k into binary32 or binary64 as a function of v, without branches on
+/// the value; None for other formats and for k outside [-1022, 895].
+///
+/// Every non-zero v 2^k then has its leading exponent in [k, 126 + k] within f64's normal
+/// range [-1022, 1023], so scaling by powers of two is exact. |v| is first rounded to odd at
+/// q bits (its top q bits, the last one set when a dropped bit is set), q = 63 for binary64
+/// and 53 for binary32: an integer m below 2^q times 2^d. binary64: `m as f64` rounds to
+/// nearest even at 53 bits; binary32: `m as f64` is exact and `as f32` rounds to nearest even
+/// at 24 bits, subnormals and overflow included. Either way q >= p + 2, so by the argument of
+/// [`round_dyadic_to_value`] the two roundings give the one correct rounding of v 2^k; the
+/// sign by symmetry. O(1).
+pub fn scaled_i128_rounding(k: i64, format: FloatFormat) -> Option<impl Fn(i128) -> f64> {
+    let (single, q) = match format {
+        FloatFormat::F32 => (true, 53u32),
+        FloatFormat::F64 => (false, 63u32),
+        _ => return None,
+    };
+    if !(-1022..=895).contains(&k) {
+        return None;
+    }
+    let power = f64::from_bits(((k + 1023) as u64) << 52);
+    Some(move |v: i128| {
+        let a = v.unsigned_abs();
+        let drop = (128 - q).saturating_sub(a.leading_zeros());
+        let sticky = u128::from(a & ((1u128 << drop) - 1) != 0);
+        let m = ((a >> drop) | sticky) as i64;
+        let cut = f64::from_bits((u64::from(drop) + 1023) << 52);
+        let r = m as f64 * cut * power;
+        let r = if single { f64::from(r as f32) } else { r };
+        if v < 0 {
+            -r
+        } else {
+            r
+        }
+    })
+}
+
 /// The value of a float of `format` given by its bits (the low `format.width()` bits), as
 /// the f64 that holds it exactly (every format here fits in f64); infinities stay infinite.
 pub fn f64_from_format_bits(bits: u64, format: FloatFormat) -> f64 {
@@ -335,6 +373,50 @@ mod tests {
     /// magnitudes of every width, exponents across the subnormal, normal and overflow ranges,
     /// and exact ties.
     #[test]
+    fn scaled_i128_rounding_agrees_at_the_binary32_and_binary64_boundaries() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // Exponents that put v 2^k among binary32's subnormals and its overflow, binary64's
+        // subnormal edge and its largest values; magnitudes of every width up to 127 bits,
+        // one in four a tie at 24 or 53 bits, some of those just above the tie by a bit below
+        // the 53 or 63 kept before the final rounding: only the sticky bit tells them apart.
+        let ks = (-215..=130).chain(-1022..=-950).chain(830..=895);
+        for k in ks {
+            for case in 0..64 {
+                let width = 1 + (next() % 127) as u32;
+                let random = u128::from(next()) << 64 | u128::from(next());
+                let mut v = (random >> (128 - width)) as i128;
+                if case % 4 == 0 && width > 25 {
+                    let p = if case % 8 == 0 { 24 } else { 53.min(width - 1) };
+                    let low = width - p;
+                    v = (v >> low << low) | (1i128 << (low - 1));
+                    if case % 16 == 8 {
+                        v |= 1;
+                    }
+                }
+                let negative = next() & 1 == 1;
+                for format in [FloatFormat::F32, FloatFormat::F64] {
+                    let round = scaled_i128_rounding(k, format).expect("k in range");
+                    let got = round(if negative { -v } else { v });
+                    let bits = round_dyadic_to_bits(negative, v as u128, k, format);
+                    let expected = f64_from_format_bits(bits, format);
+                    if v != 0 {
+                        assert_eq!(got.to_bits(), expected.to_bits(), "{v} 2^{k} {format:?}");
+                    }
+                }
+            }
+        }
+        assert!(scaled_i128_rounding(-1023, FloatFormat::F32).is_none());
+        assert!(scaled_i128_rounding(896, FloatFormat::F64).is_none());
+        assert!(scaled_i128_rounding(0, FloatFormat::F16).is_none());
+    }
+
+    #[test]
     fn dyadic_rounding_agrees_with_the_rational_rounding() {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = || {
@@ -369,6 +451,21 @@ mod tests {
                     round_to_bits(&q, format),
                     "{magnitude} 2^{k} in {format:?}"
                 );
+                if let (Some(round), Ok(v)) =
+                    (scaled_i128_rounding(k, format), i128::try_from(magnitude))
+                {
+                    let v = if negative { -v } else { v };
+                    let fast = round(v);
+                    let expected = f64_from_format_bits(bits, format);
+                    // v = 0 has no sign: +0.
+                    if v != 0 {
+                        assert_eq!(
+                            fast.to_bits(),
+                            expected.to_bits(),
+                            "{v} 2^{k} in {format:?}"
+                        );
+                    }
+                }
                 let value = round_dyadic_to_value(negative, magnitude, k, format);
                 let expected = f64_from_format_bits(bits, format);
                 assert_eq!(

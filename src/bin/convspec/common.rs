@@ -7,7 +7,7 @@ use convspec::geometry::parse::{
     parse_auto_pad, parse_onnx_pads, parse_padding, parse_padding_mode, parse_per_dim,
 };
 use convspec::geometry::ConvGeometry;
-use convspec::io::{read_tensor, write_exact_json, write_npy, Dtype, ExactTensor};
+use convspec::io::{read_tensor, write_exact_json, write_npy, Dtype, ExactTensor, FloatArray};
 use convspec::scalar::Rational;
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
@@ -245,12 +245,21 @@ pub fn read_float_operands(
     let mut tensors = Vec::new();
     let mut promoted: Option<Dtype> = None;
     for path in &paths {
-        let Ok((dtype, values)) = convspec::io::read_npy_f64(path) else {
+        let Ok((dtype, values)) = convspec::io::read_npy_float(path) else {
             return Ok(None);
         };
-        // The f64 values and their scaled integers (16 bytes each) within the memory limit.
-        convspec::limits::check("reading the operands", values.len() as u128 * 24)?;
-        let Ok(tensor) = ScaledTensor::from_f64(values.view()) else {
+        // The values and their scaled integers (16 bytes each) within the memory limit.
+        let tensor = match values {
+            FloatArray::F32(values) => {
+                convspec::limits::check("reading the operands", values.len() as u128 * 20)?;
+                ScaledTensor::from_f32(values.view())
+            }
+            FloatArray::F64(values) => {
+                convspec::limits::check("reading the operands", values.len() as u128 * 24)?;
+                ScaledTensor::from_f64(values.view())
+            }
+        };
+        let Ok(tensor) = tensor else {
             return Ok(None);
         };
         tensors.push(tensor);
