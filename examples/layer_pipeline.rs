@@ -5,13 +5,16 @@
 //! count (the engine alone, and the whole pipeline), so that the Python call's and the command
 //! line's overheads can be measured against it.
 //!
-//! Run: `cargo run --release --example layer_pipeline [x.npy w.npy]` (the operands from
-//! .npy files, to time the same data as another program; the running time depends on the
-//! data's exponent range, which sets the width of the scaled integers).
+//! Run: `cargo run --release --example layer_pipeline [x.npy w.npy [threads]]` (the operands
+//! from .npy files, to time the same data as another program; the running time depends on the
+//! data's exponent range, which sets the width of the scaled integers). Every step runs in a
+//! pool of the given thread count (1 and 2 when none is given). Also times the oracle on the
+//! rounded output: y and S, then the decision of every element.
 
 use convspec::exact::{ExactEngine, ScaledTensor};
 use convspec::geometry::{ConvGeometry, Padding};
 use convspec::ndarray::{ArrayD, IxDyn};
+use convspec::oracle::{check, CheckOptions, Precision, Reference};
 use convspec::scalar::FloatFormat;
 use std::time::Instant;
 
@@ -29,7 +32,7 @@ fn main() {
         (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     };
     let files: Vec<String> = std::env::args().skip(1).collect();
-    let (x, w) = if let [x, w] = &files[..] {
+    let (x, w) = if let [x, w, ..] = &files[..] {
         let read = |path: &str| {
             convspec::io::read_npy_f64(path.as_ref())
                 .expect("an .npy file")
@@ -44,31 +47,63 @@ fn main() {
         (x, w)
     };
     let geometry = ConvGeometry::new(2).with_padding(Padding::uniform(1, 2));
-    for threads in [1, 2] {
+    let counts = match files.get(2) {
+        Some(t) => vec![t.parse().expect("a thread count")],
+        None => vec![1, 2],
+    };
+    for threads in counts {
         let engine = ExactEngine::new(threads);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a pool");
         let (mut engine_alone, mut pipeline) = (Vec::new(), Vec::new());
         let (mut conversion, mut rounding) = (Vec::new(), Vec::new());
+        let (mut reference, mut decision) = (Vec::new(), Vec::new());
         for _ in 0..7 {
-            let start = Instant::now();
-            let xs = ScaledTensor::from_f64(x.view()).expect("finite");
-            let ws = ScaledTensor::from_f64(w.view()).expect("finite");
-            let computing = Instant::now();
-            conversion.push((computing - start).as_secs_f64() * 1e3);
-            let y = engine
-                .correlate(&xs, &ws, None, &geometry)
-                .expect("a valid layer");
-            engine_alone.push(computing.elapsed().as_secs_f64() * 1e3);
-            let round_start = Instant::now();
-            let rounded = y.rounded(FloatFormat::F32);
-            rounding.push(round_start.elapsed().as_secs_f64() * 1e3);
-            std::hint::black_box(rounded);
-            pipeline.push(start.elapsed().as_secs_f64() * 1e3);
+            pool.install(|| {
+                let start = Instant::now();
+                let xs = ScaledTensor::from_f64(x.view()).expect("finite");
+                let ws = ScaledTensor::from_f64(w.view()).expect("finite");
+                let computing = Instant::now();
+                conversion.push((computing - start).as_secs_f64() * 1e3);
+                let y = engine
+                    .correlate(&xs, &ws, None, &geometry)
+                    .expect("a valid layer");
+                engine_alone.push(computing.elapsed().as_secs_f64() * 1e3);
+                let round_start = Instant::now();
+                let rounded = y.rounded(FloatFormat::F32);
+                rounding.push(round_start.elapsed().as_secs_f64() * 1e3);
+                pipeline.push(start.elapsed().as_secs_f64() * 1e3);
+                // The oracle on the rounded output: y and S, then every element decided.
+                let oracle_start = Instant::now();
+                let exact = Reference::correlate_scaled(&engine, &xs, &ws, None, &geometry)
+                    .expect("a valid layer");
+                let deciding = Instant::now();
+                reference.push((deciding - oracle_start).as_secs_f64() * 1e3);
+                let candidate =
+                    ArrayD::from_shape_vec(IxDyn(y.shape()), rounded).expect("y's shape");
+                let report = check(
+                    &exact,
+                    candidate.view(),
+                    Precision::Fp32,
+                    &CheckOptions::default(),
+                );
+                decision.push(deciding.elapsed().as_secs_f64() * 1e3);
+                assert_eq!(
+                    report.expect("same shape").failed,
+                    0,
+                    "a correct rounding passes"
+                );
+            });
         }
         for (name, times) in [
             ("engine alone", &mut engine_alone),
             ("pipeline", &mut pipeline),
             ("conversion in", &mut conversion),
             ("rounding out", &mut rounding),
+            ("oracle's y and S", &mut reference),
+            ("oracle's decision", &mut decision),
         ] {
             times.sort_by(f64::total_cmp);
             println!(

@@ -13,6 +13,7 @@ use crate::scalar::{Integer, Rational};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use num_integer::Integer as _;
 use num_traits::{One, Signed, Zero};
+use rayon::prelude::*;
 
 /// An integer mantissa * 2^shift: one element of a float tensor scaled to integers, without
 /// materialising the (possibly hundreds of bits wide) integer.
@@ -71,9 +72,9 @@ impl ScaledTensor {
     /// Scales floats given by their bits (precision p and exponent width of the format) to
     /// integers: value = (-1)^s m 2^e exactly; trailing zero bits of m are moved into e so that
     /// the common exponent e_min is as large as possible (fewer bits per integer).
-    fn from_float_bits<T: Copy>(
+    fn from_float_bits<T: Copy + Send + Sync>(
         values: ArrayViewD<'_, T>,
-        to_bits: impl Fn(T) -> u64,
+        to_bits: impl Fn(T) -> u64 + Sync,
         precision: u32,
         exponent_bits: u32,
         describe: impl Fn(u64) -> String,
@@ -93,19 +94,28 @@ impl ScaledTensor {
             || std::borrow::Cow::Owned(values.iter().copied().collect()),
             std::borrow::Cow::Borrowed,
         );
-        let mut e_min = i64::MAX;
-        for (i, &v) in data.iter().enumerate() {
-            let (m, e) =
-                parts(v).map_err(|_| not_finite(i, values.shape(), describe(to_bits(v))))?;
-            if m != 0 {
-                e_min = e_min.min(e);
-            }
-        }
+        // In parallel (the current rayon pool); the first non-finite value found again in order.
+        let e_min = data
+            .par_iter()
+            .with_min_len(PARALLEL_GRAIN)
+            .map(|&v| {
+                parts(v)
+                    .ok()
+                    .map(|(m, e)| if m == 0 { i64::MAX } else { e })
+            })
+            .reduce(|| Some(i64::MAX), |a, b| Some(a?.min(b?)));
+        let Some(e_min) = e_min else {
+            let (i, &v) = (data.iter().enumerate())
+                .find(|&(_, &v)| parts(v).is_err())
+                .expect("a value that does not decode");
+            return Err(not_finite(i, values.shape(), describe(to_bits(v))));
+        };
         let e_min = if e_min == i64::MAX { 0 } else { e_min };
         // Pass 2: m 2^(e - e_min) per value (decoding again is cheaper than keeping the
         // first pass's results in a buffer as large as the input).
         let integers: Vec<Dyadic> = data
-            .iter()
+            .par_iter()
+            .with_min_len(PARALLEL_GRAIN)
             .map(|&v| {
                 let (m, e) = parts(v).expect("finite (pass 1)");
                 Dyadic {
@@ -247,14 +257,14 @@ impl ScaledTensor {
     pub fn abs(&self) -> ScaledTensor {
         let integers = match &self.integers {
             // -(i64::MIN) is not an i64.
-            Integers::Dyadic(a) if a.iter().any(|d| d.mantissa == i64::MIN) => {
+            Integers::Dyadic(a) if in_c_order(a).iter().any(|d| d.mantissa == i64::MIN) => {
                 Integers::Big(a.mapv(|d| d.to_integer().abs()))
             }
-            Integers::Dyadic(a) => Integers::Dyadic(a.mapv(|d| Dyadic {
+            Integers::Dyadic(a) => Integers::Dyadic(par_map(a, |d| Dyadic {
                 mantissa: d.mantissa.abs(),
-                ..d
+                ..*d
             })),
-            Integers::Wide(a) => Integers::Wide(a.mapv(i128::abs)),
+            Integers::Wide(a) => Integers::Wide(par_map(a, |v| v.abs())),
             Integers::Big(a) => Integers::Big(a.mapv(|v| v.abs())),
         };
         ScaledTensor {
@@ -319,12 +329,23 @@ impl ScaledTensor {
         }
         let offset = 1i64 << bits;
         match &self.integers {
-            // Each width checked as it is read (one pass); bits <= 62: the shift and the sum
-            // lose nothing, and the sum is positive.
-            Integers::Dyadic(a) => in_c_order(a)
-                .iter()
-                .map(|d| (d.bits() <= bits).then(|| ((d.mantissa << d.shift) + offset) as u64))
-                .collect(),
+            // Every width checked first; bits <= 62: the shift and the sum lose nothing, and
+            // the sum is positive.
+            Integers::Dyadic(a) => {
+                let a = in_c_order(a);
+                let fits = a
+                    .par_iter()
+                    .with_min_len(PARALLEL_GRAIN)
+                    .all(|d| d.bits() <= bits);
+                // Collected by index straight into the result (an Option per element would
+                // gather pieces and copy them).
+                fits.then(|| {
+                    a.par_iter()
+                        .with_min_len(PARALLEL_GRAIN)
+                        .map(|d| ((d.mantissa << d.shift) + offset) as u64)
+                        .collect()
+                })
+            }
             _ if self.bits() > bits => None,
             _ => Some(
                 self.i64_values()
@@ -549,9 +570,13 @@ impl ScaledTensor {
                 .collect(),
             // The correctly rounded value, which is also `scale`'s (v rounded once, then an
             // exact scaling by 2^e).
-            Integers::Wide(a) if a.iter().all(|&v| v != i128::MIN) => {
+            Integers::Wide(a) if in_c_order(a).iter().all(|&v| v != i128::MIN) => {
                 match crate::scalar::scaled_i128_rounding(e, crate::scalar::FloatFormat::F64) {
-                    Some(round) => in_c_order(a).iter().map(|&v| round(v)).collect(),
+                    Some(round) => in_c_order(a)
+                        .par_iter()
+                        .with_min_len(PARALLEL_GRAIN)
+                        .map(|&v| round(v))
+                        .collect(),
                     None => in_c_order(a).iter().map(|&v| scale(v as f64, e)).collect(),
                 }
             }
@@ -593,7 +618,11 @@ impl ScaledTensor {
                 let a = in_c_order(a);
                 let narrow = a.iter().all(|&v| v != i128::MIN);
                 match crate::scalar::scaled_i128_rounding(e, format) {
-                    Some(fast) if narrow => a.iter().map(|&v| fast(v)).collect(),
+                    Some(fast) if narrow => a
+                        .par_iter()
+                        .with_min_len(PARALLEL_GRAIN)
+                        .map(|&v| fast(v))
+                        .collect(),
                     _ => a
                         .iter()
                         .map(|&v| round(v < 0, v.unsigned_abs(), e))
@@ -648,31 +677,44 @@ impl ScaledTensor {
     /// scale is a power of two; None for another scale (decide from the rationals).
     pub fn formats_met(&self, formats: &[crate::scalar::FloatFormat]) -> Option<Vec<bool>> {
         let k = self.power_of_two_scale()?;
-        let fits = |width: i64, e: i64, f: &crate::scalar::FloatFormat| {
-            let p = i64::from(f.precision);
-            width <= p && e >= f.min_exponent() - (p - 1) && e + width - 1 <= f.bias()
-        };
-        let mut met = vec![true; formats.len()];
-        let mut visit = |magnitude: u128, e: i64| {
+        // (widest odd part, lowest exponent of a last set bit, highest leading exponent) over
+        // the non-zero values: each format's three conditions hold for every value exactly
+        // when they hold for these extremes.
+        type Extremes = (i64, i64, i64);
+        let none: Extremes = (0, i64::MAX, i64::MIN);
+        let extremes = |magnitude: u128, e: i64| -> Extremes {
             if magnitude == 0 {
-                return;
+                return none;
             }
             let zeros = magnitude.trailing_zeros();
             let width = i64::from(128 - (magnitude >> zeros).leading_zeros());
-            for (ok, f) in met.iter_mut().zip(formats) {
-                *ok = *ok && fits(width, e + i64::from(zeros), f);
-            }
+            let low = e + i64::from(zeros);
+            (width, low, low + width - 1)
         };
-        match &self.integers {
-            Integers::Dyadic(a) => a.iter().for_each(|d| {
-                visit(
-                    u128::from(d.mantissa.unsigned_abs()),
-                    k + i64::from(d.shift),
-                )
-            }),
-            Integers::Wide(a) => a.iter().for_each(|v| visit(v.unsigned_abs(), k)),
+        let join = |a: Extremes, b: Extremes| (a.0.max(b.0), a.1.min(b.1), a.2.max(b.2));
+        let (width, low, top) = match &self.integers {
+            Integers::Dyadic(a) => in_c_order(a)
+                .par_iter()
+                .with_min_len(PARALLEL_GRAIN)
+                .map(|d| {
+                    let e = k + i64::from(d.shift);
+                    extremes(u128::from(d.mantissa.unsigned_abs()), e)
+                })
+                .reduce(|| none, join),
+            Integers::Wide(a) => in_c_order(a)
+                .par_iter()
+                .with_min_len(PARALLEL_GRAIN)
+                .map(|v| extremes(v.unsigned_abs(), k))
+                .reduce(|| none, join),
             Integers::Big(_) => return None,
-        }
+        };
+        let met = formats
+            .iter()
+            .map(|f| {
+                let p = i64::from(f.precision);
+                width == 0 || (width <= p && low >= f.min_exponent() - (p - 1) && top <= f.bias())
+            })
+            .collect();
         Some(met)
     }
 
@@ -694,6 +736,22 @@ impl ScaledTensor {
             Integers::Big(a) => a.mapv(|v| Rational::from_integer(v) * scale),
         }
     }
+}
+
+/// The fewest elements a thread takes in the parallel elementwise passes.
+const PARALLEL_GRAIN: usize = 1 << 14;
+
+/// f applied to every element in parallel (the current rayon pool), in C order.
+fn par_map<T: Clone + Sync, U: Send>(
+    a: &ArrayD<T>,
+    f: impl Fn(&T) -> U + Sync + Send,
+) -> ArrayD<U> {
+    let values: Vec<U> = in_c_order(a)
+        .par_iter()
+        .with_min_len(PARALLEL_GRAIN)
+        .map(f)
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(a.shape()), values).expect("shape")
 }
 
 /// The elements in C order as one slice (borrowed when the array is laid out that way): plain

@@ -92,6 +92,12 @@ pub fn representable_f64(c: f64, format: FloatFormat) -> bool {
     if c == 0.0 {
         return true;
     }
+    match format {
+        FloatFormat::F64 => return true,
+        // The conversion to binary32 is exact exactly when c is a binary32 value (finite).
+        FloatFormat::F32 => return f64::from(c as f32) == c,
+        _ => {}
+    }
     let (_, m, e) = odd_parts(c);
     let p = i64::from(format.precision);
     let width = i64::from(64 - m.leading_zeros());
@@ -106,6 +112,11 @@ pub fn encode_f64(c: f64, format: FloatFormat) -> u64 {
     let sign = u64::from(c.is_sign_negative() && c != 0.0) << (format.width() - 1);
     if c == 0.0 {
         return 0;
+    }
+    match format {
+        FloatFormat::F64 => return c.to_bits(),
+        FloatFormat::F32 => return u64::from((c as f32).to_bits()),
+        _ => {}
     }
     let (_, m, e) = odd_parts(c);
     let p = i64::from(format.precision);

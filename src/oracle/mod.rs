@@ -301,8 +301,10 @@ pub fn check<T: Copy + Into<f64>>(
     let unit = f64_of(&contract.score_unit);
     let shape = reference.exact.shape();
 
-    let exact_f64 = reference.exact.to_f64_approx();
-    let magnitude_f64 = reference.magnitude.to_f64_approx();
+    let (exact_f64, magnitude_f64) = rayon::join(
+        || reference.exact.to_f64_approx(),
+        || reference.magnitude.to_f64_approx(),
+    );
     let values = candidate
         .as_slice()
         .expect("an owned standard-layout array");

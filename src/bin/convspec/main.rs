@@ -150,6 +150,18 @@ fn main() -> ExitCode {
             }
         }
     }
+    // --threads bounds every parallel loop of the command (the oracle's decisions as well as
+    // the engine's own pool), not only the engine.
+    let threads = [Some(sub), sub.subcommand().map(|(_, m)| m)]
+        .into_iter()
+        .flatten()
+        .find_map(|m| m.try_get_one::<usize>("threads").ok().flatten().copied());
+    if let Some(threads) = threads.filter(|&t| t >= 1) {
+        // Fails only when a global pool already exists, which nothing here starts earlier.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
+    }
     match dispatch(name, sub) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
