@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod coq_bridge;
 mod errors;
 mod fixtures;
 mod fuzzing;

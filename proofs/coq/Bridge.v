@@ -1,0 +1,30 @@
+(** * The bridge to the Rust code
+
+    Coq evaluates its definitions on the cases of [BridgeCases.v] (integers) and writes the
+    results to [tests/fixtures/coq/]; the Rust test [tests/coq_bridge.rs] checks them against
+    the reference engine ([src/reference/]). Each evaluated function is proved equal to the
+    definition the theorems are about ([conv_evalE]). [make -C proofs/coq] regenerates the
+    files; CI fails when they differ from the committed ones. *)
+
+From Coq Require Import ZArith.
+From mathcomp Require Import all_ssreflect all_algebra.
+From Convspec Require Import Conv1D BridgeCases.
+
+Import GRing.Theory.
+Local Open Scope ring_scope.
+
+Definition Z_of_int (i : int) : Z :=
+  match i with Posz n => Z.of_nat n | Negz n => Z.neg (Pos.of_succ_nat n) end.
+
+Definition int_of_Z (z : Z) : int :=
+  match z with Z0 => 0 | Zpos p => Posz (Pos.to_nat p) | Zneg p => Negz (Pos.to_nat p).-1 end.
+
+Lemma int_of_ZK : cancel Z_of_int int_of_Z.
+Proof. by case=> n //=; rewrite ?SuccNat2Pos.id_succ //; case: n => //= n; rewrite SuccNat2Pos.id_succ. Qed.
+
+(** [np_convolve(a, v, 'full')] on each case: (a, v, y). *)
+Definition conv1d_results :=
+  map (fun c => (c.1, c.2, map Z_of_int (conv_eval (map int_of_Z c.1) (map int_of_Z c.2))))
+    conv1d_cases.
+
+Redirect "../../tests/fixtures/coq/conv1d" Eval vm_compute in conv1d_results.

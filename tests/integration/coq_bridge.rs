@@ -1,0 +1,138 @@
+//! The bridge between the Coq definitions (proofs/coq) and the reference engine: Coq evaluates
+//! its definitions on small integer cases (proofs/coq/Bridge.v, with each evaluated function
+//! proved equal to the definition its theorems are about) and writes the results to
+//! tests/fixtures/coq/; these tests recompute every case with `src/reference` and require the
+//! same integers. A change to either side that breaks the correspondence fails here (or, on
+//! the Coq side, in CI, which regenerates the files and compares them with the committed ones).
+
+use convspec::reference::numpy::{np_convolve, Mode};
+use convspec::scalar::Integer;
+
+/// A value printed by Coq: an integer, a sequence `[:: a; b]` or a tuple `(a, b, c)`.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Int(i64),
+    Seq(Vec<Value>),
+    Tuple(Vec<Value>),
+}
+
+impl Value {
+    fn ints(&self) -> Vec<i64> {
+        match self {
+            Value::Seq(items) => items
+                .iter()
+                .map(|v| match v {
+                    Value::Int(i) => *i,
+                    other => panic!("an integer, not {other:?}"),
+                })
+                .collect(),
+            other => panic!("a sequence of integers, not {other:?}"),
+        }
+    }
+}
+
+/// Parses the value of `Redirect "f" Eval vm_compute in t.` (the text between `=` and the
+/// type after `:`): integers `3%Z` or `(-3)%Z`, `[:: ...; ...]`, `(.., ..)`.
+fn parse_coq_output(text: &str) -> Value {
+    let body = text.trim_start();
+    let body = body
+        .strip_prefix('=')
+        .expect("an evaluation's output starts with =");
+    let cleaned = body.replace("%Z", "");
+    let tokens: Vec<char> = cleaned.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut at = 0;
+    let value = parse_value(&tokens, &mut at);
+    assert_eq!(tokens.get(at), Some(&':'), "the type follows the value");
+    value
+}
+
+fn parse_value(t: &[char], at: &mut usize) -> Value {
+    if t[*at..].starts_with(&['[', ':', ':']) {
+        *at += 3;
+        let mut items = Vec::new();
+        while t[*at] != ']' {
+            items.push(parse_value(t, at));
+            if t[*at] == ';' {
+                *at += 1;
+            }
+        }
+        *at += 1;
+        return Value::Seq(items);
+    }
+    if t[*at] == '(' {
+        *at += 1;
+        let mut items = vec![parse_value(t, at)];
+        while t[*at] == ',' {
+            *at += 1;
+            items.push(parse_value(t, at));
+        }
+        assert_eq!(t[*at], ')', "a closing parenthesis at {}", *at);
+        *at += 1;
+        // (-3) is a parenthesised integer, not a tuple.
+        return if items.len() == 1 {
+            items.pop().expect("one item")
+        } else {
+            Value::Tuple(items)
+        };
+    }
+    let start = *at;
+    if t[*at] == '-' {
+        *at += 1;
+    }
+    while t[*at].is_ascii_digit() {
+        *at += 1;
+    }
+    let digits: String = t[start..*at].iter().collect();
+    Value::Int(
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("an integer at {start}: {digits:?}")),
+    )
+}
+
+fn coq_output(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/coq/{name}.out",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    parse_coq_output(&text)
+}
+
+fn integers(values: &[i64]) -> Vec<Integer> {
+    values.iter().map(|&v| Integer::from(v)).collect()
+}
+
+/// Coq's `conv` (proofs/coq/Conv1D.v) is `np_convolve(a, v, 'full')` on every case.
+#[test]
+fn coq_full_convolution_is_the_reference_np_convolve() {
+    let Value::Seq(cases) = coq_output("conv1d") else {
+        panic!("a sequence of cases");
+    };
+    assert!(cases.len() >= 30, "the committed cases, not an empty file");
+    for case in &cases {
+        let Value::Tuple(parts) = case else {
+            panic!("(a, v, y)");
+        };
+        let (a, v, y) = (parts[0].ints(), parts[1].ints(), parts[2].ints());
+        let expected = np_convolve(&integers(&a), &integers(&v), Mode::Full).expect("non-empty");
+        assert_eq!(integers(&y), expected, "np.convolve({a:?}, {v:?})");
+    }
+}
+
+/// The parser reads what Coq prints, and refuses what it does not.
+#[test]
+fn coq_output_parser_reads_integers_sequences_and_tuples() {
+    let value = parse_coq_output(
+        "     = [:: ([:: 1%Z; (-2)%Z], [::\n  3%Z], [::])]\n     : seq (seq Z * seq Z * seq Z)\n",
+    );
+    assert_eq!(
+        value,
+        Value::Seq(vec![Value::Tuple(vec![
+            Value::Seq(vec![Value::Int(1), Value::Int(-2)]),
+            Value::Seq(vec![Value::Int(3)]),
+            Value::Seq(vec![]),
+        ])])
+    );
+    assert!(std::panic::catch_unwind(|| parse_coq_output("[:: 1%Z]")).is_err());
+}
