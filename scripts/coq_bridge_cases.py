@@ -30,4 +30,18 @@ lines = [
 ]
 lines += ["  (" + seq(a) + ", " + seq(v) + ")" + (";" if i + 1 < len(conv1d) else "") for i, (a, v) in enumerate(conv1d)]
 lines += ["]."]
+
+# Output sizes: (L, p_b, p_e, k, s, d) with the dilated kernel inside the padded input.
+sizes = []
+while len(sizes) < 40:
+    case = [rng.randint(1, 12), rng.randint(0, 3), rng.randint(0, 3), rng.randint(1, 4), rng.randint(1, 3), rng.randint(1, 3)]
+    L, pb, pe, k, s, d = case
+    if d * (k - 1) + 1 <= L + pb + pe:
+        sizes.append(case)
+lines += [
+    "",
+    "Definition size_cases : seq (nat * nat * nat * nat * nat * nat) := [::",
+]
+lines += ["  (" + ", ".join(map(str, c)) + ")" + (";" if i + 1 < len(sizes) else "") for i, c in enumerate(sizes)]
+lines += ["]."]
 Path(__file__).resolve().parent.parent.joinpath("proofs/coq/BridgeCases.v").write_text("\n".join(lines) + "\n")

@@ -8,7 +8,7 @@
 
 From Coq Require Import ZArith.
 From mathcomp Require Import all_ssreflect all_algebra.
-From Convspec Require Import Conv1D BridgeCases.
+From Convspec Require Import Conv1D Sizes BridgeCases.
 
 Import GRing.Theory.
 Local Open Scope ring_scope.
@@ -28,3 +28,15 @@ Definition conv1d_results :=
     conv1d_cases.
 
 Redirect "../../tests/fixtures/coq/conv1d" Eval vm_compute in conv1d_results.
+
+(** [DimGeometry::output_size] on each case, and the number of valid window positions among
+    the first 40 counted one by one ([window_inside_evalE]): (L, p_b, p_e, k, s, d, O,
+    count). *)
+Definition size_results :=
+  map (fun c => let: (L, pb, pe, k, s, d) := c in
+                let P := (L + pb + pe)%N in
+                (L, pb, pe, k, s, d, output_size P k s d,
+                 count (window_inside_eval P k s d) (iota 0 40)))
+    size_cases.
+
+Redirect "../../tests/fixtures/coq/sizes" Eval vm_compute in size_results.

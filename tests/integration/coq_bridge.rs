@@ -5,6 +5,7 @@
 //! same integers. A change to either side that breaks the correspondence fails here (or, on
 //! the Coq side, in CI, which regenerates the files and compares them with the committed ones).
 
+use convspec::geometry::DimGeometry;
 use convspec::reference::numpy::{np_convolve, Mode};
 use convspec::scalar::Integer;
 
@@ -38,7 +39,7 @@ fn parse_coq_output(text: &str) -> Value {
     let body = body
         .strip_prefix('=')
         .expect("an evaluation's output starts with =");
-    let cleaned = body.replace("%Z", "");
+    let cleaned = body.replace("%Z", "").replace("%N", "");
     let tokens: Vec<char> = cleaned.chars().filter(|c| !c.is_whitespace()).collect();
     let mut at = 0;
     let value = parse_value(&tokens, &mut at);
@@ -117,6 +118,38 @@ fn coq_full_convolution_is_the_reference_np_convolve() {
         let (a, v, y) = (parts[0].ints(), parts[1].ints(), parts[2].ints());
         let expected = np_convolve(&integers(&a), &integers(&v), Mode::Full).expect("non-empty");
         assert_eq!(integers(&y), expected, "np.convolve({a:?}, {v:?})");
+    }
+}
+
+/// Coq's `output_size` (proofs/coq/Sizes.v, proved to count the valid window positions) and
+/// its count of them one by one are `DimGeometry::output_size` on every case.
+#[test]
+fn coq_output_sizes_are_the_geometry_output_sizes() {
+    let Value::Seq(cases) = coq_output("sizes") else {
+        panic!("a sequence of cases");
+    };
+    assert!(cases.len() >= 40, "the committed cases, not an empty file");
+    for case in &cases {
+        let Value::Tuple(parts) = case else {
+            panic!("(L, p_b, p_e, k, s, d, O, count)");
+        };
+        let n: Vec<usize> = parts
+            .iter()
+            .map(|p| match p {
+                Value::Int(v) => usize::try_from(*v).expect("a natural number"),
+                other => panic!("a number, not {other:?}"),
+            })
+            .collect();
+        let geometry = DimGeometry {
+            input: n[0],
+            pad_begin: n[1],
+            pad_end: n[2],
+            kernel: n[3],
+            stride: n[4],
+            dilation: n[5],
+        };
+        let size = geometry.output_size(0).expect("the kernel fits");
+        assert_eq!((size, size), (n[6], n[7]), "{geometry:?}");
     }
 }
 

@@ -1,0 +1,80 @@
+(** * The output-size formula, for every size
+
+    Mirrors [DimGeometry::output_size] in [src/geometry/mod.rs]: with the padded length
+    [P = L + p_b + p_e] and the dilated kernel's span [d (k - 1) + 1] ([effective_kernel]),
+    [O = floor((P - span) / s) + 1] when [span <= P] (otherwise the Rust code refuses the
+    layer). Output [i] reads the padded positions [i s + j d], [j < k]; the theorems say these
+    are all inside [0, P) exactly for [i < O], so [O] counts the valid window positions. *)
+
+From mathcomp Require Import all_ssreflect.
+
+Set Implicit Arguments.
+Unset Strict Implicit.
+Unset Printing Implicit Defensive.
+
+(** [effective_kernel(k, d)]: the window covers [d (k - 1) + 1] positions. *)
+Definition span k d := (d * k.-1).+1.
+
+(** [DimGeometry::output_size] for [span <= P]. *)
+Definition output_size P k s d := ((P - span k d) %/ s).+1.
+
+(** Output [i]'s window, [i s + j d] for [j < k], lies inside [0, P). *)
+Definition window_inside P k s d i := [forall j : 'I_k, i * s + j * d < P].
+
+(** The last tap is the furthest: the window is inside exactly when [i s + span <= P]
+    (for [k >= 1]). *)
+Lemma window_insideE P k s d i :
+  0 < k -> window_inside P k s d i = (i * s + span k d <= P).
+Proof.
+case: k => // k _; apply/forallP/idP => [inside | last j].
+  by move: (inside ord_max); rewrite /span addnS [(d * _)%N]mulnC.
+apply: leq_trans last; rewrite /span addnS ltnS leq_add2l [(d * _)%N]mulnC leq_mul2r.
+by rewrite -ltnS ltn_ord orbT.
+Qed.
+
+(** Theorem 3: output [i] is a valid window position exactly when [i < O]. *)
+Theorem valid_windows_are_the_outputs P k s d i :
+  0 < k -> 0 < s -> span k d <= P ->
+  window_inside P k s d i = (i < output_size P k s d).
+Proof.
+move=> pk ps fits; rewrite window_insideE // /output_size ltnS leq_divRL //.
+by rewrite (leq_subRL _ fits) addnC.
+Qed.
+
+(** Hence [O] counts them: among the first [M >= O] positions exactly [O] are valid. *)
+Lemma count_ltn_iota n M : n <= M -> count (fun i => i < n) (iota 0 M) = n.
+Proof.
+move=> le; rewrite -(subnKC le) iotaD count_cat add0n.
+rewrite (@eq_in_count _ _ predT) ?count_predT ?size_iota; last first.
+  by move=> i; rewrite mem_iota add0n.
+rewrite (@eq_in_count _ _ pred0) ?count_pred0 ?addn0 // => i.
+by rewrite mem_iota => /andP[ni _]; rewrite ltnNge ni.
+Qed.
+
+Theorem output_size_counts_windows P k s d M :
+  0 < k -> 0 < s -> span k d <= P -> output_size P k s d <= M ->
+  count (window_inside P k s d) (iota 0 M) = output_size P k s d.
+Proof.
+move=> pk ps fits le; rewrite -[RHS](count_ltn_iota le).
+by apply: eq_count => i; rewrite valid_windows_are_the_outputs.
+Qed.
+
+(** When the span exceeds [P] (the Rust code's [KernelLargerThanPaddedInput]), no position is
+    valid. *)
+Theorem no_window_when_the_kernel_is_larger P k s d i :
+  0 < k -> P < span k d -> window_inside P k s d i = false.
+Proof.
+move=> pk big; rewrite window_insideE //; apply/negbTE; rewrite -ltnNge.
+exact: leq_trans big (leq_addl _ _).
+Qed.
+
+(** [window_inside] with its quantifier as a fold over [0, k), for evaluation (finite types'
+    enumerations are locked); proved equal. *)
+Definition window_inside_eval P k s d i := all (fun j => i * s + j * d < P) (iota 0 k).
+
+Lemma window_inside_evalE P k s d i : window_inside_eval P k s d i = window_inside P k s d i.
+Proof.
+apply/allP/forallP => [inside j | inside j].
+  by apply: inside; rewrite mem_iota add0n ltn_ord.
+by rewrite mem_iota add0n => /andP[_ jk]; exact: (inside (Ordinal jk)).
+Qed.
