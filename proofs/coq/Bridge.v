@@ -8,7 +8,7 @@
 
 From Coq Require Import ZArith.
 From mathcomp Require Import all_ssreflect all_algebra.
-From Convspec Require Import Conv1D Sizes BridgeCases.
+From Convspec Require Import Conv1D Corr1D Sizes BridgeCases.
 
 Import GRing.Theory.
 Local Open Scope ring_scope.
@@ -28,6 +28,21 @@ Definition conv1d_results :=
     conv1d_cases.
 
 Redirect "../../tests/fixtures/coq/conv1d" Eval vm_compute in conv1d_results.
+
+(** [corr] evaluated through [corr_conv_rev] and [conv_evalE]. *)
+Definition corr_eval (a v : seq int) := conv_eval a (rev v).
+
+Lemma corr_evalE (a v : seq int) : corr_eval a v = corr a v.
+Proof. by rewrite /corr_eval conv_evalE corr_conv_rev. Qed.
+
+(** [np_correlate(a, v, 'full')] on the same cases: (a, v, c). NumPy swaps the arguments when
+    [len v > len a] and reverses the result; [corr_exchange] proves that this changes nothing in
+    full mode, and the Rust test compares every case, swapped or not. *)
+Definition corr1d_results :=
+  map (fun c => (c.1, c.2, map Z_of_int (corr_eval (map int_of_Z c.1) (map int_of_Z c.2))))
+    conv1d_cases.
+
+Redirect "../../tests/fixtures/coq/corr1d" Eval vm_compute in corr1d_results.
 
 (** [DimGeometry::output_size] on each case, and the number of valid window positions among
     the first 40 counted one by one ([window_inside_evalE]): (L, p_b, p_e, k, s, d, O,

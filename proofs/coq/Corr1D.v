@@ -4,6 +4,7 @@
     [core(a, v)] with [n_left = n - 1], [c[k] = sum_{j < n} a[k - (n - 1) + j] * v[j]] (a read
     as zero outside its range; n = len v), for [k < len a + len v - 1]. *)
 
+From Coq Require Import Lia.
 From mathcomp Require Import all_ssreflect all_algebra.
 From Convspec Require Import Conv1D.
 
@@ -13,6 +14,13 @@ Unset Printing Implicit Defensive.
 
 Import GRing.Theory.
 Local Open Scope ring_scope.
+
+(** Linear arithmetic on naturals by the standard library's [lia], through the definitions of
+    Mathematical Components' operations. *)
+Ltac nat_lia :=
+  repeat match goal with H : is_true (leq _ _) |- _ => move/leP: H => H end;
+  try apply/leP;
+  unfold addn, subn, muln, addn_rec, subn_rec, muln_rec in *; simpl in *; lia.
 
 Section Correlation.
 
@@ -59,6 +67,56 @@ case: (ltnP i n.+1) => [iv | vi]; case: (ltnP i k.+1) => [ik | ki] //.
   by rewrite E leqNgt ki mul0r.
 - by rewrite [(rev v)`_i]nth_default ?mulr0 // size_rev sv.
 Qed.
+
+(** A sequence's polynomial as the sum of its monomials. *)
+Lemma Poly_sum a : Poly a = \sum_(i < size a) a`_i *: 'X^i.
+Proof.
+apply/polyP => k; rewrite coef_Poly coef_sum.
+under eq_bigr do rewrite coefZ coefXn.
+case: (ltnP k (size a)) => [ka | ak].
+  rewrite (bigD1 (Ordinal ka)) //= eqxx mulr1 big1 ?addr0 // => i ne.
+  suff -> : (k == i) = false by rewrite mulr0.
+  by apply/negbTE; apply: contra ne => /eqP ki; apply/eqP/val_inj.
+rewrite nth_default // big1 // => i _.
+suff -> : (k == i) = false by rewrite mulr0.
+by apply/negbTE; rewrite neq_ltn (leq_trans (ltn_ord i) ak) orbT.
+Qed.
+
+(** The coefficient [k] of the convolution: the products [a[i] v[j]] with [i + j = k]. *)
+Lemma nth_conv_pairs a v k :
+  (conv a v)`_k = \sum_(i < size a) \sum_(j < size v) a`_i * v`_j * (k == (i + j)%N)%:R.
+Proof.
+rewrite nth_conv !Poly_sum mulr_suml coef_sum; apply: eq_bigr => i _.
+rewrite mulr_sumr coef_sum; apply: eq_bigr => j _.
+by rewrite -scalerAl -scalerAr scalerA -exprD coefZ coefXn.
+Qed.
+
+(** The reversal of a convolution is the convolution of the reversals. *)
+Theorem rev_conv a v : rev (conv a v) = conv (rev a) (rev v).
+Proof.
+case sa: (size a) => [|p].
+  by move/size0nil: sa => ->; rewrite !conv0s.
+case sv: (size v) => [|q].
+  by move/size0nil: sv => ->; rewrite !convs0.
+have sizes : size (conv a v) = (p + q).+1.
+  by rewrite size_conv sa sv addSn addnS.
+apply: (@eq_from_nth _ 0); first by rewrite size_rev sizes size_conv !size_rev sa sv addSn addnS.
+move=> k; rewrite size_rev sizes => kN.
+rewrite nth_rev ?sizes // !nth_conv_pairs !size_rev sa sv.
+rewrite [RHS](reindex_inj rev_ord_inj); apply: eq_bigr => i _.
+rewrite (reindex_inj rev_ord_inj); apply: eq_bigr => j _ /=.
+have ip := ltn_ord i; have jq := ltn_ord j.
+have ai : (rev a)`_(p.+1 - i.+1) = a`_i.
+  rewrite nth_rev sa; last by nat_lia.
+  by congr (a`_ _); nat_lia.
+have vj : (rev v)`_j = v`_(q.+1 - j.+1) by rewrite nth_rev sv.
+rewrite ai vj; congr (_ * _%:R).
+by case: eqP => ?; case: eqP => ? //; exfalso; nat_lia.
+Qed.
+
+(** Theorem 2b, the reversal law: exchanging the arguments of a correlation reverses it. *)
+Theorem corr_exchange a v : corr a v = rev (corr v a).
+Proof. by rewrite !corr_conv_rev rev_conv revK conv_comm. Qed.
 
 End Correlation.
 

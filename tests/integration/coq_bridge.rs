@@ -6,7 +6,7 @@
 //! the Coq side, in CI, which regenerates the files and compares them with the committed ones).
 
 use convspec::geometry::DimGeometry;
-use convspec::reference::numpy::{np_convolve, Mode};
+use convspec::reference::numpy::{np_convolve, np_correlate, Mode};
 use convspec::scalar::Integer;
 
 /// A value printed by Coq: an integer, a sequence `[:: a; b]` or a tuple `(a, b, c)`.
@@ -119,6 +119,27 @@ fn coq_full_convolution_is_the_reference_np_convolve() {
         let expected = np_convolve(&integers(&a), &integers(&v), Mode::Full).expect("non-empty");
         assert_eq!(integers(&y), expected, "np.convolve({a:?}, {v:?})");
     }
+}
+
+/// Coq's `corr` (proofs/coq/Corr1D.v, the core formula) is `np_correlate(a, v, 'full')` on
+/// every case, those where NumPy swaps the arguments (len v > len a) included.
+#[test]
+fn coq_correlation_is_the_reference_np_correlate() {
+    let Value::Seq(cases) = coq_output("corr1d") else {
+        panic!("a sequence of cases");
+    };
+    assert!(cases.len() >= 30, "the committed cases, not an empty file");
+    let mut swapped = 0;
+    for case in &cases {
+        let Value::Tuple(parts) = case else {
+            panic!("(a, v, c)");
+        };
+        let (a, v, c) = (parts[0].ints(), parts[1].ints(), parts[2].ints());
+        swapped += usize::from(v.len() > a.len());
+        let expected = np_correlate(&integers(&a), &integers(&v), Mode::Full).expect("non-empty");
+        assert_eq!(integers(&c), expected, "np.correlate({a:?}, {v:?})");
+    }
+    assert!(swapped > 0, "some cases take NumPy's swap rule");
 }
 
 /// Coq's `output_size` (proofs/coq/Sizes.v, proved to count the valid window positions) and
