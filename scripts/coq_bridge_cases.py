@@ -44,4 +44,38 @@ lines += [
 ]
 lines += ["  (" + ", ".join(map(str, c)) + ")" + (";" if i + 1 < len(sizes) else "") for i, c in enumerate(sizes)]
 lines += ["]."]
+# 1-D layers: (G, C_in/G, C_out/G, L, k, s, d, p_b, p_e, x, w, y) with x of shape (C_in, L),
+# w of shape (C_out, C_in/G, k) and y of the output's shape (C_out, O) for the transpose.
+layers = []
+while len(layers) < 24:
+    G, cin, cout = rng.randint(1, 2), rng.randint(1, 2), rng.randint(1, 2)
+    L, k, s, d = rng.randint(1, 6), rng.randint(1, 3), rng.randint(1, 2), rng.randint(1, 2)
+    pb, pe = rng.randint(0, 2), rng.randint(0, 2)
+    span = d * (k - 1) + 1
+    if span > L + pb + pe:
+        continue
+    O = (L + pb + pe - span) // s + 1
+    x = [[rng.randint(-3, 3) for _ in range(L)] for _ in range(G * cin)]
+    w = [[[rng.randint(-3, 3) for _ in range(k)] for _ in range(cin)] for _ in range(G * cout)]
+    y = [[rng.randint(-3, 3) for _ in range(O)] for _ in range(G * cout)]
+    layers.append((G, cin, cout, L, k, s, d, pb, pe, x, w, y))
+
+
+def nested(v):
+    if isinstance(v, list):
+        return "[:: " + "; ".join(nested(e) for e in v) + "]"
+    return ("(%d)%%Z" % v) if v < 0 else ("%d%%Z" % v)
+
+
+lines += [
+    "",
+    "Definition layer_cases :",
+    "  seq (nat * nat * nat * nat * nat * nat * nat * nat * nat * seq (seq Z) * seq (seq (seq Z)) * seq (seq Z)) := [::",
+]
+lines += [
+    "  (" + ", ".join(str(v) for v in c[:9]) + ", " + ", ".join(nested(v) for v in c[9:]) + ")"
+    + (";" if i + 1 < len(layers) else "")
+    for i, c in enumerate(layers)
+]
+lines += ["]."]
 Path(__file__).resolve().parent.parent.joinpath("proofs/coq/BridgeCases.v").write_text("\n".join(lines) + "\n")

@@ -8,7 +8,7 @@
 
 From Coq Require Import ZArith.
 From mathcomp Require Import all_ssreflect all_algebra.
-From Convspec Require Import Conv1D Corr1D Sizes BridgeCases.
+From Convspec Require Import Conv1D Corr1D Sizes Layer1D BridgeCases.
 
 Import GRing.Theory.
 Local Open Scope ring_scope.
@@ -55,3 +55,23 @@ Definition size_results :=
     size_cases.
 
 Redirect "../../tests/fixtures/coq/sizes" Eval vm_compute in size_results.
+
+(** The correlation layer and its transpose ([layer_evalE], [transposed_evalE]) on each case:
+    (G, C_in/G, C_out/G, L, k, s, d, p_b, p_e, x, w, y, layer x w, transposed y w), the outputs
+    as (C_out, O) and (C_in, L) arrays with [O = output_size]. *)
+Definition at2 (t : seq (seq Z)) c p : int := int_of_Z (nth Z0 (nth [::] t c) p).
+Definition at3 (t : seq (seq (seq Z))) o c j : int :=
+  int_of_Z (nth Z0 (nth [::] (nth [::] t o) c) j).
+
+Definition layer_results :=
+  map (fun c =>
+    let: (G, cin, cout, L, k, s, d, pb, pe, x, w, y) := c in
+    let O := output_size (L + pb + pe) k s d in
+    (c,
+     mkseq (fun o => mkseq (fun i =>
+       Z_of_int (layer_eval cin cout L k s d pb (at2 x) (at3 w) o i)) O) (G * cout),
+     mkseq (fun ch => mkseq (fun p =>
+       Z_of_int (transposed_eval cin cout k s d pb O (at2 y) (at3 w) ch p)) L) (G * cin)))
+    layer_cases.
+
+Redirect "../../tests/fixtures/coq/layer1d" Eval vm_compute in layer_results.

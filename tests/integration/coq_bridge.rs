@@ -5,8 +5,10 @@
 //! same integers. A change to either side that breaks the correspondence fails here (or, on
 //! the Coq side, in CI, which regenerates the files and compares them with the committed ones).
 
-use convspec::geometry::DimGeometry;
+use convspec::geometry::{ConvGeometry, DimGeometry, Padding, TransposeGeometry, TransposePadding};
+use convspec::ndarray::{ArrayD, IxDyn};
 use convspec::reference::numpy::{np_convolve, np_correlate, Mode};
+use convspec::reference::{conv_transpose, correlate};
 use convspec::scalar::Integer;
 
 /// A value printed by Coq: an integer, a sequence `[:: a; b]` or a tuple `(a, b, c)`.
@@ -100,6 +102,29 @@ fn coq_output(name: &str) -> Value {
     parse_coq_output(&text)
 }
 
+impl Value {
+    fn number(&self) -> usize {
+        match self {
+            Value::Int(v) => usize::try_from(*v).expect("a natural number"),
+            other => panic!("a number, not {other:?}"),
+        }
+    }
+
+    /// A nested sequence of integers as an array of the given shape (C order).
+    fn array(&self, shape: &[usize]) -> ArrayD<Integer> {
+        fn flatten(v: &Value, out: &mut Vec<Integer>) {
+            match v {
+                Value::Int(i) => out.push(Integer::from(*i)),
+                Value::Seq(items) => items.iter().for_each(|item| flatten(item, out)),
+                Value::Tuple(_) => panic!("a sequence, not a tuple"),
+            }
+        }
+        let mut flat = Vec::new();
+        flatten(self, &mut flat);
+        ArrayD::from_shape_vec(IxDyn(shape), flat).expect("the case's shape")
+    }
+}
+
 fn integers(values: &[i64]) -> Vec<Integer> {
     values.iter().map(|&v| Integer::from(v)).collect()
 }
@@ -171,6 +196,54 @@ fn coq_output_sizes_are_the_geometry_output_sizes() {
         };
         let size = geometry.output_size(0).expect("the kernel fits");
         assert_eq!((size, size), (n[6], n[7]), "{geometry:?}");
+    }
+}
+
+/// Coq's correlation layer and its transpose (proofs/coq/Layer1D.v, where the transpose is
+/// proved to be the layer's adjoint for every size) are `correlate` and `conv_transpose` of the
+/// reference engine on every case: groups, stride, dilation, asymmetric padding.
+#[test]
+fn coq_layer_and_transpose_are_the_reference_correlate_and_conv_transpose() {
+    let Value::Seq(cases) = coq_output("layer1d") else {
+        panic!("a sequence of cases");
+    };
+    assert!(cases.len() >= 20, "the committed cases, not an empty file");
+    for case in &cases {
+        let Value::Tuple(parts) = case else {
+            panic!("(G, C_in/G, C_out/G, L, k, s, d, p_b, p_e, x, w, y, layer, transposed)");
+        };
+        let n: Vec<usize> = parts[..9].iter().map(Value::number).collect();
+        let (groups, cin, cout, length, k, s, d, pb, pe) =
+            (n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8]);
+        let out = (length + pb + pe - (d * (k - 1) + 1)) / s + 1;
+        let x = parts[9].array(&[1, groups * cin, length]);
+        let w = parts[10].array(&[groups * cout, cin, k]);
+        let y = parts[11].array(&[1, groups * cout, out]);
+        let layer = parts[12].array(&[1, groups * cout, out]);
+        let transposed = parts[13].array(&[1, groups * cin, length]);
+        let geometry = ConvGeometry::new(1)
+            .with_stride(vec![s])
+            .with_dilation(vec![d])
+            .with_padding(Padding::Explicit(vec![(pb, pe)]))
+            .with_groups(groups);
+        assert_eq!(
+            correlate(&x, &w, None, &geometry).expect("a valid layer"),
+            layer,
+            "correlate, case {n:?}"
+        );
+        // The transpose's output padding restores the input length L.
+        let output_padding = length + pb + pe - ((out - 1) * s + d * (k - 1) + 1);
+        let transpose = TransposeGeometry::new(1)
+            .with_stride(vec![s])
+            .with_dilation(vec![d])
+            .with_padding(TransposePadding::Explicit(vec![(pb, pe)]))
+            .with_output_padding(vec![output_padding])
+            .with_groups(groups);
+        assert_eq!(
+            conv_transpose(&y, &w, None, &transpose).expect("a valid transpose"),
+            transposed,
+            "conv_transpose, case {n:?}"
+        );
     }
 }
 
