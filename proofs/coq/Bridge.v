@@ -56,9 +56,10 @@ Definition size_results :=
 
 Redirect "../../tests/fixtures/coq/sizes" Eval vm_compute in size_results.
 
-(** The correlation layer and its transpose ([layer_evalE], [transposed_evalE]) on each case:
-    (G, C_in/G, C_out/G, L, k, s, d, p_b, p_e, x, w, y, layer x w, transposed y w), the outputs
-    as (C_out, O) and (C_in, L) arrays with [O = output_size]. *)
+(** The correlation layer, its transpose and its weight gradient ([layer_evalE],
+    [transposed_evalE], [weight_grad_evalE]) on each case: (G, C_in/G, C_out/G, L, k, s, d,
+    p_b, p_e, x, w, y, layer x w, transposed y w, weight_grad x y), as (C_out, O), (C_in, L)
+    and (C_out, C_in/G, k) arrays with [O = output_size]. *)
 Definition at2 (t : seq (seq Z)) c p : int := int_of_Z (nth Z0 (nth [::] t c) p).
 Definition at3 (t : seq (seq (seq Z))) o c j : int :=
   int_of_Z (nth Z0 (nth [::] (nth [::] t o) c) j).
@@ -71,7 +72,10 @@ Definition layer_results :=
      mkseq (fun o => mkseq (fun i =>
        Z_of_int (layer_eval cin cout L k s d pb (at2 x) (at3 w) o i)) O) (G * cout),
      mkseq (fun ch => mkseq (fun p =>
-       Z_of_int (transposed_eval cin cout k s d pb O (at2 y) (at3 w) ch p)) L) (G * cin)))
+       Z_of_int (transposed_eval cin cout k s d pb O (at2 y) (at3 w) ch p)) L) (G * cin),
+     mkseq (fun o => mkseq (fun ch => mkseq (fun j =>
+       Z_of_int (weight_grad_eval cin cout L s d pb O (at2 x) (at2 y) o ch j)) k) cin)
+       (G * cout)))
     layer_cases.
 
 Redirect "../../tests/fixtures/coq/layer1d" Eval vm_compute in layer_results.

@@ -104,6 +104,26 @@ rewrite mulr_sumr; apply: eq_bigr => j _; rewrite mulr_sumr; apply: eq_bigr => i
 by rewrite /E; case: eqP => _; rewrite ?mulr0 // mulrC [_ * y _ _]mulrC.
 Qed.
 
+(** The weight gradient of [correlate] ([correlate_backward] in [src/reference/backward.rs]):
+    [dL/dw[o, c', j] = sum_{i < O} g[o, i] xpad[g(o) C_in/G + c', i s + j d]]. *)
+Definition weight_grad x y o c j : R :=
+  \sum_(0 <= i < O) y o i * xpad x ((o %/ CoutG) * CinG + c)%N (i * s + j * d)%N.
+
+(** Theorem 5, the gradients: the loss [L = <g, correlate(x, w)>] is linear in x and in w, so
+    its gradients are the forms [transposed g w] ([transposed_is_adjoint]) and
+    [weight_grad x g]: [L = <w, weight_grad x g>]. *)
+Theorem weight_grad_is_the_gradient x w y :
+  \sum_(0 <= o < G * CoutG) \sum_(0 <= i < O) y o i * layer x w o i
+  = \sum_(0 <= o < G * CoutG) \sum_(0 <= c < CinG) \sum_(0 <= j < k) w o c j * weight_grad x y o c j.
+Proof.
+apply: eq_bigr => o _; rewrite /layer /weight_grad.
+under eq_bigr => i _ do rewrite mulr_sumr.
+rewrite exchange_big; apply: eq_bigr => c _.
+under eq_bigr => i _ do rewrite mulr_sumr.
+rewrite exchange_big; apply: eq_bigr => j _.
+by rewrite mulr_sumr; apply: eq_bigr => i _; rewrite mulrCA.
+Qed.
+
 (** [layer] and [transposed] with their sums as folds, for evaluation; proved equal. *)
 Definition layer_eval x w o i : R :=
   sum_upto CinG (fun c => sum_upto k (fun j =>
@@ -123,5 +143,11 @@ Proof.
 rewrite /transposed_eval sum_uptoE; apply: eq_bigr => o _.
 by rewrite sum_uptoE; apply: eq_bigr => j _; rewrite sum_uptoE.
 Qed.
+
+Definition weight_grad_eval x y o c j : R :=
+  sum_upto O (fun i => y o i * xpad x ((o %/ CoutG) * CinG + c)%N (i * s + j * d)%N).
+
+Lemma weight_grad_evalE x y o c j : weight_grad_eval x y o c j = weight_grad x y o c j.
+Proof. by rewrite /weight_grad_eval sum_uptoE. Qed.
 
 End Layer.

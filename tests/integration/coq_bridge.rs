@@ -8,7 +8,7 @@
 use convspec::geometry::{ConvGeometry, DimGeometry, Padding, TransposeGeometry, TransposePadding};
 use convspec::ndarray::{ArrayD, IxDyn};
 use convspec::reference::numpy::{np_convolve, np_correlate, Mode};
-use convspec::reference::{conv_transpose, correlate};
+use convspec::reference::{conv_transpose, correlate, correlate_backward};
 use convspec::scalar::Integer;
 
 /// A value printed by Coq: an integer, a sequence `[:: a; b]` or a tuple `(a, b, c)`.
@@ -199,18 +199,20 @@ fn coq_output_sizes_are_the_geometry_output_sizes() {
     }
 }
 
-/// Coq's correlation layer and its transpose (proofs/coq/Layer1D.v, where the transpose is
-/// proved to be the layer's adjoint for every size) are `correlate` and `conv_transpose` of the
-/// reference engine on every case: groups, stride, dilation, asymmetric padding.
+/// Coq's correlation layer, its transpose and its weight gradient (proofs/coq/Layer1D.v, where
+/// the transpose is proved to be the layer's adjoint and the two the gradients of
+/// <y, correlate(x, w)>, for every size) are `correlate`, `conv_transpose` and
+/// `correlate_backward` of the reference engine on every case: groups, stride, dilation,
+/// asymmetric padding.
 #[test]
-fn coq_layer_and_transpose_are_the_reference_correlate_and_conv_transpose() {
+fn coq_layer_transpose_and_gradients_are_the_reference_ones() {
     let Value::Seq(cases) = coq_output("layer1d") else {
         panic!("a sequence of cases");
     };
     assert!(cases.len() >= 20, "the committed cases, not an empty file");
     for case in &cases {
         let Value::Tuple(parts) = case else {
-            panic!("(G, C_in/G, C_out/G, L, k, s, d, p_b, p_e, x, w, y, layer, transposed)");
+            panic!("(G, C_in/G, C_out/G, L, k, s, d, p_b, p_e, x, w, y, layer, transposed, dw)");
         };
         let n: Vec<usize> = parts[..9].iter().map(Value::number).collect();
         let (groups, cin, cout, length, k, s, d, pb, pe) =
@@ -221,6 +223,7 @@ fn coq_layer_and_transpose_are_the_reference_correlate_and_conv_transpose() {
         let y = parts[11].array(&[1, groups * cout, out]);
         let layer = parts[12].array(&[1, groups * cout, out]);
         let transposed = parts[13].array(&[1, groups * cin, length]);
+        let weight_grad = parts[14].array(&[groups * cout, cin, k]);
         let geometry = ConvGeometry::new(1)
             .with_stride(vec![s])
             .with_dilation(vec![d])
@@ -244,6 +247,10 @@ fn coq_layer_and_transpose_are_the_reference_correlate_and_conv_transpose() {
             transposed,
             "conv_transpose, case {n:?}"
         );
+        // The gradients of <y, correlate(x, w)>: the transpose, and the weight gradient.
+        let gradients = correlate_backward(&x, &w, &y, &geometry).expect("a valid layer");
+        assert_eq!(gradients.input, transposed, "input gradient, case {n:?}");
+        assert_eq!(gradients.weight, weight_grad, "weight gradient, case {n:?}");
     }
 }
 
