@@ -78,3 +78,35 @@ apply/allP/forallP => [inside j | inside j].
   by apply: inside; rewrite mem_iota add0n ltn_ord.
 by rewrite mem_iota add0n => /andP[_ jk]; exact: (inside (Ordinal jk)).
 Qed.
+
+(** Z4: the transposed convolution with the same stride, dilation and padding and output
+    padding [a = (P - span) mod s] maps the correlation's output size back to [L]
+    ([TransposeGeometry] in [src/geometry/transpose.rs]:
+    [O_T = (O - 1) s + d (k - 1) + 1 + a - p_b - p_e]). *)
+Definition transpose_size O k s d a pb pe := ((O.-1) * s + span k d + a - pb - pe)%N.
+
+Theorem transpose_inverts_size L pb pe k s d :
+  span k d <= L + pb + pe ->
+  transpose_size (output_size (L + pb + pe) k s d) k s d ((L + pb + pe - span k d) %% s) pb pe = L.
+Proof.
+move=> fits; rewrite /transpose_size /output_size /=.
+rewrite addnAC -divn_eq subnK //.
+by rewrite addnAC addnK addnK.
+Qed.
+
+(** Z5: the parameter count [C_out (C_in/G) k + [bias] C_out] of a 1-D layer is the number of
+    entries of its weight [(C_out, C_in/G, k)] and bias [(C_out)]
+    ([geometry::parameter_count]) ... *)
+Definition parameter_count cout cin_per_group k (bias : bool) :=
+  (cout * cin_per_group * k + (if bias then cout else 0))%N.
+
+Theorem parameter_count_counts_entries cout cin_per_group k (bias : bool) :
+  #|{: 'I_cout * 'I_cin_per_group * 'I_k}| + #|{: 'I_(if bias then cout else 0)}|
+  = parameter_count cout cin_per_group k bias.
+Proof. by rewrite !card_prod !card_ord. Qed.
+
+(** ... and the seed's formula [K C_in C_out + C_out] counts [G] times the weights of a grouped
+    layer ([C_in = G C_in/G]). *)
+Theorem seed_parameter_formula_counts_groups_times cout G cin_per_group k :
+  (k * (G * cin_per_group) * cout + cout = G * (cout * cin_per_group * k) + cout)%N.
+Proof. by congr (_ + _); rewrite mulnCA -mulnA; congr (_ * _); rewrite [LHS]mulnC mulnCA [RHS]mulnC. Qed.
