@@ -44,6 +44,21 @@ lines += [
 ]
 lines += ["  (" + ", ".join(map(str, c)) + ")" + (";" if i + 1 < len(sizes) else "") for i, c in enumerate(sizes)]
 lines += ["]."]
+# Pooling in ceil mode: (L, p_b, p_e, k, s, d) with PyTorch's padding limit p <= k / 2.
+pools = []
+while len(pools) < 40:
+    k = rng.randint(1, 5)
+    case = [rng.randint(1, 12), rng.randint(0, k // 2), rng.randint(0, k // 2), k, rng.randint(1, 4), rng.randint(1, 2)]
+    L, pb, pe, k, s, d = case
+    if d * (k - 1) + 1 <= L + pb + pe:
+        pools.append(case)
+lines += [
+    "",
+    "Definition pool_cases : seq (nat * nat * nat * nat * nat * nat) := [::",
+]
+lines += ["  (" + ", ".join(map(str, c)) + ")" + (";" if i + 1 < len(pools) else "") for i, c in enumerate(pools)]
+lines += ["]."]
+
 # 1-D layers: (G, C_in/G, C_out/G, L, k, s, d, p_b, p_e, x, w, y) with x of shape (C_in, L),
 # w of shape (C_out, C_in/G, k) and y of the output's shape (C_out, O) for the transpose.
 layers = []

@@ -56,6 +56,17 @@ Definition size_results :=
 
 Redirect "../../tests/fixtures/coq/sizes" Eval vm_compute in size_results.
 
+(** Pooling output sizes in ceil mode ([ceil_mode_windows]): (L, p_b, p_e, k, s, d, O, count
+    of the positions [i < 40] whose window starts before [P - span + s] and before [L + p_b]). *)
+Definition pool_results :=
+  map (fun c => let: (L, pb, pe, k, s, d) := c in
+                (L, pb, pe, k, s, d, ceil_output_size L pb pe k s d,
+                 count (fun i => ((i * s + span k d < L + pb + pe + s) && (i * s < L + pb))%N)
+                   (iota 0 40)))
+    pool_cases.
+
+Redirect "../../tests/fixtures/coq/pool_sizes" Eval vm_compute in pool_results.
+
 (** The correlation layer, its transpose and its weight gradient ([layer_evalE],
     [transposed_evalE], [weight_grad_evalE]) on each case: (G, C_in/G, C_out/G, L, k, s, d,
     p_b, p_e, x, w, y, layer x w, transposed y w, weight_grad x y), as (C_out, O), (C_in, L)

@@ -4,9 +4,8 @@
     [core(a, v)] with [n_left = n - 1], [c[k] = sum_{j < n} a[k - (n - 1) + j] * v[j]] (a read
     as zero outside its range; n = len v), for [k < len a + len v - 1]. *)
 
-From Coq Require Import Lia.
 From mathcomp Require Import all_ssreflect all_algebra.
-From Convspec Require Import Conv1D.
+From Convspec Require Import Tactics Conv1D.
 
 Set Implicit Arguments.
 Unset Strict Implicit.
@@ -15,12 +14,6 @@ Unset Printing Implicit Defensive.
 Import GRing.Theory.
 Local Open Scope ring_scope.
 
-(** Linear arithmetic on naturals by the standard library's [lia], through the definitions of
-    Mathematical Components' operations. *)
-Ltac nat_lia :=
-  repeat match goal with H : is_true (leq _ _) |- _ => move/leP: H => H end;
-  try apply/leP;
-  unfold addn, subn, muln, addn_rec, subn_rec, muln_rec in *; simpl in *; lia.
 
 Section Correlation.
 

@@ -6,9 +6,8 @@
     [x c p] is the input at channel [c], position [p < L]; [w o c' j] the weight; [y o i] an
     output-shaped tensor ([i < O]). *)
 
-From Coq Require Import Lia.
 From mathcomp Require Import all_ssreflect all_algebra.
-From Convspec Require Import Conv1D Corr1D.
+From Convspec Require Import Tactics Conv1D Corr1D.
 
 Set Implicit Arguments.
 Unset Strict Implicit.

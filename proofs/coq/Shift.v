@@ -7,9 +7,8 @@
     [roll_t(x)[n] = x[(n - t) mod L]]. With [s] dividing [L] ([L = q s]) the layer has [q]
     outputs per period (S2 in [proofs/shift.md]). *)
 
-From Coq Require Import Lia.
 From mathcomp Require Import all_ssreflect all_algebra.
-From Convspec Require Import Corr1D.
+From Convspec Require Import Tactics Corr1D.
 
 Set Implicit Arguments.
 Unset Strict Implicit.

@@ -7,6 +7,7 @@
     are all inside [0, P) exactly for [i < O], so [O] counts the valid window positions. *)
 
 From mathcomp Require Import all_ssreflect.
+From Convspec Require Import Tactics.
 
 Set Implicit Arguments.
 Unset Strict Implicit.
@@ -110,3 +111,39 @@ Proof. by rewrite !card_prod !card_ord. Qed.
 Theorem seed_parameter_formula_counts_groups_times cout G cin_per_group k :
   (k * (G * cin_per_group) * cout + cout = G * (cout * cin_per_group * k) + cout)%N.
 Proof. by congr (_ + _); rewrite mulnCA -mulnA; congr (_ * _); rewrite [LHS]mulnC mulnCA [RHS]mulnC. Qed.
+
+(** Z2: the pooling output size in ceil mode ([pool_output_size] in [src/geometry/pool.rs],
+    PyTorch's [pooling_output_shape]): [O = ceil((P - span) / s) + 1], minus 1 when the last
+    window would start at or past [L + p_b]. *)
+Definition ceil_output_size L pb pe k s d :=
+  let c := ((L + pb + pe - span k d + s.-1) %/ s)%N in
+  if (L + pb <= c * s)%N then c else c.+1.
+
+(** With the padding below the span (PyTorch's limit [p <= k / 2] ensures it), output [i]
+    exists in ceil mode exactly when its window starts before [P - span + s] (it reaches into
+    the padded input, rounding up) and inside the input or the left padding. *)
+Theorem ceil_mode_windows L pb pe k s d i :
+  0 < s -> span k d <= L + pb + pe -> pe < span k d ->
+  (i < ceil_output_size L pb pe k s d)
+  = (i * s + span k d < L + pb + pe + s) && (i * s < L + pb).
+Proof.
+case: s => [//|s] _; rewrite /ceil_output_size.
+move: (span k d) => sp fits small.
+set R := (L + pb + pe - sp)%N; set c := ((R + s.+1.-1) %/ s.+1)%N.
+have A : (i <= c) = (i * s.+1 + sp < L + pb + pe + s.+1).
+  rewrite /c leq_divRL // /R; move: (i * s.+1)%N => t.
+  by apply/idP/idP => /leP H; apply/leP; nat_lia.
+have B : (i < c) -> (i * s.+1 < L + pb).
+  rewrite /c -[(i < _)%N]/(i.+1 <= _)%N leq_divRL // mulSn /R.
+  by move: (i * s.+1)%N => t H; nat_lia.
+case: ifP => [late | early].
+  apply/idP/andP => [ic | [a b]].
+    by split; [rewrite -A ltnW | exact: B].
+  rewrite ltn_neqAle A a andbT; apply/eqP => ic.
+  by move: late; rewrite -ic leqNgt b.
+rewrite ltnS A; apply/idP/andP => [a | [a _]] //; split=> //.
+have ic : (i <= c)%N by rewrite A.
+have tu : (i * s.+1 <= c * s.+1)%N by rewrite leq_mul2r ic orbT.
+move/negbT: early; rewrite -ltnNge.
+by move: (i * s.+1)%N (c * s.+1)%N tu => t u tu early; nat_lia.
+Qed.

@@ -5,7 +5,10 @@
 //! same integers. A change to either side that breaks the correspondence fails here (or, on
 //! the Coq side, in CI, which regenerates the files and compares them with the committed ones).
 
-use convspec::geometry::{ConvGeometry, DimGeometry, Padding, TransposeGeometry, TransposePadding};
+use convspec::geometry::{
+    pool_output_size, ConvGeometry, DimGeometry, Padding, PoolGeometry, TransposeGeometry,
+    TransposePadding,
+};
 use convspec::ndarray::{ArrayD, IxDyn};
 use convspec::reference::numpy::{np_convolve, np_correlate, Mode};
 use convspec::reference::{conv_transpose, correlate, correlate_backward};
@@ -251,6 +254,33 @@ fn coq_layer_transpose_and_gradients_are_the_reference_ones() {
         let gradients = correlate_backward(&x, &w, &y, &geometry).expect("a valid layer");
         assert_eq!(gradients.input, transposed, "input gradient, case {n:?}");
         assert_eq!(gradients.weight, weight_grad, "weight gradient, case {n:?}");
+    }
+}
+
+/// Coq's ceil-mode pooling size (proofs/coq/Sizes.v, proved to count the windows that start
+/// before P - span + s and inside the input or the left padding) and its count of them are
+/// `pool_output_size` with `ceil_mode` on every case.
+#[test]
+fn coq_ceil_mode_pool_sizes_are_the_geometry_pool_sizes() {
+    let Value::Seq(cases) = coq_output("pool_sizes") else {
+        panic!("a sequence of cases");
+    };
+    assert!(cases.len() >= 40, "the committed cases, not an empty file");
+    for case in &cases {
+        let Value::Tuple(parts) = case else {
+            panic!("(L, p_b, p_e, k, s, d, O, count)");
+        };
+        let n: Vec<usize> = parts.iter().map(Value::number).collect();
+        let geometry = PoolGeometry {
+            kernel: n[3],
+            stride: n[4],
+            pad_begin: n[1],
+            pad_end: n[2],
+            dilation: n[5],
+            ceil_mode: true,
+        };
+        let size = pool_output_size(0, n[0], &geometry).expect("a valid pooling");
+        assert_eq!((size, size), (n[6], n[7]), "L = {}, {geometry:?}", n[0]);
     }
 }
 
