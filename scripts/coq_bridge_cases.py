@@ -59,6 +59,14 @@ lines += [
 lines += ["  (" + ", ".join(map(str, c)) + ")" + (";" if i + 1 < len(pools) else "") for i, c in enumerate(pools)]
 lines += ["]."]
 
+# 2-D full convolutions: (H_x, W_x, x, H_w, W_w, w).
+conv2d = [(2, 2, [[1, 2], [3, 4]], 1, 1, [[1]])]
+while len(conv2d) < 16:
+    hx, wx, hw, ww = (rng.randint(1, 4) for _ in range(4))
+    x = [[rng.randint(-3, 3) for _ in range(wx)] for _ in range(hx)]
+    w = [[rng.randint(-3, 3) for _ in range(ww)] for _ in range(hw)]
+    conv2d.append((hx, wx, x, hw, ww, w))
+
 # 1-D layers: (G, C_in/G, C_out/G, L, k, s, d, p_b, p_e, x, w, y) with x of shape (C_in, L),
 # w of shape (C_out, C_in/G, k) and y of the output's shape (C_out, O) for the transpose.
 layers = []
@@ -91,6 +99,16 @@ lines += [
     "  (" + ", ".join(str(v) for v in c[:9]) + ", " + ", ".join(nested(v) for v in c[9:]) + ")"
     + (";" if i + 1 < len(layers) else "")
     for i, c in enumerate(layers)
+]
+lines += ["]."]
+lines += [
+    "",
+    "Definition conv2d_cases : seq (nat * nat * seq (seq Z) * nat * nat * seq (seq Z)) := [::",
+]
+lines += [
+    "  (%d, %d, %s, %d, %d, %s)" % (c[0], c[1], nested(c[2]), c[3], c[4], nested(c[5]))
+    + (";" if i + 1 < len(conv2d) else "")
+    for i, c in enumerate(conv2d)
 ]
 lines += ["]."]
 Path(__file__).resolve().parent.parent.joinpath("proofs/coq/BridgeCases.v").write_text("\n".join(lines) + "\n")

@@ -8,7 +8,7 @@
 
 From Coq Require Import ZArith.
 From mathcomp Require Import all_ssreflect all_algebra.
-From Convspec Require Import Conv1D Corr1D Sizes Layer1D BridgeCases.
+From Convspec Require Import Conv1D Conv2D Corr1D Sizes Layer1D BridgeCases.
 
 Import GRing.Theory.
 Local Open Scope ring_scope.
@@ -90,3 +90,14 @@ Definition layer_results :=
     layer_cases.
 
 Redirect "../../tests/fixtures/coq/layer1d" Eval vm_compute in layer_results.
+
+(** The full 2-D convolution ([conv2_evalE]) on each case: (H_x, W_x, x, H_w, W_w, w, y), y of
+    shape (H_x + H_w - 1, W_x + W_w - 1). *)
+Definition conv2d_results :=
+  map (fun c =>
+    let: (hx, wx, x, hw, ww, w) := c in
+    (c, mkseq (fun i => mkseq (fun j =>
+          Z_of_int (conv2_eval hx wx (at2 x) hw ww (at2 w) i j)) (wx + ww).-1) (hx + hw).-1))
+    conv2d_cases.
+
+Redirect "../../tests/fixtures/coq/conv2d" Eval vm_compute in conv2d_results.

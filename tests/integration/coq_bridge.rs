@@ -11,6 +11,7 @@ use convspec::geometry::{
 };
 use convspec::ndarray::{ArrayD, IxDyn};
 use convspec::reference::numpy::{np_convolve, np_correlate, Mode};
+use convspec::reference::scipy::{convolve2d, Boundary};
 use convspec::reference::{conv_transpose, correlate, correlate_backward};
 use convspec::scalar::Integer;
 
@@ -281,6 +282,33 @@ fn coq_ceil_mode_pool_sizes_are_the_geometry_pool_sizes() {
         };
         let size = pool_output_size(0, n[0], &geometry).expect("a valid pooling");
         assert_eq!((size, size), (n[6], n[7]), "L = {}, {geometry:?}", n[0]);
+    }
+}
+
+/// Coq's full 2-D convolution (proofs/coq/Conv2D.v, commutative and associative for every
+/// shape) is `scipy.signal.convolve2d(x, w, 'full')` on every case.
+#[test]
+fn coq_2d_convolution_is_the_reference_convolve2d() {
+    let Value::Seq(cases) = coq_output("conv2d") else {
+        panic!("a sequence of cases");
+    };
+    assert!(cases.len() >= 16, "the committed cases, not an empty file");
+    for case in &cases {
+        let Value::Tuple(parts) = case else {
+            panic!("(H_x, W_x, x, H_w, W_w, w, y)");
+        };
+        let (hx, wx, hw, ww) = (
+            parts[0].number(),
+            parts[1].number(),
+            parts[3].number(),
+            parts[4].number(),
+        );
+        let x = parts[2].array(&[hx, wx]);
+        let w = parts[5].array(&[hw, ww]);
+        let y = parts[6].array(&[hx + hw - 1, wx + ww - 1]);
+        let zero = Integer::from(0);
+        let expected = convolve2d(&x, &w, Mode::Full, Boundary::Fill, &zero).expect("2-D");
+        assert_eq!(expected, y, "convolve2d of {x} and {w}");
     }
 }
 
