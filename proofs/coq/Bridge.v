@@ -67,10 +67,10 @@ Definition pool_results :=
 
 Redirect "../../tests/fixtures/coq/pool_sizes" Eval vm_compute in pool_results.
 
-(** The correlation layer, its transpose and its weight gradient ([layer_evalE],
-    [transposed_evalE], [weight_grad_evalE]) on each case: (G, C_in/G, C_out/G, L, k, s, d,
-    p_b, p_e, x, w, y, layer x w, transposed y w, weight_grad x y), as (C_out, O), (C_in, L)
-    and (C_out, C_in/G, k) arrays with [O = output_size]. *)
+(** The correlation layer, its transpose and its weight and bias gradients ([layer_evalE],
+    [transposed_evalE], [weight_grad_evalE], [bias_grad_evalE]) on each case: (G, C_in/G, C_out/G, L, k, s, d,
+    p_b, p_e, x, w, y, layer x w, transposed y w, weight_grad x y, bias_grad y), as (C_out, O),
+    (C_in, L), (C_out, C_in/G, k) and (C_out) arrays with [O = output_size]. *)
 Definition at2 (t : seq (seq Z)) c p : int := int_of_Z (nth Z0 (nth [::] t c) p).
 Definition at3 (t : seq (seq (seq Z))) o c j : int :=
   int_of_Z (nth Z0 (nth [::] (nth [::] t o) c) j).
@@ -86,7 +86,8 @@ Definition layer_results :=
        Z_of_int (transposed_eval cin cout k s d pb O (at2 y) (at3 w) ch p)) L) (G * cin),
      mkseq (fun o => mkseq (fun ch => mkseq (fun j =>
        Z_of_int (weight_grad_eval cin cout L s d pb O (at2 x) (at2 y) o ch j)) k) cin)
-       (G * cout)))
+       (G * cout),
+     mkseq (fun o => Z_of_int (bias_grad_eval O (at2 y) o)) (G * cout)))
     layer_cases.
 
 Redirect "../../tests/fixtures/coq/layer1d" Eval vm_compute in layer_results.

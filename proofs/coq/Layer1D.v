@@ -123,6 +123,21 @@ rewrite exchange_big; apply: eq_bigr => j _.
 by rewrite mulr_sumr; apply: eq_bigr => i _; rewrite mulrCA.
 Qed.
 
+(** The layer with a bias, [y[o, i] = b[o] + ...], and its bias gradient
+    [dL/db[o] = sum_{i < O} g[o, i]]: the loss is [<g, layer> + <b, bias_grad g>]. *)
+Definition layer_bias x w (b : nat -> R) o i : R := b o + layer x w o i.
+
+Definition bias_grad y o : R := \sum_(0 <= i < O) y o i.
+
+Theorem bias_grad_is_the_gradient x w b y :
+  \sum_(0 <= o < G * CoutG) \sum_(0 <= i < O) y o i * layer_bias x w b o i
+  = \sum_(0 <= o < G * CoutG) \sum_(0 <= i < O) y o i * layer x w o i
+    + \sum_(0 <= o < G * CoutG) b o * bias_grad y o.
+Proof.
+rewrite -big_split; apply: eq_bigr => o _; rewrite /bias_grad mulr_sumr -big_split.
+by apply: eq_bigr => i _; rewrite /layer_bias mulrDr addrC /= [b o * _]mulrC.
+Qed.
+
 (** [layer] and [transposed] with their sums as folds, for evaluation; proved equal. *)
 Definition layer_eval x w o i : R :=
   sum_upto CinG (fun c => sum_upto k (fun j =>
@@ -148,5 +163,10 @@ Definition weight_grad_eval x y o c j : R :=
 
 Lemma weight_grad_evalE x y o c j : weight_grad_eval x y o c j = weight_grad x y o c j.
 Proof. by rewrite /weight_grad_eval sum_uptoE. Qed.
+
+Definition bias_grad_eval y o : R := sum_upto O (fun i => y o i).
+
+Lemma bias_grad_evalE y o : bias_grad_eval y o = bias_grad y o.
+Proof. by rewrite /bias_grad_eval sum_uptoE. Qed.
 
 End Layer.

@@ -203,9 +203,9 @@ fn coq_output_sizes_are_the_geometry_output_sizes() {
     }
 }
 
-/// Coq's correlation layer, its transpose and its weight gradient (proofs/coq/Layer1D.v, where
-/// the transpose is proved to be the layer's adjoint and the two the gradients of
-/// <y, correlate(x, w)>, for every size) are `correlate`, `conv_transpose` and
+/// Coq's correlation layer, its transpose and its weight and bias gradients
+/// (proofs/coq/Layer1D.v, where the transpose is proved to be the layer's adjoint and the three
+/// the gradients of <y, correlate(x, w) + b>, for every size) are `correlate`, `conv_transpose` and
 /// `correlate_backward` of the reference engine on every case: groups, stride, dilation,
 /// asymmetric padding.
 #[test]
@@ -216,7 +216,9 @@ fn coq_layer_transpose_and_gradients_are_the_reference_ones() {
     assert!(cases.len() >= 20, "the committed cases, not an empty file");
     for case in &cases {
         let Value::Tuple(parts) = case else {
-            panic!("(G, C_in/G, C_out/G, L, k, s, d, p_b, p_e, x, w, y, layer, transposed, dw)");
+            panic!(
+                "(G, C_in/G, C_out/G, L, k, s, d, p_b, p_e, x, w, y, layer, transposed, dw, db)"
+            );
         };
         let n: Vec<usize> = parts[..9].iter().map(Value::number).collect();
         let (groups, cin, cout, length, k, s, d, pb, pe) =
@@ -228,6 +230,7 @@ fn coq_layer_transpose_and_gradients_are_the_reference_ones() {
         let layer = parts[12].array(&[1, groups * cout, out]);
         let transposed = parts[13].array(&[1, groups * cin, length]);
         let weight_grad = parts[14].array(&[groups * cout, cin, k]);
+        let bias_grad = parts[15].array(&[groups * cout]);
         let geometry = ConvGeometry::new(1)
             .with_stride(vec![s])
             .with_dilation(vec![d])
@@ -255,6 +258,7 @@ fn coq_layer_transpose_and_gradients_are_the_reference_ones() {
         let gradients = correlate_backward(&x, &w, &y, &geometry).expect("a valid layer");
         assert_eq!(gradients.input, transposed, "input gradient, case {n:?}");
         assert_eq!(gradients.weight, weight_grad, "weight gradient, case {n:?}");
+        assert_eq!(gradients.bias, bias_grad, "bias gradient, case {n:?}");
     }
 }
 
