@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""The float kernels against their peers in one sitting, as one table.
+
+Runs, one after the other: `convspec bench --json` (release build; float32, the planned
+algorithm per layer, threads 1 and 2), ONNX Runtime (scripts/anchors/conv2d_onnxruntime.py),
+and PyTorch, NumPy and SciPy (scripts/bench_float_peers.py); all follow the same rule (3
+warm-ups, median of 10 runs). Then prints, per layer and thread count, each engine's median in
+ms and the speed ratio = the better peer's time / convspec's time (1 or more: convspec at or
+ahead of the better peer). The 1-D signals compare with the best of np.convolve,
+scipy.signal.fftconvolve and oaconvolve (single-threaded libraries) at the same thread count.
+
+Setup: python3 -m venv /tmp/peers && /tmp/peers/bin/pip install numpy scipy onnx onnxruntime torch
+Run:   /tmp/peers/bin/python scripts/float_ratios.py
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+root = Path(__file__).resolve().parent.parent
+
+
+def rows(command):
+    """The JSON lines a benchmark prints (other lines ignored)."""
+    out = subprocess.run(command, cwd=root, check=True, capture_output=True, text=True).stdout
+    found = []
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            found.append(json.loads(line))
+    return found
+
+
+subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=root, check=True)
+ours = rows([str(root / "target/release/convspec"), "bench", "--json"])
+ort = rows([sys.executable, "scripts/anchors/conv2d_onnxruntime.py", "--json"])
+peers = rows([sys.executable, "scripts/bench_float_peers.py", "--json"])
+
+
+def family(engine):
+    if engine.startswith("onnxruntime") or engine.startswith("ort"):
+        return "ONNX Runtime"
+    if engine.startswith("torch"):
+        return "PyTorch"
+    return engine.split(" numpy")[0].split(" scipy")[0]
+
+
+times = {}  # (shape, threads) -> {engine family: ms}
+for row in ort + peers:
+    if row.get("dtype", "float32") != "float32":
+        continue
+    key = (row["shape"], row["threads"])
+    times.setdefault(key, {})[family(row["engine"])] = row["ms"]
+
+print("| layer | threads | convspec (algorithm) | peers | better peer | ratio |")
+print("| --- | --- | --- | --- | --- | --- |")
+worst = None
+for row in ours:
+    if row["dtype"] != "float32":
+        continue
+    key = (row["shape"], row["threads"])
+    found = times.get(key) or times.get((row["shape"], 1)) if row["shape"].startswith("signal") else times.get(key)
+    if not found:
+        continue
+    best_name, best_ms = min(found.items(), key=lambda item: item[1])
+    ratio = best_ms / row["ms"]
+    worst = ratio if worst is None else min(worst, ratio)
+    listed = ", ".join(f"{name} {ms:.3f}" for name, ms in sorted(found.items()))
+    print(f"| {row['shape']} | {row['threads']} | {row['ms']:.3f} ms ({row['algorithm']}) | {listed} | "
+          f"{best_name} | {ratio:.2f} |")
+print()
+print(f"smallest ratio: {worst:.2f} (ratio = better peer's ms / convspec's ms; 1 or more: convspec ahead)")
