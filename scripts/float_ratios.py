@@ -38,7 +38,7 @@ peers = rows([sys.executable, "scripts/bench_float_peers.py", "--json"])
 
 
 def family(engine):
-    if engine.startswith("onnxruntime") or engine.startswith("ort"):
+    if engine.startswith("onnxruntime"):
         return "ONNX Runtime"
     if engine.startswith("torch"):
         return "PyTorch"
@@ -58,8 +58,9 @@ worst = None
 for row in ours:
     if row["dtype"] != "float32":
         continue
-    key = (row["shape"], row["threads"])
-    found = times.get(key) or times.get((row["shape"], 1)) if row["shape"].startswith("signal") else times.get(key)
+    # The 1-D peers are single-threaded: their one-thread times stand for every thread count.
+    peer_threads = 1 if row["shape"].startswith("signal") else row["threads"]
+    found = times.get((row["shape"], peer_threads))
     if not found:
         continue
     best_name, best_ms = min(found.items(), key=lambda item: item[1])

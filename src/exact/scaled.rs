@@ -568,19 +568,19 @@ impl ScaledTensor {
                 .iter()
                 .map(|d| scale(d.mantissa as f64, e + i64::from(d.shift)))
                 .collect(),
-            // The correctly rounded value, which is also `scale`'s (v rounded once, then an
-            // exact scaling by 2^e).
-            Integers::Wide(a) if in_c_order(a).iter().all(|&v| v != i128::MIN) => {
+            // The correctly rounded value where e allows it, which is also `scale`'s (v
+            // rounded once, then an exact scaling by 2^e).
+            Integers::Wide(a) => {
+                let a = in_c_order(a);
                 match crate::scalar::scaled_i128_rounding(e, crate::scalar::FloatFormat::F64) {
-                    Some(round) => in_c_order(a)
+                    Some(round) => a
                         .par_iter()
                         .with_min_len(PARALLEL_GRAIN)
                         .map(|&v| round(v))
                         .collect(),
-                    None => in_c_order(a).iter().map(|&v| scale(v as f64, e)).collect(),
+                    None => a.iter().map(|&v| scale(v as f64, e)).collect(),
                 }
             }
-            Integers::Wide(a) => in_c_order(a).iter().map(|&v| scale(v as f64, e)).collect(),
             Integers::Big(a) => in_c_order(a)
                 .iter()
                 .map(|v| {
@@ -616,14 +616,13 @@ impl ScaledTensor {
                 .collect(),
             Integers::Wide(a) => {
                 let a = in_c_order(a);
-                let narrow = a.iter().all(|&v| v != i128::MIN);
                 match crate::scalar::scaled_i128_rounding(e, format) {
-                    Some(fast) if narrow => a
+                    Some(fast) => a
                         .par_iter()
                         .with_min_len(PARALLEL_GRAIN)
                         .map(|&v| fast(v))
                         .collect(),
-                    _ => a
+                    None => a
                         .iter()
                         .map(|&v| round(v < 0, v.unsigned_abs(), e))
                         .collect(),

@@ -245,12 +245,13 @@ pub fn round_dyadic_to_value(negative: bool, magnitude: u128, k: i64, format: Fl
     }
 }
 
-/// [`round_dyadic_to_value`] for integers below 2^127 in magnitude sharing one exponent k:
-/// the rounding of v 2^k into binary32 or binary64 as a function of v, without branches on
-/// the value; None for other formats and for k outside [-1022, 895].
+/// [`round_dyadic_to_value`] for 128-bit integers (|v| <= 2^127) sharing one exponent k: the
+/// rounding of v 2^k into binary32 or binary64 as a function of v, without branches on the
+/// value; None for other formats and for k outside [-1022, 895].
 ///
-/// Every non-zero v 2^k then has its leading exponent in [k, 126 + k] within f64's normal
-/// range [-1022, 1023], so scaling by powers of two is exact. |v| is first rounded to odd at
+/// Every non-zero v 2^k then has its leading exponent in [k, 127 + k] within f64's normal
+/// range [-1022, 1022] (and a carry of the rounding stays below 2^1024), so scaling by powers
+/// of two is exact. |v| is first rounded to odd at
 /// q bits (its top q bits, the last one set when a dropped bit is set), q = 63 for binary64
 /// and 53 for binary32: an integer m below 2^q times 2^d. binary64: `m as f64` rounds to
 /// nearest even at 53 bits; binary32: `m as f64` is exact and `as f32` rounds to nearest even
@@ -369,18 +370,21 @@ mod tests {
         }
     }
 
-    /// The machine-integer rounding agrees with the rational one on every format, over
-    /// magnitudes of every width, exponents across the subnormal, normal and overflow ranges,
-    /// and exact ties.
-    #[test]
-    fn scaled_i128_rounding_agrees_at_the_binary32_and_binary64_boundaries() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
+    /// A xorshift generator (the tests' fixed pseudo-random data).
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state
-        };
+        }
+    }
+
+    /// The rounding of 128-bit integers agrees with the general dyadic rounding bit for bit at
+    /// the edges of binary32 and binary64, ties and near-ties included, and on i128::MIN.
+    #[test]
+    fn scaled_i128_rounding_agrees_at_the_binary32_and_binary64_boundaries() {
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         // Exponents that put v 2^k among binary32's subnormals and its overflow, binary64's
         // subnormal edge and its largest values; magnitudes of every width up to 127 bits,
         // one in four a tie at 24 or 53 bits, some of those just above the tie by a bit below
@@ -411,20 +415,25 @@ mod tests {
                 }
             }
         }
+        for k in [-1022, -149, 0, 895] {
+            for format in [FloatFormat::F32, FloatFormat::F64] {
+                let got = scaled_i128_rounding(k, format).expect("k in range")(i128::MIN);
+                let bits = round_dyadic_to_bits(true, 1u128 << 127, k, format);
+                let expected = f64_from_format_bits(bits, format);
+                assert_eq!(got.to_bits(), expected.to_bits(), "-2^127 2^{k} {format:?}");
+            }
+        }
         assert!(scaled_i128_rounding(-1023, FloatFormat::F32).is_none());
         assert!(scaled_i128_rounding(896, FloatFormat::F64).is_none());
         assert!(scaled_i128_rounding(0, FloatFormat::F16).is_none());
     }
 
+    /// The machine-integer rounding agrees with the rational one on every format, over
+    /// magnitudes of every width, exponents across the subnormal, normal and overflow ranges,
+    /// and exact ties.
     #[test]
     fn dyadic_rounding_agrees_with_the_rational_rounding() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         let formats = [
             FloatFormat::F64,
             FloatFormat::F32,

@@ -36,6 +36,27 @@ impl Value {
             other => panic!("a sequence of integers, not {other:?}"),
         }
     }
+
+    fn number(&self) -> usize {
+        match self {
+            Value::Int(v) => usize::try_from(*v).expect("a natural number"),
+            other => panic!("a number, not {other:?}"),
+        }
+    }
+
+    /// A nested sequence of integers as an array of the given shape (C order).
+    fn array(&self, shape: &[usize]) -> ArrayD<Integer> {
+        fn flatten(v: &Value, out: &mut Vec<Integer>) {
+            match v {
+                Value::Int(i) => out.push(Integer::from(*i)),
+                Value::Seq(items) => items.iter().for_each(|item| flatten(item, out)),
+                Value::Tuple(_) => panic!("a sequence, not a tuple"),
+            }
+        }
+        let mut flat = Vec::new();
+        flatten(self, &mut flat);
+        ArrayD::from_shape_vec(IxDyn(shape), flat).expect("the case's shape")
+    }
 }
 
 /// Parses the value of `Redirect "f" Eval vm_compute in t.` (the text between `=` and the
@@ -106,27 +127,24 @@ fn coq_output(name: &str) -> Value {
     parse_coq_output(&text)
 }
 
-impl Value {
-    fn number(&self) -> usize {
-        match self {
-            Value::Int(v) => usize::try_from(*v).expect("a natural number"),
-            other => panic!("a number, not {other:?}"),
-        }
-    }
-
-    /// A nested sequence of integers as an array of the given shape (C order).
-    fn array(&self, shape: &[usize]) -> ArrayD<Integer> {
-        fn flatten(v: &Value, out: &mut Vec<Integer>) {
-            match v {
-                Value::Int(i) => out.push(Integer::from(*i)),
-                Value::Seq(items) => items.iter().for_each(|item| flatten(item, out)),
-                Value::Tuple(_) => panic!("a sequence, not a tuple"),
-            }
-        }
-        let mut flat = Vec::new();
-        flatten(self, &mut flat);
-        ArrayD::from_shape_vec(IxDyn(shape), flat).expect("the case's shape")
-    }
+/// The cases of tests/fixtures/coq/`name`.out, each as the parts of its tuple (`layout` names
+/// them in the message when a case is not a tuple); at least `at_least` of them, so that an
+/// empty or truncated file fails.
+fn coq_cases(name: &str, at_least: usize, layout: &str) -> Vec<Vec<Value>> {
+    let Value::Seq(cases) = coq_output(name) else {
+        panic!("{name}: a sequence of cases");
+    };
+    assert!(
+        cases.len() >= at_least,
+        "{name}: the committed cases, not an empty file"
+    );
+    cases
+        .into_iter()
+        .map(|case| match case {
+            Value::Tuple(parts) => parts,
+            other => panic!("{name}: {layout}, not {other:?}"),
+        })
+        .collect()
 }
 
 fn integers(values: &[i64]) -> Vec<Integer> {
@@ -136,14 +154,7 @@ fn integers(values: &[i64]) -> Vec<Integer> {
 /// Coq's `conv` (proofs/coq/Conv1D.v) is `np_convolve(a, v, 'full')` on every case.
 #[test]
 fn coq_full_convolution_is_the_reference_np_convolve() {
-    let Value::Seq(cases) = coq_output("conv1d") else {
-        panic!("a sequence of cases");
-    };
-    assert!(cases.len() >= 30, "the committed cases, not an empty file");
-    for case in &cases {
-        let Value::Tuple(parts) = case else {
-            panic!("(a, v, y)");
-        };
+    for parts in coq_cases("conv1d", 30, "(a, v, y)") {
         let (a, v, y) = (parts[0].ints(), parts[1].ints(), parts[2].ints());
         let expected = np_convolve(&integers(&a), &integers(&v), Mode::Full).expect("non-empty");
         assert_eq!(integers(&y), expected, "np.convolve({a:?}, {v:?})");
@@ -154,15 +165,8 @@ fn coq_full_convolution_is_the_reference_np_convolve() {
 /// every case, those where NumPy swaps the arguments (len v > len a) included.
 #[test]
 fn coq_correlation_is_the_reference_np_correlate() {
-    let Value::Seq(cases) = coq_output("corr1d") else {
-        panic!("a sequence of cases");
-    };
-    assert!(cases.len() >= 30, "the committed cases, not an empty file");
     let mut swapped = 0;
-    for case in &cases {
-        let Value::Tuple(parts) = case else {
-            panic!("(a, v, c)");
-        };
+    for parts in coq_cases("corr1d", 30, "(a, v, c)") {
         let (a, v, c) = (parts[0].ints(), parts[1].ints(), parts[2].ints());
         swapped += usize::from(v.len() > a.len());
         let expected = np_correlate(&integers(&a), &integers(&v), Mode::Full).expect("non-empty");
@@ -175,21 +179,8 @@ fn coq_correlation_is_the_reference_np_correlate() {
 /// its count of them one by one are `DimGeometry::output_size` on every case.
 #[test]
 fn coq_output_sizes_are_the_geometry_output_sizes() {
-    let Value::Seq(cases) = coq_output("sizes") else {
-        panic!("a sequence of cases");
-    };
-    assert!(cases.len() >= 40, "the committed cases, not an empty file");
-    for case in &cases {
-        let Value::Tuple(parts) = case else {
-            panic!("(L, p_b, p_e, k, s, d, O, count)");
-        };
-        let n: Vec<usize> = parts
-            .iter()
-            .map(|p| match p {
-                Value::Int(v) => usize::try_from(*v).expect("a natural number"),
-                other => panic!("a number, not {other:?}"),
-            })
-            .collect();
+    for parts in coq_cases("sizes", 40, "(L, p_b, p_e, k, s, d, O, count)") {
+        let n: Vec<usize> = parts.iter().map(Value::number).collect();
         let geometry = DimGeometry {
             input: n[0],
             pad_begin: n[1],
@@ -210,16 +201,11 @@ fn coq_output_sizes_are_the_geometry_output_sizes() {
 /// asymmetric padding.
 #[test]
 fn coq_layer_transpose_and_gradients_are_the_reference_ones() {
-    let Value::Seq(cases) = coq_output("layer1d") else {
-        panic!("a sequence of cases");
-    };
-    assert!(cases.len() >= 20, "the committed cases, not an empty file");
-    for case in &cases {
-        let Value::Tuple(parts) = case else {
-            panic!(
-                "(G, C_in/G, C_out/G, L, k, s, d, p_b, p_e, x, w, y, layer, transposed, dw, db)"
-            );
-        };
+    for parts in coq_cases(
+        "layer1d",
+        20,
+        "(G, C_in/G, C_out/G, L, k, s, d, p_b, p_e, x, w, y, layer, transposed, dw, db)",
+    ) {
         let n: Vec<usize> = parts[..9].iter().map(Value::number).collect();
         let (groups, cin, cout, length, k, s, d, pb, pe) =
             (n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8]);
@@ -254,7 +240,8 @@ fn coq_layer_transpose_and_gradients_are_the_reference_ones() {
             transposed,
             "conv_transpose, case {n:?}"
         );
-        // The gradients of <y, correlate(x, w)>: the transpose, and the weight gradient.
+        // The gradients of <y, correlate(x, w) + b>: the transpose, the weight gradient and
+        // the bias gradient.
         let gradients = correlate_backward(&x, &w, &y, &geometry).expect("a valid layer");
         assert_eq!(gradients.input, transposed, "input gradient, case {n:?}");
         assert_eq!(gradients.weight, weight_grad, "weight gradient, case {n:?}");
@@ -267,14 +254,7 @@ fn coq_layer_transpose_and_gradients_are_the_reference_ones() {
 /// `pool_output_size` with `ceil_mode` on every case.
 #[test]
 fn coq_ceil_mode_pool_sizes_are_the_geometry_pool_sizes() {
-    let Value::Seq(cases) = coq_output("pool_sizes") else {
-        panic!("a sequence of cases");
-    };
-    assert!(cases.len() >= 40, "the committed cases, not an empty file");
-    for case in &cases {
-        let Value::Tuple(parts) = case else {
-            panic!("(L, p_b, p_e, k, s, d, O, count)");
-        };
+    for parts in coq_cases("pool_sizes", 40, "(L, p_b, p_e, k, s, d, O, count)") {
         let n: Vec<usize> = parts.iter().map(Value::number).collect();
         let geometry = PoolGeometry {
             kernel: n[3],
@@ -293,14 +273,7 @@ fn coq_ceil_mode_pool_sizes_are_the_geometry_pool_sizes() {
 /// shape) is `scipy.signal.convolve2d(x, w, 'full')` on every case.
 #[test]
 fn coq_2d_convolution_is_the_reference_convolve2d() {
-    let Value::Seq(cases) = coq_output("conv2d") else {
-        panic!("a sequence of cases");
-    };
-    assert!(cases.len() >= 16, "the committed cases, not an empty file");
-    for case in &cases {
-        let Value::Tuple(parts) = case else {
-            panic!("(H_x, W_x, x, H_w, W_w, w, y)");
-        };
+    for parts in coq_cases("conv2d", 16, "(H_x, W_x, x, H_w, W_w, w, y)") {
         let (hx, wx, hw, ww) = (
             parts[0].number(),
             parts[1].number(),
