@@ -709,7 +709,7 @@ pub fn reference(
     let products = q(2 * c * taps as i64);
     Ok(Reference {
         exact: base.exact,
-        magnitude: scaled(&magnitude),
+        magnitude: crate::oracle::reference::Magnitude::exact(scaled(&magnitude)),
         reduction: Reduction {
             terms: plan.effective_terms(u, in_per_group),
             factors: 2,

@@ -736,7 +736,7 @@ pub fn reference(
     let (m_x, m_w) = (largest(input), largest(weight));
     Ok(Reference {
         exact,
-        magnitude: scaled(&magnitude),
+        magnitude: crate::oracle::reference::Magnitude::exact(scaled(&magnitude)),
         reduction: Reduction {
             terms,
             factors: 2,

@@ -51,17 +51,24 @@ impl FloatBound {
     /// Some(pass) when the filter decides |c - y| <= B, None when only the exact comparison
     /// can (see the module documentation).
     pub fn decide(&self, candidate: f64, y: f64, magnitude: f64) -> Option<bool> {
+        self.decide_within(candidate, y, magnitude, magnitude)
+    }
+
+    /// [`FloatBound::decide`] with S known only to lie in \[lo, hi\] (B grows with S: the
+    /// pass is judged against B at lo, the failure against B at hi); lo = hi = S~ is the
+    /// correctly rounded case.
+    pub fn decide_within(&self, candidate: f64, y: f64, lo: f64, hi: f64) -> Option<bool> {
         let error = (candidate - y).abs();
-        let bound = self.bound(y, magnitude);
-        if !error.is_finite() || !bound.is_finite() || !y.is_finite() {
+        let (bound_lo, bound_hi) = (self.bound(y, lo), self.bound(y, hi));
+        if !error.is_finite() || !bound_hi.is_finite() || !y.is_finite() {
             return None;
         }
         let tiny = f64::from_bits(1); // 2^-1074
         let error_margin = TWO_POW_M52 * (error + y.abs()) + 2.0 * tiny;
-        let bound_margin = TWO_POW_M48 * bound + TWO_POW_M1060;
-        if error + error_margin <= bound - bound_margin {
+        let margin = |bound: f64| TWO_POW_M48 * bound + TWO_POW_M1060;
+        if error + error_margin <= bound_lo - margin(bound_lo) {
             Some(true)
-        } else if error - error_margin > bound + bound_margin {
+        } else if error - error_margin > bound_hi + margin(bound_hi) {
             Some(false)
         } else {
             None

@@ -28,6 +28,7 @@
 pub mod contract;
 pub mod filter;
 pub mod legal;
+pub mod magnitude;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod reference;
@@ -121,7 +122,8 @@ enum Verdict {
 /// Everything about one element that does not depend on the contract.
 struct Element<'a> {
     exact: &'a Rational,
-    magnitude: &'a Rational,
+    /// S, made on first use (a candidate that is not a value of the output format needs none).
+    magnitude: &'a dyn Fn() -> &'a Rational,
     candidate: f64,
     /// The candidate's exact value (None for NaN and infinity).
     value: Option<Rational>,
@@ -130,8 +132,8 @@ struct Element<'a> {
 fn overflow_possible(contract: &Contract, e: &Element<'_>) -> bool {
     let accumulator = contract.precision.accumulator_format().max_finite();
     let output = contract.precision.output_format().max_finite();
-    let partial = contract.partial_bound(e.magnitude);
-    partial > accumulator || e.exact.abs() + contract.bound(e.exact, e.magnitude) > output
+    let partial = contract.partial_bound((e.magnitude)());
+    partial > accumulator || e.exact.abs() + contract.bound(e.exact, (e.magnitude)()) > output
 }
 
 fn judge(contract: &Contract, selection: bool, e: &Element<'_>) -> (Verdict, Option<Rational>) {
@@ -173,7 +175,7 @@ fn judge(contract: &Contract, selection: bool, e: &Element<'_>) -> (Verdict, Opt
             )
         };
     }
-    let bound = contract.bound(e.exact, e.magnitude);
+    let bound = contract.bound(e.exact, (e.magnitude)());
     if (value - e.exact).abs() <= bound {
         (Verdict::Pass, Some(bound))
     } else {
@@ -301,9 +303,10 @@ pub fn check<T: Copy + Into<f64>>(
     let unit = f64_of(&contract.score_unit);
     let shape = reference.exact.shape();
 
+    let needs_magnitude = std::sync::atomic::AtomicBool::new(false);
     let (exact_f64, magnitude_f64) = rayon::join(
         || reference.exact.to_f64_approx(),
-        || reference.magnitude.to_f64_approx(),
+        || reference.magnitude.to_f64(),
     );
     let values = candidate
         .as_slice()
@@ -318,17 +321,28 @@ pub fn check<T: Copy + Into<f64>>(
         let mut failed_per_precision = vec![0usize; contracts.len()];
         let mut ratios = Vec::with_capacity(if options.keep_ratios { range.len() } else { 0 });
         for (flat, &c) in range.clone().zip(&values[range]) {
-            let (y_f, s_f) = (exact_f64[flat], magnitude_f64[flat]);
+            let (y_f, s_enclosed) = (exact_f64[flat], magnitude_f64.at(flat));
+            let s_f = s_enclosed.approx;
             // The exact values, made only where the filter cannot decide.
             let exact_y = std::cell::OnceCell::new();
             let y = || exact_y.get_or_init(|| reference.exact.value(flat));
+            // S when it is held or was computed; else a stand-in, and the pass is repeated
+            // once S has been computed outside the parallel loop.
             let exact_s = std::cell::OnceCell::new();
-            let s = || exact_s.get_or_init(|| reference.magnitude.value(flat));
+            let s = || {
+                exact_s.get_or_init(|| {
+                    reference.magnitude.try_value(flat).unwrap_or_else(|| {
+                        needs_magnitude.store(true, std::sync::atomic::Ordering::Relaxed);
+                        Rational::zero()
+                    })
+                })
+            };
             // The verdict of contract k: the float filter when it can decide, else exactly.
             let verdict = |k: usize| -> (Verdict, f64) {
                 let format = Precision::ALL[k].output_format();
                 if !reference.selection && representable_f64(c, format) {
-                    if let Some(pass) = filters[k].decide(c, y_f, s_f) {
+                    let (lo, hi) = (s_enclosed.lo, s_enclosed.hi);
+                    if let Some(pass) = filters[k].decide_within(c, y_f, lo, hi) {
                         let bound = filters[k].bound(y_f, s_f);
                         let verdict = if pass {
                             Verdict::Pass
@@ -341,7 +355,7 @@ pub fn check<T: Copy + Into<f64>>(
                 let value = rational_from_f64(c).ok();
                 let element = Element {
                     exact: y(),
-                    magnitude: s(),
+                    magnitude: &s,
                     candidate: c,
                     value,
                 };
@@ -367,12 +381,20 @@ pub fn check<T: Copy + Into<f64>>(
             } else {
                 error_f64 / bound_f64
             };
-            let score = if !error_f64.is_finite() {
-                f64::INFINITY
-            } else if error_f64 == 0.0 {
-                0.0
-            } else {
-                error_f64 / (unit * s_f)
+            let score_with = |s: f64| {
+                if !error_f64.is_finite() {
+                    f64::INFINITY
+                } else if error_f64 == 0.0 {
+                    0.0
+                } else {
+                    error_f64 / (unit * s)
+                }
+            };
+            // With S only enclosed, the score's side of the level is read from the enclosure
+            // when it tells, else from S itself.
+            let score = match (score_with(s_enclosed.hi), score_with(s_enclosed.lo)) {
+                (low, high) if low == high || low > level || high <= level => score_with(s_f),
+                _ => score_with(round_to_f64(s())),
             };
             if options.keep_ratios {
                 ratios.push(ratio);
@@ -410,10 +432,19 @@ pub fn check<T: Copy + Into<f64>>(
         (report, failed_per_precision, ratios)
     };
     use rayon::prelude::*;
-    let partials: Vec<_> = (0..values.len().div_ceil(CHUNK))
-        .into_par_iter()
-        .map(judge_chunk)
-        .collect();
+    let judge_all = || -> Vec<_> {
+        (0..values.len().div_ceil(CHUNK))
+            .into_par_iter()
+            .map(judge_chunk)
+            .collect()
+    };
+    let mut partials = judge_all();
+    if needs_magnitude.load(std::sync::atomic::Ordering::Relaxed) {
+        // Some element needs S exactly, and S is only enclosed: computed here, not inside the
+        // parallel loop (where its own parallel layer could deadlock a lazy initialisation).
+        reference.magnitude.scaled();
+        partials = judge_all();
+    }
     let mut report = Report::new(contract.clone(), 0, options.lambda);
     let mut failed_per_precision = vec![0usize; contracts.len()];
     let mut ratios = Vec::with_capacity(if options.keep_ratios { values.len() } else { 0 });

@@ -6,6 +6,7 @@
 //! S = (sum |x|) / divisor. Cost: twice the exact layer.
 
 use super::contract::Reduction;
+pub use super::magnitude::Magnitude;
 use crate::exact::{ExactEngine, ExactError, ScaledTensor};
 use crate::geometry::{ConvGeometry, ConvShape, PoolParams, TransposeGeometry, TransposeShape};
 use crate::reference::pool::adaptive_windows;
@@ -33,8 +34,8 @@ pub struct Operands<'a> {
 pub struct Reference {
     /// The exact output y (integers times a scale, as the exact engine returns it).
     pub exact: ScaledTensor,
-    /// The exact magnitude S of each element (for a selection: |y|).
-    pub magnitude: ScaledTensor,
+    /// The magnitude S of each element (for a selection: |y|), exact or enclosed.
+    pub magnitude: Magnitude,
     /// The reduction behind each element (terms, cut operands, largest inputs).
     pub reduction: Reduction,
     /// True for max pooling: the result is one of the inputs, exactly.
@@ -203,7 +204,7 @@ impl Reference {
     ) -> Reference {
         Reference {
             exact,
-            magnitude,
+            magnitude: Magnitude::exact(magnitude),
             reduction,
             selection: false,
             inputs_in_format: formats_of(inputs),
@@ -222,9 +223,24 @@ impl Reference {
     ) -> Result<Reference, ExactError> {
         let batched = batched_scaled_shape(input, weight);
         let shape = ConvShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
-        Reference::products_scaled(input, weight, bias, shape.reduction_length(), |x, w, b| {
-            engine.correlate(x, w, b, geometry)
-        })
+        Reference::products_scaled(
+            input,
+            weight,
+            bias,
+            shape.reduction_length(),
+            |x, w, b| engine.correlate(x, w, b, geometry),
+            |in_format| {
+                let format = |p: super::Precision| in_format[p.index()];
+                Magnitude::of_correlation(
+                    engine,
+                    [input, weight],
+                    bias,
+                    geometry,
+                    &shape,
+                    format(super::Precision::Fp64),
+                )
+            },
+        )
     }
 
     /// [`Reference::conv_transpose`] of operands held as scaled integers, without rationals.
@@ -239,14 +255,18 @@ impl Reference {
         let shape = TransposeShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
         let taps: usize = shape.dims.iter().map(|d| d.kernel).product();
         let terms = shape.in_channels / shape.groups * taps;
-        Reference::products_scaled(input, weight, bias, terms, |x, w, b| {
+        let run = |x: &ScaledTensor, w: &ScaledTensor, b: Option<&ScaledTensor>| {
             engine.conv_transpose(x, w, b, geometry)
+        };
+        Reference::products_scaled(input, weight, bias, terms, run, |_| {
+            let absolute = bias.map(ScaledTensor::abs);
+            run(&input.abs(), &weight.abs(), absolute.as_ref()).map(Magnitude::exact)
         })
     }
 
     /// The reference of a layer of `terms` products per output computed by `run` from scaled
-    /// operands: y on the operands, S on their absolute values, the input formats and the
-    /// largest operands read from the integers.
+    /// operands: y on the operands, S by `magnitude` (given which formats hold every input),
+    /// the input formats and the largest operands read from the integers.
     fn products_scaled(
         input: &ScaledTensor,
         weight: &ScaledTensor,
@@ -257,10 +277,9 @@ impl Reference {
             &ScaledTensor,
             Option<&ScaledTensor>,
         ) -> Result<ScaledTensor, ExactError>,
+        magnitude: impl FnOnce(&[bool; 5]) -> Result<Magnitude, ExactError>,
     ) -> Result<Reference, ExactError> {
         let exact = run(input, weight, bias)?;
-        let absolute = bias.map(|b| b.abs());
-        let magnitude = run(&input.abs(), &weight.abs(), absolute.as_ref())?;
         let formats: Vec<FloatFormat> = super::Precision::ALL
             .iter()
             .map(|p| p.input_format())
@@ -274,6 +293,7 @@ impl Reference {
                 *all = *all && one;
             }
         }
+        let magnitude = magnitude(&inputs_in_format)?;
         let operands = input.largest_abs() + weight.largest_abs();
         Ok(Reference {
             exact,
@@ -419,7 +439,7 @@ impl Reference {
     /// The reference of a selection (max pooling of any kind): the chosen inputs `exact`.
     fn selection(exact: ArrayD<Rational>) -> Reference {
         Reference {
-            magnitude: scaled(&absolute(&exact)),
+            magnitude: Magnitude::exact(scaled(&absolute(&exact))),
             exact: scaled(&exact),
             reduction: Reduction::sum(1, Rational::zero(), false),
             selection: true,
@@ -454,7 +474,7 @@ impl Reference {
             .unwrap_or(1);
         Ok(Reference {
             exact: scaled(&exact),
-            magnitude: scaled(&magnitude),
+            magnitude: Magnitude::exact(scaled(&magnitude)),
             // Each window's count equals its divisor.
             reduction: Reduction::sum(terms, Rational::one(), true),
             selection: false,
@@ -480,7 +500,7 @@ impl Reference {
         };
         Ok(Reference {
             exact: scaled(&exact),
-            magnitude: scaled(&magnitude),
+            magnitude: Magnitude::exact(scaled(&magnitude)),
             reduction: Reduction::sum(terms, cut_weight, true),
             selection: false,
             inputs_in_format: formats_of(&[input]),

@@ -1,0 +1,489 @@
+//! The magnitude S = |b| + sum |w||x| of each output element: held exactly, or enclosed by a
+//! float computation with the exact values computed on first need.
+//!
+//! The oracle's filter ([`super::filter`]) decides almost every element from f64 images of y
+//! and S, so S is needed exactly only for the few elements the filter cannot decide. When
+//! every operand is a binary64 value (float32 and float64 data are), the layer on |x|, |w|,
+//! |b| computed in binary64 by a plain summation kernel (direct or im2col) gives S~ with
+//!
+//! ```text
+//! |S~ - S| <= gamma_t S + 2 n eta,   gamma_t = t u / (1 - t u),
+//! ```
+//!
+//! for t = n + 1 roundings per term (n products and the bias), u = 2^-53 and eta = 2^-1075
+//! (binary64's underflow unit): every term is non-negative, so each partial sum
+//! is at most S and each rounding is relative u, in any summation order, with or without fused
+//! multiply-adds (Higham, *Accuracy and Stability of Numerical Algorithms*, ch. 3, the bound
+//! the float kernels are proved to meet); a product that underflows adds at most eta, and the
+//! additions after it enlarge that by at most (1 + gamma_t) <= 2. So S lies in
+//!
+//! ```text
+//! [(S~ - 2 n eta) (1 - gamma_t), (S~ + 2 n eta) (1 + 2 gamma_t)]   (t u <= 1/4),
+//! ```
+//!
+//! evaluated in f64 with a relative slack of 2^-50 and an absolute one of 2^-1070 for its own
+//! roundings. Overflow to
+//! infinity gives no upper end: the filter then defers to the exact value.
+//!
+//! With n u ~ 2^-43 for a few hundred terms, S is known far more closely than any contract's
+//! bound needs, so the filter decides as it would from S itself (and the score's level too).
+//! Cost: the layer in binary64 (about half the exact layer's time for float32 data) instead
+//! of the exact layer; the exact layer once more only if some element needs S exactly.
+
+use crate::exact::{ExactEngine, ExactError, ScaledTensor};
+use crate::float::{Algorithm, FloatEngine};
+use crate::geometry::{ConvGeometry, ConvShape};
+use crate::scalar::Rational;
+use ndarray::ArrayD;
+use std::sync::{Arc, OnceLock};
+
+/// S for every element of an output, in C order.
+#[derive(Clone)]
+pub struct Magnitude(Arc<Inner>);
+
+enum Inner {
+    Exact(ScaledTensor),
+    Enclosed(Enclosure),
+}
+
+/// The f64 enclosure of S and what computes S exactly.
+pub struct Enclosure {
+    shape: Vec<usize>,
+    approx: Vec<f64>,
+    relative: f64,
+    absolute: f64,
+    exact: OnceLock<ScaledTensor>,
+    layer: Box<dyn Fn() -> Result<ScaledTensor, ExactError> + Send + Sync>,
+}
+
+/// 1 + 2^-50, the slack of the enclosure's own f64 evaluation.
+const SLACK: f64 = 1.0 + f64::from_bits((1023 - 50) << 52);
+
+/// 2^-1070, more than the absolute errors (2^-1075 each) of those roundings in f64's
+/// subnormal range.
+const TINY: f64 = f64::from_bits(1 << 4);
+
+/// Per element: an f64 approximation of S and an enclosure lo <= S <= hi.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MagnitudeF64 {
+    /// S within 2^-53 relative when exact, within the enclosure otherwise.
+    pub approx: f64,
+    /// A lower bound (equal to `approx` when S is exact: the filter's margins cover its
+    /// rounding).
+    pub lo: f64,
+    /// An upper bound (infinity when the float computation overflowed).
+    pub hi: f64,
+}
+
+impl Magnitude {
+    /// S held exactly.
+    pub fn exact(magnitude: ScaledTensor) -> Magnitude {
+        Magnitude(Arc::new(Inner::Exact(magnitude)))
+    }
+
+    /// S of the correlation layer `geometry` with operands |x|, |w|, |b|: enclosed by the
+    /// layer in binary64 when every operand is a binary64 value (`in_f64`) and the kernels
+    /// take the layer, else exactly by `engine`.
+    pub fn of_correlation(
+        engine: &ExactEngine,
+        [input, weight]: [&ScaledTensor; 2],
+        bias: Option<&ScaledTensor>,
+        geometry: &ConvGeometry,
+        shape: &ConvShape,
+        in_f64: bool,
+    ) -> Result<Magnitude, ExactError> {
+        let operands = [Some(input), Some(weight), bias];
+        match in_f64
+            .then(|| enclose(engine, operands, geometry, shape))
+            .flatten()
+        {
+            Some(enclosure) => Ok(Magnitude(Arc::new(Inner::Enclosed(enclosure)))),
+            None => {
+                let absolute = bias.map(ScaledTensor::abs);
+                let s =
+                    engine.correlate(&input.abs(), &weight.abs(), absolute.as_ref(), geometry)?;
+                Ok(Magnitude::exact(s))
+            }
+        }
+    }
+
+    /// The output's shape.
+    pub fn shape(&self) -> &[usize] {
+        match &*self.0 {
+            Inner::Exact(s) => s.shape(),
+            Inner::Enclosed(e) => &e.shape,
+        }
+    }
+
+    /// True when S is held exactly (not only enclosed).
+    pub fn is_exact(&self) -> bool {
+        matches!(&*self.0, Inner::Exact(_))
+    }
+
+    /// S exactly, computed on the first call when it is only enclosed.
+    pub fn scaled(&self) -> &ScaledTensor {
+        match &*self.0 {
+            Inner::Exact(s) => s,
+            Inner::Enclosed(e) => e.exact.get_or_init(|| {
+                (e.layer)()
+                    .expect("S is the layer of y on absolute values, which the engine has computed")
+            }),
+        }
+    }
+
+    /// S at a C-order position, exactly.
+    pub fn value(&self, flat: usize) -> Rational {
+        self.scaled().value(flat)
+    }
+
+    /// S at a C-order position when it is held exactly or was computed, else None (without
+    /// computing it).
+    pub fn try_value(&self, flat: usize) -> Option<Rational> {
+        match &*self.0 {
+            Inner::Exact(s) => Some(s.value(flat)),
+            Inner::Enclosed(e) => e.exact.get().map(|s| s.value(flat)),
+        }
+    }
+
+    /// Every S exactly.
+    pub fn to_rationals(&self) -> ArrayD<Rational> {
+        self.scaled().to_rationals()
+    }
+
+    /// f64 approximations and enclosures of every S (the exact values' images made here, the
+    /// enclosures read on demand from S~).
+    pub fn to_f64(&self) -> MagnitudesF64<'_> {
+        match &*self.0 {
+            Inner::Exact(s) => MagnitudesF64::Exact(s.to_f64_approx()),
+            Inner::Enclosed(e) => MagnitudesF64::Enclosed(e),
+        }
+    }
+}
+
+/// f64 images of S for every element ([`Magnitude::to_f64`]).
+pub enum MagnitudesF64<'a> {
+    /// Each S correctly rounded.
+    Exact(Vec<f64>),
+    /// Each S enclosed.
+    Enclosed(&'a Enclosure),
+}
+
+impl MagnitudesF64<'_> {
+    /// The approximation and enclosure of S at a C-order position.
+    pub fn at(&self, flat: usize) -> MagnitudeF64 {
+        match self {
+            MagnitudesF64::Exact(s) => MagnitudeF64 {
+                approx: s[flat],
+                lo: s[flat],
+                hi: s[flat],
+            },
+            MagnitudesF64::Enclosed(e) => e.bounds(e.approx[flat]),
+        }
+    }
+}
+
+impl Inner {
+    /// True when S is held or was computed.
+    #[cfg(test)]
+    fn is_exact_computed(&self) -> bool {
+        match self {
+            Inner::Exact(_) => true,
+            Inner::Enclosed(e) => e.exact.get().is_some(),
+        }
+    }
+}
+
+impl Enclosure {
+    /// The enclosure of S from S~ (see the module documentation).
+    fn bounds(&self, approx: f64) -> MagnitudeF64 {
+        let hi = (approx + self.absolute) * (1.0 + 2.0 * self.relative) * SLACK + TINY;
+        let lo = ((approx - self.absolute) * (1.0 - self.relative) / SLACK - TINY).max(0.0);
+        MagnitudeF64 {
+            approx,
+            lo,
+            hi: if approx.is_finite() {
+                hi
+            } else {
+                f64::INFINITY
+            },
+        }
+    }
+}
+
+/// The enclosure of S by the layer in binary64, or None when t u > 1/4 or the float kernels
+/// refuse the layer (the caller then computes S exactly). Every operand is a binary64 value.
+fn enclose(
+    engine: &ExactEngine,
+    operands: [Option<&ScaledTensor>; 3],
+    geometry: &ConvGeometry,
+    shape: &ConvShape,
+) -> Option<Enclosure> {
+    let terms = shape.reduction_length() + 1;
+    let tu = terms as f64 * f64::EPSILON / 2.0;
+    if tu > 0.25 {
+        return None;
+    }
+    // gamma_t rounded up (three roundings, each relative 2^-53), and 2 n eta = n 2^-1074.
+    let relative = tu / (1.0 - tu) * SLACK;
+    let absolute = terms as f64 * f64::from_bits(1);
+    // |v|, exactly: every value is a binary64 value.
+    let absolute_f64 = |t: &ScaledTensor| -> ArrayD<f64> {
+        let values: Vec<f64> = t.to_f64_approx().into_iter().map(f64::abs).collect();
+        ArrayD::from_shape_vec(t.shape(), values).expect("the tensor's shape")
+    };
+    let [x, w, b] = operands.map(|t| t.map(absolute_f64));
+    let (x, w) = (x?, w?);
+    let algorithm = Some(crate::float::plan(shape))
+        .filter(|a| a.own_bound().is_none())
+        .unwrap_or(Algorithm::IM2COL);
+    let (approx, _) = FloatEngine::new(engine.threads())
+        .correlate(
+            x.view(),
+            w.view(),
+            b.as_ref().map(ArrayD::view),
+            geometry,
+            Some(algorithm),
+        )
+        .ok()?;
+    let shape = approx.shape().to_vec();
+    let approx = approx.into_raw_vec_and_offset().0;
+    let engine = engine.clone();
+    let geometry = geometry.clone();
+    let layer = move || {
+        let (x, w) = (
+            ScaledTensor::from_f64(x.view())?,
+            ScaledTensor::from_f64(w.view())?,
+        );
+        let b = b
+            .as_ref()
+            .map(|b| ScaledTensor::from_f64(b.view()))
+            .transpose()?;
+        engine.correlate(&x, &w, b.as_ref(), &geometry)
+    };
+    Some(Enclosure {
+        shape,
+        approx,
+        relative,
+        absolute,
+        exact: OnceLock::new(),
+        layer: Box::new(layer),
+    })
+}
+
+impl std::fmt::Debug for Magnitude {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self.0 {
+            Inner::Exact(s) => f.debug_tuple("Magnitude::Exact").field(s).finish(),
+            Inner::Enclosed(e) => f
+                .debug_struct("Magnitude::Enclosed")
+                .field("shape", &e.shape)
+                .field("relative", &e.relative)
+                .field("absolute", &e.absolute)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Equal when the exact magnitudes are (computing them if needed).
+impl PartialEq for Magnitude {
+    fn eq(&self, other: &Self) -> bool {
+        self.shape() == other.shape() && self.to_rationals() == other.to_rationals()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::{Padding, PaddingMode};
+    use crate::oracle::legal::Rng;
+    use crate::oracle::{check, CheckOptions, Precision, Reference};
+    use crate::scalar::{rational_from_f64, round_to_f64};
+    use ndarray::IxDyn;
+
+    /// A float of random sign, significand and exponent in [low, high] (zeros and, for low
+    /// exponents, subnormals included), as f64.
+    fn value(rng: &mut Rng, f32_data: bool, (low, high): (i32, i32)) -> f64 {
+        if rng.below(8) == 0 {
+            return 0.0;
+        }
+        let exponent = low + rng.below((high - low + 1) as usize) as i32;
+        let significand = 1.0 + rng.below(1 << 20) as f64 / (1 << 20) as f64;
+        let sign = if rng.below(2) == 0 { -1.0 } else { 1.0 };
+        let v = sign
+            * significand
+            * 2f64.powi(exponent.clamp(-1000, 1000))
+            * 2f64.powi(exponent - exponent.clamp(-1000, 1000));
+        if f32_data {
+            f64::from(v as f32)
+        } else {
+            v
+        }
+    }
+
+    /// A random layer with f32 or f64 values.
+    fn layer(seed: u64) -> (Vec<ScaledTensor>, ConvGeometry, ConvShape) {
+        let mut rng = Rng::new(seed);
+        let f32_data = seed.is_multiple_of(2);
+        // Wide exponent ranges (subnormal products) and narrow ones (rounding in every sum).
+        let range = match (f32_data, seed % 4 < 2) {
+            (true, true) => (-150, 20),
+            (false, true) => (-1080, 40),
+            _ => (-2, 2),
+        };
+        let groups = 1 + rng.below(2);
+        let (c_in, c_out) = (groups * (1 + rng.below(8)), groups * (1 + rng.below(3)));
+        let (len, k) = (6 + rng.below(6), 1 + rng.below(5));
+        let mode = [
+            PaddingMode::Zeros,
+            PaddingMode::Reflect,
+            PaddingMode::Circular,
+        ][rng.below(3)];
+        let geometry = ConvGeometry::new(1)
+            .with_stride(vec![1 + rng.below(2)])
+            .with_padding(Padding::uniform(rng.below(2), 1))
+            .with_padding_mode(mode)
+            .with_groups(groups);
+        let mut tensor = |shape: &[usize]| {
+            let values = ArrayD::from_shape_fn(IxDyn(shape), |_| value(&mut rng, f32_data, range));
+            ScaledTensor::from_f64(values.view()).expect("finite")
+        };
+        let mut operands = vec![tensor(&[2, c_in, len]), tensor(&[c_out, c_in / groups, k])];
+        if !seed.is_multiple_of(3) {
+            operands.push(tensor(&[c_out]));
+        }
+        let shape = ConvShape::new(
+            operands[0].shape(),
+            operands[1].shape(),
+            operands.get(2).map(ScaledTensor::len),
+            &geometry,
+        )
+        .expect("a valid layer");
+        (operands, geometry, shape)
+    }
+
+    fn magnitude_of(
+        operands: &[ScaledTensor],
+        geometry: &ConvGeometry,
+        shape: &ConvShape,
+    ) -> Magnitude {
+        let engine = ExactEngine::new(1);
+        let ops = [&operands[0], &operands[1]];
+        Magnitude::of_correlation(&engine, ops, operands.get(2), geometry, shape, true)
+            .expect("a valid layer")
+    }
+
+    /// lo <= S <= hi at every element of random layers, with S from the exact engine on
+    /// |x|, |w|, |b|, down to subnormal products; the same check rejects the point enclosure
+    /// lo = hi = S~ (the float layer's S~ is not S), so it can fail.
+    #[test]
+    fn the_enclosure_holds_s_and_the_float_value_alone_does_not() {
+        let (mut inside, mut point_misses) = (0usize, 0usize);
+        for seed in 0..40 {
+            let (operands, geometry, shape) = layer(seed);
+            let magnitude = magnitude_of(&operands, &geometry, &shape);
+            assert!(
+                !magnitude.is_exact(),
+                "seed {seed}: binary64 data are enclosed"
+            );
+            let absolute: Vec<ScaledTensor> = operands.iter().map(ScaledTensor::abs).collect();
+            let s = ExactEngine::new(1)
+                .correlate(&absolute[0], &absolute[1], absolute.get(2), &geometry)
+                .expect("the same layer");
+            let images = magnitude.to_f64();
+            for flat in 0..s.len() {
+                let exact = s.value(flat);
+                let at = images.at(flat);
+                let (lo, hi) = (
+                    rational_from_f64(at.lo).unwrap(),
+                    rational_from_f64(at.hi).unwrap(),
+                );
+                assert!(
+                    lo <= exact && exact <= hi,
+                    "seed {seed}, element {flat}: {at:?}, S = {}",
+                    round_to_f64(&exact)
+                );
+                inside += 1;
+                point_misses += usize::from(rational_from_f64(at.approx).unwrap() != exact);
+            }
+            // The exact S computed on demand is the engine's.
+            assert_eq!(magnitude.to_rationals(), s.to_rationals(), "seed {seed}");
+        }
+        assert!(inside > 1000, "{inside} elements checked");
+        assert!(point_misses > 0, "the float S~ alone misses S somewhere");
+    }
+
+    /// Candidates at their fp64 bounds (y + B rounded to f64, which the filter cannot decide):
+    /// the check computes S exactly once, outside its parallel loop, and gives the verdicts
+    /// of a reference that held S exactly.
+    #[test]
+    fn undecided_elements_get_the_exact_magnitude() {
+        let (mut passes, mut failures) = (0, 0);
+        for seed in 1..9 {
+            let (operands, geometry, _) = layer(seed);
+            let engine = ExactEngine::new(2);
+            let build = || {
+                Reference::correlate_scaled(
+                    &engine,
+                    &operands[0],
+                    &operands[1],
+                    operands.get(2),
+                    &geometry,
+                )
+                .expect("a valid layer")
+            };
+            let enclosed = build();
+            assert!(!enclosed.magnitude.is_exact());
+            let mut held = build();
+            held.magnitude = Magnitude::exact(held.magnitude.scaled().clone());
+            let contract = crate::oracle::Contract::new(
+                Precision::Fp64,
+                &held.reduction,
+                held.inputs_in_format[0],
+                crate::oracle::Cut::Truncation,
+                crate::oracle::Accumulation::Any,
+            );
+            let candidate = ArrayD::from_shape_fn(IxDyn(held.exact.shape()), |index| {
+                let index = ndarray::Dimension::slice(&index);
+                let (y, s) = (held.exact_at(index), held.magnitude_at(index));
+                round_to_f64(&(&y + contract.bound(&y, &s)))
+            });
+            let options = CheckOptions::default();
+            let expected = check(&held, candidate.view(), Precision::Fp64, &options).unwrap();
+            let report = check(&enclosed, candidate.view(), Precision::Fp64, &options).unwrap();
+            assert!(
+                enclosed.magnitude.0.as_ref().is_exact_computed(),
+                "seed {seed}: some element needed S"
+            );
+            passes += expected.elements - expected.failed;
+            failures += expected.failed;
+            assert_eq!(report.failed, expected.failed, "seed {seed}");
+            // The same elements listed (their scores are read from S~ within 2^-40 relative).
+            let indices = |r: &crate::oracle::Report| -> Vec<Vec<usize>> {
+                r.failures.iter().map(|f| f.index.clone()).collect()
+            };
+            assert_eq!(indices(&report), indices(&expected), "seed {seed}");
+            assert_eq!(report.suspicious, expected.suspicious, "seed {seed}");
+            assert_eq!(report.contracts_met, expected.contracts_met, "seed {seed}");
+        }
+        assert!(
+            passes > 0 && failures > 0,
+            "{passes} passes, {failures} failures"
+        );
+    }
+
+    /// Rationals that are not binary64 values keep S exact.
+    #[test]
+    fn non_float_operands_keep_s_exact() {
+        let third = ArrayD::from_elem(IxDyn(&[1, 1, 4]), Rational::new(1.into(), 3.into()));
+        let one = ArrayD::from_elem(IxDyn(&[1, 1, 2]), Rational::from_integer(1.into()));
+        let reference = Reference::correlate(
+            &ExactEngine::new(1),
+            &third,
+            &one,
+            None,
+            &ConvGeometry::new(1),
+        )
+        .unwrap();
+        assert!(reference.magnitude.is_exact());
+    }
+}
