@@ -597,14 +597,29 @@ impl ScaledTensor {
     /// integer through its top 126 bits with a sticky bit); any other scale through the exact
     /// rational. Overflow gives infinity, as IEEE rounding to nearest does.
     pub fn rounded(&self, format: crate::scalar::FloatFormat) -> Vec<f64> {
+        self.rounded_map(format, |v| v)
+    }
+
+    /// [`ScaledTensor::rounded`] with each rounded value mapped by `map` as it is made (into
+    /// the bytes of a file, say), without a buffer of the rounded values.
+    pub fn rounded_map<T: Send>(
+        &self,
+        format: crate::scalar::FloatFormat,
+        map: impl Fn(f64) -> T + Sync + Send,
+    ) -> Vec<T> {
         use crate::scalar::{f64_from_format_bits, round_dyadic_to_value, round_to_bits};
         let Some(e) = self.power_of_two_scale() else {
             return (0..self.len())
-                .map(|i| f64_from_format_bits(round_to_bits(&self.value(i), format), format))
+                .map(|i| {
+                    map(f64_from_format_bits(
+                        round_to_bits(&self.value(i), format),
+                        format,
+                    ))
+                })
                 .collect();
         };
         let round = |negative: bool, magnitude: u128, k: i64| {
-            round_dyadic_to_value(negative, magnitude, k, format)
+            map(round_dyadic_to_value(negative, magnitude, k, format))
         };
         match &self.integers {
             Integers::Dyadic(a) => in_c_order(a)
@@ -620,7 +635,7 @@ impl ScaledTensor {
                     Some(fast) => a
                         .par_iter()
                         .with_min_len(PARALLEL_GRAIN)
-                        .map(|&v| fast(v))
+                        .map(|&v| map(fast(v)))
                         .collect(),
                     None => a
                         .iter()

@@ -10,7 +10,7 @@ pub mod npy;
 pub use json::{read_exact_json, write_exact_json};
 pub use npy::{
     read_npy, read_npy_bytes, read_npy_f64, read_npy_float, read_npy_float_bytes, write_npy,
-    write_npy_rounded, Dtype, FloatArray,
+    write_npy_scaled, Dtype, FloatArray,
 };
 
 use crate::scalar::Rational;
@@ -142,6 +142,11 @@ impl IoError {
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename, so
 /// an error never leaves a partial output.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    write_atomically_parts(path, &[bytes])
+}
+
+/// [`write_atomically`] of the concatenation of `parts` (a header and its data, say).
+pub fn write_atomically_parts(path: &Path, parts: &[&[u8]]) -> Result<(), IoError> {
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -156,7 +161,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     ));
     let result = (|| {
         let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
+        for part in parts {
+            file.write_all(part)?;
+        }
         file.sync_all()?;
         std::fs::rename(&temporary, path)
     })();

@@ -1,6 +1,6 @@
 //! `.npy` files (format versions 1-3, either byte order, C or Fortran order) (our own header parser, see [`parse_npy_header`]).
 
-use super::{write_atomically, ExactTensor, IoError};
+use super::{write_atomically, write_atomically_parts, ExactTensor, IoError};
 use crate::index::unravel;
 use crate::scalar::{
     rational_from_f16, rational_from_f32, rational_from_f64, round_to_bf16, round_to_f16,
@@ -654,44 +654,44 @@ pub fn encode_npy(
     Ok(bytes)
 }
 
-/// Writes values already rounded to the float `dtype`'s format (each one exactly a value of
-/// it, as [`ScaledTensor::rounded`](crate::exact::ScaledTensor::rounded) gives them) to a
-/// `.npy` file of `dtype` and `shape`, atomically: no rounding happens here, the encoding is
-/// exact.
-pub fn write_npy_rounded(
+/// Writes exact values held as scaled integers to a `.npy` file of the float `dtype`, each
+/// correctly rounded to its format straight into the file's bytes
+/// ([`ScaledTensor::rounded_map`](crate::exact::ScaledTensor::rounded_map), no buffer of
+/// rounded values), atomically. bfloat16 is stored as float32 (NumPy has no bfloat16).
+pub fn write_npy_scaled(
     path: &Path,
-    shape: &[usize],
-    rounded: &[f64],
+    values: &crate::exact::ScaledTensor,
     dtype: Dtype,
 ) -> Result<(), IoError> {
     let Some(format) = dtype.float_format() else {
         return Err(IoError::io(path, format!("{dtype} is not a float dtype")));
     };
-    let (descr, width) = match dtype {
-        Dtype::F64 => ("<f8", 8),
-        Dtype::F32 | Dtype::Bf16 => ("<f4", 4),
-        _ => ("<f2", 2),
+    let (descr, data) = match dtype {
+        Dtype::F64 => ("<f8", values.rounded_map(format, f64::to_le_bytes).concat()),
+        // Exact: v is a value of the format, so of f32.
+        Dtype::F32 | Dtype::Bf16 => (
+            "<f4",
+            values
+                .rounded_map(format, |v| (v as f32).to_le_bytes())
+                .concat(),
+        ),
+        _ => (
+            "<f2",
+            values
+                .rounded_map(format, |v| {
+                    let bits = if v.is_infinite() {
+                        (u64::from(v < 0.0) << 15) | (0x1f << 10)
+                    } else {
+                        let (negative, m, e) =
+                            crate::scalar::convert::decode(v.to_bits(), 53, 11).expect("finite");
+                        crate::scalar::round_dyadic_to_bits(negative, u128::from(m), e, format)
+                    };
+                    (bits as u16).to_le_bytes()
+                })
+                .concat(),
+        ),
     };
-    let mut bytes = header_for(shape, descr);
-    bytes.reserve(rounded.len() * width);
-    for &v in rounded {
-        match dtype {
-            Dtype::F64 => bytes.extend_from_slice(&v.to_le_bytes()),
-            // Exact: v is a value of the format, so of f32 (bfloat16 is stored as float32).
-            Dtype::F32 | Dtype::Bf16 => bytes.extend_from_slice(&(v as f32).to_le_bytes()),
-            _ => {
-                let bits = if v.is_infinite() {
-                    (u64::from(v < 0.0) << 15) | (0x1f << 10)
-                } else {
-                    let (negative, m, e) =
-                        crate::scalar::convert::decode(v.to_bits(), 53, 11).expect("finite");
-                    crate::scalar::round_dyadic_to_bits(negative, u128::from(m), e, format)
-                };
-                bytes.extend_from_slice(&(bits as u16).to_le_bytes());
-            }
-        }
-    }
-    write_atomically(path, &bytes)
+    write_atomically_parts(path, &[&header_for(values.shape(), descr), &data])
 }
 
 /// Writes exact values to a `.npy` file of `dtype`, atomically.

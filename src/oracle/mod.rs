@@ -22,8 +22,9 @@
 //! assert!(report.passed(), "{}", report.render());
 //! ```
 //!
-//! Cost: the exact layer twice (y and S), then O(1) rational operations per element and
-//! precision.
+//! Cost: the exact layer (y), S enclosed by the layer in binary64 for float data
+//! ([`magnitude`], exact only where an element needs it), then O(1) f64 operations per element
+//! and precision (the certified filter), rational ones for the few elements it leaves open.
 
 pub mod contract;
 pub mod filter;

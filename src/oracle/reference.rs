@@ -2,8 +2,10 @@
 //! computed by the exact engines on the inputs the candidate was given.
 //!
 //! S = |b| + sum |w||x| is the same layer applied to |x|, |w| and |b| (every term made
-//! non-negative), so the fast exact engine computes it as a second layer; for average pooling
-//! S = (sum |x|) / divisor. Cost: twice the exact layer.
+//! non-negative): for float data of a correlation layer it is enclosed by that layer in binary64
+//! and computed exactly on first need ([`Magnitude`]); otherwise the fast exact engine computes
+//! it as a second layer. For average pooling S = (sum |x|) / divisor. Cost: the exact layer, and
+//! the layer in binary64 or a second exact layer.
 
 use super::contract::Reduction;
 pub use super::magnitude::Magnitude;

@@ -220,14 +220,11 @@ impl OutputArgs {
     /// [`OutputArgs::emit`]. `promoted` is the (float) promotion of the inputs' dtypes.
     pub fn emit_scaled(&self, result: &ScaledTensor, promoted: Dtype) -> Result<(), String> {
         let dtype = parse_dtype(self.output_dtype.as_deref())?.unwrap_or(promoted);
-        let (Some(path), Some(format), None) =
-            (&self.output, dtype.float_format(), &self.exact_json)
+        let (Some(path), Some(_), None) = (&self.output, dtype.float_format(), &self.exact_json)
         else {
             return self.emit(&result.to_rationals(), promoted);
         };
-        let rounded = result.rounded(format);
-        convspec::io::write_npy_rounded(path, result.shape(), &rounded, dtype)
-            .map_err(|e| e.to_string())
+        convspec::io::write_npy_scaled(path, result, dtype).map_err(|e| e.to_string())
     }
 }
 

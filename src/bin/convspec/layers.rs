@@ -8,7 +8,7 @@ use crate::common::{
 use clap::{ArgMatches, Command, ValueEnum};
 use convspec::geometry::parse::{parse_bool, parse_list, parse_onnx_pads, parse_per_dim};
 use convspec::geometry::{Padding, PoolParams, TransposeGeometry, TransposePadding};
-use convspec::io::{write_exact_json, write_npy, write_npy_rounded, Dtype, ExactTensor};
+use convspec::io::{write_exact_json, write_npy, write_npy_scaled, Dtype, ExactTensor};
 use convspec::op::{ConvGradients, ConvTranspose, Pool, Window};
 use convspec::reference::pool::AvgOptions;
 use convspec::reference::UnfoldParams;
@@ -573,9 +573,9 @@ fn fast_grad(args: &GradArgs, outputs: &[&Path]) -> Result<bool, String> {
     };
     let rank = operands[1].shape().len();
     let dtype = crate::common::parse_dtype(args.output_dtype.as_deref())?.unwrap_or(promoted);
-    let Some(format) = dtype.float_format().filter(|_| rank >= 3) else {
+    if dtype.float_format().is_none() || rank < 3 {
         return Ok(false);
-    };
+    }
     let geometry = args.geometry.geometry(rank - 2)?;
     args.check_bias(operands[1].shape(), outputs)?;
     let grads = engine
@@ -587,7 +587,7 @@ fn fast_grad(args: &GradArgs, outputs: &[&Path]) -> Result<bool, String> {
         (&args.grad_bias, &grads.bias),
     ] {
         if let Some(path) = path {
-            write_npy_rounded(path, values.shape(), &values.rounded(format), dtype).map_err(err)?;
+            write_npy_scaled(path, values, dtype).map_err(err)?;
         }
     }
     Ok(true)
