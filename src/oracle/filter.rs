@@ -44,12 +44,14 @@ impl FloatBound {
     }
 
     /// B~ = kappa~ S~ + mu~ |y~| + alpha~.
+    #[inline]
     pub fn bound(&self, y: f64, magnitude: f64) -> f64 {
         self.kappa * magnitude + self.mu * y.abs() + self.alpha
     }
 
     /// Some(pass) when the filter decides |c - y| <= B, None when only the exact comparison
     /// can (see the module documentation).
+    #[inline]
     pub fn decide(&self, candidate: f64, y: f64, magnitude: f64) -> Option<bool> {
         self.decide_within(candidate, y, magnitude, magnitude)
     }
@@ -57,6 +59,7 @@ impl FloatBound {
     /// [`FloatBound::decide`] with S known only to lie in \[lo, hi\] (B grows with S: the
     /// pass is judged against B at lo, the failure against B at hi); lo = hi = S~ is the
     /// correctly rounded case.
+    #[inline]
     pub fn decide_within(&self, candidate: f64, y: f64, lo: f64, hi: f64) -> Option<bool> {
         let error = (candidate - y).abs();
         let (bound_lo, bound_hi) = (self.bound(y, lo), self.bound(y, hi));
@@ -92,6 +95,7 @@ fn odd_parts(c: f64) -> (bool, u64, i64) {
 }
 
 /// True when the finite f64 `c` is a value of `format` (no NaN or infinity).
+#[inline]
 pub fn representable_f64(c: f64, format: FloatFormat) -> bool {
     if !c.is_finite() {
         return false;
@@ -115,6 +119,7 @@ pub fn representable_f64(c: f64, format: FloatFormat) -> bool {
 
 /// The encoding of a value of `format` (as [`crate::scalar::round_to_bits`] gives it), for a
 /// finite `c` that [`representable_f64`] accepts.
+#[inline]
 pub fn encode_f64(c: f64, format: FloatFormat) -> u64 {
     let sign = u64::from(c.is_sign_negative() && c != 0.0) << (format.width() - 1);
     if c == 0.0 {

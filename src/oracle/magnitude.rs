@@ -56,8 +56,10 @@ pub struct Enclosure {
     layer: Box<dyn Fn() -> Result<ScaledTensor, ExactError> + Send + Sync>,
 }
 
-/// 1 + 2^-50, the slack of the enclosure's own f64 evaluation.
+/// 1 + 2^-50 and 1 - 2^-50 (below 1 / (1 + 2^-50)), the slack of the enclosure's own f64
+/// evaluation, up and down.
 const SLACK: f64 = 1.0 + f64::from_bits((1023 - 50) << 52);
+const SLACK_DOWN: f64 = 1.0 - f64::from_bits((1023 - 50) << 52);
 
 /// 2^-1070, more than the absolute errors (2^-1075 each) of those roundings in f64's
 /// subnormal range.
@@ -170,6 +172,7 @@ pub enum MagnitudesF64<'a> {
 
 impl MagnitudesF64<'_> {
     /// The approximation and enclosure of S at a C-order position.
+    #[inline]
     pub fn at(&self, flat: usize) -> MagnitudeF64 {
         match self {
             MagnitudesF64::Exact(s) => MagnitudeF64 {
@@ -195,9 +198,10 @@ impl Inner {
 
 impl Enclosure {
     /// The enclosure of S from S~ (see the module documentation).
+    #[inline]
     fn bounds(&self, approx: f64) -> MagnitudeF64 {
         let hi = (approx + self.absolute) * (1.0 + 2.0 * self.relative) * SLACK + TINY;
-        let lo = ((approx - self.absolute) * (1.0 - self.relative) / SLACK - TINY).max(0.0);
+        let lo = ((approx - self.absolute) * (1.0 - self.relative) * SLACK_DOWN - TINY).max(0.0);
         MagnitudeF64 {
             approx,
             lo,
