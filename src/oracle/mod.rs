@@ -278,7 +278,7 @@ fn contract_with(
 /// exact reference under the contract of `precision` (and, for the report's "tightest
 /// contract", under every other precision). Whether the inputs' cut is exact comes from the
 /// inputs the reference was built from.
-pub fn check<T: Copy + Into<f64>>(
+pub fn check<T: Copy + Into<f64> + Sync>(
     reference: &Reference,
     candidate: ArrayViewD<'_, T>,
     precision: Precision,
@@ -290,7 +290,9 @@ pub fn check<T: Copy + Into<f64>>(
             expected: reference.exact.shape().to_vec(),
         });
     }
-    let candidate: ArrayD<f64> = candidate.mapv(Into::into);
+    // The candidate in C order (borrowed when it already is); each value read as f64.
+    let candidate = candidate.as_standard_layout();
+    let values = candidate.as_slice().expect("standard layout");
     let contracts: Vec<Contract> = Precision::ALL
         .iter()
         .zip(reference.inputs_in_format)
@@ -322,9 +324,6 @@ pub fn check<T: Copy + Into<f64>>(
         || reference.exact.to_f64_approx(),
         || reference.magnitude.to_f64(),
     );
-    let values = candidate
-        .as_slice()
-        .expect("an owned standard-layout array");
     // The elements in chunks judged in parallel, each into a partial report merged in C order
     // (the same report as one pass: counts add, the first failures and the worst element keep
     // their order).
@@ -335,6 +334,7 @@ pub fn check<T: Copy + Into<f64>>(
         let mut failed_per_precision = vec![0usize; contracts.len()];
         let mut ratios = Vec::with_capacity(if options.keep_ratios { range.len() } else { 0 });
         for (flat, &c) in range.clone().zip(&values[range]) {
+            let c: f64 = c.into();
             let (y_f, s_enclosed) = (exact_f64[flat], magnitude_f64.at(flat));
             let s_f = s_enclosed.approx;
             // The exact values, made only where the filter cannot decide.
