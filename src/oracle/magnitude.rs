@@ -22,8 +22,8 @@
 //! ```
 //!
 //! evaluated in f64 with a relative slack of 2^-50 and an absolute one of 2^-1070 for its own
-//! roundings. Overflow to
-//! infinity gives no upper end: the filter then defers to the exact value.
+//! roundings (`proofs/oracle.md` O8). Overflow to infinity gives no upper end: the filter then
+//! defers to the exact value.
 //!
 //! With n u ~ 2^-43 for a few hundred terms, S is known far more closely than any contract's
 //! bound needs, so the filter decides as it would from S itself (and the score's level too).
@@ -122,7 +122,10 @@ impl Magnitude {
         matches!(&*self.0, Inner::Exact(_))
     }
 
-    /// S exactly, computed on the first call when it is only enclosed.
+    /// S exactly, computed on the first call when it is only enclosed (by the exact engine's
+    /// own parallel layer: call it outside any parallel loop that may also ask for it, as
+    /// [`crate::oracle::check`] does, since a rayon worker waiting for the layer may run a
+    /// job that asks for the same cell).
     pub fn scaled(&self) -> &ScaledTensor {
         match &*self.0 {
             Inner::Exact(s) => s,
