@@ -667,13 +667,18 @@ pub fn write_npy_scaled(
         return Err(IoError::io(path, format!("{dtype} is not a float dtype")));
     };
     let (descr, data) = match dtype {
-        Dtype::F64 => ("<f8", values.rounded_map(format, f64::to_le_bytes).concat()),
+        Dtype::F64 => (
+            "<f8",
+            values
+                .rounded_map(format, f64::to_le_bytes)
+                .into_flattened(),
+        ),
         // Exact: v is a value of the format, so of f32.
         Dtype::F32 | Dtype::Bf16 => (
             "<f4",
             values
                 .rounded_map(format, |v| (v as f32).to_le_bytes())
-                .concat(),
+                .into_flattened(),
         ),
         _ => (
             "<f2",
@@ -688,7 +693,7 @@ pub fn write_npy_scaled(
                     };
                     (bits as u16).to_le_bytes()
                 })
-                .concat(),
+                .into_flattened(),
         ),
     };
     write_atomically_parts(path, &[&header_for(values.shape(), descr), &data])

@@ -83,30 +83,19 @@ impl Magnitude {
         Magnitude(Arc::new(Inner::Exact(magnitude)))
     }
 
-    /// S of the correlation layer `geometry` with operands |x|, |w|, |b|: enclosed by the
-    /// layer in binary64 when every operand is a binary64 value (`in_f64`) and the kernels
-    /// take the layer, else exactly by `engine`.
-    pub fn of_correlation(
+    /// S of the correlation layer `geometry` with operands |x|, |w|, |b| enclosed by the
+    /// layer in binary64, for operands that are all binary64 values; None when the kernels
+    /// refuse the layer or t u > 1/4 (the caller then computes S exactly).
+    pub fn enclosing_correlation(
         engine: &ExactEngine,
         [input, weight]: [&ScaledTensor; 2],
         bias: Option<&ScaledTensor>,
         geometry: &ConvGeometry,
         shape: &ConvShape,
-        in_f64: bool,
-    ) -> Result<Magnitude, ExactError> {
+    ) -> Option<Magnitude> {
         let operands = [Some(input), Some(weight), bias];
-        match in_f64
-            .then(|| enclose(engine, operands, geometry, shape))
-            .flatten()
-        {
-            Some(enclosure) => Ok(Magnitude(Arc::new(Inner::Enclosed(enclosure)))),
-            None => {
-                let absolute = bias.map(ScaledTensor::abs);
-                let s =
-                    engine.correlate(&input.abs(), &weight.abs(), absolute.as_ref(), geometry)?;
-                Ok(Magnitude::exact(s))
-            }
-        }
+        let enclosure = enclose(engine, operands, geometry, shape)?;
+        Some(Magnitude(Arc::new(Inner::Enclosed(enclosure))))
     }
 
     /// The output's shape.
@@ -217,8 +206,7 @@ impl Enclosure {
     }
 }
 
-/// The enclosure of S by the layer in binary64, or None when t u > 1/4 or the float kernels
-/// refuse the layer (the caller then computes S exactly). Every operand is a binary64 value.
+/// The enclosure of S by the layer in binary64 ([`Magnitude::enclosing_correlation`]).
 fn enclose(
     engine: &ExactEngine,
     operands: [Option<&ScaledTensor>; 3],
@@ -375,8 +363,8 @@ mod tests {
     ) -> Magnitude {
         let engine = ExactEngine::new(1);
         let ops = [&operands[0], &operands[1]];
-        Magnitude::of_correlation(&engine, ops, operands.get(2), geometry, shape, true)
-            .expect("a valid layer")
+        Magnitude::enclosing_correlation(&engine, ops, operands.get(2), geometry, shape)
+            .expect("binary64 data are enclosed")
     }
 
     /// lo <= S <= hi at every element of random layers, with S from the exact engine on

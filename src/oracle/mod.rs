@@ -413,9 +413,13 @@ pub fn check<T: Copy + Into<f64> + Sync>(
             };
             // With S only enclosed, the score's side of the level is read from the enclosure
             // when it tells, else from S itself.
-            let score = match (score_with(s_enclosed.hi), score_with(s_enclosed.lo)) {
-                (low, high) if low == high || low > level || high <= level => score_with(s_f),
-                _ => score_with(round_to_f64(s())),
+            let score = if s_enclosed.lo == s_enclosed.hi
+                || score_with(s_enclosed.hi) > level
+                || score_with(s_enclosed.lo) <= level
+            {
+                score_with(s_f)
+            } else {
+                score_with(round_to_f64(s()))
             };
             if options.keep_ratios {
                 ratios.push(ratio);

@@ -232,15 +232,17 @@ impl Reference {
             shape.reduction_length(),
             |x, w, b| engine.correlate(x, w, b, geometry),
             |in_format| {
-                let format = |p: super::Precision| in_format[p.index()];
-                Magnitude::of_correlation(
-                    engine,
-                    [input, weight],
-                    bias,
-                    geometry,
-                    &shape,
-                    format(super::Precision::Fp64),
-                )
+                in_format[super::Precision::Fp64.index()]
+                    .then(|| {
+                        Magnitude::enclosing_correlation(
+                            engine,
+                            [input, weight],
+                            bias,
+                            geometry,
+                            &shape,
+                        )
+                    })
+                    .flatten()
             },
         )
     }
@@ -257,18 +259,20 @@ impl Reference {
         let shape = TransposeShape::new(&batched, weight.shape(), bias.map(|b| b.len()), geometry)?;
         let taps: usize = shape.dims.iter().map(|d| d.kernel).product();
         let terms = shape.in_channels / shape.groups * taps;
-        let run = |x: &ScaledTensor, w: &ScaledTensor, b: Option<&ScaledTensor>| {
-            engine.conv_transpose(x, w, b, geometry)
-        };
-        Reference::products_scaled(input, weight, bias, terms, run, |_| {
-            let absolute = bias.map(ScaledTensor::abs);
-            run(&input.abs(), &weight.abs(), absolute.as_ref()).map(Magnitude::exact)
-        })
+        Reference::products_scaled(
+            input,
+            weight,
+            bias,
+            terms,
+            |x, w, b| engine.conv_transpose(x, w, b, geometry),
+            |_| None,
+        )
     }
 
     /// The reference of a layer of `terms` products per output computed by `run` from scaled
-    /// operands: y on the operands, S by `magnitude` (given which formats hold every input),
-    /// the input formats and the largest operands read from the integers.
+    /// operands: y on the operands, S enclosed by `enclosure` when it gives one (told which
+    /// formats hold every input), else by `run` on their absolute values; the input formats and
+    /// the largest operands read from the integers.
     fn products_scaled(
         input: &ScaledTensor,
         weight: &ScaledTensor,
@@ -279,7 +283,7 @@ impl Reference {
             &ScaledTensor,
             Option<&ScaledTensor>,
         ) -> Result<ScaledTensor, ExactError>,
-        magnitude: impl FnOnce(&[bool; 5]) -> Result<Magnitude, ExactError>,
+        enclosure: impl FnOnce(&[bool; 5]) -> Option<Magnitude>,
     ) -> Result<Reference, ExactError> {
         let exact = run(input, weight, bias)?;
         let formats: Vec<FloatFormat> = super::Precision::ALL
@@ -295,7 +299,13 @@ impl Reference {
                 *all = *all && one;
             }
         }
-        let magnitude = magnitude(&inputs_in_format)?;
+        let magnitude = match enclosure(&inputs_in_format) {
+            Some(enclosed) => enclosed,
+            None => {
+                let absolute = bias.map(ScaledTensor::abs);
+                Magnitude::exact(run(&input.abs(), &weight.abs(), absolute.as_ref())?)
+            }
+        };
         let operands = input.largest_abs() + weight.largest_abs();
         Ok(Reference {
             exact,

@@ -346,3 +346,24 @@ fn the_scaled_reference_is_the_rational_one() {
     assert_eq!(from_scaled.reduction, rational.reduction);
     assert_eq!(from_scaled.inputs_in_format, rational.inputs_in_format);
 }
+
+/// The contracts met are found element by element, skipping those the claimed contract
+/// implies only where that is sound: an fp32 output meets fp32 and TF32 (whose bound is larger
+/// and whose output format is the same), not fp64 (smaller bound) and not fp16 or bf16 (larger
+/// bounds, but outputs in another format).
+#[test]
+fn contracts_met_are_the_implied_ones_only() {
+    let engine = ExactEngine::new(2);
+    let case = "strided_dilated_grouped";
+    let (x, w) = (exact(case, "x"), exact(case, "w"));
+    let reference = Reference::correlate(&engine, &x, &w, None, &geometry(case)).unwrap();
+    let strict = candidate(case, "y_fp32_strict");
+    for claimed in [Precision::Fp32, Precision::Tf32] {
+        let report = judge(&reference, &strict, claimed);
+        assert_eq!(
+            report.contracts_met,
+            vec![Precision::Fp32, Precision::Tf32],
+            "claimed {claimed:?}"
+        );
+    }
+}
