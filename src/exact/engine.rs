@@ -1100,6 +1100,11 @@ impl ScaledTensor {
                 || a.iter().nth(index).expect("in range").to_integer(),
                 |s| s[index].to_integer(),
             ),
+            Integers::Narrow(a) => Integer::from(
+                *a.as_slice()
+                    .map_or_else(|| a.iter().nth(index), |s| s.get(index))
+                    .expect("in range"),
+            ),
             Integers::Wide(a) => Integer::from(
                 *a.as_slice()
                     .map_or_else(|| a.iter().nth(index), |s| s.get(index))
@@ -1117,6 +1122,7 @@ impl ScaledTensor {
     pub fn integer_values(&self) -> Vec<Integer> {
         match &self.integers {
             Integers::Dyadic(a) => a.iter().map(|d| d.to_integer()).collect(),
+            Integers::Narrow(a) => a.iter().map(|&v| Integer::from(v)).collect(),
             Integers::Wide(a) => a.iter().map(|&v| Integer::from(v)).collect(),
             Integers::Big(a) => a.iter().cloned().collect(),
         }

@@ -504,6 +504,7 @@ impl ScaledTensor {
         Ok(ScaledTensor {
             integers: match &self.integers {
                 Integers::Dyadic(a) => Integers::Dyadic(pick(a, shape, order)),
+                Integers::Narrow(a) => Integers::Narrow(pick(a, shape, order)),
                 Integers::Wide(a) => Integers::Wide(pick(a, shape, order)),
                 Integers::Big(a) => Integers::Big(pick(a, shape, order)),
             },

@@ -44,8 +44,12 @@ impl Dyadic {
 /// The integers of a [`ScaledTensor`], in the narrowest storage that holds them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Integers {
-    /// mantissa * 2^shift per element (float inputs, machine integers).
+    /// mantissa * 2^shift per element (float inputs whose integers are wider than 63 bits,
+    /// machine integers).
     Dyadic(ArrayD<Dyadic>),
+    /// Integers below 2^63 in magnitude, as they are (float inputs whose exponents span few
+    /// bits: half the memory of [`Integers::Dyadic`]).
+    Narrow(ArrayD<i64>),
     /// Integers below 2^127 in magnitude (results reconstructed in 128-bit arithmetic).
     Wide(ArrayD<i128>),
     /// Arbitrary integers (rational inputs with large numerators, very wide results).
@@ -68,6 +72,42 @@ fn not_finite(index: usize, shape: &[usize], value: String) -> ExactError {
     }
 }
 
+/// The fields of a binary float format's encoding, read branch-free.
+#[derive(Clone, Copy)]
+struct Fields {
+    /// Fraction bits (precision - 1).
+    fraction: u32,
+    /// The biased exponent's mask (all ones: NaN or infinity).
+    exponent_mask: u64,
+    /// The sign bit's position.
+    sign: u32,
+    /// bias + fraction bits: e = max(biased, 1) - this.
+    offset: i64,
+}
+
+impl Fields {
+    fn new(precision: u32, exponent_bits: u32) -> Fields {
+        Fields {
+            fraction: precision - 1,
+            exponent_mask: (1 << exponent_bits) - 1,
+            sign: precision - 1 + exponent_bits,
+            offset: (1i64 << (exponent_bits - 1)) - 1 + i64::from(precision - 1),
+        }
+    }
+
+    /// (m, e, non-finite) with |value| = m 2^e for a finite value (m < 2^precision; the
+    /// implicit bit set for normal numbers, e = 1 - bias - fraction bits for subnormals).
+    #[inline(always)]
+    fn split(self, bits: u64) -> (u64, i64, bool) {
+        let biased = (bits >> self.fraction) & self.exponent_mask;
+        let fraction = bits & ((1 << self.fraction) - 1);
+        let normal = u64::from(biased != 0);
+        let m = fraction | (normal << self.fraction);
+        let e = biased.max(1) as i64 - self.offset;
+        (m, e, biased == self.exponent_mask)
+    }
+}
+
 impl ScaledTensor {
     /// Scales floats given by their bits (precision p and exponent width of the format) to
     /// integers: value = (-1)^s m 2^e exactly; trailing zero bits of m are moved into e so that
@@ -87,32 +127,73 @@ impl ScaledTensor {
                 (if negative { -m } else { m }, e + i64::from(tz))
             })
         };
-        // Pass 1: every value decoded (the first NaN or infinity refused), and the smallest
-        // exponent of a non-zero one. A contiguous view is read as a slice (the dynamic-rank
-        // iterator costs more than the decoding).
         let data = values.as_slice().map_or_else(
             || std::borrow::Cow::Owned(values.iter().copied().collect()),
             std::borrow::Cow::Borrowed,
         );
-        // In parallel (the current rayon pool); the first non-finite value found again in order.
-        let e_min = data
-            .par_iter()
-            .with_min_len(PARALLEL_GRAIN)
-            .map(|&v| {
-                parts(v)
-                    .ok()
-                    .map(|(m, e)| if m == 0 { i64::MAX } else { e })
+        let fields = Fields::new(precision, exponent_bits);
+        // Pass 1, branch-free over slices (the dynamic-rank iterator and a branch per value
+        // cost more than the decoding): the lowest set bit's exponent e + tz(m) and the highest
+        // bit's, e + bits(m), over the non-zero values, and whether a NaN or infinity occurs.
+        // In parallel (the current rayon pool).
+        let none = (i64::MAX, i64::MIN, false);
+        let (e_min, top, refused) = data
+            .par_chunks(PARALLEL_GRAIN)
+            .map(|chunk| {
+                chunk.iter().fold(none, |(low, high, bad), &v| {
+                    let (m, e, nonfinite) = fields.split(to_bits(v));
+                    let zero = m == 0;
+                    let lsb = if zero {
+                        i64::MAX
+                    } else {
+                        e + i64::from(m.trailing_zeros())
+                    };
+                    let msb = if zero {
+                        i64::MIN
+                    } else {
+                        e + i64::from(64 - m.leading_zeros())
+                    };
+                    (low.min(lsb), high.max(msb), bad | nonfinite)
+                })
             })
-            .reduce(|| Some(i64::MAX), |a, b| Some(a?.min(b?)));
-        let Some(e_min) = e_min else {
+            .reduce(|| none, |a, b| (a.0.min(b.0), a.1.max(b.1), a.2 | b.2));
+        if refused {
+            // The first non-finite value, found again in order.
             let (i, &v) = (data.iter().enumerate())
                 .find(|&(_, &v)| parts(v).is_err())
                 .expect("a value that does not decode");
             return Err(not_finite(i, values.shape(), describe(to_bits(v))));
-        };
+        }
         let e_min = if e_min == i64::MAX { 0 } else { e_min };
-        // Pass 2: m 2^(e - e_min) per value (decoding again is cheaper than keeping the
-        // first pass's results in a buffer as large as the input).
+        let scale = crate::scalar::rational_from_parts(Integer::one(), e_min);
+        // Pass 2: m 2^(e - e_min) per value (decoding again is cheaper than keeping the first
+        // pass's results in a buffer as large as the input); as i64 when every one is below
+        // 2^63 (top - e_min <= 63 bits).
+        if top - e_min <= 63 {
+            let integers: Vec<i64> = data
+                .par_iter()
+                .with_min_len(PARALLEL_GRAIN)
+                .map(|&v| {
+                    let bits = to_bits(v);
+                    let (m, e, _) = fields.split(bits);
+                    // e < e_min when m's trailing zeros reach below e_min: then they are
+                    // shifted out (exactly).
+                    let d = e - e_min;
+                    let magnitude = if d >= 0 {
+                        m << d.min(63)
+                    } else {
+                        m >> (-d).min(63)
+                    } as i64;
+                    let sign = -(((bits >> fields.sign) & 1) as i64); // 0 or -1
+                    (magnitude ^ sign) - sign
+                })
+                .collect();
+            let integers = ArrayD::from_shape_vec(IxDyn(values.shape()), integers).expect("shape");
+            return Ok(ScaledTensor {
+                integers: Integers::Narrow(integers),
+                scale,
+            });
+        }
         let integers: Vec<Dyadic> = data
             .par_iter()
             .with_min_len(PARALLEL_GRAIN)
@@ -125,7 +206,6 @@ impl ScaledTensor {
             })
             .collect();
         let integers = ArrayD::from_shape_vec(IxDyn(values.shape()), integers).expect("shape");
-        let scale = crate::scalar::rational_from_parts(Integer::one(), e_min);
         Ok(ScaledTensor {
             integers: Integers::Dyadic(integers),
             scale,
@@ -264,6 +344,10 @@ impl ScaledTensor {
                 mantissa: d.mantissa.abs(),
                 ..*d
             })),
+            Integers::Narrow(a) if in_c_order(a).contains(&i64::MIN) => {
+                Integers::Wide(a.mapv(|v| i128::from(v).abs()))
+            }
+            Integers::Narrow(a) => Integers::Narrow(par_map(a, |v| v.abs())),
             Integers::Wide(a) => Integers::Wide(par_map(a, |v| v.abs())),
             Integers::Big(a) => Integers::Big(a.mapv(|v| v.abs())),
         };
@@ -277,6 +361,7 @@ impl ScaledTensor {
     pub fn shape(&self) -> &[usize] {
         match &self.integers {
             Integers::Dyadic(a) => a.shape(),
+            Integers::Narrow(a) => a.shape(),
             Integers::Wide(a) => a.shape(),
             Integers::Big(a) => a.shape(),
         }
@@ -296,6 +381,12 @@ impl ScaledTensor {
     pub fn bits(&self) -> u64 {
         match &self.integers {
             Integers::Dyadic(a) => in_c_order(a).iter().map(|d| d.bits()).max().unwrap_or(0),
+            Integers::Narrow(a) => in_c_order(a)
+                .par_iter()
+                .with_min_len(PARALLEL_GRAIN)
+                .map(|v| u64::from(64 - v.unsigned_abs().leading_zeros()))
+                .max()
+                .unwrap_or(0),
             Integers::Wide(a) => a
                 .iter()
                 .map(|v| u64::from(128 - v.unsigned_abs().leading_zeros()))
@@ -313,6 +404,7 @@ impl ScaledTensor {
         Some(match &self.integers {
             // bits <= 63: the shift loses nothing.
             Integers::Dyadic(a) => a.iter().map(|d| d.mantissa << d.shift).collect(),
+            Integers::Narrow(a) => in_c_order(a).into_owned(),
             Integers::Wide(a) => a.iter().map(|&v| v as i64).collect(),
             Integers::Big(a) => a
                 .iter()
@@ -346,6 +438,19 @@ impl ScaledTensor {
                         .collect()
                 })
             }
+            Integers::Narrow(a) => {
+                let a = in_c_order(a);
+                let fits = a
+                    .par_iter()
+                    .with_min_len(PARALLEL_GRAIN)
+                    .all(|v| v.unsigned_abs() >> bits == 0);
+                fits.then(|| {
+                    a.par_iter()
+                        .with_min_len(PARALLEL_GRAIN)
+                        .map(|&v| (v + offset) as u64)
+                        .collect()
+                })
+            }
             _ if self.bits() > bits => None,
             _ => Some(
                 self.i64_values()
@@ -375,6 +480,10 @@ impl ScaledTensor {
                     .map(|d| m.mul(m.residue_i64(d.mantissa), powers[d.shift as usize]))
                     .collect()
             }
+            Integers::Narrow(a) => {
+                let m = Modulus::new(p);
+                in_c_order(a).iter().map(|&v| m.residue_i64(v)).collect()
+            }
             Integers::Wide(a) => a
                 .iter()
                 .map(|&v| v.rem_euclid(i128::from(p)) as u64)
@@ -402,6 +511,7 @@ impl ScaledTensor {
                 .iter()
                 .map(|d| d.mantissa as f64 * 2f64.powi(d.shift as i32))
                 .collect(),
+            Integers::Narrow(a) => a.iter().map(|&v| v as f64).collect(),
             Integers::Wide(a) => a.iter().map(|&v| v as f64).collect(),
             Integers::Big(a) => a
                 .iter()
@@ -497,6 +607,13 @@ impl ScaledTensor {
                 };
                 signed(v.mantissa < 0, digit & mask)
             })),
+            Integers::Narrow(a) => out.extend(in_c_order(a).iter().map(|&v| {
+                let shifted = v
+                    .unsigned_abs()
+                    .checked_shr(low.try_into().unwrap_or(u32::MAX))
+                    .unwrap_or(0);
+                signed(v < 0, shifted & mask)
+            })),
             Integers::Wide(a) => out.extend(a.iter().map(|&v| {
                 let shifted = v
                     .unsigned_abs()
@@ -515,6 +632,7 @@ impl ScaledTensor {
     pub fn value(&self, flat: usize) -> Rational {
         let integer = match &self.integers {
             Integers::Dyadic(a) => in_c_order(a)[flat].to_integer(),
+            Integers::Narrow(a) => Integer::from(in_c_order(a)[flat]),
             Integers::Wide(a) => Integer::from(in_c_order(a)[flat]),
             Integers::Big(a) => in_c_order(a)[flat].clone(),
         };
@@ -568,6 +686,17 @@ impl ScaledTensor {
                 .iter()
                 .map(|d| scale(d.mantissa as f64, e + i64::from(d.shift)))
                 .collect(),
+            Integers::Narrow(a) => {
+                let a = in_c_order(a);
+                match crate::scalar::scaled_i128_rounding(e, crate::scalar::FloatFormat::F64) {
+                    Some(round) => a
+                        .par_iter()
+                        .with_min_len(PARALLEL_GRAIN)
+                        .map(|&v| round(i128::from(v)))
+                        .collect(),
+                    None => a.iter().map(|&v| scale(v as f64, e)).collect(),
+                }
+            }
             // The correctly rounded value where e allows it, which is also `scale`'s (v
             // rounded once, then an exact scaling by 2^e).
             Integers::Wide(a) => {
@@ -629,6 +758,20 @@ impl ScaledTensor {
                     round(d.mantissa < 0, u128::from(d.mantissa.unsigned_abs()), k)
                 })
                 .collect(),
+            Integers::Narrow(a) => {
+                let a = in_c_order(a);
+                match crate::scalar::scaled_i128_rounding(e, format) {
+                    Some(fast) => a
+                        .par_iter()
+                        .with_min_len(PARALLEL_GRAIN)
+                        .map(|&v| map(fast(i128::from(v))))
+                        .collect(),
+                    None => a
+                        .iter()
+                        .map(|&v| round(v < 0, u128::from(v.unsigned_abs()), e))
+                        .collect(),
+                }
+            }
             Integers::Wide(a) => {
                 let a = in_c_order(a);
                 match crate::scalar::scaled_i128_rounding(e, format) {
@@ -680,6 +823,7 @@ impl ScaledTensor {
                     })
                 })
                 .map(|(m, shift)| Integer::from(m) << shift as usize),
+            Integers::Narrow(a) => a.iter().map(|v| v.unsigned_abs()).max().map(Integer::from),
             Integers::Wide(a) => a.iter().map(|v| v.unsigned_abs()).max().map(Integer::from),
             Integers::Big(a) => a.iter().map(|v| v.abs()).max(),
         };
@@ -715,6 +859,11 @@ impl ScaledTensor {
                     extremes(u128::from(d.mantissa.unsigned_abs()), e)
                 })
                 .reduce(|| none, join),
+            Integers::Narrow(a) => in_c_order(a)
+                .par_iter()
+                .with_min_len(PARALLEL_GRAIN)
+                .map(|v| extremes(u128::from(v.unsigned_abs()), k))
+                .reduce(|| none, join),
             Integers::Wide(a) => in_c_order(a)
                 .par_iter()
                 .with_min_len(PARALLEL_GRAIN)
@@ -746,6 +895,7 @@ impl ScaledTensor {
         let scale = &self.scale;
         match &self.integers {
             Integers::Dyadic(a) => a.mapv(|d| Rational::from_integer(d.to_integer()) * scale),
+            Integers::Narrow(a) => a.mapv(|v| Rational::from_integer(Integer::from(v)) * scale),
             Integers::Wide(a) => a.mapv(|v| Rational::from_integer(Integer::from(v)) * scale),
             Integers::Big(a) => a.mapv(|v| Rational::from_integer(v) * scale),
         }
@@ -837,6 +987,127 @@ mod tests {
             crate::scalar::rational_from_parts(1.into(), -149)
         );
         assert_eq!(scaled.bits(), 100 + 149);
+    }
+
+    /// Floats whose exponents span at most 63 bits are held as plain i64 integers; every
+    /// method reads them as it reads the same integers held as mantissa-shift pairs.
+    #[test]
+    fn narrow_integers_read_as_their_mantissa_shift_pairs() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for case in 0..40 {
+            // Exponent spans of 0..36 bits: 24-bit significands stay below 2^63; one case in
+            // four has a negative zero, one a denormal-free wide span at the edge (62-63 bits).
+            let span = if case % 8 == 7 {
+                39
+            } else {
+                (case % 37) as i32
+            };
+            let values: Vec<f32> = (0..257)
+                .map(|i| {
+                    let r = next();
+                    let m = (r >> 40) as f32 + 1.0;
+                    let e = (r % (span as u64 + 1)) as i32 - 20;
+                    let v = m * 2f32.powi(e);
+                    match i % 29 {
+                        0 => 0.0,
+                        1 => -0.0,
+                        _ if r & (1 << 39) != 0 => -v,
+                        _ => v,
+                    }
+                })
+                .collect();
+            let values = ArrayD::from_shape_vec(IxDyn(&[257]), values).unwrap();
+            let narrow = ScaledTensor::from_f32(values.view()).unwrap();
+            let Integers::Narrow(integers) = &narrow.integers else {
+                panic!("span {span}: not narrow");
+            };
+            let pairs = ScaledTensor {
+                integers: Integers::Dyadic(integers.mapv(|m| Dyadic {
+                    mantissa: m,
+                    shift: 0,
+                })),
+                scale: narrow.scale.clone(),
+            };
+            let exact: Vec<Rational> = values
+                .iter()
+                .map(|&v| rational_from_f32(v).unwrap())
+                .collect();
+            assert_eq!(narrow.to_rationals().into_raw_vec_and_offset().0, exact);
+            assert_eq!(narrow.bits(), pairs.bits());
+            assert_eq!(narrow.i64_values(), pairs.i64_values());
+            for bits in [narrow.bits(), narrow.bits() + 3, 62] {
+                assert_eq!(narrow.offset_u64(bits), pairs.offset_u64(bits));
+            }
+            assert_eq!(narrow.offset_u64(narrow.bits().saturating_sub(1)), None);
+            assert_eq!(narrow.residues(1_000_003), pairs.residues(1_000_003));
+            assert_eq!(narrow.exact_f64(), pairs.exact_f64());
+            for width in [17, 40, 53] {
+                for i in 0..3 {
+                    assert_eq!(narrow.limb(width, i), pairs.limb(width, i));
+                }
+            }
+            assert_eq!(narrow.value(5), pairs.value(5));
+            assert_eq!(narrow.integer(7), pairs.integer(7));
+            assert_eq!(narrow.to_f64_approx(), pairs.to_f64_approx());
+            use crate::scalar::FloatFormat;
+            for format in [FloatFormat::F32, FloatFormat::F16, FloatFormat::BF16] {
+                let (a, b) = (narrow.rounded(format), pairs.rounded(format));
+                assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+            }
+            assert_eq!(narrow.largest_abs(), pairs.largest_abs());
+            let formats = [FloatFormat::F32, FloatFormat::F16, FloatFormat::BF16];
+            assert_eq!(narrow.formats_met(&formats), pairs.formats_met(&formats));
+            assert_eq!(narrow.abs().to_rationals(), pairs.abs().to_rationals());
+            assert_eq!(
+                narrow.reshape(&[1, 257]).unwrap().to_rationals(),
+                pairs.reshape(&[1, 257]).unwrap().to_rationals()
+            );
+        }
+        // Subnormals, signed zeros and trailing zeros below the lowest set bit, in both
+        // formats: narrow, and exactly the values.
+        let f32s = arr1(&[
+            f32::from_bits(1),
+            -f32::from_bits(6),
+            f32::from_bits(0x0080_0000),
+            -0.0,
+            3.0e-39,
+            1.0e-30,
+        ])
+        .into_dyn();
+        let scaled = ScaledTensor::from_f32(f32s.view()).unwrap();
+        assert!(matches!(scaled.integers, Integers::Narrow(_)));
+        let exact: Vec<Rational> = f32s
+            .iter()
+            .map(|&v| rational_from_f32(v).unwrap())
+            .collect();
+        assert_eq!(scaled.to_rationals().into_raw_vec_and_offset().0, exact);
+        let f64s = arr1(&[
+            f64::from_bits(1),
+            12.0,
+            -0.75,
+            2f64.powi(-1000),
+            0.0,
+            1.0 + f64::EPSILON,
+        ])
+        .into_dyn();
+        for (values, narrow) in [
+            (f64s.slice(ndarray::s![1..3]).to_owned().into_dyn(), true),
+            (f64s.clone(), false),
+        ] {
+            let scaled = ScaledTensor::from_f64(values.view()).unwrap();
+            assert_eq!(matches!(scaled.integers, Integers::Narrow(_)), narrow);
+            let exact: Vec<Rational> = values
+                .iter()
+                .map(|&v| crate::scalar::rational_from_f64(v).unwrap())
+                .collect();
+            assert_eq!(scaled.to_rationals().into_raw_vec_and_offset().0, exact);
+        }
     }
 
     #[test]
