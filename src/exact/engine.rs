@@ -596,6 +596,7 @@ impl Execution<'_, '_> {
                 gather(
                     b,
                     sample,
+                    |v| v,
                     0.0,
                     &map,
                     p,
@@ -740,16 +741,18 @@ pub fn run(
 }
 
 /// im2col of one tile into packed B panels: row kk - k0 of panel P holds, for the reduction
-/// index kk = (channel, tap), the input values read by the tile's outputs P nr .. P nr + nr
-/// (`zero` where the map says [`NONE`]; every slot is written, so the buffer needs no clearing).
+/// index kk = (channel, tap), the input values read by the tile's outputs P nr .. P nr + nr,
+/// each mapped by `convert` (`zero` where the map says [`NONE`]; every slot is written, so the
+/// buffer needs no clearing).
 ///
 /// The map depends on the tap only, so whether a block of nr outputs reads nr consecutive
 /// inputs (the interior of stride-1 layers: one copy) is decided once per (tap, panel), not
 /// once per channel.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn gather<T: Copy>(
+pub(super) fn gather<S: Copy, T: Copy>(
     b: &mut [T],
-    sample: &[T],
+    sample: &[S],
+    convert: impl Fn(S) -> T,
     zero: T,
     map: &[u32],
     p: &GatherProblem<'_>,
@@ -784,7 +787,9 @@ pub(super) fn gather<T: Copy>(
         for (panel, block) in sources.chunks(nr).enumerate() {
             let slots = &mut b[panel * d * nr + row * nr..][..nr];
             if let Some(first) = runs[tap * panels + panel] {
-                slots.copy_from_slice(&channel[first..first + nr]);
+                for (slot, &v) in slots.iter_mut().zip(&channel[first..first + nr]) {
+                    *slot = convert(v);
+                }
             } else {
                 // NONE (u32::MAX) is beyond every channel (GatherMap::new refuses larger
                 // inputs), so `get` turns it into the padding's zero without a separate test;
@@ -793,8 +798,7 @@ pub(super) fn gather<T: Copy>(
                     *slot = block
                         .get(i)
                         .and_then(|&s| channel.get(s as usize))
-                        .copied()
-                        .unwrap_or(zero);
+                        .map_or(zero, |&v| convert(v));
                 }
             }
         }

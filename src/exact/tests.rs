@@ -441,10 +441,17 @@ fn wide_plan_equals_the_reference() {
     let engines = wide_engines();
     proptest!(config(32), |((x, w, b, geometry) in float_layer_with(full_significand_f32(28), full_significand_f32(28)))| {
         let expected = reference::correlate(&exact(&x), &exact(&w), Some(&exact(&b)), &geometry).unwrap();
+        // The input held as i64 integers (gathered in place) and as mantissa-shift pairs
+        // (offset into a copy first).
+        let pairs = ScaledTensor::from_rationals(exact(&x).view());
+        prop_assert!(matches!(pairs.integers, Integers::Dyadic(_)));
+        prop_assert!(matches!(scaled(&x).integers, Integers::Narrow(_)));
         for (kernel, threads, engine) in &engines {
-            let (got, plan) = engine.correlate_with_plan(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
-            prop_assert!(matches!(plan, Plan::Wide | Plan::Direct | Plan::Ntt { .. }), "{:?}", plan);
-            prop_assert_eq!(got.to_rationals(), expected.clone(), "{:?}, {} threads", kernel, threads);
+            for input in [&scaled(&x), &pairs] {
+                let (got, plan) = engine.correlate_with_plan(input, &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
+                prop_assert!(matches!(plan, Plan::Wide | Plan::Direct | Plan::Ntt { .. }), "{:?}", plan);
+                prop_assert_eq!(got.to_rationals(), expected.clone(), "{:?}, {} threads", kernel, threads);
+            }
         }
     });
 }

@@ -227,6 +227,13 @@ fn offset(tensor: &ScaledTensor, bits: u64) -> Vec<u64> {
         .expect("fits() bounds the integers below 2^51")
 }
 
+/// The input as the gather reads it: i64 integers offset as they are gathered (no copy of the
+/// input), or offset integers made beforehand from another storage.
+enum Input<'a> {
+    Narrow(&'a [i64]),
+    Offset(Vec<u64>),
+}
+
 /// The layer exactly by the plan [`Plan::Wide`](super::engine::Plan::Wide) (the caller checked [`fits`]).
 pub fn run(
     problem: &GatherProblem<'_>,
@@ -254,7 +261,12 @@ pub(super) fn run_in_chunks(
     let out_per_group = p.out_channels / p.groups;
     let depth = in_per_group * p.map.taps;
     let (bx, bw) = (budget.x_bits, budget.w_bits);
-    let x = offset(operands.input, bx);
+    let x = match &operands.input.integers {
+        Integers::Narrow(a) if a.is_standard_layout() => {
+            Input::Narrow(a.as_slice().expect("standard layout"))
+        }
+        _ => Input::Offset(offset(operands.input, bx)),
+    };
     let w = offset(operands.weight, bw);
     let chunks: Vec<(usize, usize)> = (0..depth)
         .step_by(chunk)
@@ -330,7 +342,7 @@ pub(super) fn run_in_chunks(
                 let panels = cols.div_ceil(nr);
                 let ldc = panels * nr;
                 let map = p.map.tile(t0, t1);
-                let sample = &x[batch * p.in_channels * p.spatial..];
+                let at = batch * p.in_channels * p.spatial;
                 let (lo, hi) = (&mut lo[..rows * ldc], &mut hi[..rows * ldc]);
                 lo.fill(0);
                 hi.fill(0);
@@ -339,17 +351,28 @@ pub(super) fn run_in_chunks(
                     let d = k1 - k0;
                     let b = &mut b[..panels * d * nr];
                     let zero = ox as u64;
-                    gather(
-                        b,
-                        sample,
-                        zero,
-                        &map,
-                        p,
-                        g * in_per_group,
-                        (k0, k1),
-                        cols,
-                        nr,
-                    );
+                    let (channels, chunk) = (g * in_per_group, (k0, k1));
+                    match &x {
+                        // |v| < 2^bx: v + 2^bx is in [1, 2^(bx + 1)).
+                        Input::Narrow(x) => {
+                            let offset = |v: i64| (v + ox as i64) as u64;
+                            gather(
+                                b,
+                                &x[at..],
+                                offset,
+                                zero,
+                                &map,
+                                p,
+                                channels,
+                                chunk,
+                                cols,
+                                nr,
+                            );
+                        }
+                        Input::Offset(x) => {
+                            gather(b, &x[at..], |v| v, zero, &map, p, channels, chunk, cols, nr);
+                        }
+                    }
                     // Column sums, in u64 over at most CHUNK terms below 2^52 at a time.
                     for (panel, block) in b.chunks(d * nr).enumerate() {
                         for part in block.chunks(CHUNK * nr) {
