@@ -620,6 +620,47 @@ impl Execution<'_, '_> {
     }
 }
 
+/// The operands' budget for the problem's reduction, and the plan: `plan` when the caller
+/// gives one (tests use deliberately short ones), except Direct, which is not a GEMM plan,
+/// and Wide where it does not apply; else the cheapest plan for the bit widths.
+fn budget_and_plan(
+    p: &GatherProblem<'_>,
+    operands: &Operands<'_>,
+    kernel: &Kernel,
+    plan: Option<Plan>,
+) -> (Budget, Plan) {
+    let depth = p.in_channels / p.groups * p.map.taps;
+    let budget = Budget::new(operands, depth);
+    let wide_fits = super::wide::fits(budget.x_bits, budget.w_bits, depth, budget.bound_bits);
+    let plan = plan
+        .filter(|p| *p != Plan::Direct && (*p != Plan::Wide || wide_fits))
+        .unwrap_or_else(|| {
+            if kernel.wide.is_some() {
+                Plan::for_products_wide(budget.x_bits, budget.w_bits, depth, budget.bound_bits)
+            } else {
+                Plan::for_products(budget.x_bits, budget.w_bits, depth, budget.bound_bits)
+            }
+        });
+    (budget, plan)
+}
+
+/// [`run`] with each value correctly rounded into `format` and handed to `map` as it is made,
+/// when the plan is [`Plan::Wide`] (the exact integers are then never held); None for
+/// another plan.
+pub fn run_rounded<T: Copy + Default + Send + Sync>(
+    problem: &GatherProblem<'_>,
+    operands: &Operands<'_>,
+    kernel: &Kernel,
+    pool: &rayon::ThreadPool,
+    (format, map): (crate::scalar::FloatFormat, &(dyn Fn(f64) -> T + Sync)),
+) -> Option<ArrayD<T>> {
+    let (budget, plan) = budget_and_plan(problem, operands, kernel, None);
+    let wide = kernel.wide.filter(|_| plan == Plan::Wide)?;
+    Some(super::wide::run_rounded(
+        problem, operands, &budget, wide, pool, format, map,
+    ))
+}
+
 /// Runs the problem exactly: y = b + W gather(X) per batch element and group, with the plan
 /// of the bit budget (or `plan`, when given).
 pub fn run(
@@ -633,19 +674,7 @@ pub fn run(
     let in_per_group = p.in_channels / p.groups;
     let out_per_group = p.out_channels / p.groups;
     let depth = in_per_group * p.map.taps; // reduction length
-    let budget = Budget::new(operands, depth);
-    // A plan given by the caller is used as is (tests use deliberately short ones), except
-    // Direct, which is not a GEMM plan, and Wide where it does not apply.
-    let wide_fits = super::wide::fits(budget.x_bits, budget.w_bits, depth, budget.bound_bits);
-    let plan = plan
-        .filter(|p| *p != Plan::Direct && (*p != Plan::Wide || wide_fits))
-        .unwrap_or_else(|| {
-            if kernel.wide.is_some() {
-                Plan::for_products_wide(budget.x_bits, budget.w_bits, depth, budget.bound_bits)
-            } else {
-                Plan::for_products(budget.x_bits, budget.w_bits, depth, budget.bound_bits)
-            }
-        });
+    let (budget, plan) = budget_and_plan(p, operands, kernel, plan);
     if plan == Plan::Wide {
         let wide = kernel.wide.unwrap_or(super::wide::WideKernel::PORTABLE);
         return Ok((super::wide::run(p, operands, &budget, wide, pool), plan));

@@ -232,27 +232,7 @@ impl ExactEngine {
                 return Ok((y, Plan::Direct));
             }
         }
-        let spatial_in: Vec<usize> = shape.dims.iter().map(|d| d.input).collect();
-        let map = GatherMap::new(
-            &spatial_in,
-            &shape.kernel(),
-            &output_shape[2..],
-            |d, t, j| {
-                let g = &shape.dims[d];
-                geometry
-                    .padding_mode
-                    .source_index(g.input_index(t, j), g.input)
-            },
-        )?;
-        let problem = GatherProblem {
-            batch: shape.batch,
-            groups: shape.groups,
-            in_channels: shape.in_channels,
-            out_channels: shape.out_channels,
-            spatial: spatial_in.iter().product(),
-            map,
-            output_shape,
-        };
+        let problem = gather_problem(&shape, geometry, output_shape)?;
         engine::run(
             &problem,
             &Operands {
@@ -264,6 +244,52 @@ impl ExactEngine {
             pool,
             None,
         )
+    }
+
+    /// [`ExactEngine::correlate`] with every value correctly rounded into `format` (to
+    /// nearest, ties to even; overflow to infinity, as IEEE rounding does) and handed to
+    /// `map`, in C order. When the layer runs on the plan [`Plan::Wide`] each value is rounded
+    /// as it is made and the exact integers are never held (8 or 16 bytes fewer per output);
+    /// otherwise the exact layer is rounded ([`ScaledTensor::rounded_map`]).
+    pub fn correlate_rounded<T: Copy + Default + Send + Sync>(
+        &self,
+        [input, weight]: [&ScaledTensor; 2],
+        bias: Option<&ScaledTensor>,
+        geometry: &ConvGeometry,
+        format: crate::scalar::FloatFormat,
+        map: impl Fn(f64) -> T + Sync + Send,
+    ) -> Result<ArrayD<T>, ExactError> {
+        let pool = self.pool()?;
+        pool.install(|| {
+            // Batched layers of two or more spatial dimensions (1-D layers have their own
+            // plans first).
+            let batched = input.shape().len() == weight.shape().len();
+            if batched && weight.shape().len() > 3 {
+                check_bias(bias)?;
+                let shape = ConvShape::new(
+                    input.shape(),
+                    weight.shape(),
+                    bias.map(|b| b.len()),
+                    geometry,
+                )?;
+                let output_shape = shape.output_shape()?;
+                guard_output(&output_shape)?;
+                let problem = gather_problem(&shape, geometry, output_shape)?;
+                let operands = Operands {
+                    input,
+                    weight,
+                    bias,
+                };
+                let rounded =
+                    engine::run_rounded(&problem, &operands, &self.kernel, pool, (format, &map));
+                if let Some(rounded) = rounded {
+                    return Ok(rounded);
+                }
+            }
+            let (y, _) = self.correlate_on(pool, input, weight, bias, geometry)?;
+            let values = y.rounded_map(format, map);
+            Ok(ArrayD::from_shape_vec(IxDyn(y.shape()), values).expect("the layer's shape"))
+        })
     }
 
     /// [`crate::reference::correlate`], exactly.
@@ -473,6 +499,36 @@ pub struct ExactGradients {
     pub weight: ScaledTensor,
     /// dL/db.
     pub bias: ScaledTensor,
+}
+
+/// The gather problem of a layer of at least one spatial dimension (padding read through the
+/// padding mode's source index).
+fn gather_problem<'a>(
+    shape: &'a ConvShape,
+    geometry: &'a ConvGeometry,
+    output_shape: Vec<usize>,
+) -> Result<GatherProblem<'a>, ExactError> {
+    let spatial_in: Vec<usize> = shape.dims.iter().map(|d| d.input).collect();
+    let map = GatherMap::new(
+        &spatial_in,
+        &shape.kernel(),
+        &output_shape[2..],
+        |d, t, j| {
+            let g = &shape.dims[d];
+            geometry
+                .padding_mode
+                .source_index(g.input_index(t, j), g.input)
+        },
+    )?;
+    Ok(GatherProblem {
+        batch: shape.batch,
+        groups: shape.groups,
+        in_channels: shape.in_channels,
+        out_channels: shape.out_channels,
+        spatial: spatial_in.iter().product(),
+        map,
+        output_shape,
+    })
 }
 
 fn check_bias(bias: Option<&ScaledTensor>) -> Result<(), ExactError> {

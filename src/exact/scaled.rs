@@ -883,11 +883,7 @@ impl ScaledTensor {
 
     /// k when the scale is 2^k.
     fn power_of_two_scale(&self) -> Option<i64> {
-        let (n, d) = (self.scale.numer(), self.scale.denom());
-        let is_power = |v: &Integer| v.bits() == v.trailing_zeros().unwrap_or(0) + 1;
-        (is_power(n) && is_power(d)).then(|| {
-            n.trailing_zeros().unwrap_or(0) as i64 - d.trailing_zeros().unwrap_or(0) as i64
-        })
+        power_of_two_exponent(&self.scale)
     }
 
     /// The exact values as rationals.
@@ -900,6 +896,14 @@ impl ScaledTensor {
             Integers::Big(a) => a.mapv(|v| Rational::from_integer(v) * scale),
         }
     }
+}
+
+/// k when a positive rational is 2^k.
+pub(crate) fn power_of_two_exponent(q: &Rational) -> Option<i64> {
+    let (n, d) = (q.numer(), q.denom());
+    let is_power = |v: &Integer| v.bits() == v.trailing_zeros().unwrap_or(0) + 1;
+    (is_power(n) && is_power(d))
+        .then(|| n.trailing_zeros().unwrap_or(0) as i64 - d.trailing_zeros().unwrap_or(0) as i64)
 }
 
 /// The fewest elements a thread takes in the parallel elementwise passes.
@@ -1001,13 +1005,9 @@ mod tests {
             state
         };
         for case in 0..40 {
-            // Exponent spans of 0..36 bits: 24-bit significands stay below 2^63; one case in
-            // four has a negative zero, one a denormal-free wide span at the edge (62-63 bits).
-            let span = if case % 8 == 7 {
-                39
-            } else {
-                (case % 37) as i32
-            };
+            // Exponent spans of 0 to 36 bits, and 39 in one case of eight (integers up to 2^25
+            // times 2^span: below 2^63); zeros of both signs in every case.
+            let span = if case % 8 == 7 { 39 } else { case % 37 };
             let values: Vec<f32> = (0..257)
                 .map(|i| {
                     let r = next();

@@ -456,6 +456,51 @@ fn wide_plan_equals_the_reference() {
     });
 }
 
+/// The layer rounded as the engine makes it equals the exact layer rounded by the reference
+/// rounding of its rationals, bit for bit, in every format (subnormals and overflow to
+/// infinity in the 16-bit formats included): on the plan of 64-bit lanes (rounded in its
+/// epilogue) and on the plans that round the exact layer afterwards.
+#[test]
+fn layer_rounded_as_made_equals_the_exact_layer_rounded() {
+    use crate::scalar::{round_to_bits, FloatFormat};
+    let mut engines = wide_engines();
+    engines.push((
+        Kernel::PORTABLE,
+        1,
+        ExactEngine::new(1).with_kernel(Kernel::PORTABLE),
+    ));
+    let formats = [
+        FloatFormat::F64,
+        FloatFormat::F32,
+        FloatFormat::F16,
+        FloatFormat::BF16,
+    ];
+    let wide_seen = std::sync::atomic::AtomicUsize::new(0);
+    proptest!(config(24), |((x, w, b, geometry) in float_layer_with(full_significand_f32(12), full_significand_f32(12)), grow in -30i32..30)| {
+        // Scaled by 2^grow so that some outputs overflow float16 or fall among its subnormals.
+        let x = x.mapv(|v| v * 2f32.powi(grow));
+        let expected = reference::correlate(&exact(&x), &exact(&w), Some(&exact(&b)), &geometry).unwrap();
+        for (kernel, threads, engine) in &engines {
+            let (_, plan) = engine.correlate_with_plan(&scaled(&x), &scaled(&w), Some(&scaled(&b)), &geometry).unwrap();
+            wide_seen.fetch_add(usize::from(plan == Plan::Wide), std::sync::atomic::Ordering::Relaxed);
+            for format in formats {
+                let got = engine
+                    .correlate_rounded([&scaled(&x), &scaled(&w)], Some(&scaled(&b)), &geometry, format, f64::to_bits)
+                    .unwrap();
+                prop_assert_eq!(got.shape(), expected.shape());
+                for (g, q) in got.iter().zip(expected.iter()) {
+                    let want = crate::scalar::f64_from_format_bits(round_to_bits(q, format), format);
+                    prop_assert_eq!(*g, want.to_bits(), "{:?} {:?}, {} threads, {:?}", kernel, plan, threads, format);
+                }
+            }
+        }
+    });
+    assert!(
+        wide_seen.into_inner() > 0,
+        "the plan of 64-bit lanes never ran"
+    );
+}
+
 /// A reduction of 9000 terms of 49-bit integers (the most that [`wide::fits`] admits at that
 /// length), whose low sums over all terms exceed 2^64: exact in chunks of [`wide::CHUNK`] terms,
 /// and the negative control, one chunk of all terms, is caught by the same comparison.

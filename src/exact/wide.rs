@@ -24,6 +24,9 @@
 use super::engine::{gather, Budget, GatherProblem, Operands};
 use super::scaled::{Integers, ScaledTensor};
 use crate::parallel::SharedOutput;
+use crate::scalar::{
+    f64_from_format_bits, round_dyadic_to_value, round_to_bits, FloatFormat, Rational,
+};
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
@@ -245,6 +248,34 @@ pub fn run(
     run_in_chunks(problem, operands, budget, kernel, pool, CHUNK)
 }
 
+/// The layer by the plan [`Plan::Wide`](super::engine::Plan::Wide), each value y = Y scale
+/// correctly rounded into `format` (to nearest, ties to even; overflow to infinity) as it is
+/// made and handed to `map`, in C order: the exact integers Y are never held.
+pub fn run_rounded<T: Copy + Default + Send + Sync>(
+    problem: &GatherProblem<'_>,
+    operands: &Operands<'_>,
+    budget: &Budget,
+    kernel: WideKernel,
+    pool: &rayon::ThreadPool,
+    format: FloatFormat,
+    map: &(dyn Fn(f64) -> T + Sync),
+) -> ArrayD<T> {
+    let k = super::scaled::power_of_two_exponent(&budget.scale);
+    let fast = k.and_then(|k| crate::scalar::scaled_i128_rounding(k, format));
+    let finish = |v: i128| -> T {
+        map(match (&fast, k) {
+            (Some(round), _) => round(v),
+            (None, Some(k)) => round_dyadic_to_value(v < 0, v.unsigned_abs(), k, format),
+            (None, None) => {
+                let exact = Rational::from_integer(v.into()) * &budget.scale;
+                f64_from_format_bits(round_to_bits(&exact, format), format)
+            }
+        })
+    };
+    let values = run_with(problem, operands, budget, kernel, pool, CHUNK, &finish);
+    ArrayD::from_shape_vec(IxDyn(&problem.output_shape), values).expect("shape")
+}
+
 /// [`run`] with the low sums normalised every `chunk` terms (exact for chunk <= [`CHUNK`];
 /// longer chunks are the negative control of the tests).
 pub(super) fn run_in_chunks(
@@ -255,6 +286,25 @@ pub(super) fn run_in_chunks(
     pool: &rayon::ThreadPool,
     chunk: usize,
 ) -> ScaledTensor {
+    let values = run_with(problem, operands, budget, kernel, pool, chunk, &|v| v);
+    ScaledTensor {
+        integers: Integers::Wide(
+            ArrayD::from_shape_vec(IxDyn(&problem.output_shape), values).expect("shape"),
+        ),
+        scale: budget.scale.clone(),
+    }
+}
+
+/// The layer's integers Y, each handed to `finish` as it is made, in C order.
+fn run_with<T: Copy + Default + Send + Sync>(
+    problem: &GatherProblem<'_>,
+    operands: &Operands<'_>,
+    budget: &Budget,
+    kernel: WideKernel,
+    pool: &rayon::ThreadPool,
+    chunk: usize,
+    finish: &(dyn Fn(i128) -> T + Sync),
+) -> Vec<T> {
     let p = problem;
     let (mr, nr) = (kernel.mr, kernel.nr);
     let in_per_group = p.in_channels / p.groups;
@@ -323,7 +373,7 @@ pub(super) fn run_in_chunks(
         })
         .collect();
     let outputs: usize = p.output_shape.iter().product();
-    let mut values = vec![0i128; outputs];
+    let mut values = vec![T::default(); outputs];
     let shared = SharedOutput::new(&mut values);
     let rows = out_per_group.div_ceil(mr) * mr;
     let ldc_max = width.div_ceil(nr) * nr;
@@ -422,22 +472,17 @@ pub(super) fn run_in_chunks(
                     {
                         let s = (i128::from(h) << 52) + i128::from(l);
                         let sum_xw = s - offset_x + constant;
-                        *v = if multiplier == 1 {
+                        *v = finish(if multiplier == 1 {
                             sum_xw + biases[channel]
                         } else {
                             sum_xw * multiplier + biases[channel]
-                        };
+                        });
                     }
                 }
             },
         )
     });
-    ScaledTensor {
-        integers: Integers::Wide(
-            ArrayD::from_shape_vec(IxDyn(&p.output_shape), values).expect("shape"),
-        ),
-        scale: budget.scale.clone(),
-    }
+    values
 }
 
 /// lo, hi (m x n, row stride ldc) += the low and high sums of A B over `depth`, A packed by

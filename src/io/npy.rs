@@ -654,36 +654,62 @@ pub fn encode_npy(
     Ok(bytes)
 }
 
-/// Writes exact values held as scaled integers to a `.npy` file of the float `dtype`, each
-/// correctly rounded to its format straight into the file's bytes
-/// ([`ScaledTensor::rounded_map`](crate::exact::ScaledTensor::rounded_map), no buffer of
-/// rounded values), atomically. bfloat16 is stored as float32 (NumPy has no bfloat16).
-pub fn write_npy_scaled(
-    path: &Path,
-    values: &crate::exact::ScaledTensor,
-    dtype: Dtype,
-) -> Result<(), IoError> {
-    let Some(format) = dtype.float_format() else {
-        return Err(IoError::io(path, format!("{dtype} is not a float dtype")));
-    };
-    let (descr, data) = match dtype {
-        Dtype::F64 => (
-            "<f8",
-            values
-                .rounded_map(format, f64::to_le_bytes)
-                .into_flattened(),
-        ),
-        // Exact: v is a value of the format, so of f32.
-        Dtype::F32 | Dtype::Bf16 => (
-            "<f4",
-            values
-                .rounded_map(format, |v| (v as f32).to_le_bytes())
-                .into_flattened(),
-        ),
-        _ => (
-            "<f2",
-            values
-                .rounded_map(format, |v| {
+/// Exact values that can be handed over correctly rounded into a float format (to nearest,
+/// ties to even; overflow to infinity), each as the f64 that holds it, mapped by `map` as it is
+/// made (into a file's bytes, say), in C order: an exact tensor, or a layer still to be
+/// computed that rounds its values as it makes them.
+pub trait RoundedSource {
+    /// Why the values could not be made.
+    type Error;
+
+    /// The values rounded into `format` and mapped, with their shape.
+    fn rounded<T: Copy + Default + Send + Sync>(
+        &self,
+        format: FloatFormat,
+        map: impl Fn(f64) -> T + Sync + Send,
+    ) -> Result<ArrayD<T>, Self::Error>;
+}
+
+impl RoundedSource for crate::exact::ScaledTensor {
+    type Error = std::convert::Infallible;
+
+    fn rounded<T: Copy + Default + Send + Sync>(
+        &self,
+        format: FloatFormat,
+        map: impl Fn(f64) -> T + Sync + Send,
+    ) -> Result<ArrayD<T>, Self::Error> {
+        let values = self.rounded_map(format, map);
+        Ok(ArrayD::from_shape_vec(IxDyn(self.shape()), values).expect("the tensor's shape"))
+    }
+}
+
+/// A `.npy` file's contents, header and data, ready to be written.
+pub struct NpyBytes {
+    header: Vec<u8>,
+    data: Vec<u8>,
+}
+
+impl NpyBytes {
+    /// The values of `source` correctly rounded into the format of the float `dtype`, straight
+    /// into the file's little-endian bytes (no buffer of rounded values). bfloat16 is stored as
+    /// float32 (NumPy has no bfloat16).
+    ///
+    /// # Panics
+    /// When `dtype` is not a float dtype.
+    pub fn rounded<R: RoundedSource>(source: &R, dtype: Dtype) -> Result<NpyBytes, R::Error> {
+        let format = dtype.float_format().expect("a float dtype");
+        let (descr, shape, data) = match dtype {
+            Dtype::F64 => {
+                let a = source.rounded(format, f64::to_le_bytes)?;
+                ("<f8", a.shape().to_vec(), flat_bytes(a))
+            }
+            // Exact: v is a value of the format, so of f32.
+            Dtype::F32 | Dtype::Bf16 => {
+                let a = source.rounded(format, |v| (v as f32).to_le_bytes())?;
+                ("<f4", a.shape().to_vec(), flat_bytes(a))
+            }
+            _ => {
+                let a = source.rounded(format, |v| {
                     let bits = if v.is_infinite() {
                         (u64::from(v < 0.0) << 15) | (0x1f << 10)
                     } else {
@@ -692,11 +718,43 @@ pub fn write_npy_scaled(
                         crate::scalar::round_dyadic_to_bits(negative, u128::from(m), e, format)
                     };
                     (bits as u16).to_le_bytes()
-                })
-                .into_flattened(),
-        ),
-    };
-    write_atomically_parts(path, &[&header_for(values.shape(), descr), &data])
+                })?;
+                ("<f2", a.shape().to_vec(), flat_bytes(a))
+            }
+        };
+        Ok(NpyBytes {
+            header: header_for(&shape, descr),
+            data,
+        })
+    }
+
+    /// Writes the file atomically (a temporary file renamed into place).
+    pub fn write(&self, path: &Path) -> Result<(), IoError> {
+        write_atomically_parts(path, &[&self.header, &self.data])
+    }
+}
+
+/// The bytes of a C-order array of byte arrays, in place.
+fn flat_bytes<const N: usize>(a: ArrayD<[u8; N]>) -> Vec<u8> {
+    let standard = a.is_standard_layout();
+    let (values, offset) = a.into_raw_vec_and_offset();
+    assert!(standard && offset.is_none_or(|o| o == 0), "made in C order");
+    values.into_flattened()
+}
+
+/// Writes exact values held as scaled integers to a `.npy` file of the float `dtype`, each
+/// correctly rounded to its format straight into the file's bytes ([`NpyBytes::rounded`]),
+/// atomically.
+pub fn write_npy_scaled(
+    path: &Path,
+    values: &crate::exact::ScaledTensor,
+    dtype: Dtype,
+) -> Result<(), IoError> {
+    if dtype.float_format().is_none() {
+        return Err(IoError::io(path, format!("{dtype} is not a float dtype")));
+    }
+    let Ok(bytes) = NpyBytes::rounded(values, dtype);
+    bytes.write(path)
 }
 
 /// Writes exact values to a `.npy` file of `dtype`, atomically.

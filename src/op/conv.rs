@@ -3,9 +3,10 @@
 
 use crate::exact::{ExactEngine, ExactError, ScaledTensor};
 use crate::geometry::{ConvGeometry, TransposeGeometry};
+use crate::io::RoundedSource;
 use crate::oracle::Reference;
 use crate::reference::OpError;
-use crate::scalar::Rational;
+use crate::scalar::{FloatFormat, Rational};
 use ndarray::ArrayD;
 
 /// A convolution layer: y = b + sum w x over the layer's windows, the kernel as given
@@ -83,6 +84,62 @@ impl Conv {
         match self {
             Conv::Correlate(g) => Reference::correlate(engine, x, w, b, g),
             Conv::Convolve(g) => Reference::convolve(engine, x, w, b, g),
+        }
+    }
+
+    /// The layer on the fast exact engine, still to be computed: its values can be had
+    /// exactly ([`FastLayer::exact`]) or correctly rounded into a float format as they are
+    /// made ([`RoundedSource`]).
+    pub fn on_engine<'a>(
+        &'a self,
+        engine: &'a ExactEngine,
+        [x, w]: [&'a ScaledTensor; 2],
+        b: Option<&'a ScaledTensor>,
+    ) -> FastLayer<'a> {
+        FastLayer {
+            conv: self,
+            engine,
+            operands: [x, w],
+            bias: b,
+        }
+    }
+}
+
+/// A convolution layer with its operands on the fast exact engine ([`Conv::on_engine`]).
+pub struct FastLayer<'a> {
+    conv: &'a Conv,
+    engine: &'a ExactEngine,
+    operands: [&'a ScaledTensor; 2],
+    bias: Option<&'a ScaledTensor>,
+}
+
+impl FastLayer<'_> {
+    /// The exact values ([`Conv::evaluate_fast`]).
+    pub fn exact(&self) -> Result<ScaledTensor, ExactError> {
+        let [x, w] = self.operands;
+        self.conv.evaluate_fast(self.engine, x, w, self.bias)
+    }
+}
+
+impl RoundedSource for FastLayer<'_> {
+    type Error = ExactError;
+
+    /// [`ExactEngine::correlate_rounded`], with the kernel flipped for a convolution.
+    fn rounded<T: Copy + Default + Send + Sync>(
+        &self,
+        format: FloatFormat,
+        map: impl Fn(f64) -> T + Sync + Send,
+    ) -> Result<ArrayD<T>, ExactError> {
+        let [x, w] = self.operands;
+        match self.conv {
+            Conv::Correlate(g) => self
+                .engine
+                .correlate_rounded([x, w], self.bias, g, format, map),
+            Conv::Convolve(g) => {
+                let flipped = w.flip_spatial(2);
+                self.engine
+                    .correlate_rounded([x, &flipped], self.bias, g, format, map)
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ pub mod torch;
 pub mod unfold;
 
 pub use array::{ArrayConv, ArrayForm};
-pub use conv::{Conv, ConvGradients, ConvTranspose};
+pub use conv::{Conv, ConvGradients, ConvTranspose, FastLayer};
 pub use pool::{Pool, Pooled};
 pub use torch::Arg;
 pub use unfold::Window;

@@ -7,7 +7,10 @@ use convspec::geometry::parse::{
     parse_auto_pad, parse_onnx_pads, parse_padding, parse_padding_mode, parse_per_dim,
 };
 use convspec::geometry::ConvGeometry;
-use convspec::io::{read_tensor, write_exact_json, write_npy, Dtype, ExactTensor, FloatArray};
+use convspec::io::{
+    read_tensor, write_exact_json, write_npy, Dtype, ExactTensor, FloatArray, NpyBytes,
+};
+use convspec::op::FastLayer;
 use convspec::scalar::Rational;
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
@@ -225,6 +228,20 @@ impl OutputArgs {
             return self.emit(&result.to_rationals(), promoted);
         };
         convspec::io::write_npy_scaled(path, result, dtype).map_err(|e| e.to_string())
+    }
+
+    /// Writes (or prints) a layer of the fast exact engine: to a float output dtype its values
+    /// are rounded as the engine makes them, anything else goes through
+    /// [`OutputArgs::emit_scaled`]. `promoted` is the (float) promotion of the inputs' dtypes.
+    pub fn emit_layer(&self, layer: &FastLayer<'_>, promoted: Dtype) -> Result<(), String> {
+        let dtype = parse_dtype(self.output_dtype.as_deref())?.unwrap_or(promoted);
+        let (Some(path), Some(_), None) = (&self.output, dtype.float_format(), &self.exact_json)
+        else {
+            let exact = layer.exact().map_err(|e| e.to_string())?;
+            return self.emit_scaled(&exact, promoted);
+        };
+        let bytes = NpyBytes::rounded(layer, dtype).map_err(|e| e.to_string())?;
+        bytes.write(path).map_err(|e| e.to_string())
     }
 }
 

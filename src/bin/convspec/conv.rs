@@ -178,10 +178,8 @@ fn fast_layer(args: &ConvArgs, op: Operation, engine: &ExactEngine) -> Result<bo
     } else {
         Conv::Correlate(geometry)
     };
-    let y = conv
-        .evaluate_fast(engine, &operands[0], &operands[1], operands.get(2))
-        .map_err(|e| e.to_string())?;
-    args.out.emit_scaled(&y, promoted)?;
+    let layer = conv.on_engine(engine, [&operands[0], &operands[1]], operands.get(2));
+    args.out.emit_layer(&layer, promoted)?;
     Ok(true)
 }
 
