@@ -230,6 +230,47 @@ impl ScaledTensor {
         })
     }
 
+    /// The exact values of float32 (`single`) or float64 data given as little-endian bytes in
+    /// C order (a `.npy` file's data read in place, without a copy of the values), of the
+    /// given shape; NaN and infinity are refused with their index.
+    ///
+    /// # Panics
+    /// When the bytes are not exactly the shape's elements.
+    pub fn from_le_bytes(
+        shape: &[usize],
+        bytes: &[u8],
+        single: bool,
+    ) -> Result<ScaledTensor, ExactError> {
+        let count: usize = shape.iter().product();
+        if single {
+            let (values, rest) = bytes.as_chunks::<4>();
+            assert!(
+                values.len() == count && rest.is_empty(),
+                "4 bytes per element"
+            );
+            let values =
+                ArrayViewD::from_shape(IxDyn(shape), values).expect("the shape's elements");
+            Self::from_float_bits(
+                values,
+                |b: [u8; 4]| u64::from(u32::from_le_bytes(b)),
+                24,
+                8,
+                |b| f32::from_bits(b as u32).to_string(),
+            )
+        } else {
+            let (values, rest) = bytes.as_chunks::<8>();
+            assert!(
+                values.len() == count && rest.is_empty(),
+                "8 bytes per element"
+            );
+            let values =
+                ArrayViewD::from_shape(IxDyn(shape), values).expect("the shape's elements");
+            Self::from_float_bits(values, u64::from_le_bytes, 53, 11, |b| {
+                f64::from_bits(b).to_string()
+            })
+        }
+    }
+
     /// The exact values of an i64 tensor (scale 1).
     pub fn from_i64(values: ArrayViewD<'_, i64>) -> ScaledTensor {
         ScaledTensor {

@@ -9,8 +9,8 @@ pub mod npy;
 
 pub use json::{read_exact_json, write_exact_json};
 pub use npy::{
-    read_npy, read_npy_bytes, read_npy_f64, read_npy_float, read_npy_float_bytes, write_npy,
-    write_npy_scaled, Dtype, FloatArray, NpyBytes, RoundedSource,
+    read_npy, read_npy_bytes, read_npy_f64, read_npy_float, read_npy_float_bytes, read_npy_scaled,
+    read_npy_scaled_bytes, write_npy, write_npy_scaled, Dtype, FloatArray, NpyBytes, RoundedSource,
 };
 
 use crate::scalar::Rational;

@@ -426,6 +426,51 @@ fn layout<'a>(bytes: &'a [u8], path: &Path) -> Result<Layout<'a>, IoError> {
     })
 }
 
+/// A float `.npy` file read into scaled integers (the fast exact engine's operands): its dtype,
+/// and then its values as [`ScaledTensor::from_f32`](crate::exact::ScaledTensor::from_f32) /
+/// `from_f64` give them, straight from the file's bytes when they are little-endian float32 or
+/// float64 in C order. `before(dtype, elements)` runs before the values are converted (a
+/// memory limit, say); its error is returned as is. Ok(None): not a float `.npy` file, or a
+/// value without an exact value (NaN, infinity).
+pub fn read_npy_scaled<E>(
+    path: &Path,
+    before: impl FnOnce(Dtype, usize) -> Result<(), E>,
+) -> Result<Option<(Dtype, crate::exact::ScaledTensor)>, E> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok(None);
+    };
+    read_npy_scaled_bytes(&bytes, path, before)
+}
+
+/// [`read_npy_scaled`] of `.npy` bytes.
+pub fn read_npy_scaled_bytes<E>(
+    bytes: &[u8],
+    path: &Path,
+    before: impl FnOnce(Dtype, usize) -> Result<(), E>,
+) -> Result<Option<(Dtype, crate::exact::ScaledTensor)>, E> {
+    use crate::exact::ScaledTensor;
+    let Ok(layout) = layout(bytes, path) else {
+        return Ok(None);
+    };
+    let dtype = match (layout.kind, layout.size) {
+        ('f', 2) => Dtype::F16,
+        ('f', 4) => Dtype::F32,
+        ('f', 8) => Dtype::F64,
+        _ => return Ok(None),
+    };
+    before(dtype, layout.data.len() / layout.size)?;
+    let tensor = if layout.size > 2 && !layout.big_endian && !layout.fortran_order {
+        ScaledTensor::from_le_bytes(&layout.file_shape, layout.data, layout.size == 4)
+    } else {
+        match read_npy_float_bytes(bytes, path) {
+            Ok((_, FloatArray::F32(values))) => ScaledTensor::from_f32(values.view()),
+            Ok((_, FloatArray::F64(values))) => ScaledTensor::from_f64(values.view()),
+            Err(_) => return Ok(None),
+        }
+    };
+    Ok(tensor.ok().map(|t| (dtype, t)))
+}
+
 /// Reads a float `.npy` file as f64 values, NaN and infinities included (every float16,
 /// float32 and float64 value is an f64 exactly): what a candidate output is read as.
 pub fn read_npy_f64(path: &Path) -> Result<(Dtype, ArrayD<f64>), IoError> {
@@ -842,6 +887,62 @@ mod tests {
             read_npy_float_bytes(&halves, path),
             Ok((Dtype::F16, FloatArray::F64(a))) if a[[0]] == 1.0
         ));
+    }
+
+    /// Float files read into scaled integers hold exactly the values the general reader reads,
+    /// from the bytes in place (little-endian float32/float64 in C order) or through the
+    /// values (another byte order or layout, float16); the check before the conversion sees
+    /// the dtype and count, and its error is returned; NaN and non-float files give None.
+    #[test]
+    fn float_files_read_into_scaled_integers_hold_their_values() {
+        let f32s = [1.5f32, -0.0, f32::from_bits(1), 3.0e-39, -3.25e30, 0.1];
+        let f64s = [0.1f64, -2.0, f64::from_bits(5), 1.0e300, 0.0, -7.75];
+        let le32: Vec<u8> = f32s.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let be32: Vec<u8> = f32s.iter().flat_map(|v| v.to_be_bytes()).collect();
+        let le64: Vec<u8> = f64s.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let halves: Vec<u8> = [0x3c00u16, 0x0001, 0xfbff, 0x8000, 0x3555, 0x7bff]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let dict = |descr: &str, fortran: bool| {
+            let order = if fortran { "True" } else { "False" };
+            format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': (3, 2), }}\n")
+        };
+        let path = Path::new("m.npy");
+        let files = [
+            (npy_bytes(&dict("<f4", false), &le32), Dtype::F32),
+            (npy_bytes(&dict(">f4", true), &be32), Dtype::F32),
+            (npy_bytes(&dict("<f8", false), &le64), Dtype::F64),
+            (npy_bytes(&dict("<f8", true), &le64), Dtype::F64),
+            (npy_bytes(&dict("<f2", false), &halves), Dtype::F16),
+        ];
+        for (bytes, dtype) in files {
+            let expected = read_npy_bytes(&bytes, path).unwrap();
+            let mut seen = None;
+            let (got_dtype, scaled) = read_npy_scaled_bytes(&bytes, path, |d, n| {
+                seen = Some((d, n));
+                Ok::<(), ()>(())
+            })
+            .unwrap()
+            .expect("a float file of finite values");
+            assert_eq!((got_dtype, seen), (dtype, Some((dtype, 6))));
+            assert_eq!(scaled.to_rationals(), expected.values, "{dtype}");
+        }
+        let le = npy_bytes(&dict("<f4", false), &le32);
+        assert_eq!(
+            read_npy_scaled_bytes(&le, path, |_, _| Err("limit")).err(),
+            Some("limit")
+        );
+        let mut nan = le32.clone();
+        nan[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+        let nan = npy_bytes(&dict("<f4", false), &nan);
+        assert!(read_npy_scaled_bytes(&nan, path, |_, _| Ok::<(), ()>(()))
+            .unwrap()
+            .is_none());
+        let ints = npy_bytes(&dict("<i4", false), &le32);
+        assert!(read_npy_scaled_bytes(&ints, path, |_, _| Ok::<(), ()>(()))
+            .unwrap()
+            .is_none());
     }
 
     /// Version 1.0 bytes with the given header dict (length computed) and data.

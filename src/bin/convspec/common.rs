@@ -7,9 +7,7 @@ use convspec::geometry::parse::{
     parse_auto_pad, parse_onnx_pads, parse_padding, parse_padding_mode, parse_per_dim,
 };
 use convspec::geometry::ConvGeometry;
-use convspec::io::{
-    read_tensor, write_exact_json, write_npy, Dtype, ExactTensor, FloatArray, NpyBytes,
-};
+use convspec::io::{read_tensor, write_exact_json, write_npy, Dtype, ExactTensor, NpyBytes};
 use convspec::op::FastLayer;
 use convspec::scalar::Rational;
 use ndarray::ArrayD;
@@ -259,21 +257,17 @@ pub fn read_float_operands(
     let mut tensors = Vec::new();
     let mut promoted: Option<Dtype> = None;
     for path in &paths {
-        let Ok((dtype, values)) = convspec::io::read_npy_float(path) else {
-            return Ok(None);
+        // The file's bytes and the scaled integers (at most 16 bytes each), and for float16
+        // files the f64 values between them, within the memory limit.
+        let limit = |dtype: Dtype, elements: usize| {
+            let bytes = match dtype {
+                Dtype::F16 => 2 + 8 + 16,
+                Dtype::F32 => 4 + 16,
+                _ => 8 + 16,
+            };
+            convspec::limits::check("reading the operands", elements as u128 * bytes)
         };
-        // The values and their scaled integers (16 bytes each) within the memory limit.
-        let tensor = match values {
-            FloatArray::F32(values) => {
-                convspec::limits::check("reading the operands", values.len() as u128 * 20)?;
-                ScaledTensor::from_f32(values.view())
-            }
-            FloatArray::F64(values) => {
-                convspec::limits::check("reading the operands", values.len() as u128 * 24)?;
-                ScaledTensor::from_f64(values.view())
-            }
-        };
-        let Ok(tensor) = tensor else {
+        let Some((dtype, tensor)) = convspec::io::read_npy_scaled(path, limit)? else {
             return Ok(None);
         };
         tensors.push(tensor);
