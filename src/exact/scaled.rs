@@ -730,11 +730,21 @@ impl ScaledTensor {
             Integers::Narrow(a) => {
                 let a = in_c_order(a);
                 match crate::scalar::scaled_i128_rounding(e, crate::scalar::FloatFormat::F64) {
-                    Some(round) => a
-                        .par_iter()
-                        .with_min_len(PARALLEL_GRAIN)
-                        .map(|&v| round(i128::from(v)))
-                        .collect(),
+                    // -1022 <= e <= 895: v 2^e is exact when |v| < 2^53 (a normal f64 or
+                    // zero), and scaled_i128_rounding rounds the wider ones.
+                    Some(round) => {
+                        let power = f64::from_bits(((e + 1023) as u64) << 52);
+                        a.par_iter()
+                            .with_min_len(PARALLEL_GRAIN)
+                            .map(|&v| {
+                                if v.unsigned_abs() < 1 << 53 {
+                                    v as f64 * power
+                                } else {
+                                    round(i128::from(v))
+                                }
+                            })
+                            .collect()
+                    }
                     None => a.iter().map(|&v| scale(v as f64, e)).collect(),
                 }
             }
