@@ -13,7 +13,7 @@ use crate::layers::{pool_op, transpose_geometry, weight_rank, GradArgs, PoolArgs
 use clap::{ArgMatches, Command};
 use convspec::exact::ExactEngine;
 use convspec::float::Algorithm;
-use convspec::io::{read_npy_f64, write_atomically, ExactTensor};
+use convspec::io::{read_npy_float, write_atomically, ExactTensor, FloatArray};
 use convspec::op::{ConvGradients, ConvTranspose};
 use convspec::oracle::{
     check, round_inputs, CheckOptions, Cut, Operands, Precision, Reference, Report,
@@ -181,8 +181,10 @@ impl OracleArgs {
 type OwnedOperands = (ArrayD<Rational>, ArrayD<Rational>, Option<ArrayD<Rational>>);
 
 /// Reads a candidate output.
-fn read_candidate(flag: &str, path: &Path) -> Result<ArrayD<f64>, String> {
-    read_npy_f64(path)
+/// A candidate's values as read: float32 files as f32 (judged in place), float16 and float64
+/// files as f64.
+fn read_candidate(flag: &str, path: &Path) -> Result<FloatArray, String> {
+    read_npy_float(path)
         .map(|(_, values)| values)
         .map_err(|e| format!("{flag}: {e}"))
 }
@@ -196,15 +198,14 @@ fn engine(args: &EngineArgs) -> Result<ExactEngine, String> {
 fn judge(
     label: &str,
     reference: &Reference,
-    candidate: &ArrayD<f64>,
+    candidate: &FloatArray,
     oracle: &OracleArgs,
 ) -> Result<Report, String> {
-    let report = check(
-        reference,
-        candidate.view(),
-        oracle.precision()?,
-        &oracle.options()?,
-    )
+    let (precision, options) = (oracle.precision()?, oracle.options()?);
+    let report = match candidate {
+        FloatArray::F32(values) => check(reference, values.view(), precision, &options),
+        FloatArray::F64(values) => check(reference, values.view(), precision, &options),
+    }
     .map_err(|e| format!("{label}: {e}"))?;
     println!("{label}");
     print!("{}", report.render());
