@@ -248,27 +248,37 @@ fn correlate_2d<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     let (out_h, out_w) = (layer.output_shape[2], layer.output_shape[3]);
     let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
     let mut out = vec![T::zero(); s.batch * s.out_channels * layer.positions];
+    // Each thread keeps its padded plane and output grid from plane to plane.
     out.par_chunks_mut(layer.positions.max(1))
         .enumerate()
-        .for_each(|(plane, y)| {
-            let (n, o) = (plane / s.out_channels, plane % s.out_channels);
-            let g = o / out_per_group;
-            dispatch_2d(layer, n, o, g, in_per_group, (out_h, out_w), (dh, dw), y);
-        });
+        .for_each_init(
+            || (Vec::new(), Vec::new()),
+            |scratch, (plane, y)| {
+                let (n, o) = (plane / s.out_channels, plane % s.out_channels);
+                let g = o / out_per_group;
+                let plane = (n, o, g, in_per_group);
+                dispatch_2d(layer, plane, (out_h, out_w), (dh, dw), y, scratch);
+            },
+        );
     out
 }
+
+/// A padded input plane and an output grid ([`plane_2d_padded`]), kept between planes.
+type Scratch<T> = (Vec<T>, Vec<T>);
+
+/// Output positions of the padded grid accumulated in registers at a time: every tap of a
+/// channel adds to a block before it goes back to memory.
+const BLOCK: usize = 64;
 
 type Dims2 = (crate::geometry::DimGeometry, crate::geometry::DimGeometry);
 
 crate::simd::vectorised!(fn dispatch_2d<T: FloatScalar>(
     layer: &Layer<'_, T>,
-    n: usize,
-    o: usize,
-    g: usize,
-    in_per_group: usize,
+    plane: (usize, usize, usize, usize),
     out: (usize, usize),
     dims: Dims2,
     y: &mut [T],
+    scratch: &mut Scratch<T>,
 ) => plane_2d);
 
 /// The range of outputs t in [0, count) with 0 <= t s + offset < length, as (first, end).
@@ -281,10 +291,11 @@ pub(crate) fn valid_range(count: usize, step: usize, offset: i64, length: usize)
 
 /// [`plane_2d`] at stride 1: each channel is copied into a zero-padded plane of width
 /// W_p = p_b + W + p_e, and the outputs are computed on a grid of the same width, so that one
-/// tap's contribution to the whole plane is a single contiguous multiply-add
-/// y_p[t] += w x_p[t + j_h d_h W_p + j_w d_w] over t < (O_h - 1) W_p + O_w (no row ends, no
-/// scalar remainders per row); the grid's columns beyond O_w are dropped at the end. Every
-/// output receives the bias, then its taps in order, as in [`plane_2d`].
+/// tap's contribution is a contiguous multiply-add y_p[t] += w x_p[t + j_h d_h W_p + j_w d_w]
+/// over t < (O_h - 1) W_p + O_w (no row ends, no scalar remainders per row); the grid's
+/// columns beyond O_w are dropped at the end. The grid is swept in blocks of [`BLOCK`]
+/// positions held in registers while every tap of the channel adds to them. Every output
+/// receives the bias, then its taps in order, as in [`plane_2d`].
 #[inline(always)]
 fn plane_2d_padded<T: FloatScalar>(
     layer: &Layer<'_, T>,
@@ -292,6 +303,7 @@ fn plane_2d_padded<T: FloatScalar>(
     (out_h, out_w): (usize, usize),
     (dh, dw): Dims2,
     y: &mut [T],
+    (padded, grid): &mut Scratch<T>,
 ) {
     let s = &layer.shape;
     let taps = dh.kernel * dw.kernel;
@@ -299,9 +311,17 @@ fn plane_2d_padded<T: FloatScalar>(
         dh.pad_begin + dh.input + dh.pad_end,
         dw.pad_begin + dw.input + dw.pad_end,
     );
-    let span = (out_h - 1) * w_p + out_w;
-    let mut padded = vec![T::zero(); h_p * w_p];
-    let mut grid = vec![layer.bias[o]; span];
+    let span = ((out_h - 1) * w_p + out_w).div_ceil(BLOCK) * BLOCK;
+    let reach = (dh.kernel - 1) * dh.dilation * w_p + (dw.kernel - 1) * dw.dilation;
+    // Zeros outside the channel's rows (the padding, and past the plane for the last
+    // block's reads): written once per thread, the rows overwritten per channel.
+    let length = (reach + span).max(h_p * w_p);
+    if padded.len() != length {
+        padded.clear();
+        padded.resize(length, T::zero());
+    }
+    grid.clear();
+    grid.resize(span, layer.bias[o]);
     for c in 0..in_per_group {
         let channel = &layer.input[(n * s.in_channels + g * in_per_group + c) * layer.spatial..]
             [..layer.spatial];
@@ -309,11 +329,18 @@ fn plane_2d_padded<T: FloatScalar>(
             padded[(row + dh.pad_begin) * w_p + dw.pad_begin..][..dw.input].copy_from_slice(source);
         }
         let weights = &layer.weight[(o * in_per_group + c) * taps..][..taps];
-        for (j, &w) in weights.iter().enumerate() {
-            let offset = (j / dw.kernel) * dh.dilation * w_p + (j % dw.kernel) * dw.dilation;
-            for (yt, &x) in grid.iter_mut().zip(&padded[offset..offset + span]) {
-                *yt += w * x;
+        for (b, block) in grid.chunks_exact_mut(BLOCK).enumerate() {
+            let mut sums: [T; BLOCK] = block.try_into().expect("BLOCK elements");
+            for (j, &w) in weights.iter().enumerate() {
+                let offset = (j / dw.kernel) * dh.dilation * w_p + (j % dw.kernel) * dw.dilation;
+                let x: &[T; BLOCK] = padded[b * BLOCK + offset..][..BLOCK]
+                    .try_into()
+                    .expect("BLOCK elements");
+                for (sum, &v) in sums.iter_mut().zip(x) {
+                    *sum += w * v;
+                }
             }
+            block.copy_from_slice(&sums);
         }
     }
     for (t_h, row) in y.chunks_mut(out_w).enumerate() {
@@ -323,20 +350,18 @@ fn plane_2d_padded<T: FloatScalar>(
 
 /// One output plane (n, o) of the 2-D path.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn plane_2d<T: FloatScalar>(
     layer: &Layer<'_, T>,
-    n: usize,
-    o: usize,
-    g: usize,
-    in_per_group: usize,
+    (n, o, g, in_per_group): (usize, usize, usize, usize),
     (out_h, out_w): (usize, usize),
     (dh, dw): Dims2,
     y: &mut [T],
+    scratch: &mut Scratch<T>,
 ) {
     let s = &layer.shape;
     if dh.stride == 1 && dw.stride == 1 {
-        return plane_2d_padded(layer, (n, o, g, in_per_group), (out_h, out_w), (dh, dw), y);
+        let plane = (n, o, g, in_per_group);
+        return plane_2d_padded(layer, plane, (out_h, out_w), (dh, dw), y, scratch);
     }
     y.fill(layer.bias[o]);
     let taps = dh.kernel * dw.kernel;
