@@ -104,7 +104,7 @@ fn bench_1d(c: &mut Criterion) {
 
 /// The stages around the engine on the conv2 layer, so that a regression in any of them shows:
 /// floats in (f32 -> scaled integers), the output out (correctly rounded to f32 straight from the
-/// integers), the oracle's reference from the scaled operands (y and S), and its decision per
+/// integers, and the layer rounded in the engine's epilogue), the oracle's reference from the scaled operands (y and S), and its decision per
 /// element (the check of a correctly rounded candidate, reference built before the clock).
 fn bench_pipeline(c: &mut Criterion) {
     use convspec::oracle::{check, CheckOptions, Precision, Reference};
@@ -119,6 +119,15 @@ fn bench_pipeline(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("rounding_out_f32", |b| {
         b.iter(|| y.rounded(FloatFormat::F32))
+    });
+    // The layer and its rounding together, as `convspec correlate` runs them: each value
+    // rounded in the engine's epilogue (compare with the engine alone plus rounding_out_f32).
+    group.bench_function("layer_rounded_as_made_f32", |b| {
+        b.iter(|| {
+            engine
+                .correlate_rounded([&xs, &ws], None, &geometry, FloatFormat::F32, |v| v as f32)
+                .unwrap()
+        })
     });
     group.bench_function("oracle_reference_scaled", |b| {
         b.iter(|| Reference::correlate_scaled(&engine, &xs, &ws, None, &geometry).unwrap())

@@ -652,7 +652,7 @@ pub fn run_rounded<T: Copy + Default + Send + Sync>(
     operands: &Operands<'_>,
     kernel: &Kernel,
     pool: &rayon::ThreadPool,
-    (format, map): (crate::scalar::FloatFormat, &(dyn Fn(f64) -> T + Sync)),
+    (format, map): (crate::scalar::FloatFormat, &(impl Fn(f64) -> T + Sync)),
 ) -> Option<ArrayD<T>> {
     let (budget, plan) = budget_and_plan(problem, operands, kernel, None);
     let wide = kernel.wide.filter(|_| plan == Plan::Wide)?;

@@ -258,7 +258,7 @@ pub fn run_rounded<T: Copy + Default + Send + Sync>(
     kernel: WideKernel,
     pool: &rayon::ThreadPool,
     format: FloatFormat,
-    map: &(dyn Fn(f64) -> T + Sync),
+    map: &(impl Fn(f64) -> T + Sync),
 ) -> ArrayD<T> {
     let k = super::scaled::power_of_two_exponent(&budget.scale);
     let fast = k.and_then(|k| crate::scalar::scaled_i128_rounding(k, format));
@@ -272,7 +272,7 @@ pub fn run_rounded<T: Copy + Default + Send + Sync>(
             }
         })
     };
-    let values = run_with(problem, operands, budget, kernel, pool, CHUNK, &finish);
+    let values = run_with(problem, operands, budget, kernel, pool, CHUNK, finish);
     ArrayD::from_shape_vec(IxDyn(&problem.output_shape), values).expect("shape")
 }
 
@@ -286,7 +286,7 @@ pub(super) fn run_in_chunks(
     pool: &rayon::ThreadPool,
     chunk: usize,
 ) -> ScaledTensor {
-    let values = run_with(problem, operands, budget, kernel, pool, chunk, &|v| v);
+    let values = run_with(problem, operands, budget, kernel, pool, chunk, |v| v);
     ScaledTensor {
         integers: Integers::Wide(
             ArrayD::from_shape_vec(IxDyn(&problem.output_shape), values).expect("shape"),
@@ -303,7 +303,7 @@ fn run_with<T: Copy + Default + Send + Sync>(
     kernel: WideKernel,
     pool: &rayon::ThreadPool,
     chunk: usize,
-    finish: &(dyn Fn(i128) -> T + Sync),
+    finish: impl Fn(i128) -> T + Sync,
 ) -> Vec<T> {
     let p = problem;
     let (mr, nr) = (kernel.mr, kernel.nr);
