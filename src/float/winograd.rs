@@ -435,9 +435,11 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
     let mut out = vec![T::zero(); s.batch * s.out_channels * positions];
     let shared = SharedOutput::new(&mut out);
     // Jobs: (batch element, group, a run of tiles), so that one image uses every thread; runs
-    // of at most 128 tiles keep V and M (alpha^2 C count values each) near the caches.
+    // of at most 128 tiles keep V and M (alpha^2 C count values each) near the caches, and as
+    // long as that allows (one run per thread: each run's alpha^2 matrix products are as wide
+    // as the run, and narrow products cost the GEMM more in packing than in arithmetic).
     let threads = rayon::current_num_threads();
-    let chunk = tiles.div_ceil(2 * threads).clamp(16, 128);
+    let chunk = tiles.div_ceil(threads).clamp(16, 128);
     let jobs: Vec<(usize, usize, usize, usize)> = (0..s.batch)
         .flat_map(|n| (0..s.groups).map(move |g| (n, g)))
         .flat_map(|(n, g)| {
