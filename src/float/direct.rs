@@ -247,9 +247,13 @@ fn correlate_2d<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     let (dh, dw) = (s.dims[0], s.dims[1]);
     let (out_h, out_w) = (layer.output_shape[2], layer.output_shape[3]);
     let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
-    let mut out = vec![T::zero(); s.batch * s.out_channels * layer.positions];
+    let total = s.batch * s.out_channels * layer.positions;
+    // Every output is written once by its plane: the buffer is not cleared first (on
+    // memory-bound layers such as depthwise ones, clearing costs a tenth of the time).
+    let mut out: Vec<T> = Vec::with_capacity(total);
     // Each thread keeps its padded plane and output grid from plane to plane.
-    out.par_chunks_mut(layer.positions.max(1))
+    out.spare_capacity_mut()[..total]
+        .par_chunks_mut(layer.positions.max(1))
         .enumerate()
         .for_each_init(
             || (Vec::new(), Vec::new()),
@@ -260,6 +264,8 @@ fn correlate_2d<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
                 dispatch_2d(layer, plane, (out_h, out_w), (dh, dw), y, scratch);
             },
         );
+    // SAFETY: the planes cover the `total` elements, and plane_2d writes each of its plane's.
+    unsafe { out.set_len(total) };
     out
 }
 
@@ -277,7 +283,7 @@ crate::simd::vectorised!(fn dispatch_2d<T: FloatScalar>(
     plane: (usize, usize, usize, usize),
     out: (usize, usize),
     dims: Dims2,
-    y: &mut [T],
+    y: &mut [std::mem::MaybeUninit<T>],
     scratch: &mut Scratch<T>,
 ) => plane_2d);
 
@@ -302,7 +308,7 @@ fn plane_2d_padded<T: FloatScalar>(
     (n, o, g, in_per_group): (usize, usize, usize, usize),
     (out_h, out_w): (usize, usize),
     (dh, dw): Dims2,
-    y: &mut [T],
+    y: &mut [std::mem::MaybeUninit<T>],
     (padded, grid): &mut Scratch<T>,
 ) {
     let s = &layer.shape;
@@ -344,18 +350,20 @@ fn plane_2d_padded<T: FloatScalar>(
         }
     }
     for (t_h, row) in y.chunks_mut(out_w).enumerate() {
-        row.copy_from_slice(&grid[t_h * w_p..][..out_w]);
+        for (cell, &v) in row.iter_mut().zip(&grid[t_h * w_p..][..out_w]) {
+            cell.write(v);
+        }
     }
 }
 
-/// One output plane (n, o) of the 2-D path.
+/// One output plane (n, o) of the 2-D path, every element of `y` written.
 #[inline(always)]
 fn plane_2d<T: FloatScalar>(
     layer: &Layer<'_, T>,
     (n, o, g, in_per_group): (usize, usize, usize, usize),
     (out_h, out_w): (usize, usize),
     (dh, dw): Dims2,
-    y: &mut [T],
+    y: &mut [std::mem::MaybeUninit<T>],
     scratch: &mut Scratch<T>,
 ) {
     let s = &layer.shape;
@@ -363,7 +371,11 @@ fn plane_2d<T: FloatScalar>(
         let plane = (n, o, g, in_per_group);
         return plane_2d_padded(layer, plane, (out_h, out_w), (dh, dw), y, scratch);
     }
-    y.fill(layer.bias[o]);
+    for v in y.iter_mut() {
+        v.write(layer.bias[o]);
+    }
+    // SAFETY: every element was written just above (what `assume_init_mut` does).
+    let y = unsafe { &mut *(y as *mut [std::mem::MaybeUninit<T>] as *mut [T]) };
     let taps = dh.kernel * dw.kernel;
     for c in 0..in_per_group {
         let channel = &layer.input[(n * s.in_channels + g * in_per_group + c) * layer.spatial..]
