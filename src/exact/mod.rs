@@ -249,8 +249,8 @@ impl ExactEngine {
     /// [`ExactEngine::correlate`] with every value correctly rounded into `format` (to
     /// nearest, ties to even; overflow to infinity, as IEEE rounding does) and handed to
     /// `map`, in C order. When the layer runs on the plan [`Plan::Wide`] each value is rounded
-    /// as it is made and the exact integers are never held (8 or 16 bytes fewer per output);
-    /// otherwise the exact layer is rounded ([`ScaledTensor::rounded_map`]).
+    /// as it is made and the exact integers (16 bytes per output) are never held; otherwise the
+    /// exact layer is rounded ([`ScaledTensor::rounded_map`]).
     pub fn correlate_rounded<T: Copy + Default + Send + Sync>(
         &self,
         [input, weight]: [&ScaledTensor; 2],
@@ -261,8 +261,8 @@ impl ExactEngine {
     ) -> Result<ArrayD<T>, ExactError> {
         let pool = self.pool()?;
         pool.install(|| {
-            // Batched layers of two or more spatial dimensions (1-D layers have their own
-            // plans first).
+            // Batched layers of two or more spatial dimensions; an unbatched input and 1-D
+            // layers (which have plans of their own) take the exact path.
             let batched = input.shape().len() == weight.shape().len();
             if batched && weight.shape().len() > 3 {
                 check_bias(bias)?;

@@ -472,14 +472,14 @@ pub fn read_npy_scaled_bytes<E>(
 }
 
 /// Reads a float `.npy` file as f64 values, NaN and infinities included (every float16,
-/// float32 and float64 value is an f64 exactly): what a candidate output is read as.
+/// float32 and float64 value is an f64 exactly).
 pub fn read_npy_f64(path: &Path) -> Result<(Dtype, ArrayD<f64>), IoError> {
     let bytes = std::fs::read(path).map_err(|e| IoError::io(path, e))?;
     read_npy_f64_bytes(&bytes, path)
 }
 
 /// The values of a float `.npy` file in a float type that holds them exactly: float32 files
-/// as f32 (half the memory of f64, and what the exact engine reads fastest), float16 and
+/// as f32 (half the memory of f64; a float32 candidate is judged in place), float16 and
 /// float64 files as f64.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FloatArray {

@@ -180,8 +180,7 @@ impl OracleArgs {
 /// Input, weight and optional bias.
 type OwnedOperands = (ArrayD<Rational>, ArrayD<Rational>, Option<ArrayD<Rational>>);
 
-/// Reads a candidate output.
-/// A candidate's values as read: float32 files as f32 (judged in place), float16 and float64
+/// Reads a candidate output: its values: float32 files as f32 (judged in place), float16 and float64
 /// files as f64.
 fn read_candidate(flag: &str, path: &Path) -> Result<FloatArray, String> {
     read_npy_float(path)

@@ -257,13 +257,14 @@ pub fn read_float_operands(
     let mut tensors = Vec::new();
     let mut promoted: Option<Dtype> = None;
     for path in &paths {
-        // The file's bytes and the scaled integers (at most 16 bytes each), and for float16
-        // files the f64 values between them, within the memory limit.
+        // The file's bytes, the values decoded from them when they cannot be read in place
+        // (another byte order or layout, float16 as f64) and the scaled integers (at most 16
+        // bytes each), within the memory limit.
         let limit = |dtype: Dtype, elements: usize| {
             let bytes = match dtype {
                 Dtype::F16 => 2 + 8 + 16,
-                Dtype::F32 => 4 + 16,
-                _ => 8 + 16,
+                Dtype::F32 => 4 + 4 + 16,
+                _ => 8 + 8 + 16,
             };
             convspec::limits::check("reading the operands", elements as u128 * bytes)
         };
