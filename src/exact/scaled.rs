@@ -572,47 +572,29 @@ impl ScaledTensor {
 
     /// Limbs 0..outs.len() of the integers in base 2^width into `outs` (each cleared first,
     /// allocations reused): [`ScaledTensor::limb`] for every i, in one pass over the integers
-    /// when they are mantissa-shift pairs of at most 64 + 63 bits (floats of one tensor).
+    /// when they are i64 integers or mantissa-shift pairs of at most 64 + 63 bits (floats of
+    /// one tensor) and the limbs cover at most 128 bits.
     pub fn limbs_into(&self, width: u32, outs: &mut [Vec<f64>]) {
         assert!((1..=53).contains(&width), "a limb fits in an f64");
-        let fits_u128 = match &self.integers {
-            Integers::Dyadic(a) => in_c_order(a).iter().all(|d| d.shift < 64),
-            _ => false,
-        };
-        let Integers::Dyadic(a) = &self.integers else {
-            for (i, out) in outs.iter_mut().enumerate() {
-                self.limb_into(width, i, out);
+        let within_u128 = outs.len() * width as usize <= 128;
+        match &self.integers {
+            Integers::Dyadic(a) if within_u128 && in_c_order(a).iter().all(|d| d.shift < 64) => {
+                limbs_in_one_pass(&in_c_order(a), width, outs, |v| {
+                    let magnitude = u128::from(v.mantissa.unsigned_abs()) << v.shift;
+                    (magnitude, -i64::from(v.mantissa < 0))
+                })
             }
-            return;
-        };
-        if !fits_u128 || outs.len() * width as usize > 128 {
-            for (i, out) in outs.iter_mut().enumerate() {
-                self.limb_into(width, i, out);
+            Integers::Narrow(a) if within_u128 => {
+                limbs_in_one_pass(&in_c_order(a), width, outs, |&v| {
+                    (u128::from(v.unsigned_abs()), -i64::from(v < 0))
+                })
             }
-            return;
-        }
-        let mask = (1u128 << width) - 1;
-        let values = in_c_order(a);
-        for out in outs.iter_mut() {
-            out.clear();
-            out.resize(values.len(), 0.0);
-        }
-        // Split among the threads of the current rayon pool (the engine's, inside its calls).
-        let parts = rayon::current_num_threads()
-            .min(values.len() / (1 << 14))
-            .max(1);
-        let chunk = values.len().div_ceil(parts).max(1);
-        let mut pieces: Vec<Vec<&mut [f64]>> = (0..parts).map(|_| Vec::new()).collect();
-        for out in outs.iter_mut() {
-            for (piece, slice) in pieces.iter_mut().zip(out.chunks_mut(chunk)) {
-                piece.push(slice);
+            _ => {
+                for (i, out) in outs.iter_mut().enumerate() {
+                    self.limb_into(width, i, out);
+                }
             }
         }
-        use rayon::prelude::*;
-        pieces
-            .into_par_iter()
-            .zip(values.par_chunks(chunk))
-            .for_each(|(mut piece, values)| fill_limbs(values, width, mask, &mut piece));
     }
 
     /// [`ScaledTensor::limb`] into `out` (cleared first; its allocation is reused).
@@ -973,16 +955,46 @@ fn par_map<T: Clone + Sync, U: Send>(
     ArrayD::from_shape_vec(IxDyn(a.shape()), values).expect("shape")
 }
 
-/// The elements in C order as one slice (borrowed when the array is laid out that way): plain
-/// slice loops in the hot conversions, not ndarray's N-dimensional iterator.
-/// Limbs 0..outs.len() (base 2^width, `mask` = 2^width - 1) of mantissa-shift integers below
-/// 2^127: limb i of |v| = m 2^shift is bits width i .. of |v|, with v's sign, exact in f64
-/// (below 2^53). The sign is applied branch-free (data signs are unpredictable).
-fn fill_limbs(values: &[Dyadic], width: u32, mask: u128, outs: &mut [&mut [f64]]) {
-    let parts = |v: &Dyadic| {
-        let magnitude = u128::from(v.mantissa.unsigned_abs()) << v.shift;
-        (magnitude, -i64::from(v.mantissa < 0))
-    };
+/// Limbs 0..outs.len() in base 2^width (outs.len() width <= 128) of integers below 2^128, each
+/// given by `parts` as (|v|, 0 or -1 for its sign), into `outs` (resized), in one pass split
+/// among the threads of the current rayon pool (the engine's, inside its calls).
+fn limbs_in_one_pass<V: Sync>(
+    values: &[V],
+    width: u32,
+    outs: &mut [Vec<f64>],
+    parts: impl Fn(&V) -> (u128, i64) + Sync,
+) {
+    for out in outs.iter_mut() {
+        out.clear();
+        out.resize(values.len(), 0.0);
+    }
+    let pieces_count = rayon::current_num_threads()
+        .min(values.len() / (1 << 14))
+        .max(1);
+    let chunk = values.len().div_ceil(pieces_count).max(1);
+    let mut pieces: Vec<Vec<&mut [f64]>> = (0..pieces_count).map(|_| Vec::new()).collect();
+    for out in outs.iter_mut() {
+        for (piece, slice) in pieces.iter_mut().zip(out.chunks_mut(chunk)) {
+            piece.push(slice);
+        }
+    }
+    let mask = (1u128 << width) - 1;
+    pieces
+        .into_par_iter()
+        .zip(values.par_chunks(chunk))
+        .for_each(|(mut piece, values)| fill_limbs(values, width, mask, &parts, &mut piece));
+}
+
+/// Limbs 0..outs.len() (base 2^width, `mask` = 2^width - 1) of integers below 2^128 given by
+/// `parts`: limb i of |v| is bits width i .. of |v|, with v's sign, exact in f64 (below
+/// 2^53). The sign is applied branch-free (data signs are unpredictable).
+fn fill_limbs<V>(
+    values: &[V],
+    width: u32,
+    mask: u128,
+    parts: impl Fn(&V) -> (u128, i64),
+    outs: &mut [&mut [f64]],
+) {
     let digit = |magnitude: u128, sign: i64, i: usize| {
         let d = ((magnitude >> (width as usize * i)) & mask) as i64;
         ((d ^ sign) - sign) as f64
@@ -1003,6 +1015,8 @@ fn fill_limbs(values: &[Dyadic], width: u32, mask: u128, outs: &mut [&mut [f64]]
     }
 }
 
+/// The elements in C order as one slice (borrowed when the array is laid out that way): plain
+/// slice loops in the hot conversions, not ndarray's N-dimensional iterator.
 fn in_c_order<T: Clone>(a: &ArrayD<T>) -> std::borrow::Cow<'_, [T]> {
     match a.as_slice() {
         Some(s) => std::borrow::Cow::Borrowed(s),
@@ -1102,6 +1116,11 @@ mod tests {
                 for i in 0..3 {
                     assert_eq!(narrow.limb(width, i), pairs.limb(width, i));
                 }
+                let (mut a, mut b) = (vec![Vec::new(); 2], vec![Vec::new(); 2]);
+                narrow.limbs_into(width, &mut a);
+                pairs.limbs_into(width, &mut b);
+                assert_eq!(a, b);
+                assert_eq!(a[1], narrow.limb(width, 1));
             }
             assert_eq!(narrow.value(5), pairs.value(5));
             assert_eq!(narrow.integer(7), pairs.integer(7));
