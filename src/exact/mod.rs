@@ -185,15 +185,7 @@ impl ExactEngine {
             let shape = y.shape()[1..].to_vec();
             return Ok((y.reshape(&shape)?, plan));
         }
-        check_bias(bias)?;
-        let shape = ConvShape::new(
-            input.shape(),
-            weight.shape(),
-            bias.map(|b| b.len()),
-            geometry,
-        )?;
-        let output_shape = shape.output_shape()?;
-        guard_output(&output_shape)?;
+        let (shape, output_shape) = layer_shape(input, weight, bias, geometry)?;
         if let [d] = shape.dims.as_slice() {
             let depth = shape.in_channels / shape.groups * d.kernel;
             let operands = Operands {
@@ -265,15 +257,7 @@ impl ExactEngine {
             // layers (which have plans of their own) take the exact path.
             let batched = input.shape().len() == weight.shape().len();
             if batched && weight.shape().len() > 3 {
-                check_bias(bias)?;
-                let shape = ConvShape::new(
-                    input.shape(),
-                    weight.shape(),
-                    bias.map(|b| b.len()),
-                    geometry,
-                )?;
-                let output_shape = shape.output_shape()?;
-                guard_output(&output_shape)?;
+                let (shape, output_shape) = layer_shape(input, weight, bias, geometry)?;
                 let problem = gather_problem(&shape, geometry, output_shape)?;
                 let operands = Operands {
                     input,
@@ -499,6 +483,26 @@ pub struct ExactGradients {
     pub weight: ScaledTensor,
     /// dL/db.
     pub bias: ScaledTensor,
+}
+
+/// The shapes of a batched correlation layer and its output shape, the bias's rank checked and
+/// the output held to the memory limit.
+fn layer_shape(
+    input: &ScaledTensor,
+    weight: &ScaledTensor,
+    bias: Option<&ScaledTensor>,
+    geometry: &ConvGeometry,
+) -> Result<(ConvShape, Vec<usize>), ExactError> {
+    check_bias(bias)?;
+    let shape = ConvShape::new(
+        input.shape(),
+        weight.shape(),
+        bias.map(|b| b.len()),
+        geometry,
+    )?;
+    let output_shape = shape.output_shape()?;
+    guard_output(&output_shape)?;
+    Ok((shape, output_shape))
 }
 
 /// The gather problem of a layer of at least one spatial dimension (padding read through the
