@@ -792,32 +792,20 @@ impl ScaledTensor {
                 })
                 .collect(),
             Integers::Narrow(a) => {
-                let a = in_c_order(a);
-                match crate::scalar::scaled_i128_rounding(e, format) {
-                    Some(fast) => a
-                        .par_iter()
-                        .with_min_len(PARALLEL_GRAIN)
-                        .map(|&v| map(fast(i128::from(v))))
-                        .collect(),
-                    None => a
-                        .iter()
-                        .map(|&v| round(v < 0, u128::from(v.unsigned_abs()), e))
-                        .collect(),
-                }
+                let round = i128_rounding(e, format);
+                in_c_order(a)
+                    .par_iter()
+                    .with_min_len(PARALLEL_GRAIN)
+                    .map(|&v| map(round(i128::from(v))))
+                    .collect()
             }
             Integers::Wide(a) => {
-                let a = in_c_order(a);
-                match crate::scalar::scaled_i128_rounding(e, format) {
-                    Some(fast) => a
-                        .par_iter()
-                        .with_min_len(PARALLEL_GRAIN)
-                        .map(|&v| map(fast(v)))
-                        .collect(),
-                    None => a
-                        .iter()
-                        .map(|&v| round(v < 0, v.unsigned_abs(), e))
-                        .collect(),
-                }
+                let round = i128_rounding(e, format);
+                in_c_order(a)
+                    .par_iter()
+                    .with_min_len(PARALLEL_GRAIN)
+                    .map(|&v| map(round(v)))
+                    .collect()
             }
             Integers::Big(a) => in_c_order(a)
                 .iter()
@@ -928,6 +916,21 @@ impl ScaledTensor {
             Integers::Wide(a) => a.mapv(|v| Rational::from_integer(Integer::from(v)) * scale),
             Integers::Big(a) => a.mapv(|v| Rational::from_integer(v) * scale),
         }
+    }
+}
+
+/// v 2^k correctly rounded into `format` (to nearest, ties to even; overflow to infinity) as
+/// the f64 that holds it, for any i128 v: one rounding of v's top bits where k allows it
+/// ([`scaled_i128_rounding`](crate::scalar::scaled_i128_rounding)), else through the dyadic
+/// rounding of |v| 2^k.
+pub(crate) fn i128_rounding(
+    k: i64,
+    format: crate::scalar::FloatFormat,
+) -> impl Fn(i128) -> f64 + Sync {
+    let fast = crate::scalar::scaled_i128_rounding(k, format);
+    move |v| match &fast {
+        Some(round) => round(v),
+        None => crate::scalar::round_dyadic_to_value(v < 0, v.unsigned_abs(), k, format),
     }
 }
 

@@ -24,9 +24,7 @@
 use super::engine::{gather, Budget, GatherProblem, Operands};
 use super::scaled::{Integers, ScaledTensor};
 use crate::parallel::SharedOutput;
-use crate::scalar::{
-    f64_from_format_bits, round_dyadic_to_value, round_to_bits, FloatFormat, Rational,
-};
+use crate::scalar::{f64_from_format_bits, round_to_bits, FloatFormat, Rational};
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
@@ -260,13 +258,14 @@ pub fn run_rounded<T: Copy + Default + Send + Sync>(
     format: FloatFormat,
     map: &(impl Fn(f64) -> T + Sync),
 ) -> ArrayD<T> {
-    let k = super::scaled::power_of_two_exponent(&budget.scale);
-    let fast = k.and_then(|k| crate::scalar::scaled_i128_rounding(k, format));
+    // A power-of-two scale (float data) rounds the integers directly; another (rationals over
+    // their common denominator) through the exact value.
+    let dyadic = super::scaled::power_of_two_exponent(&budget.scale)
+        .map(|k| super::scaled::i128_rounding(k, format));
     let finish = |v: i128| -> T {
-        map(match (&fast, k) {
-            (Some(round), _) => round(v),
-            (None, Some(k)) => round_dyadic_to_value(v < 0, v.unsigned_abs(), k, format),
-            (None, None) => {
+        map(match &dyadic {
+            Some(round) => round(v),
+            None => {
                 let exact = Rational::from_integer(v.into()) * &budget.scale;
                 f64_from_format_bits(round_to_bits(&exact, format), format)
             }
