@@ -96,4 +96,14 @@ impl<T> SharedOutput<T> {
         assert!(start + len <= self.len, "output range in bounds");
         std::slice::from_raw_parts_mut(self.start.add(start), len)
     }
+
+    /// A pointer to values[start], checked to have `span` elements from there on (for a
+    /// kernel that writes rows of a tile, which interleave with other tiles' rows).
+    ///
+    /// # Safety
+    /// Nothing is written through it that another thread reads or writes meanwhile.
+    pub(crate) unsafe fn pointer(&self, start: usize, span: usize) -> *mut T {
+        assert!(start + span <= self.len, "output range in bounds");
+        self.start.add(start)
+    }
 }

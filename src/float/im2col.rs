@@ -1,7 +1,9 @@
 //! im2col + GEMM: per batch element, group and tile of output positions, the input is gathered
 //! into a matrix X (rows (c, j) for c < C_in/G and tap j, columns the tile's positions; padded
-//! positions read zero), and Y = W_g X + b by the `gemm` crate (register-blocked, packed,
-//! AVX2/AVX-512/NEON chosen at run time), accumulating onto the bias:
+//! positions read zero), and Y = W_g X + b, accumulating onto the bias, by the micro-kernel of
+//! [`super::packed`] over the weight packed once per call (or once per prepared layer) where
+//! the processor has AVX-512F, else by the `gemm` crate (register-blocked, packing both
+//! operands per call, AVX2/NEON chosen at run time):
 //!
 //! ```text
 //! Y[o, t] = b[o] + sum_{r < C_in/G prod k} W_g[o, r] X[r, t]
@@ -13,6 +15,7 @@
 //! summation order is the GEMM's (blocked, with fused multiply-adds); the componentwise bound
 //! of the module documentation holds for every order.
 
+use super::packed::{MicroKernel, PackedWeights};
 use super::{tiles, FloatScalar, Layer};
 use crate::parallel::SharedOutput;
 use rayon::prelude::*;
@@ -22,6 +25,34 @@ const TILE_BYTES: usize = 1 << 20;
 
 /// The layer's output (N, C_out, P) in C order.
 pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
+    match MicroKernel::detect() {
+        Some(kernel) => match layer.packed {
+            Some(packed) => correlate_with(layer, Product::Packed(kernel, packed)),
+            None => {
+                let s = &layer.shape;
+                let packed =
+                    PackedWeights::new(&layer.weight, &layer.bias, s.groups, layer.depth());
+                correlate_with(layer, Product::Packed(kernel, &packed))
+            }
+        },
+        None => correlate_with(layer, Product::GemmCrate),
+    }
+}
+
+/// How a tile's product W_g X is computed.
+#[derive(Clone, Copy)]
+pub(crate) enum Product<'p, T> {
+    /// By the micro-kernel over the packed weight.
+    Packed(MicroKernel<T>, &'p PackedWeights<T>),
+    /// By the `gemm` crate.
+    GemmCrate,
+}
+
+/// The layer's output (N, C_out, P) in C order, the products computed by `product`.
+pub(crate) fn correlate_with<T: FloatScalar>(
+    layer: &Layer<'_, T>,
+    product: Product<'_, T>,
+) -> Vec<T> {
     // Tiles of at least 256 columns (the GEMM packs the weight once per tile) and at least two
     // per thread, with X within TILE_BYTES (about the L2 cache: measured best among 1, 2 and 8
     // MiB on the ResNet layers here).
@@ -44,7 +75,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     // Each thread keeps its gathered matrix X and its block of Y from tile to tile.
     tiles(layer, width).into_par_iter().for_each_init(
         || (Vec::new(), Vec::new()),
-        |buffers, tile| compute_tile(layer, tile, buffers, &shared),
+        |buffers, tile| compute_tile(layer, product, tile, buffers, &shared),
     );
     out
 }
@@ -52,6 +83,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
 /// One tile (n, t0, t1): every output row's positions t0..t1, written in place.
 fn compute_tile<T: FloatScalar>(
     layer: &Layer<'_, T>,
+    product: Product<'_, T>,
     (n, t0, t1): (usize, usize, usize),
     (columns, block): &mut (Vec<T>, Vec<T>),
     out: &SharedOutput<T>,
@@ -120,6 +152,29 @@ fn compute_tile<T: FloatScalar>(
             }
         }
         let first_row = (n * s.out_channels + g * out_per_group) * positions + t0;
+        let (rhs, rhs_rs) = if in_place && depth > 0 {
+            let offset = first_channel + runs[0][0].2;
+            // The last row's run lies inside its channel: every row is within the input.
+            let last = &layer.input[offset + (in_per_group - 1) * stride..][..width];
+            debug_assert_eq!(last.len(), width);
+            (layer.input[offset..].as_ptr(), stride)
+        } else {
+            (columns.as_ptr(), width)
+        };
+        if let Product::Packed(kernel, packed) = product {
+            if width == 0 || out_per_group == 0 {
+                continue;
+            }
+            // SAFETY: rhs covers depth rows of width values rhs_rs apart (the gathered
+            // columns, or the input rows whose last one is checked above); the output rows
+            // (n, g C_out/G + o), positions t0..t1, belong to this tile only; the kernel was
+            // detected on this processor.
+            unsafe {
+                let y = out.pointer(first_row, (out_per_group - 1) * positions + width);
+                packed.multiply(kernel, g, rhs, rhs_rs, width, y, positions);
+            }
+            continue;
+        }
         // Y is computed in a contiguous block (the GEMM writes rows `width` apart; rows P
         // apart in the output halved its speed on 1x1 layers here), then copied out.
         block.clear();
@@ -133,15 +188,6 @@ fn compute_tile<T: FloatScalar>(
         if depth == 0 || width == 0 {
             continue;
         }
-        let (rhs, rhs_rs) = if in_place {
-            let offset = first_channel + runs[0][0].2;
-            // The last row's run lies inside its channel: every row is within the input.
-            let last = &layer.input[offset + (in_per_group - 1) * stride..][..width];
-            debug_assert_eq!(last.len(), width);
-            (layer.input[offset..].as_ptr(), stride)
-        } else {
-            (columns.as_ptr(), width)
-        };
         // SAFETY: dst is the out_per_group x width block (row stride width), lhs out_per_group x depth
         // (row stride depth), rhs depth x width (row stride rhs_rs: the gathered columns, or
         // the input rows whose last one is checked above), all within their slices, and T is

@@ -39,6 +39,8 @@ pub mod fft;
 pub mod im2col;
 pub mod judged;
 pub mod kernel;
+pub mod packed;
+pub mod prepared;
 pub mod winograd;
 
 #[cfg(test)]
@@ -55,6 +57,7 @@ use std::str::FromStr;
 pub use fft::FFT_SPECTRA_LIMIT;
 pub use judged::Judged;
 pub use kernel::{Kernel, Plain, Problem, Refusal};
+pub use prepared::PreparedConv;
 
 /// The float formats the kernels compute in.
 pub trait FloatScalar:
@@ -84,6 +87,9 @@ pub trait FloatScalar:
     fn fft_planner() -> &'static std::sync::Mutex<realfft::RealFftPlanner<Self>>;
     /// The layer's output by `kernel` in this format.
     fn correlate(kernel: &dyn Kernel, layer: &Layer<'_, Self>) -> Vec<Self>;
+    /// The AVX-512F micro-kernel of this format (call only where the processor has it).
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_kernel() -> Option<packed::MicroKernel<Self>>;
 }
 
 /// The real FFT planner of `T`, started on first use.
@@ -96,6 +102,10 @@ fn planner_of<T: realfft::FftNum>(
 impl FloatScalar for f32 {
     fn correlate(kernel: &dyn Kernel, layer: &Layer<'_, Self>) -> Vec<Self> {
         kernel.correlate_f32(layer)
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_kernel() -> Option<packed::MicroKernel<Self>> {
+        Some(packed::avx512::F32)
     }
     const ONE: Self = 1.0;
     const PRECISION: Precision = Precision::Fp32;
@@ -115,6 +125,10 @@ impl FloatScalar for f32 {
 impl FloatScalar for f64 {
     fn correlate(kernel: &dyn Kernel, layer: &Layer<'_, Self>) -> Vec<Self> {
         kernel.correlate_f64(layer)
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_kernel() -> Option<packed::MicroKernel<Self>> {
+        Some(packed::avx512::F64)
     }
     const ONE: Self = 1.0;
     const PRECISION: Precision = Precision::Fp64;
@@ -293,10 +307,11 @@ pub struct Layer<'a, T: Clone> {
     pub shape: ConvShape,
     /// The input (N, C_in, spatial) in C order: channel (n, c) at (n C_in + c) spatial.
     pub input: std::borrow::Cow<'a, [T]>,
-    /// The weight (C_out, C_in/G, k...) in C order.
-    pub weight: Vec<T>,
+    /// The weight (C_out, C_in/G, k...) in C order (borrowed when the caller's array is
+    /// contiguous).
+    pub weight: std::borrow::Cow<'a, [T]>,
     /// The bias per output channel (zeros without one).
-    pub bias: Vec<T>,
+    pub bias: std::borrow::Cow<'a, [T]>,
     /// Spatial input positions per channel.
     pub spatial: usize,
     /// Output positions per channel.
@@ -313,6 +328,8 @@ pub struct Layer<'a, T: Clone> {
     sources: Vec<Option<Vec<u32>>>,
     /// The padding mode (for the dimensions without a table).
     mode: crate::geometry::PaddingMode,
+    /// The weight packed for im2col's micro-kernel, when a prepared layer holds it.
+    pub packed: Option<&'a packed::PackedWeights<T>>,
 }
 
 impl<T: FloatScalar> Layer<'_, T> {
@@ -538,10 +555,11 @@ impl<T: FloatScalar> Layer<'_, T> {
     }
 }
 
-fn contiguous<T: Clone>(t: ArrayViewD<'_, T>) -> Vec<T> {
-    match t.as_slice() {
-        Some(values) => values.to_vec(),
-        None => t.iter().cloned().collect(),
+/// The values of `t` in C order, borrowed when it is contiguous.
+fn contiguous<T: Clone>(t: ArrayViewD<'_, T>) -> std::borrow::Cow<'_, [T]> {
+    match t.to_slice() {
+        Some(values) => std::borrow::Cow::Borrowed(values),
+        None => std::borrow::Cow::Owned(t.iter().cloned().collect()),
     }
 }
 
@@ -560,8 +578,8 @@ impl<'a, T: FloatScalar> Layer<'a, T> {
     /// for the kernels (shapes checked; the input borrowed when contiguous).
     pub fn prepare(
         input: ArrayViewD<'a, T>,
-        weight: ArrayViewD<'_, T>,
-        bias: Option<ArrayViewD<'_, T>>,
+        weight: ArrayViewD<'a, T>,
+        bias: Option<ArrayViewD<'a, T>>,
         geometry: &ConvGeometry,
     ) -> Result<Layer<'a, T>, OpError> {
         if let Some(b) = &bias {
@@ -611,22 +629,22 @@ impl<'a, T: FloatScalar> Layer<'a, T> {
                 )
             })
             .collect();
-        let x = match input.to_slice() {
-            Some(values) => std::borrow::Cow::Borrowed(values),
-            None => std::borrow::Cow::Owned(input.iter().cloned().collect()),
-        };
         Ok(Layer {
             positions: output_shape[2..].iter().product(),
             taps: shape.kernel().iter().product(),
-            input: x,
+            input: contiguous(input),
             weight: contiguous(weight),
-            bias: bias.map_or_else(|| vec![T::zero(); shape.out_channels], contiguous),
+            bias: bias.map_or_else(
+                || std::borrow::Cow::Owned(vec![T::zero(); shape.out_channels]),
+                contiguous,
+            ),
             spatial,
             output_shape: output_shape.clone(),
             zero_padding,
             sources,
             mode: geometry.padding_mode,
             shape,
+            packed: None,
         })
     }
 }
@@ -697,7 +715,18 @@ impl FloatEngine {
             let (y, used) = self.correlate(batched, weight, bias, geometry, algorithm)?;
             return Ok((y.index_axis_move(ndarray::Axis(0), 0), used));
         }
-        let layer = Layer::prepare(input, weight, bias, geometry)?;
+        let (input, weight) = (input.reborrow(), weight.reborrow());
+        let layer = Layer::prepare(input, weight, bias.map(|b| b.reborrow()), geometry)?;
+        self.run(&layer, algorithm)
+    }
+
+    /// The output of a prepared layer by `algorithm` (None: [`plan`]'s choice, the direct sum
+    /// where that refuses), with the algorithm used.
+    fn run<T: FloatScalar>(
+        &self,
+        layer: &Layer<'_, T>,
+        algorithm: Option<Algorithm>,
+    ) -> Result<(ArrayD<T>, Algorithm), OpError> {
         let output_shape = layer.output_shape.clone();
         let problem = layer.problem();
         let used = match algorithm {
@@ -708,7 +737,7 @@ impl FloatEngine {
         };
         used.accepts(&problem)?;
         let pool = self.pool()?;
-        let values = pool.install(|| T::correlate(used.kernel(), &layer));
+        let values = pool.install(|| T::correlate(used.kernel(), layer));
         let y = ArrayD::from_shape_vec(IxDyn(&output_shape), values)
             .map_err(|e| OpError::Invalid(e.to_string()))?;
         Ok((y, used))

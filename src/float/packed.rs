@@ -1,0 +1,297 @@
+//! The weight packed once for a register-blocked micro-kernel, and that micro-kernel: the
+//! matrix product of im2col (and of a prepared layer, [`super::PreparedConv`]) without a GEMM
+//! library's per-call packing.
+//!
+//! Per group g the weight is the matrix W_g (C_out/G x depth, depth = C_in/G prod k). It is
+//! cut into panels of MR = 8 output channels (the last one padded with zero rows), each
+//! stored k-major, `panel[l MR + r] = W_g[p MR + r, l]`, with the bias padded alike. The
+//! micro-kernel computes, for one panel and up to NR = 3 vectors of output positions,
+//!
+//! ```text
+//! C[r, t] = b[r] + sum_{l < depth} A[r, l] B[l, t]      (r < MR, t < width <= NR)
+//! ```
+//!
+//! holding the MR x NR sums in registers, starting from the bias and adding the terms in the
+//! order l = 0, 1, ... with fused multiply-adds: a recursive summation, so the componentwise
+//! bound of the float module holds. B is read in place, rows `ldb` apart (the gathered columns
+//! of im2col, or the input itself for a 1x1 layer), the last vector through a mask, so nothing
+//! beyond `width` columns is read or written. Cost: 2 MR NR depth flops per call with MR NR /
+//! lanes accumulators (24 of the 32 AVX-512 registers), NR / lanes vector loads of B and MR
+//! broadcasts of A per step.
+//!
+//! The kernel is AVX-512F's (16 f32 or 8 f64 lanes), chosen at run time; on processors without
+//! it [`MicroKernel::detect`] gives None and im2col multiplies with the `gemm` crate instead.
+
+use super::FloatScalar;
+
+/// Output channels per panel.
+pub const MR: usize = 8;
+
+/// Most vectors of output positions per micro-kernel call.
+pub const VECTORS: usize = 3;
+
+/// The weight of a layer packed for the micro-kernel (with its bias): per group, panels of
+/// MR output channels, each depth x MR, k-major.
+#[derive(Debug, Clone)]
+pub struct PackedWeights<T> {
+    groups: usize,
+    out_per_group: usize,
+    depth: usize,
+    panels: usize,
+    weight: Vec<T>,
+    bias: Vec<T>,
+}
+
+impl<T: FloatScalar> PackedWeights<T> {
+    /// Packs `weight` (C_out rows of `depth` values, C order) and `bias` (C_out values) for
+    /// `groups` groups.
+    pub fn new(weight: &[T], bias: &[T], groups: usize, depth: usize) -> PackedWeights<T> {
+        let out_per_group = bias.len() / groups.max(1);
+        let panels = out_per_group.div_ceil(MR);
+        let mut packed = vec![T::zero(); groups * panels * MR * depth];
+        let mut padded = vec![T::zero(); groups * panels * MR];
+        for g in 0..groups {
+            for o in 0..out_per_group {
+                let (p, r) = (o / MR, o % MR);
+                let row = g * out_per_group + o;
+                let panel = &mut packed[(g * panels + p) * MR * depth..][..MR * depth];
+                for (l, &value) in weight[row * depth..][..depth].iter().enumerate() {
+                    panel[l * MR + r] = value;
+                }
+                padded[(g * panels + p) * MR + r] = bias[row];
+            }
+        }
+        PackedWeights {
+            groups,
+            out_per_group,
+            depth,
+            panels,
+            weight: packed,
+            bias: padded,
+        }
+    }
+
+    /// Output channels per group.
+    pub fn out_per_group(&self) -> usize {
+        self.out_per_group
+    }
+
+    /// Reduction terms per output: C_in/G prod k.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// The groups.
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+
+    /// Y_g = W_g B + b_g for group `g`: B is `depth` rows of `width` columns, rows `ldb`
+    /// apart from `b`; output channel o's row starts at `y + o ldy`.
+    ///
+    /// # Safety
+    /// `b` covers `depth` rows of `width` values `ldb` apart (the last row exactly `width`),
+    /// `y` covers out_per_group rows of `width` values `ldy` apart, written by no one else
+    /// meanwhile, and `kernel` runs on this processor ([`MicroKernel::detect`]).
+    #[allow(clippy::too_many_arguments)] // the BLAS-style argument list of a GEMM
+    pub unsafe fn multiply(
+        &self,
+        kernel: MicroKernel<T>,
+        g: usize,
+        b: *const T,
+        ldb: usize,
+        width: usize,
+        y: *mut T,
+        ldy: usize,
+    ) {
+        let columns = VECTORS * kernel.lanes;
+        // Columns in chunks of about CHUNK_BYTES of B, each passed over by every panel.
+        let per_column = self.depth.max(1) * std::mem::size_of::<T>();
+        let chunk = (CHUNK_BYTES / per_column).div_ceil(columns).max(1) * columns;
+        for c0 in (0..width).step_by(chunk) {
+            let c1 = (c0 + chunk).min(width);
+            for p in 0..self.panels {
+                let block = (g * self.panels + p) * MR;
+                let rows = (self.out_per_group - p * MR).min(MR);
+                let mut t = c0;
+                while t < c1 {
+                    let block_width = (c1 - t).min(columns);
+                    (kernel.run)(&Block {
+                        depth: self.depth,
+                        a: self.weight[block * self.depth..].as_ptr(),
+                        bias: self.bias[block..].as_ptr(),
+                        b: b.add(t),
+                        ldb,
+                        width: block_width,
+                        c: y.add(p * MR * ldy + t),
+                        ldc: ldy,
+                        rows,
+                    });
+                    t += block_width;
+                }
+            }
+        }
+    }
+}
+
+/// The most bytes of B that the panels pass over in turn (a quarter of the second-level
+/// cache here; 64 KiB to everything measured the same).
+const CHUNK_BYTES: usize = 256 << 10;
+
+/// One micro-kernel call: C[r, t] = bias\[r\] + sum_l a[l MR + r] b[l ldb + t] for r < rows,
+/// t < width (at most VECTORS lanes).
+pub struct Block<T> {
+    depth: usize,
+    a: *const T,
+    bias: *const T,
+    b: *const T,
+    ldb: usize,
+    width: usize,
+    c: *mut T,
+    ldc: usize,
+    rows: usize,
+}
+
+/// A micro-kernel for T: its vector width and its function.
+pub struct MicroKernel<T> {
+    /// Lanes per vector.
+    pub lanes: usize,
+    run: unsafe fn(&Block<T>),
+}
+
+impl<T> Clone for MicroKernel<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for MicroKernel<T> {}
+
+impl<T: FloatScalar> MicroKernel<T> {
+    /// The AVX-512F kernel where the processor has it, else None.
+    pub fn detect() -> Option<MicroKernel<T>> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return T::avx512_kernel();
+            }
+        }
+        None
+    }
+}
+
+/// The AVX-512F micro-kernels of f32 and f64 (one body, two lane types).
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512 {
+    use super::{Block, MicroKernel, MR, VECTORS};
+    use std::arch::x86_64::*;
+
+    macro_rules! kernel {
+        ($name:ident, $T:ty, $lanes:literal, $mask:ty, $zero:ident, $set1:ident,
+         $maskz_load:ident, $load:ident, $fmadd:ident, $store:ident, $mask_store:ident) => {
+            /// # Safety
+            /// AVX-512F is present and the block's pointers cover what it reads and writes
+            /// (see [`super::PackedWeights::multiply`]).
+            #[target_feature(enable = "avx512f")]
+            unsafe fn $name<const NV: usize>(k: &Block<$T>) {
+                let tail = k.width - (NV - 1) * $lanes;
+                let mask: $mask = if tail >= $lanes {
+                    !0
+                } else {
+                    ((1u32 << tail) - 1) as $mask
+                };
+                let mut acc = [[$zero(); NV]; MR];
+                for (r, row) in acc.iter_mut().enumerate() {
+                    *row = [$set1(*k.bias.add(r)); NV];
+                }
+                for l in 0..k.depth {
+                    let bp = k.b.add(l * k.ldb);
+                    let mut b = [$zero(); NV];
+                    for (v, bv) in b.iter_mut().enumerate() {
+                        *bv = if v + 1 < NV {
+                            $load(bp.add(v * $lanes))
+                        } else {
+                            $maskz_load(mask, bp.add(v * $lanes))
+                        };
+                    }
+                    let ap = k.a.add(l * MR);
+                    for (r, row) in acc.iter_mut().enumerate() {
+                        let a = $set1(*ap.add(r));
+                        for (sum, &bv) in row.iter_mut().zip(&b) {
+                            *sum = $fmadd(a, bv, *sum);
+                        }
+                    }
+                }
+                for (r, row) in acc.iter().enumerate().take(k.rows) {
+                    let cp = k.c.add(r * k.ldc);
+                    for (v, &sum) in row.iter().enumerate() {
+                        if v + 1 < NV {
+                            $store(cp.add(v * $lanes), sum);
+                        } else {
+                            $mask_store(cp.add(v * $lanes), mask, sum);
+                        }
+                    }
+                }
+            }
+        };
+    }
+
+    kernel!(
+        block_f32,
+        f32,
+        16,
+        __mmask16,
+        _mm512_setzero_ps,
+        _mm512_set1_ps,
+        _mm512_maskz_loadu_ps,
+        _mm512_loadu_ps,
+        _mm512_fmadd_ps,
+        _mm512_storeu_ps,
+        _mm512_mask_storeu_ps
+    );
+    kernel!(
+        block_f64,
+        f64,
+        8,
+        __mmask8,
+        _mm512_setzero_pd,
+        _mm512_set1_pd,
+        _mm512_maskz_loadu_pd,
+        _mm512_loadu_pd,
+        _mm512_fmadd_pd,
+        _mm512_storeu_pd,
+        _mm512_mask_storeu_pd
+    );
+
+    /// # Safety
+    /// As [`block_f32`]; `k.width` is at most VECTORS * 16.
+    unsafe fn run_f32(k: &Block<f32>) {
+        match k.width.div_ceil(16) {
+            1 => block_f32::<1>(k),
+            2 => block_f32::<2>(k),
+            _ => block_f32::<VECTORS>(k),
+        }
+    }
+
+    /// # Safety
+    /// As [`block_f64`]; `k.width` is at most VECTORS * 8.
+    unsafe fn run_f64(k: &Block<f64>) {
+        match k.width.div_ceil(8) {
+            1 => block_f64::<1>(k),
+            2 => block_f64::<2>(k),
+            _ => block_f64::<VECTORS>(k),
+        }
+    }
+
+    /// The f32 kernel (call only where AVX-512F is present).
+    pub(crate) const F32: MicroKernel<f32> = MicroKernel {
+        lanes: 16,
+        run: run_f32,
+    };
+
+    /// The f64 kernel (call only where AVX-512F is present).
+    pub(crate) const F64: MicroKernel<f64> = MicroKernel {
+        lanes: 8,
+        run: run_f64,
+    };
+}

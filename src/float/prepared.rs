@@ -1,0 +1,108 @@
+//! A layer prepared once and run on many inputs, as ONNX Runtime's session and oneDNN's
+//! primitives are: the weight and bias held contiguous, and packed once for im2col's
+//! micro-kernel ([`super::packed`]) where the processor has it, so that a run gathers the
+//! input and multiplies, with nothing done again per call for the weight.
+//!
+//! A run computes what [`FloatEngine::correlate`] computes for the same input, weight, bias,
+//! geometry and algorithm, bit for bit (the same kernels in the same order).
+
+use super::packed::{MicroKernel, PackedWeights};
+use super::{Algorithm, FloatEngine, FloatScalar, Layer};
+use crate::geometry::ConvGeometry;
+use crate::reference::OpError;
+use ndarray::{ArrayD, ArrayViewD};
+
+/// A correlation layer with its weight, bias, geometry and algorithm fixed
+/// ([`FloatEngine::prepare`]); [`PreparedConv::run`] computes it on an input.
+#[derive(Debug, Clone)]
+pub struct PreparedConv<T: FloatScalar> {
+    engine: FloatEngine,
+    weight: ArrayD<T>,
+    bias: Option<ArrayD<T>>,
+    geometry: ConvGeometry,
+    algorithm: Option<Algorithm>,
+    packed: Option<PackedWeights<T>>,
+}
+
+impl FloatEngine {
+    /// The layer of `weight` (C_out, C_in/G, k...), `bias` (C_out) and `geometry`, prepared
+    /// for [`PreparedConv::run`]: the weight packed for im2col's micro-kernel when the
+    /// algorithm may be im2col (None lets [`super::plan`] choose per input) and the processor
+    /// has the kernel. Cost: one copy of the weight, and one more to pack it.
+    pub fn prepare<T: FloatScalar>(
+        &self,
+        weight: ArrayViewD<'_, T>,
+        bias: Option<ArrayViewD<'_, T>>,
+        geometry: &ConvGeometry,
+        algorithm: Option<Algorithm>,
+    ) -> Result<PreparedConv<T>, OpError> {
+        let rank = geometry.rank();
+        if weight.ndim() != rank + 2 {
+            return Err(OpError::Invalid(format!(
+                "weight must be (C_out, C_in/G, k...) with {rank} kernel sizes, got shape {:?}",
+                weight.shape()
+            )));
+        }
+        let out_channels = weight.shape()[0];
+        let groups = geometry.groups;
+        if groups == 0 || !out_channels.is_multiple_of(groups) {
+            return Err(OpError::Invalid(format!(
+                "C_out = {out_channels} is not a multiple of groups = {groups}"
+            )));
+        }
+        if let Some(b) = &bias {
+            if b.shape() != [out_channels] {
+                return Err(OpError::Invalid(format!(
+                    "bias must be 1-D (C_out,) = ({out_channels},), got shape {:?}",
+                    b.shape()
+                )));
+            }
+        }
+        let weight = weight.as_standard_layout().into_owned();
+        let bias = bias.map(|b| b.as_standard_layout().into_owned());
+        let may_use_im2col = algorithm.is_none_or(|a| a == Algorithm::IM2COL);
+        let packed = MicroKernel::<T>::detect()
+            .filter(|_| may_use_im2col && out_channels > 0)
+            .map(|_| {
+                let values = weight.as_slice().expect("standard layout");
+                let zeros;
+                let bias = match &bias {
+                    Some(b) => b.as_slice().expect("standard layout"),
+                    None => {
+                        zeros = vec![T::zero(); out_channels];
+                        &zeros
+                    }
+                };
+                PackedWeights::new(values, bias, groups, values.len() / out_channels)
+            });
+        Ok(PreparedConv {
+            engine: self.clone(),
+            weight,
+            bias,
+            geometry: geometry.clone(),
+            algorithm,
+            packed,
+        })
+    }
+}
+
+impl<T: FloatScalar> PreparedConv<T> {
+    /// The layer on `input` (N, C_in, L...) or unbatched (C_in, L...), as
+    /// [`FloatEngine::correlate`]; returns the output and the algorithm used.
+    pub fn run(&self, input: ArrayViewD<'_, T>) -> Result<(ArrayD<T>, Algorithm), OpError> {
+        if input.ndim() + 1 == self.weight.ndim() {
+            let batched = input.insert_axis(ndarray::Axis(0));
+            let (y, used) = self.run(batched)?;
+            return Ok((y.index_axis_move(ndarray::Axis(0), 0), used));
+        }
+        let (weight, bias) = (self.weight.view(), self.bias.as_ref().map(ArrayD::view));
+        let mut layer = Layer::prepare(input.reborrow(), weight, bias, &self.geometry)?;
+        layer.packed = self.packed.as_ref();
+        self.engine.run(&layer, self.algorithm)
+    }
+
+    /// The weight (C_out, C_in/G, k...).
+    pub fn weight(&self) -> ArrayViewD<'_, T> {
+        self.weight.view()
+    }
+}
