@@ -169,9 +169,12 @@ fn compute_tile<T: FloatScalar>(
             // columns, or the input rows whose last one is checked above); the output rows
             // (n, g C_out/G + o), positions t0..t1, belong to this tile only; the kernel was
             // detected on this processor.
+            let offsets: Vec<usize> = (0..depth).map(|l| l * rhs_rs).collect();
+            let chunk = super::packed::chunk_columns(depth * std::mem::size_of::<T>());
             unsafe {
                 let y = out.pointer(first_row, (out_per_group - 1) * positions + width);
-                packed.multiply(kernel, g, rhs, rhs_rs, width, y, positions);
+                let all = (g, 0..packed.panels());
+                packed.multiply(kernel, all, rhs, &offsets, width, chunk, y, positions);
             }
             continue;
         }

@@ -37,6 +37,7 @@ pub mod bench;
 pub mod direct;
 pub mod fft;
 pub mod im2col;
+pub mod implicit;
 pub mod judged;
 pub mod kernel;
 pub mod packed;
@@ -163,6 +164,9 @@ impl Algorithm {
         f32: im2col::correlate,
         f64: im2col::correlate,
     });
+    /// Implicit GEMM ([`implicit`]): the micro-kernel reads the zero-padded input in place;
+    /// stride 1 with zero padding only.
+    pub const IMPLICIT: Algorithm = Algorithm(&implicit::Implicit);
     /// Winograd F(2x2, 3x3) ([`winograd`]): 3x3 kernels at stride 1 and dilation 1 with zero
     /// padding only.
     pub const WINOGRAD: Algorithm = Algorithm(&winograd::Winograd(&winograd::F2X2));
@@ -174,9 +178,10 @@ impl Algorithm {
 
     /// Every algorithm: the one table that the planner, `bench`, `check --algorithm` and the
     /// float tests iterate. A new algorithm is a file implementing [`Kernel`] and a line here.
-    pub const ALL: [Algorithm; 5] = [
+    pub const ALL: [Algorithm; 6] = [
         Algorithm::DIRECT,
         Algorithm::IM2COL,
+        Algorithm::IMPLICIT,
         Algorithm::WINOGRAD,
         Algorithm::WINOGRAD4,
         Algorithm::FFT,
@@ -256,17 +261,26 @@ impl FromStr for Algorithm {
     }
 }
 
-/// The algorithm [`FloatEngine::correlate`] uses when none is given: the direct sum when the
-/// reduction C_in/G prod(k) is at most 16 (depthwise 3x3 has 9) or for 1-D layers with at most
-/// 4 channels per group (signals: the direct 1-D path reads slices, where im2col would copy
-/// the signal k times), im2col + GEMM otherwise.
-pub fn plan(shape: &ConvShape) -> Algorithm {
+/// The algorithm [`FloatEngine::correlate`] uses when none is given: the FFT where its
+/// estimated cost is under a quarter of the direct sum's; the direct sum when the reduction C_in/G prod(k) is at most 16 (depthwise
+/// 3x3 has 9) or for 1-D layers with at most 4 channels per group (signals: the direct 1-D path
+/// reads slices, where im2col would copy the signal k times); implicit GEMM for stride-1
+/// layers with zero padding and more than one tap where the processor runs the AVX-512
+/// micro-kernel (no gathered copy of the input); im2col + GEMM otherwise (1x1 layers read
+/// their input in place there too).
+pub fn plan(problem: &Problem) -> Algorithm {
+    let shape = &problem.shape;
     if fft_pays(shape) {
         return Algorithm::FFT;
     }
     let signal = shape.dims.len() == 1 && shape.in_channels / shape.groups <= 4;
     if shape.reduction_length() <= 16 || signal {
         Algorithm::DIRECT
+    } else if shape.kernel().iter().product::<usize>() > 1
+        && packed::has_avx512()
+        && Algorithm::IMPLICIT.accepts(problem).is_ok()
+    {
+        Algorithm::IMPLICIT
     } else {
         Algorithm::IM2COL
     }
@@ -731,7 +745,7 @@ impl FloatEngine {
         let problem = layer.problem();
         let used = match algorithm {
             Some(chosen) => chosen,
-            None => Some(plan(&layer.shape))
+            None => Some(plan(&problem))
                 .filter(|a| a.accepts(&problem).is_ok())
                 .unwrap_or(Algorithm::DIRECT),
         };

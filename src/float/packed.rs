@@ -86,31 +86,45 @@ impl<T: FloatScalar> PackedWeights<T> {
         self.groups
     }
 
-    /// Y_g = W_g B + b_g for group `g`: B is `depth` rows of `width` columns, rows `ldb`
-    /// apart from `b`; output channel o's row starts at `y + o ldy`.
+    /// Panels of MR output channels per group.
+    pub fn panels(&self) -> usize {
+        self.panels
+    }
+
+    /// The weight's bytes in all groups.
+    pub fn bytes(&self) -> usize {
+        self.weight.len() * std::mem::size_of::<T>()
+    }
+
+    /// Y_g = W_g B + b_g for group `g` and the output channels of `panels` (all:
+    /// 0..[`PackedWeights::panels`]): row l of B is the `width` values from `b + offsets[l]`
+    /// (rows `ldb` apart for a matrix, shifted windows of one padded input for implicit GEMM);
+    /// output channel o's row starts at `y + (o - panels.start MR) ldy`. The columns go in
+    /// chunks of `chunk` (rounded up to whole blocks), each passed over by every panel.
     ///
     /// # Safety
-    /// `b` covers `depth` rows of `width` values `ldb` apart (the last row exactly `width`),
-    /// `y` covers out_per_group rows of `width` values `ldy` apart, written by no one else
-    /// meanwhile, and `kernel` runs on this processor ([`MicroKernel::detect`]).
+    /// For every l < depth, `b + offsets[l]` covers `width` values; `y` covers a row of
+    /// `width` values `ldy` apart for each of those output channels, written by no one else
+    /// meanwhile; `kernel` runs on this processor ([`MicroKernel::detect`]).
     #[allow(clippy::too_many_arguments)] // the BLAS-style argument list of a GEMM
     pub unsafe fn multiply(
         &self,
         kernel: MicroKernel<T>,
-        g: usize,
+        (g, panels): (usize, std::ops::Range<usize>),
         b: *const T,
-        ldb: usize,
+        offsets: &[usize],
         width: usize,
+        chunk: usize,
         y: *mut T,
         ldy: usize,
     ) {
+        assert_eq!(offsets.len(), self.depth, "one offset per reduction term");
+        assert!(panels.end <= self.panels, "panels of the group");
         let columns = VECTORS * kernel.lanes;
-        // Columns in chunks of about CHUNK_BYTES of B, each passed over by every panel.
-        let per_column = self.depth.max(1) * std::mem::size_of::<T>();
-        let chunk = (CHUNK_BYTES / per_column).div_ceil(columns).max(1) * columns;
+        let chunk = chunk.div_ceil(columns).max(1) * columns;
         for c0 in (0..width).step_by(chunk) {
             let c1 = (c0 + chunk).min(width);
-            for p in 0..self.panels {
+            for p in panels.clone() {
                 let block = (g * self.panels + p) * MR;
                 let rows = (self.out_per_group - p * MR).min(MR);
                 let mut t = c0;
@@ -121,9 +135,9 @@ impl<T: FloatScalar> PackedWeights<T> {
                         a: self.weight[block * self.depth..].as_ptr(),
                         bias: self.bias[block..].as_ptr(),
                         b: b.add(t),
-                        ldb,
+                        offsets: offsets.as_ptr(),
                         width: block_width,
-                        c: y.add(p * MR * ldy + t),
+                        c: y.add((p - panels.start) * MR * ldy + t),
                         ldc: ldy,
                         rows,
                     });
@@ -134,18 +148,23 @@ impl<T: FloatScalar> PackedWeights<T> {
     }
 }
 
+/// Columns per chunk of B for `bytes_per_column` bytes per column: about CHUNK_BYTES.
+pub fn chunk_columns(bytes_per_column: usize) -> usize {
+    (CHUNK_BYTES / bytes_per_column.max(1)).max(1)
+}
+
 /// The most bytes of B that the panels pass over in turn (a quarter of the second-level
-/// cache here; 64 KiB to everything measured the same).
+/// cache here; 64 KiB to everything measured the same on the im2col layers).
 const CHUNK_BYTES: usize = 256 << 10;
 
-/// One micro-kernel call: C[r, t] = bias\[r\] + sum_l a[l MR + r] b[l ldb + t] for r < rows,
-/// t < width (at most VECTORS lanes).
+/// One micro-kernel call: C[r, t] = bias\[r\] + sum_l a[l MR + r] b[offsets\[l\] + t] for
+/// r < rows, t < width (at most VECTORS vectors).
 pub struct Block<T> {
     depth: usize,
     a: *const T,
     bias: *const T,
     b: *const T,
-    ldb: usize,
+    offsets: *const usize,
     width: usize,
     c: *mut T,
     ldc: usize,
@@ -168,6 +187,15 @@ impl<T> Clone for MicroKernel<T> {
 impl<T> Copy for MicroKernel<T> {}
 
 impl<T: FloatScalar> MicroKernel<T> {
+    /// The portable kernel: the same sums in the same order in plain Rust (no fused
+    /// multiply-add), VECTORS x 16 columns per call.
+    pub fn portable() -> MicroKernel<T> {
+        MicroKernel {
+            lanes: PORTABLE_LANES,
+            run: portable::<T>,
+        }
+    }
+
     /// The AVX-512F kernel where the processor has it, else None.
     pub fn detect() -> Option<MicroKernel<T>> {
         #[cfg(target_arch = "x86_64")]
@@ -177,6 +205,37 @@ impl<T: FloatScalar> MicroKernel<T> {
             }
         }
         None
+    }
+}
+
+/// True when the processor runs the AVX-512F micro-kernels.
+pub fn has_avx512() -> bool {
+    MicroKernel::<f32>::detect().is_some()
+}
+
+const PORTABLE_LANES: usize = 16;
+
+/// # Safety
+/// The block's pointers cover what it reads and writes (see [`PackedWeights::multiply`]);
+/// `k.width` is at most VECTORS * PORTABLE_LANES.
+unsafe fn portable<T: FloatScalar>(k: &Block<T>) {
+    const COLUMNS: usize = VECTORS * PORTABLE_LANES;
+    let width = k.width.min(COLUMNS);
+    let mut acc = [[T::zero(); COLUMNS]; MR];
+    for (r, row) in acc.iter_mut().enumerate() {
+        row.fill(*k.bias.add(r));
+    }
+    let a = std::slice::from_raw_parts(k.a, k.depth * MR);
+    for (l, a) in a.chunks_exact(MR).enumerate() {
+        let b = std::slice::from_raw_parts(k.b.add(*k.offsets.add(l)), width);
+        for (row, &a) in acc.iter_mut().zip(a) {
+            for (sum, &b) in row.iter_mut().zip(b) {
+                *sum += a * b;
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate().take(k.rows) {
+        std::slice::from_raw_parts_mut(k.c.add(r * k.ldc), width).copy_from_slice(&row[..width]);
     }
 }
 
@@ -205,7 +264,7 @@ pub(crate) mod avx512 {
                     *row = [$set1(*k.bias.add(r)); NV];
                 }
                 for l in 0..k.depth {
-                    let bp = k.b.add(l * k.ldb);
+                    let bp = k.b.add(*k.offsets.add(l));
                     let mut b = [$zero(); NV];
                     for (v, bv) in b.iter_mut().enumerate() {
                         *bv = if v + 1 < NV {

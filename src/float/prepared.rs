@@ -1,12 +1,12 @@
 //! A layer prepared once and run on many inputs, as ONNX Runtime's session and oneDNN's
-//! primitives are: the weight and bias held contiguous, and packed once for im2col's
-//! micro-kernel ([`super::packed`]) where the processor has it, so that a run gathers the
-//! input and multiplies, with nothing done again per call for the weight.
+//! primitives are: the weight and bias held contiguous, and packed once for the micro-kernel
+//! of im2col and implicit GEMM ([`super::packed`]), so that a run reads the input and
+//! multiplies, with nothing done again per call for the weight.
 //!
 //! A run computes what [`FloatEngine::correlate`] computes for the same input, weight, bias,
 //! geometry and algorithm, bit for bit (the same kernels in the same order).
 
-use super::packed::{MicroKernel, PackedWeights};
+use super::packed::PackedWeights;
 use super::{Algorithm, FloatEngine, FloatScalar, Layer};
 use crate::geometry::ConvGeometry;
 use crate::reference::OpError;
@@ -26,9 +26,9 @@ pub struct PreparedConv<T: FloatScalar> {
 
 impl FloatEngine {
     /// The layer of `weight` (C_out, C_in/G, k...), `bias` (C_out) and `geometry`, prepared
-    /// for [`PreparedConv::run`]: the weight packed for im2col's micro-kernel when the
-    /// algorithm may be im2col (None lets [`super::plan`] choose per input) and the processor
-    /// has the kernel. Cost: one copy of the weight, and one more to pack it.
+    /// for [`PreparedConv::run`]: the weight packed for the micro-kernel of im2col and
+    /// implicit GEMM when the algorithm may be one of them (None lets [`super::plan`] choose
+    /// per input). Cost: one copy of the weight, and one more to pack it.
     pub fn prepare<T: FloatScalar>(
         &self,
         weight: ArrayViewD<'_, T>,
@@ -60,21 +60,19 @@ impl FloatEngine {
         }
         let weight = weight.as_standard_layout().into_owned();
         let bias = bias.map(|b| b.as_standard_layout().into_owned());
-        let may_use_im2col = algorithm.is_none_or(|a| a == Algorithm::IM2COL);
-        let packed = MicroKernel::<T>::detect()
-            .filter(|_| may_use_im2col && out_channels > 0)
-            .map(|_| {
-                let values = weight.as_slice().expect("standard layout");
-                let zeros;
-                let bias = match &bias {
-                    Some(b) => b.as_slice().expect("standard layout"),
-                    None => {
-                        zeros = vec![T::zero(); out_channels];
-                        &zeros
-                    }
-                };
-                PackedWeights::new(values, bias, groups, values.len() / out_channels)
-            });
+        let packs = algorithm.is_none_or(|a| [Algorithm::IM2COL, Algorithm::IMPLICIT].contains(&a));
+        let packed = (packs && out_channels > 0).then(|| {
+            let values = weight.as_slice().expect("standard layout");
+            let zeros;
+            let bias = match &bias {
+                Some(b) => b.as_slice().expect("standard layout"),
+                None => {
+                    zeros = vec![T::zero(); out_channels];
+                    &zeros
+                }
+            };
+            PackedWeights::new(values, bias, groups, values.len() / out_channels)
+        });
         Ok(PreparedConv {
             engine: self.clone(),
             weight,

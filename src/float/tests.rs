@@ -403,10 +403,16 @@ fn fft_meets_its_bound_over_many_blocks() {
     }
     let long = ConvShape::new(&[1, 1, 100000], &[1, 1, 1001], None, &ConvGeometry::new(1))
         .expect("a valid layer");
-    assert_eq!(plan(&long), Algorithm::FFT);
+    assert_eq!(
+        plan(&Problem::new(long, PaddingMode::Zeros, 4)),
+        Algorithm::FFT
+    );
     let short = ConvShape::new(&[1, 1, 100000], &[1, 1, 9], None, &ConvGeometry::new(1))
         .expect("a valid layer");
-    assert_eq!(plan(&short), Algorithm::DIRECT);
+    assert_eq!(
+        plan(&Problem::new(short, PaddingMode::Zeros, 4)),
+        Algorithm::DIRECT
+    );
 }
 
 /// Negative control at the FFT's block seam: the correct output of a long 1-D layer with one
@@ -691,6 +697,16 @@ fn packed_products_and_prepared_layers_meet_the_contract() {
             vec![9, 16, 1],
             ConvGeometry::new(1).with_stride(vec![3]),
         ),
+        // Implicit GEMM over many panels, columns and work items, dilated, grouped, with
+        // asymmetric padding.
+        (
+            vec![2, 12, 30, 31],
+            vec![40, 6, 3, 2],
+            ConvGeometry::new(2)
+                .with_groups(2)
+                .with_dilation(vec![2, 1])
+                .with_padding(Padding::Explicit(vec![(1, 2), (0, 1)])),
+        ),
     ];
     for (x_shape, w_shape, geometry) in cases {
         let x = values(&x_shape, 21, false);
@@ -731,6 +747,19 @@ fn packed_products_and_prepared_layers_meet_the_contract() {
                     "a changed weight passed {geometry:?}"
                 );
             }
+            // Implicit GEMM by the portable kernel and by the detected one.
+            if Algorithm::IMPLICIT.accepts(&layer.problem()).is_ok() {
+                let kernels = [Some(MicroKernel::<f64>::portable()), MicroKernel::detect()];
+                for kernel in kernels.into_iter().flatten() {
+                    let y = output(super::implicit::correlate_with(&layer, kernel));
+                    let report = judge(&y);
+                    assert!(
+                        report.passed(),
+                        "implicit {geometry:?}\n{}",
+                        report.render()
+                    );
+                }
+            }
             // Prepared layers against correlate, in f32 (narrow) or f64.
             let mut algorithms = vec![None];
             algorithms.extend(
@@ -738,6 +767,7 @@ fn packed_products_and_prepared_layers_meet_the_contract() {
                     .into_iter()
                     .map(Some),
             );
+            let mut outputs = Vec::new();
             for threads in [1, 2] {
                 let engine = FloatEngine::new(threads);
                 for &algorithm in &algorithms {
@@ -757,11 +787,9 @@ fn packed_products_and_prepared_layers_meet_the_contract() {
                             &geometry,
                             algorithm,
                         );
-                        assert_eq!(
-                            prepared.run(x.view()).unwrap(),
-                            direct.unwrap(),
-                            "{algorithm:?}"
-                        );
+                        let direct = direct.unwrap();
+                        assert_eq!(prepared.run(x.view()).unwrap(), direct, "{algorithm:?}");
+                        outputs.push(direct.0.mapv(FloatScalar::to_f64));
                     } else {
                         let prepared = engine
                             .prepare(w.view(), Some(b.view()), &geometry, algorithm)
@@ -773,14 +801,15 @@ fn packed_products_and_prepared_layers_meet_the_contract() {
                             &geometry,
                             algorithm,
                         );
-                        assert_eq!(
-                            prepared.run(x.view()).unwrap(),
-                            direct.unwrap(),
-                            "{algorithm:?}"
-                        );
+                        let direct = direct.unwrap();
+                        assert_eq!(prepared.run(x.view()).unwrap(), direct, "{algorithm:?}");
+                        outputs.push(direct.0.mapv(FloatScalar::to_f64));
                     }
                 }
             }
+            // Each algorithm's output does not depend on the thread count.
+            let (one, two) = outputs.split_at(outputs.len() / 2);
+            assert_eq!(one, two, "1 and 2 threads {geometry:?}");
         }
     }
     // Refusals at preparation: a weight of the wrong rank, groups not dividing C_out, a bias

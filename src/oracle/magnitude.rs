@@ -228,7 +228,8 @@ fn enclose(
     };
     let [x, w, b] = operands.map(|t| t.map(absolute_f64));
     let (x, w) = (x?, w?);
-    let algorithm = Some(crate::float::plan(shape))
+    let problem = crate::float::Problem::new(shape.clone(), geometry.padding_mode, 8);
+    let algorithm = Some(crate::float::plan(&problem))
         .filter(|a| a.own_bound().is_none())
         .unwrap_or(Algorithm::IM2COL);
     let (approx, _) = FloatEngine::new(engine.threads())

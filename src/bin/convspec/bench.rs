@@ -21,7 +21,7 @@ impl BenchArgs {
     pub fn define(cmd: Command) -> Command {
         cmd.args([
             text("threads", "Thread counts, a comma list (default 1,2)."),
-            text("algorithm", "direct | im2col | winograd | winograd4 | fft | all (default: each layer's planned algorithm; winograd only where it applies)."),
+            text("algorithm", "direct | im2col | implicit | winograd | winograd4 | fft | all (default: each layer's planned algorithm; winograd only where it applies)."),
             text("dtype", "float32 | float64 | all (default float32)."),
             text("shapes", "Only these layers, a comma list of names (default: every one)."),
             text("runs", "Timed runs per measurement after 3 warm-ups; the median is reported (default 10)."),
