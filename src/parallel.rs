@@ -10,12 +10,12 @@ pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, String> {
         .map_err(|e| format!("cannot start {threads} threads: {e}"))
 }
 
-/// Large f64 buffers reused from call to call: a free list shared by the engines of the
-/// process. A fresh buffer of megabytes is mapped page by page on first touch, and the allocator
-/// returns it to the system when it is freed; for the ResNet-50 conv2 layer that was about a
-/// sixth of a call here (page faults). Bounded: at most [`recycle::KEPT`] buffers and
-/// [`recycle::KEPT_BYTES`] bytes are kept; the values of a taken buffer are unspecified (every
-/// user overwrites or clears what it reads).
+/// Large buffers reused from call to call: free lists (one per element type) shared by the
+/// engines of the process. A fresh buffer of megabytes is mapped page by page on first touch,
+/// and the allocator returns it to the system when it is freed; for the ResNet-50 conv2 layer
+/// that was about a sixth of a call here (page faults). Bounded: at most [`recycle::KEPT`]
+/// buffers and [`recycle::KEPT_BYTES`] bytes are kept per list; the values of a taken buffer
+/// are unspecified (every user overwrites or clears what it reads).
 pub(crate) mod recycle {
     use std::sync::Mutex;
 
@@ -24,45 +24,76 @@ pub(crate) mod recycle {
     /// The most bytes kept.
     pub const KEPT_BYTES: usize = 64 << 20;
 
-    static FREE: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
+    /// A free list of buffers of T.
+    pub struct Pool<T>(Mutex<Vec<Vec<T>>>);
 
-    /// An empty vector with room for `len` values (the smallest kept one that is large
-    /// enough, or a new one).
-    pub fn take(len: usize) -> Vec<f64> {
-        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
-        let best = free
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.capacity() >= len)
-            .min_by_key(|(_, v)| v.capacity())
-            .map(|(i, _)| i);
-        match best {
-            Some(i) => {
-                let mut v = free.swap_remove(i);
-                v.clear();
-                v
+    impl<T> Pool<T> {
+        /// An empty list.
+        pub const fn new() -> Pool<T> {
+            Pool(Mutex::new(Vec::new()))
+        }
+
+        /// An empty vector with room for `len` values (the smallest kept one that is large
+        /// enough, or a new one).
+        pub fn take(&self, len: usize) -> Vec<T> {
+            let mut free = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let best = free
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.capacity() >= len)
+                .min_by_key(|(_, v)| v.capacity())
+                .map(|(i, _)| i);
+            match best {
+                Some(i) => {
+                    let mut v = free.swap_remove(i);
+                    v.clear();
+                    v
+                }
+                None => Vec::with_capacity(len),
             }
-            None => Vec::with_capacity(len),
+        }
+
+        /// Gives a buffer back (dropped when it is small or the list is full).
+        pub fn give(&self, v: Vec<T>) {
+            let size = std::mem::size_of::<T>();
+            if v.capacity() * size < 1 << 15 {
+                return;
+            }
+            let mut free = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let bytes: usize = free.iter().map(|v| v.capacity() * size).sum();
+            if free.len() < KEPT && bytes + v.capacity() * size <= KEPT_BYTES {
+                free.push(v);
+            }
         }
     }
 
-    /// A zero-filled vector of `len` values.
+    impl<T: Clone> Pool<T> {
+        /// A vector of `len` copies of `value`.
+        pub fn filled(&self, len: usize, value: T) -> Vec<T> {
+            let mut v = self.take(len);
+            v.resize(len, value);
+            v
+        }
+    }
+
+    /// The list of f64 buffers.
+    pub static F64: Pool<f64> = Pool::new();
+    /// The list of f32 buffers.
+    pub static F32: Pool<f32> = Pool::new();
+
+    /// An empty f64 vector with room for `len` values ([`Pool::take`]).
+    pub fn take(len: usize) -> Vec<f64> {
+        F64.take(len)
+    }
+
+    /// A zero-filled f64 vector of `len` values.
     pub fn zeros(len: usize) -> Vec<f64> {
-        let mut v = take(len);
-        v.resize(len, 0.0);
-        v
+        F64.filled(len, 0.0)
     }
 
-    /// Gives a buffer back (dropped when the list is full).
+    /// Gives an f64 buffer back ([`Pool::give`]).
     pub fn give(v: Vec<f64>) {
-        if v.capacity() < 1 << 12 {
-            return;
-        }
-        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
-        let bytes: usize = free.iter().map(|v| v.capacity() * 8).sum();
-        if free.len() < KEPT && bytes + v.capacity() * 8 <= KEPT_BYTES {
-            free.push(v);
-        }
+        F64.give(v)
     }
 }
 

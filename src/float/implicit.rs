@@ -1,23 +1,25 @@
-//! Implicit GEMM for stride-1 layers with zero padding: the micro-kernel of [`super::packed`]
-//! reads the zero-padded input in place, so no im2col matrix is gathered.
+//! Implicit GEMM for layers with zero padding: the micro-kernel of [`super::packed`] reads
+//! the input in place (copied once into its padding), so no im2col matrix is gathered.
 //!
-//! With stride 1, output o and tap j read the padded input at o + j dil, so in the padded
-//! input's C-order positions (strides S_d, plane = prod P_d for the padded sizes
-//! P_d = L_d + p_b + p_e) output o sits at t' = sum_d o_d S_d and its term (c, j) reads
-//! xpad[c plane + off_j + t'] with off_j = sum_d j_d dil_d S_d. Row (c, j) of the product's
-//! right-hand side is therefore the padded input from c plane + off_j on: the micro-kernel
-//! is given one offset per reduction term and computes
+//! Output o at tap j reads the padded input at o_d s_d + j_d dil_d along each dimension d. Write
+//! j_d dil_d = q_d s_d + a_d (0 <= a_d < s_d): that is position o_d + q_d of phase a_d, the
+//! padded positions a_d, a_d + s_d, ... So the input is stored as s_1 ... s_r phase planes per
+//! channel (one plane at stride 1), each of the sizes Q_d = ceil(P_d / s_d) (P_d = L_d + p_b +
+//! p_e) in C order with strides S_d. Output o sits at t' = sum_d o_d S_d and its term (c, j)
+//! reads position c plane + off_j + t' with off_j = phase(a) Q + sum_d q_d S_d: row (c, j) of
+//! the product's right-hand side is the phased input from c plane + off_j on, and the
+//! micro-kernel, given one offset per reduction term, computes
 //!
 //! ```text
-//! Y'[o, t'] = b[o] + sum_{c < C_in/G} sum_j W_g[o, (c, j)] xpad[c plane + off_j + t']
+//! Y'[o, t'] = b[o] + sum_{c < C_in/G} sum_j W_g[o, (c, j)] xphased[c plane + off_j + t']
 //! ```
 //!
 //! for t' < T' = sum_d (O_d - 1) S_d + 1, the same sums as im2col's in the same order (bias
 //! first, then the terms (c, j) in weight order). The positions t' that are no output (those
-//! whose last coordinate is at or beyond O_last, p_b + p_e - dil (k - 1) per row) are computed
-//! and dropped: the waste is that fraction of each row (two columns of 58 on a 56-wide 3x3
-//! layer). Cost: one copy of the input into its padding, 2 C_out T' (C_in/G) prod k flops, and
-//! one copy of each output from the tile's block.
+//! whose last coordinate is at or beyond O_last: Q_last - O_last per row) are computed and
+//! dropped (two columns of 58 on a 56-wide 3x3 layer, three of 115 on ResNet's 7x7 stride-2
+//! stem). Cost: one copy of the input into its phases and padding, 2 C_out T' (C_in/G) prod k
+//! flops, and one copy of each output from the work item's block.
 
 use super::kernel::correlate_in_both;
 use super::packed::{chunk_columns, MicroKernel, PackedWeights, MR, VECTORS};
@@ -45,9 +47,6 @@ impl Kernel for Implicit {
                 reason: reason.to_string(),
             })
         };
-        if problem.shape.dims.iter().any(|d| d.stride != 1) {
-            return refuse("needs stride 1 in every dimension");
-        }
         if !problem.zero_padding {
             return refuse("needs zero padding (or none)");
         }
@@ -57,11 +56,13 @@ impl Kernel for Implicit {
     correlate_in_both!(|_this, layer| correlate(layer));
 }
 
-/// The padded input's geometry: per spatial dimension the padded size, the strides of its C
-/// order, and the tap offsets and output grid in those positions.
+/// Where the phased input keeps each padded position, and the tap offsets and output grid in
+/// those positions (see the module documentation).
 struct Grid {
-    /// Positions per padded channel: prod P_d.
+    /// Positions per channel: prod s_d phase planes of prod Q_d positions.
     plane: usize,
+    /// Per dimension: (s_d, the phase's step s_{d+1} ... s_last times the phase plane, S_d).
+    steps: Vec<(usize, usize, usize)>,
     /// off_j per tap j (weight order).
     taps: Vec<usize>,
     /// T': the positions t' from the first output to the last.
@@ -76,77 +77,122 @@ impl Grid {
     fn new<T: FloatScalar>(layer: &Layer<'_, T>) -> Grid {
         let dims = &layer.shape.dims;
         let output = &layer.output_shape[2..];
-        let padded: Vec<usize> = dims
+        let rank = dims.len();
+        // Q_d = ceil(P_d / s_d) per phase, C-order strides S_d over Q.
+        let phase_sizes: Vec<usize> = dims
             .iter()
-            .map(|d| d.padded_input().expect("checked with the shape"))
+            .map(|d| {
+                d.padded_input()
+                    .expect("checked with the shape")
+                    .div_ceil(d.stride)
+            })
             .collect();
-        let mut strides = vec![1; dims.len()];
-        for d in (0..dims.len().saturating_sub(1)).rev() {
-            strides[d] = strides[d + 1] * padded[d + 1];
+        let mut strides = vec![1; rank];
+        let mut phase_steps = vec![1; rank];
+        for d in (0..rank.saturating_sub(1)).rev() {
+            strides[d] = strides[d + 1] * phase_sizes[d + 1];
+            phase_steps[d] = phase_steps[d + 1] * dims[d + 1].stride;
         }
-        let plane = padded.iter().product();
-        // Offsets of every multi-index of `sizes` (C order) with step `step[d]` along d.
-        let offsets = |sizes: &[usize], step: &dyn Fn(usize) -> usize| -> Vec<usize> {
+        let phase_plane: usize = phase_sizes.iter().product();
+        let phases: usize = dims.iter().map(|d| d.stride).product();
+        let steps: Vec<(usize, usize, usize)> = (0..rank)
+            .map(|d| (dims[d].stride, phase_steps[d] * phase_plane, strides[d]))
+            .collect();
+        // Every multi-index of `sizes` (C order), its offset the sum of place(d, i_d).
+        let offsets = |sizes: &[usize], place: &dyn Fn(usize, usize) -> usize| -> Vec<usize> {
             let mut all = vec![0usize];
             for (d, &size) in sizes.iter().enumerate() {
                 all = all
                     .iter()
-                    .flat_map(|&base| (0..size).map(move |i| base + i * step(d)))
+                    .flat_map(|&base| (0..size).map(move |i| base + place(d, i)))
                     .collect();
             }
             all
         };
-        let taps = offsets(&layer.shape.kernel(), &|d| dims[d].dilation * strides[d]);
-        let last = dims.len() - 1;
-        let rows = offsets(&output[..last], &|d| strides[d]);
+        let last = rank - 1;
+        let rows = offsets(&output[..last], &|d, o| o * strides[d]);
         let span = output
             .iter()
             .zip(&strides)
             .map(|(&o, &s)| (o.max(1) - 1) * s)
             .sum::<usize>()
             + 1;
-        Grid {
-            plane,
-            taps,
+        let mut grid = Grid {
+            plane: phases * phase_plane,
+            steps,
+            taps: Vec::new(),
             span,
             rows,
             row_len: output[last],
-        }
+        };
+        grid.taps = offsets(&layer.shape.kernel(), &|d, j| {
+            grid.place(d, j * dims[d].dilation)
+        });
+        grid
+    }
+
+    /// Where padded position p along dimension d goes: its phase's plane and its place in it.
+    fn place(&self, d: usize, p: usize) -> usize {
+        let (s, phase, stride) = self.steps[d];
+        (p % s) * phase + (p / s) * stride
     }
 }
 
-/// The input (N, C_in, L...) copied into zeros of the padded sizes, one plane per channel.
-fn padded_input<T: FloatScalar>(layer: &Layer<'_, T>, grid: &Grid) -> Vec<T> {
+/// The input (N, C_in, L...) in its phases ([`Grid`]), zeros in the padding, one block of
+/// phase planes per channel.
+fn phased_input<T: FloatScalar>(layer: &Layer<'_, T>, grid: &Grid) -> Vec<T> {
     let dims = &layer.shape.dims;
     let last = dims.len() - 1;
     let row = dims[last].input;
-    let inner: Vec<usize> = dims.iter().map(|d| d.input).collect();
-    // Per input row (every coordinate but the last): its start in the padded plane.
+    // Per input row (every coordinate but the last): where its elements' leading
+    // coordinates put them.
     let mut starts = vec![0usize];
-    let mut stride = grid.plane;
-    for (d, dim) in dims.iter().enumerate() {
-        stride /= dim.padded_input().expect("checked with the shape");
-        if d == last {
-            starts.iter_mut().for_each(|s| *s += dim.pad_begin * stride);
-            break;
-        }
+    for (d, dim) in dims.iter().enumerate().take(last) {
         starts = starts
             .iter()
-            .flat_map(|&base| (0..inner[d]).map(move |i| base + (i + dim.pad_begin) * stride))
+            .flat_map(|&base| (0..dim.input).map(move |i| base + grid.place(d, i + dim.pad_begin)))
             .collect();
     }
+    let (pad, stride) = (dims[last].pad_begin, dims[last].stride);
     let channels = layer.shape.batch * layer.shape.in_channels;
-    let mut padded = vec![T::zero(); channels * grid.plane];
-    padded
+    let mut phased = T::pool().filled(channels * grid.plane, T::zero());
+    phased
         .par_chunks_mut(grid.plane.max(1))
         .enumerate()
         .for_each(|(channel, plane)| {
             let source = &layer.input[channel * layer.spatial..][..layer.spatial];
             for (values, &start) in source.chunks(row.max(1)).zip(&starts) {
-                plane[start..start + values.len()].copy_from_slice(values);
+                if stride == 1 {
+                    let at = start + grid.place(last, pad);
+                    plane[at..at + values.len()].copy_from_slice(values);
+                    continue;
+                }
+                // Phase a holds the inputs i with (i + pad) % s = a, consecutively.
+                for first in 0..stride.min(values.len()) {
+                    let at = start + grid.place(last, first + pad);
+                    let sources = values[first..].iter().step_by(stride);
+                    for (x, &v) in plane[at..].iter_mut().zip(sources) {
+                        *x = v;
+                    }
+                }
             }
         });
-    padded
+    phased
+}
+
+/// A work item's block of outputs, taken from and given back to the free list.
+struct Scratch<T: FloatScalar>(Vec<T>);
+
+impl<T: FloatScalar> Default for Scratch<T> {
+    fn default() -> Scratch<T> {
+        Scratch(T::pool().take(0))
+    }
+}
+
+impl<T: FloatScalar> Drop for Scratch<T> {
+    fn drop(&mut self) {
+        T::pool().give(std::mem::take(&mut self.0));
+    }
 }
 
 /// The layer's output (N, C_out, O...) in C order.
@@ -170,12 +216,12 @@ pub(crate) fn correlate_with<T: FloatScalar>(
             &packed_here
         }
     };
-    let mut out = vec![T::zero(); s.batch * s.out_channels * layer.positions];
-    if layer.positions == 0 {
-        return out;
+    let total = s.batch * s.out_channels * layer.positions;
+    if total == 0 {
+        return Vec::new();
     }
     let grid = Grid::new(layer);
-    let input = padded_input(layer, &grid);
+    let input = phased_input(layer, &grid);
     // Row (c, j) of the right-hand side starts at c plane + off_j.
     let offsets: Vec<usize> = (0..in_per_group)
         .flat_map(|c| grid.taps.iter().map(move |&off| c * grid.plane + off))
@@ -208,10 +254,12 @@ pub(crate) fn correlate_with<T: FloatScalar>(
         .filter(|&(_, t0, t1, p0, p1)| t0 < t1 && p0 < p1)
         .collect();
     let chunk = chunk_columns(in_per_group * std::mem::size_of::<T>());
+    // The output is written once, element by element, by the work items (not cleared first).
+    let mut out: Vec<T> = vec![T::zero(); total];
     let shared = SharedOutput::new(&mut out);
     items
         .into_par_iter()
-        .for_each_init(Vec::new, |block, (n, t0, t1, p0, p1)| {
+        .for_each_init(Scratch::default, |Scratch(block), (n, t0, t1, p0, p1)| {
             let width = t1 - t0;
             let channels = (p0 * MR)..(p1 * MR).min(out_per_group);
             block.resize(channels.len() * width, T::zero());
@@ -253,5 +301,8 @@ pub(crate) fn correlate_with<T: FloatScalar>(
                 }
             }
         });
+    T::pool().give(input);
+    // SAFETY: the work items cover every batch element, output channel (groups and panels)
+    // and t' of an output, so each of the `total` elements was written above.
     out
 }

@@ -88,6 +88,8 @@ pub trait FloatScalar:
     fn fft_planner() -> &'static std::sync::Mutex<realfft::RealFftPlanner<Self>>;
     /// The layer's output by `kernel` in this format.
     fn correlate(kernel: &dyn Kernel, layer: &Layer<'_, Self>) -> Vec<Self>;
+    /// The process's free list of buffers of this format.
+    fn pool() -> &'static crate::parallel::recycle::Pool<Self>;
     /// The AVX-512F micro-kernel of this format (call only where the processor has it).
     #[cfg(target_arch = "x86_64")]
     fn avx512_kernel() -> Option<packed::MicroKernel<Self>>;
@@ -103,6 +105,9 @@ fn planner_of<T: realfft::FftNum>(
 impl FloatScalar for f32 {
     fn correlate(kernel: &dyn Kernel, layer: &Layer<'_, Self>) -> Vec<Self> {
         kernel.correlate_f32(layer)
+    }
+    fn pool() -> &'static crate::parallel::recycle::Pool<Self> {
+        &crate::parallel::recycle::F32
     }
     #[cfg(target_arch = "x86_64")]
     fn avx512_kernel() -> Option<packed::MicroKernel<Self>> {
@@ -126,6 +131,9 @@ impl FloatScalar for f32 {
 impl FloatScalar for f64 {
     fn correlate(kernel: &dyn Kernel, layer: &Layer<'_, Self>) -> Vec<Self> {
         kernel.correlate_f64(layer)
+    }
+    fn pool() -> &'static crate::parallel::recycle::Pool<Self> {
+        &crate::parallel::recycle::F64
     }
     #[cfg(target_arch = "x86_64")]
     fn avx512_kernel() -> Option<packed::MicroKernel<Self>> {
