@@ -17,8 +17,9 @@
 //! for t' < T' = sum_d (O_d - 1) S_d + 1, the same sums as im2col's in the same order (bias
 //! first, then the terms (c, j) in weight order). The positions t' that are no output (those
 //! whose last coordinate is at or beyond O_last: Q_last - O_last per row) are computed and
-//! dropped (two columns of 58 on a 56-wide 3x3 layer, three of 115 on ResNet's 7x7 stride-2
-//! stem). Cost: one copy of the input into its phases and padding, 2 C_out T' (C_in/G) prod k
+//! dropped. At stride 1 consecutive rows share their padding (a row holds L_last + max(p_b,
+//! p_e) positions), so a 3x3 layer with padding 1 drops one column per row (of 57 on a 56-wide
+//! layer); ResNet's 7x7 stride-2 stem drops three of 115. Cost: one copy of the input into its phases and padding, 2 C_out T' (C_in/G) prod k
 //! flops, and one copy of each output from the work item's block.
 
 use super::kernel::correlate_in_both;
@@ -79,7 +80,7 @@ impl Grid {
         let output = &layer.output_shape[2..];
         let rank = dims.len();
         // Q_d = ceil(P_d / s_d) per phase, C-order strides S_d over Q.
-        let phase_sizes: Vec<usize> = dims
+        let mut phase_sizes: Vec<usize> = dims
             .iter()
             .map(|d| {
                 d.padded_input()
@@ -87,6 +88,18 @@ impl Grid {
                     .div_ceil(d.stride)
             })
             .collect();
+        // At stride 1, consecutive rows share their padding: a row of S = L + max(p_b, p_e)
+        // positions (at least O_last) holds its L inputs after p_b zeros, the zeros after
+        // them serve as this row's end padding and the next row's start padding, and the
+        // last row's end padding runs into `slack` zeros after the plane.
+        let last = rank - 1;
+        let mut slack = 0;
+        if dims.iter().all(|d| d.stride == 1) {
+            let d = &dims[last];
+            let shared = (d.input + d.pad_begin.max(d.pad_end)).max(output[last]);
+            slack = phase_sizes[last].saturating_sub(shared);
+            phase_sizes[last] = shared.min(phase_sizes[last]);
+        }
         let mut strides = vec![1; rank];
         let mut phase_steps = vec![1; rank];
         for d in (0..rank.saturating_sub(1)).rev() {
@@ -109,7 +122,6 @@ impl Grid {
             }
             all
         };
-        let last = rank - 1;
         let rows = offsets(&output[..last], &|d, o| o * strides[d]);
         let span = output
             .iter()
@@ -118,7 +130,7 @@ impl Grid {
             .sum::<usize>()
             + 1;
         let mut grid = Grid {
-            plane: phases * phase_plane,
+            plane: phases * phase_plane + slack,
             steps,
             taps: Vec::new(),
             span,

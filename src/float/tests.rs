@@ -697,6 +697,12 @@ fn packed_products_and_prepared_layers_meet_the_contract() {
             vec![9, 16, 1],
             ConvGeometry::new(1).with_stride(vec![3]),
         ),
+        // Padding wider than the kernel (rows of O_last positions share no padding).
+        (
+            vec![1, 3, 4, 5],
+            vec![9, 3, 2, 2],
+            ConvGeometry::new(2).with_padding(Padding::Explicit(vec![(3, 1), (3, 3)])),
+        ),
         // Implicit GEMM over many panels, columns and work items, dilated, grouped, with
         // asymmetric padding.
         (
