@@ -10,7 +10,10 @@
 //!   over output positions (contiguous, so it runs on the vector units; compiled for AVX-512 or
 //!   AVX2 when the processor has them, chosen at run time);
 //! * [`im2col`]: the input gathered into a (C_in/G prod k) x positions matrix per tile, times the
-//!   weight by the `gemm` crate's register-blocked kernels;
+//!   weight by the register-blocked micro-kernel of [`packed`] (AVX-512F) over the weight
+//!   packed once, or by the `gemm` crate's kernels elsewhere;
+//! * [`implicit`]: implicit GEMM for zero-padded layers: the same micro-kernel reads the input
+//!   in place (copied once into its padding, in phases for strided layers), no gathered copy;
 //! * [`winograd`]: Winograd's F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1 layers, with their
 //!   tile-aware bound (`proofs/exact.md` W1, W2);
 //! * [`fft`]: FFT correlation with overlap-add (realfft on RustFFT), with its normwise bound
@@ -19,9 +22,11 @@
 //! [`plan`] picks one per layer (as RustFFT's planner picks an FFT algorithm): the FFT for
 //! stride-1 layers whose estimated FFT cost is under a quarter of the direct sum's (long
 //! kernels), the direct sum for short reductions (depthwise layers, tiny kernels), where a
-//! matrix product has nothing to block, and im2col + GEMM otherwise.
+//! matrix product has nothing to block, implicit GEMM for zero-padded layers of more than one
+//! tap where the processor has AVX-512F, and im2col + GEMM otherwise. [`PreparedConv`] holds a
+//! layer's weight packed once for runs on many inputs.
 //!
-//! Accuracy: direct and im2col are recursive or blocked summations of n = C_in/G prod(k) products plus the
+//! Accuracy: direct, im2col and implicit GEMM are recursive or blocked summations of n = C_in/G prod(k) products plus the
 //! bias, so each output satisfies the componentwise bound that [`crate::oracle`] checks,
 //! |y_hat - y| <= [(1+u)^(n+1) - 1] S (Higham, *Accuracy and Stability of Numerical
 //! Algorithms*, ch. 3, for any summation order; fused multiply-adds only lower the error). The
