@@ -328,6 +328,10 @@ fn plane_2d_padded<T: FloatScalar>(
     }
     grid.clear();
     grid.resize(span, layer.bias[o]);
+    // Tap j's shift in the padded plane.
+    let offsets: Vec<usize> = (0..taps)
+        .map(|j| (j / dw.kernel) * dh.dilation * w_p + (j % dw.kernel) * dw.dilation)
+        .collect();
     for c in 0..in_per_group {
         let channel = &layer.input[(n * s.in_channels + g * in_per_group + c) * layer.spatial..]
             [..layer.spatial];
@@ -337,8 +341,7 @@ fn plane_2d_padded<T: FloatScalar>(
         let weights = &layer.weight[(o * in_per_group + c) * taps..][..taps];
         for (b, block) in grid.chunks_exact_mut(BLOCK).enumerate() {
             let mut sums: [T; BLOCK] = block.try_into().expect("BLOCK elements");
-            for (j, &w) in weights.iter().enumerate() {
-                let offset = (j / dw.kernel) * dh.dilation * w_p + (j % dw.kernel) * dw.dilation;
+            for (&w, &offset) in weights.iter().zip(&offsets) {
                 let x: &[T; BLOCK] = padded[b * BLOCK + offset..][..BLOCK]
                     .try_into()
                     .expect("BLOCK elements");
