@@ -32,6 +32,9 @@ use rayon::prelude::*;
 /// here).
 const PANEL_BYTES: usize = 512 << 10;
 
+/// The most bytes of a work item's block of outputs between copies to the output.
+const BLOCK_BYTES: usize = 128 << 10;
+
 /// Implicit GEMM (the command line's `implicit`).
 #[derive(Debug, Clone, Copy)]
 pub struct Implicit;
@@ -272,49 +275,50 @@ pub(crate) fn correlate_with<T: FloatScalar>(
     items
         .into_par_iter()
         .for_each_init(Scratch::default, |Scratch(block), (n, t0, t1, p0, p1)| {
-            let width = t1 - t0;
             let channels = (p0 * MR)..(p1 * MR).min(out_per_group);
-            block.resize(channels.len() * width, T::zero());
-            // Rows of the output meeting [t0, t1).
-            let first = grid.rows.partition_point(|&r| r + grid.row_len <= t0);
+            // Columns in runs whose block of outputs stays within BLOCK_BYTES, each copied
+            // out while it is in the cache.
+            let per_column = channels.len().max(1) * std::mem::size_of::<T>();
+            let run = (BLOCK_BYTES / per_column).div_ceil(columns).max(1) * columns;
+            block.resize(channels.len() * run.min(t1 - t0), T::zero());
             for g in 0..s.groups {
-                let b = &input[(n * s.in_channels + g * in_per_group) * grid.plane + t0..];
-                // SAFETY: b + offsets[l] covers width values for every l (the last term's row
-                // ends at (C_in/G - 1) plane + off_max + T' - 1 = the group's last padded
-                // position); the block has a row of width for each channel of the panels; the
-                // kernel was detected on this processor or is the portable one.
-                unsafe {
-                    let y = block.as_mut_ptr();
-                    packed.multiply(
-                        kernel,
-                        (g, p0..p1),
-                        b.as_ptr(),
-                        &offsets,
-                        width,
-                        chunk,
-                        y,
-                        width,
-                    );
-                }
                 let first_row = (n * s.out_channels + g * out_per_group) * layer.positions;
-                for (r, &start) in grid.rows.iter().enumerate().skip(first) {
-                    if start >= t1 {
-                        break;
+                for u0 in (t0..t1).step_by(run) {
+                    let u1 = (u0 + run).min(t1);
+                    let width = u1 - u0;
+                    let b = &input[(n * s.in_channels + g * in_per_group) * grid.plane + u0..];
+                    // SAFETY: b + offsets[l] covers width values for every l (o_d + q_d < Q_d
+                    // for every output and tap, and where rows share their padding the plane's
+                    // slack holds the reads past its last row, so the last term's row ends
+                    // within the group's last channel); the block has a row of width for each
+                    // channel of the panels; the kernel was detected on this processor or is
+                    // the portable one.
+                    unsafe {
+                        let y = block.as_mut_ptr();
+                        let panels = (g, p0..p1);
+                        let b = b.as_ptr();
+                        packed.multiply(kernel, panels, b, &offsets, width, chunk, y, width);
                     }
-                    let (from, to) = (start.max(t0), (start + grid.row_len).min(t1));
-                    for (o, values) in channels.clone().zip(block.chunks(width)) {
-                        let at = first_row + o * layer.positions + r * grid.row_len + from - start;
-                        // SAFETY: output row r's positions from..to of channel o have their t' in
-                        // this item only (t' is one to one with the outputs, the panels with the
-                        // channels).
-                        unsafe { shared.range(at, to - from) }
-                            .copy_from_slice(&values[from - t0..to - t0]);
+                    // Rows of the output meeting [u0, u1).
+                    let first = grid.rows.partition_point(|&r| r + grid.row_len <= u0);
+                    for (r, &start) in grid.rows.iter().enumerate().skip(first) {
+                        if start >= u1 {
+                            break;
+                        }
+                        let (from, to) = (start.max(u0), (start + grid.row_len).min(u1));
+                        for (o, values) in channels.clone().zip(block.chunks(width)) {
+                            let at =
+                                first_row + o * layer.positions + r * grid.row_len + from - start;
+                            // SAFETY: output row r's positions from..to of channel o have their
+                            // t' in this item only (t' is one to one with the outputs, the
+                            // panels with the channels).
+                            unsafe { shared.range(at, to - from) }
+                                .copy_from_slice(&values[from - u0..to - u0]);
+                        }
                     }
                 }
             }
         });
     T::pool().give(input);
-    // SAFETY: the work items cover every batch element, output channel (groups and panels)
-    // and t' of an output, so each of the `total` elements was written above.
     out
 }
