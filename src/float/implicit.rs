@@ -170,11 +170,15 @@ fn phased_input<T: FloatScalar>(layer: &Layer<'_, T>, grid: &Grid) -> Vec<T> {
     }
     let (pad, stride) = (dims[last].pad_begin, dims[last].stride);
     let channels = layer.shape.batch * layer.shape.in_channels;
-    let mut phased = T::pool().filled(channels * grid.plane, T::zero());
-    phased
+    let mut phased = T::pool().take(channels * grid.plane);
+    phased.spare_capacity_mut()[..channels * grid.plane]
         .par_chunks_mut(grid.plane.max(1))
         .enumerate()
         .for_each(|(channel, plane)| {
+            // Zeros first (the padding), in parallel, plane by plane.
+            plane.fill(std::mem::MaybeUninit::new(T::zero()));
+            // SAFETY: every element was written just above.
+            let plane = unsafe { &mut *(plane as *mut [std::mem::MaybeUninit<T>] as *mut [T]) };
             let source = &layer.input[channel * layer.spatial..][..layer.spatial];
             for (values, &start) in source.chunks(row.max(1)).zip(&starts) {
                 if stride == 1 {
@@ -192,6 +196,8 @@ fn phased_input<T: FloatScalar>(layer: &Layer<'_, T>, grid: &Grid) -> Vec<T> {
                 }
             }
         });
+    // SAFETY: the planes cover the channels * plane elements, each filled above.
+    unsafe { phased.set_len(channels * grid.plane) };
     phased
 }
 
@@ -270,8 +276,9 @@ pub(crate) fn correlate_with<T: FloatScalar>(
         .collect();
     let chunk = chunk_columns(in_per_group * std::mem::size_of::<T>());
     // The output is written once, element by element, by the work items (not cleared first).
-    let mut out: Vec<T> = vec![T::zero(); total];
-    let shared = SharedOutput::new(&mut out);
+    // The output is written once, by the work items (not cleared first).
+    let mut out: Vec<T> = Vec::with_capacity(total);
+    let shared = SharedOutput::new(&mut out.spare_capacity_mut()[..total]);
     items
         .into_par_iter()
         .for_each_init(Scratch::default, |Scratch(block), (n, t0, t1, p0, p1)| {
@@ -313,12 +320,15 @@ pub(crate) fn correlate_with<T: FloatScalar>(
                             // t' in this item only (t' is one to one with the outputs, the
                             // panels with the channels).
                             unsafe { shared.range(at, to - from) }
-                                .copy_from_slice(&values[from - u0..to - u0]);
+                                .write_copy_of_slice(&values[from - u0..to - u0]);
                         }
                     }
                 }
             }
         });
     T::pool().give(input);
+    // SAFETY: the work items cover every batch element, output channel (groups and panels)
+    // and t' of an output, so each of the `total` elements was written above.
+    unsafe { out.set_len(total) };
     out
 }
