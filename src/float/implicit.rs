@@ -319,8 +319,10 @@ pub(crate) fn correlate_with<T: FloatScalar>(
                             // SAFETY: output row r's positions from..to of channel o have their
                             // t' in this item only (t' is one to one with the outputs, the
                             // panels with the channels).
-                            unsafe { shared.range(at, to - from) }
-                                .write_copy_of_slice(&values[from - u0..to - u0]);
+                            let cells = unsafe { shared.range(at, to - from) };
+                            for (cell, &v) in cells.iter_mut().zip(&values[from - u0..to - u0]) {
+                                cell.write(v);
+                            }
                         }
                     }
                 }
