@@ -3,7 +3,9 @@
 //! positions read zero), and Y = W_g X + b, accumulating onto the bias, by the micro-kernel of
 //! [`super::packed`] over the weight packed once per call (or once per prepared layer) where
 //! the processor has AVX-512F, else by the `gemm` crate (register-blocked, packing both
-//! operands per call, AVX2/NEON chosen at run time):
+//! operands per call, AVX2/NEON chosen at run time; on AVX2 it beat the own AVX2 kernel over
+//! the gathered matrix, 0.93 against 1.08 ms on ResNet-50's 1x1 layer, 2.13 against 2.42 ms on
+//! conv2 3x3, measured on this AVX-512 machine with both limited to AVX2):
 //!
 //! ```text
 //! Y[o, t] = b[o] + sum_{r < C_in/G prod k} W_g[o, r] X[r, t]
@@ -15,7 +17,7 @@
 //! summation order is the GEMM's (blocked, with fused multiply-adds); the componentwise bound
 //! of the module documentation holds for every order.
 
-use super::packed::{MicroKernel, PackedWeights};
+use super::packed::{Isa, MicroKernel, PackedWeights};
 use super::{tiles, FloatScalar, Layer};
 use crate::parallel::SharedOutput;
 use rayon::prelude::*;
@@ -25,7 +27,7 @@ const TILE_BYTES: usize = 1 << 20;
 
 /// The layer's output (N, C_out, P) in C order.
 pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
-    match MicroKernel::detect() {
+    match MicroKernel::detect().filter(|kernel| kernel.isa == Some(Isa::Avx512)) {
         Some(kernel) => match layer.packed {
             Some(packed) => correlate_with(layer, Product::Packed(kernel, packed)),
             None => {

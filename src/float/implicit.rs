@@ -23,7 +23,7 @@
 //! flops, and one copy of each output from the work item's block.
 
 use super::kernel::correlate_in_both;
-use super::packed::{chunk_columns, MicroKernel, PackedWeights, MR, VECTORS};
+use super::packed::{chunk_columns, MicroKernel, PackedWeights, MR};
 use super::{FloatScalar, Kernel, Layer, Problem, Refusal};
 use crate::parallel::SharedOutput;
 use rayon::prelude::*;
@@ -250,7 +250,7 @@ pub(crate) fn correlate_with<T: FloatScalar>(
     // Work items (n, columns t0..t1, panels p0..p1): the panels cut so that each part of
     // the packed weight stays within half the second-level cache, the columns so that there
     // are at least two items per thread, in whole blocks.
-    let columns = VECTORS * kernel.lanes;
+    let columns = kernel.columns;
     let threads = rayon::current_num_threads();
     let panels = packed.panels();
     let panel_parts = packed
@@ -263,11 +263,11 @@ pub(crate) fn correlate_with<T: FloatScalar>(
     let column_parts = (2 * threads).div_ceil(panel_parts).clamp(1, blocks);
     let items: Vec<(usize, usize, usize, usize, usize)> = (0..s.batch)
         .flat_map(|n| {
-            (0..column_parts).flat_map(move |i| {
-                let t0 = (blocks * i / column_parts * columns).min(grid.span);
-                let t1 = (blocks * (i + 1) / column_parts * columns).min(grid.span);
-                (0..panel_parts).map(move |k| {
-                    let (p0, p1) = (panels * k / panel_parts, panels * (k + 1) / panel_parts);
+            (0..panel_parts).flat_map(move |k| {
+                let (p0, p1) = (panels * k / panel_parts, panels * (k + 1) / panel_parts);
+                (0..column_parts).map(move |i| {
+                    let t0 = (blocks * i / column_parts * columns).min(grid.span);
+                    let t1 = (blocks * (i + 1) / column_parts * columns).min(grid.span);
                     (n, t0, t1, p0, p1)
                 })
             })
@@ -275,7 +275,6 @@ pub(crate) fn correlate_with<T: FloatScalar>(
         .filter(|&(_, t0, t1, p0, p1)| t0 < t1 && p0 < p1)
         .collect();
     let chunk = chunk_columns(in_per_group * std::mem::size_of::<T>());
-    // The output is written once, element by element, by the work items (not cleared first).
     // The output is written once, by the work items (not cleared first).
     let mut out: Vec<T> = Vec::with_capacity(total);
     let shared = SharedOutput::new(&mut out.spare_capacity_mut()[..total]);
@@ -320,8 +319,12 @@ pub(crate) fn correlate_with<T: FloatScalar>(
                             // t' in this item only (t' is one to one with the outputs, the
                             // panels with the channels).
                             let cells = unsafe { shared.range(at, to - from) };
-                            for (cell, &v) in cells.iter_mut().zip(&values[from - u0..to - u0]) {
-                                cell.write(v);
+                            let values = &values[from - u0..to - u0];
+                            // SAFETY: both runs hold to - from elements, in different
+                            // allocations (memcpy: the C library's copy for this processor).
+                            unsafe {
+                                let cells = cells.as_mut_ptr().cast::<T>();
+                                std::ptr::copy_nonoverlapping(values.as_ptr(), cells, values.len());
                             }
                         }
                     }

@@ -10,10 +10,11 @@
 //!   over output positions (contiguous, so it runs on the vector units; compiled for AVX-512 or
 //!   AVX2 when the processor has them, chosen at run time);
 //! * [`im2col`]: the input gathered into a (C_in/G prod k) x positions matrix per tile, times the
-//!   weight by the register-blocked micro-kernel of [`packed`] (AVX-512F) over the weight
-//!   packed once, or by the `gemm` crate's kernels elsewhere;
-//! * [`implicit`]: implicit GEMM for zero-padded layers: the same micro-kernel reads the input
-//!   in place (copied once into its padding, in phases for strided layers), no gathered copy;
+//!   weight by the register-blocked AVX-512F micro-kernel of [`packed`] over the weight packed
+//!   once, or by the `gemm` crate's kernels elsewhere;
+//! * [`implicit`]: implicit GEMM for zero-padded layers: a micro-kernel of [`packed`] (AVX-512F,
+//!   AVX2 with FMA, or portable) reads the input in place (copied once into its padding, in
+//!   phases for strided layers), no gathered copy;
 //! * [`winograd`]: Winograd's F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1 layers, with their
 //!   tile-aware bound (`proofs/exact.md` W1, W2);
 //! * [`fft`]: FFT correlation with overlap-add (realfft on RustFFT), with its normwise bound
@@ -23,7 +24,7 @@
 //! stride-1 layers whose estimated FFT cost is under a quarter of the direct sum's (long
 //! kernels), the direct sum for short reductions (depthwise layers, tiny kernels), where a
 //! matrix product has nothing to block, implicit GEMM for zero-padded layers of more than one
-//! tap where the processor has AVX-512F, and im2col + GEMM otherwise. [`PreparedConv`] holds a
+//! tap where the processor has AVX-512F or AVX2 with FMA, and im2col + GEMM otherwise. [`PreparedConv`] holds a
 //! layer's weight packed once for runs on many inputs.
 //!
 //! Accuracy: direct, im2col and implicit GEMM are recursive or blocked summations of n = C_in/G prod(k) products plus the
@@ -95,9 +96,9 @@ pub trait FloatScalar:
     fn correlate(kernel: &dyn Kernel, layer: &Layer<'_, Self>) -> Vec<Self>;
     /// The process's free list of buffers of this format.
     fn pool() -> &'static crate::parallel::recycle::Pool<Self>;
-    /// The AVX-512F micro-kernel of this format (call only where the processor has it).
+    /// The micro-kernel of this format for `isa` (call only where the processor has it).
     #[cfg(target_arch = "x86_64")]
-    fn avx512_kernel() -> Option<packed::MicroKernel<Self>>;
+    fn simd_kernel(isa: packed::Isa) -> Option<packed::MicroKernel<Self>>;
 }
 
 /// The real FFT planner of `T`, started on first use.
@@ -115,8 +116,11 @@ impl FloatScalar for f32 {
         &crate::parallel::recycle::F32
     }
     #[cfg(target_arch = "x86_64")]
-    fn avx512_kernel() -> Option<packed::MicroKernel<Self>> {
-        Some(packed::avx512::F32)
+    fn simd_kernel(isa: packed::Isa) -> Option<packed::MicroKernel<Self>> {
+        Some(match isa {
+            packed::Isa::Avx2 => packed::avx2::F32,
+            packed::Isa::Avx512 => packed::avx512::F32,
+        })
     }
     const ONE: Self = 1.0;
     const PRECISION: Precision = Precision::Fp32;
@@ -141,8 +145,11 @@ impl FloatScalar for f64 {
         &crate::parallel::recycle::F64
     }
     #[cfg(target_arch = "x86_64")]
-    fn avx512_kernel() -> Option<packed::MicroKernel<Self>> {
-        Some(packed::avx512::F64)
+    fn simd_kernel(isa: packed::Isa) -> Option<packed::MicroKernel<Self>> {
+        Some(match isa {
+            packed::Isa::Avx2 => packed::avx2::F64,
+            packed::Isa::Avx512 => packed::avx512::F64,
+        })
     }
     const ONE: Self = 1.0;
     const PRECISION: Precision = Precision::Fp64;
@@ -278,9 +285,9 @@ impl FromStr for Algorithm {
 /// estimated cost is under a quarter of the direct sum's; the direct sum when the reduction C_in/G prod(k) is at most 16 (depthwise
 /// 3x3 has 9) or for 1-D layers with at most 4 channels per group (signals: the direct 1-D path
 /// reads slices, where im2col would copy the signal k times); implicit GEMM for stride-1
-/// layers with zero padding and more than one tap where the processor runs the AVX-512
-/// micro-kernel (no gathered copy of the input); im2col + GEMM otherwise (1x1 layers read
-/// their input in place there too).
+/// layers with zero padding and more than one tap where the processor runs a vector
+/// micro-kernel, AVX-512F or AVX2 with FMA (no gathered copy of the input); im2col + GEMM
+/// otherwise (1x1 layers read their input in place there too).
 pub fn plan(problem: &Problem) -> Algorithm {
     let shape = &problem.shape;
     if fft_pays(shape) {
@@ -290,7 +297,7 @@ pub fn plan(problem: &Problem) -> Algorithm {
     if shape.reduction_length() <= 16 || signal {
         Algorithm::DIRECT
     } else if shape.kernel().iter().product::<usize>() > 1
-        && packed::has_avx512()
+        && packed::MicroKernel::<f32>::detect().is_some()
         && Algorithm::IMPLICIT.accepts(problem).is_ok()
     {
         Algorithm::IMPLICIT

@@ -5,7 +5,7 @@
 //! Per group g the weight is the matrix W_g (C_out/G x depth, depth = C_in/G prod k). It is
 //! cut into panels of MR = 8 output channels (the last one padded with zero rows), each
 //! stored k-major, `panel[l MR + r] = W_g[p MR + r, l]`, with the bias padded alike. The
-//! micro-kernel computes, for one panel and up to NR = 3 vectors of output positions,
+//! micro-kernel computes, for one panel and up to NR columns (a few vectors) of output positions,
 //!
 //! ```text
 //! C[r, t] = b[r] + sum_{l < depth} A[r, l] B[l, t]      (r < MR, t < width <= NR)
@@ -16,18 +16,21 @@
 //! bound of the float module holds. B is read in place, rows `ldb` apart (the gathered columns
 //! of im2col, or the input itself for a 1x1 layer), the last vector through a mask, so nothing
 //! beyond `width` columns is read or written. Cost: 2 MR NR depth flops per call with MR NR /
-//! lanes accumulators (24 of the 32 AVX-512 registers), NR / lanes vector loads of B and MR
-//! broadcasts of A per step.
+//! lanes accumulators, NR / lanes vector loads of B and MR broadcasts of A per step.
 //!
-//! The kernel is AVX-512F's (16 f32 or 8 f64 lanes), chosen at run time; on processors without
-//! it [`MicroKernel::detect`] gives None and im2col multiplies with the `gemm` crate instead.
+//! The kernels, chosen at run time ([`MicroKernel::detect`]): AVX-512F's (16 f32 or 8 f64
+//! lanes, NR = 3 vectors: the 8 x 3 sums in 24 of the 32 registers); AVX2 with FMA's (8 f32 or
+//! 4 f64 lanes, NR = 2 vectors: the 16 registers hold 4 x 2 sums, so the panel goes in two
+//! passes of 4 rows, each adding the terms in the same order, so the two agree bit for bit);
+//! a portable one in plain Rust without fused multiply-adds (used by implicit GEMM where
+//! neither is present; im2col multiplies with the `gemm` crate there).
 
 use super::FloatScalar;
 
 /// Output channels per panel.
 pub const MR: usize = 8;
 
-/// Most vectors of output positions per micro-kernel call.
+/// Most vectors of output positions per call of the AVX-512F and portable kernels.
 pub const VECTORS: usize = 3;
 
 /// The weight of a layer packed for the micro-kernel (with its bias): per group, panels of
@@ -120,7 +123,7 @@ impl<T: FloatScalar> PackedWeights<T> {
     ) {
         assert_eq!(offsets.len(), self.depth, "one offset per reduction term");
         assert!(panels.end <= self.panels, "panels of the group");
-        let columns = VECTORS * kernel.lanes;
+        let columns = kernel.columns;
         let chunk = chunk.div_ceil(columns).max(1) * columns;
         for c0 in (0..width).step_by(chunk) {
             let c1 = (c0 + chunk).min(width);
@@ -173,8 +176,12 @@ pub struct Block<T> {
 
 /// A micro-kernel for T: its vector width and its function.
 pub struct MicroKernel<T> {
+    /// The instruction set (None: the portable kernel).
+    pub isa: Option<Isa>,
     /// Lanes per vector.
     pub lanes: usize,
+    /// Most columns per call (vectors per row of sums times lanes).
+    pub columns: usize,
     run: unsafe fn(&Block<T>),
 }
 
@@ -191,26 +198,44 @@ impl<T: FloatScalar> MicroKernel<T> {
     /// multiply-add), VECTORS x 16 columns per call.
     pub fn portable() -> MicroKernel<T> {
         MicroKernel {
+            isa: None,
             lanes: PORTABLE_LANES,
+            columns: VECTORS * PORTABLE_LANES,
             run: portable::<T>,
         }
     }
 
-    /// The AVX-512F kernel where the processor has it, else None.
+    /// The fastest vector kernel the processor runs (AVX-512F, else AVX2 with FMA), else None.
     pub fn detect() -> Option<MicroKernel<T>> {
+        MicroKernel::available().into_iter().skip(1).last()
+    }
+
+    /// Every kernel this processor runs, slowest first: the portable one, AVX2 with FMA,
+    /// AVX-512F (for tests and benchmarks).
+    pub fn available() -> Vec<MicroKernel<T>> {
+        let mut kernels = vec![MicroKernel::portable()];
         #[cfg(target_arch = "x86_64")]
         {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                kernels.extend(T::simd_kernel(Isa::Avx2));
+            }
             if std::arch::is_x86_feature_detected!("avx512f") {
-                return T::avx512_kernel();
+                kernels.extend(T::simd_kernel(Isa::Avx512));
             }
         }
-        None
+        kernels
     }
 }
 
-/// True when the processor runs the AVX-512F micro-kernels.
-pub fn has_avx512() -> bool {
-    MicroKernel::<f32>::detect().is_some()
+/// The vector instruction sets with a micro-kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX2 with FMA (256-bit vectors, 16 registers).
+    Avx2,
+    /// AVX-512F (512-bit vectors, 32 registers).
+    Avx512,
 }
 
 const PORTABLE_LANES: usize = 16;
@@ -242,7 +267,7 @@ unsafe fn portable<T: FloatScalar>(k: &Block<T>) {
 /// The AVX-512F micro-kernels of f32 and f64 (one body, two lane types).
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512 {
-    use super::{Block, MicroKernel, MR, VECTORS};
+    use super::{Block, Isa, MicroKernel, MR, VECTORS};
     use std::arch::x86_64::*;
 
     macro_rules! kernel {
@@ -344,13 +369,163 @@ pub(crate) mod avx512 {
 
     /// The f32 kernel (call only where AVX-512F is present).
     pub(crate) const F32: MicroKernel<f32> = MicroKernel {
+        isa: Some(Isa::Avx512),
         lanes: 16,
+        columns: VECTORS * 16,
         run: run_f32,
     };
 
     /// The f64 kernel (call only where AVX-512F is present).
     pub(crate) const F64: MicroKernel<f64> = MicroKernel {
+        isa: Some(Isa::Avx512),
         lanes: 8,
+        columns: VECTORS * 8,
+        run: run_f64,
+    };
+}
+
+/// The AVX2 + FMA micro-kernels of f32 and f64 (one body, two lane types): the panel's rows in
+/// two passes of HALF rows, each holding HALF x NV sums, NV vectors of B and a broadcast.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    use super::{Block, Isa, MicroKernel, MR};
+    use std::arch::x86_64::*;
+
+    /// Rows per pass.
+    const HALF: usize = MR / 2;
+
+    /// Most vectors per row of sums: HALF x NV sums, NV vectors of B and a broadcast take 11
+    /// of the 16 registers (with NV = 3 they take all 16; the compiler then spilled a sum and
+    /// the kernel ran at half speed).
+    const NV: usize = 2;
+
+    macro_rules! kernel {
+        ($name:ident, $T:ty, $lanes:literal, $mask:expr, $zero:ident, $set1:ident,
+         $maskload:ident, $load:ident, $fmadd:ident, $store:ident, $maskstore:ident) => {
+            /// # Safety
+            /// AVX2 and FMA are present and the block's pointers cover what it reads and
+            /// writes (see [`super::PackedWeights::multiply`]).
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn $name<const V: usize, const MASKED: bool>(k: &Block<$T>) {
+                let tail = k.width - (V - 1) * $lanes;
+                let mask: __m256i = $mask(tail);
+                // The last vector through the mask only where it is partial: a full block
+                // keeps the mask out of the 16 registers.
+                let partial = |v: usize| MASKED && v + 1 == V;
+                for r0 in (0..k.rows).step_by(HALF) {
+                    let mut acc = [[$zero(); V]; HALF];
+                    for (r, row) in acc.iter_mut().enumerate() {
+                        *row = [$set1(*k.bias.add(r0 + r)); V];
+                    }
+                    for l in 0..k.depth {
+                        let bp = k.b.add(*k.offsets.add(l));
+                        let mut b = [$zero(); V];
+                        for (v, bv) in b.iter_mut().enumerate() {
+                            *bv = if partial(v) {
+                                $maskload(bp.add(v * $lanes), mask)
+                            } else {
+                                $load(bp.add(v * $lanes))
+                            };
+                        }
+                        let ap = k.a.add(l * MR + r0);
+                        for (r, row) in acc.iter_mut().enumerate() {
+                            let a = $set1(*ap.add(r));
+                            for (sum, &bv) in row.iter_mut().zip(&b) {
+                                *sum = $fmadd(a, bv, *sum);
+                            }
+                        }
+                    }
+                    for (r, row) in acc.iter().enumerate().take(k.rows - r0) {
+                        let cp = k.c.add((r0 + r) * k.ldc);
+                        for (v, &sum) in row.iter().enumerate() {
+                            if partial(v) {
+                                $maskstore(cp.add(v * $lanes), mask, sum);
+                            } else {
+                                $store(cp.add(v * $lanes), sum);
+                            }
+                        }
+                    }
+                }
+            }
+        };
+    }
+
+    /// Lanes i < tail set (all ones), the others clear, as 32-bit lanes.
+    #[target_feature(enable = "avx2")]
+    fn mask_f32(tail: usize) -> __m256i {
+        let tail = _mm256_set1_epi32(tail as i32);
+        _mm256_cmpgt_epi32(tail, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+    }
+
+    /// Lanes i < tail set (all ones), the others clear, as 64-bit lanes.
+    #[target_feature(enable = "avx2")]
+    fn mask_f64(tail: usize) -> __m256i {
+        let tail = _mm256_set1_epi64x(tail as i64);
+        _mm256_cmpgt_epi64(tail, _mm256_setr_epi64x(0, 1, 2, 3))
+    }
+
+    kernel!(
+        block_f32,
+        f32,
+        8,
+        mask_f32,
+        _mm256_setzero_ps,
+        _mm256_set1_ps,
+        _mm256_maskload_ps,
+        _mm256_loadu_ps,
+        _mm256_fmadd_ps,
+        _mm256_storeu_ps,
+        _mm256_maskstore_ps
+    );
+    kernel!(
+        block_f64,
+        f64,
+        4,
+        mask_f64,
+        _mm256_setzero_pd,
+        _mm256_set1_pd,
+        _mm256_maskload_pd,
+        _mm256_loadu_pd,
+        _mm256_fmadd_pd,
+        _mm256_storeu_pd,
+        _mm256_maskstore_pd
+    );
+
+    /// # Safety
+    /// As [`block_f32`]; `k.width` is at most NV * 8.
+    unsafe fn run_f32(k: &Block<f32>) {
+        match (k.width <= 8, !k.width.is_multiple_of(8)) {
+            (true, false) => block_f32::<1, false>(k),
+            (true, true) => block_f32::<1, true>(k),
+            (false, false) => block_f32::<NV, false>(k),
+            (false, true) => block_f32::<NV, true>(k),
+        }
+    }
+
+    /// # Safety
+    /// As [`block_f64`]; `k.width` is at most NV * 4.
+    unsafe fn run_f64(k: &Block<f64>) {
+        match (k.width <= 4, !k.width.is_multiple_of(4)) {
+            (true, false) => block_f64::<1, false>(k),
+            (true, true) => block_f64::<1, true>(k),
+            (false, false) => block_f64::<NV, false>(k),
+            (false, true) => block_f64::<NV, true>(k),
+        }
+    }
+
+    /// The f32 kernel (call only where AVX2 and FMA are present).
+    pub(crate) const F32: MicroKernel<f32> = MicroKernel {
+        isa: Some(Isa::Avx2),
+        lanes: 8,
+        columns: NV * 8,
+        run: run_f32,
+    };
+
+    /// The f64 kernel (call only where AVX2 and FMA are present).
+    pub(crate) const F64: MicroKernel<f64> = MicroKernel {
+        isa: Some(Isa::Avx2),
+        lanes: 4,
+        columns: NV * 4,
         run: run_f64,
     };
 }

@@ -679,7 +679,6 @@ fn the_harness_rejects_a_wrong_kernel() {
 #[test]
 fn packed_products_and_prepared_layers_meet_the_contract() {
     use super::im2col::{correlate_with, Product};
-    use super::packed::{MicroKernel, PackedWeights};
     let cases = [
         (
             vec![1, 5, 11, 13],
@@ -727,44 +726,15 @@ fn packed_products_and_prepared_layers_meet_the_contract() {
                 }
             };
             let (x, w, b) = (cast(&x), cast(&w), cast(&b));
-            let judge = |y: &ArrayD<f64>| judge_by(Algorithm::IM2COL, &x, &w, &b, &geometry, y);
-            // Each product, and the packed one with one weight changed by 2^-10.
             let layer = Layer::prepare(x.view(), w.view(), Some(b.view()), &geometry).unwrap();
             let shape = layer.output_shape.clone();
-            let output = |values: Vec<f64>| ArrayD::from_shape_vec(IxDyn(&shape), values).unwrap();
-            let by_crate = output(correlate_with(&layer, Product::GemmCrate));
-            assert!(judge(&by_crate).passed(), "gemm crate {geometry:?}");
-            if let Some(kernel) = MicroKernel::<f64>::detect() {
-                let depth = layer.depth();
-                let packed = PackedWeights::new(&layer.weight, &layer.bias, geometry.groups, depth);
-                let by_kernel = output(correlate_with(&layer, Product::Packed(kernel, &packed)));
-                let report = judge(&by_kernel);
-                assert!(
-                    report.passed(),
-                    "micro-kernel {geometry:?}\n{}",
-                    report.render()
-                );
-                let mut changed = layer.weight.to_vec();
-                changed[w_shape[0] * depth - 1] += 1.0 / 1024.0;
-                let wrong = PackedWeights::new(&changed, &layer.bias, geometry.groups, depth);
-                let wrong = output(correlate_with(&layer, Product::Packed(kernel, &wrong)));
-                assert!(
-                    !judge(&wrong).passed(),
-                    "a changed weight passed {geometry:?}"
-                );
-            }
-            // Implicit GEMM by the portable kernel and by the detected one.
-            if Algorithm::IMPLICIT.accepts(&layer.problem()).is_ok() {
-                let kernels = [Some(MicroKernel::<f64>::portable()), MicroKernel::detect()];
-                for kernel in kernels.into_iter().flatten() {
-                    let y = output(super::implicit::correlate_with(&layer, kernel));
-                    let report = judge(&y);
-                    assert!(
-                        report.passed(),
-                        "implicit {geometry:?}\n{}",
-                        report.render()
-                    );
-                }
+            let by_crate = correlate_with(&layer, Product::GemmCrate);
+            let by_crate = ArrayD::from_shape_vec(IxDyn(&shape), by_crate).unwrap();
+            let report = judge_by(Algorithm::IM2COL, &x, &w, &b, &geometry, &by_crate);
+            assert!(report.passed(), "gemm crate {geometry:?}");
+            micro_kernels_meet_the_contract::<f64>(&x, &w, &b, &geometry);
+            if narrow {
+                micro_kernels_meet_the_contract::<f32>(&x, &w, &b, &geometry);
             }
             // Prepared layers against correlate, in f32 (narrow) or f64.
             let mut algorithms = vec![None];
@@ -834,4 +804,65 @@ fn packed_products_and_prepared_layers_meet_the_contract() {
         .prepare(w.view(), Some(b.view()), &two_d, None)
         .is_err());
     assert!(engine.prepare(w.view(), None, &two_d, None).is_ok());
+}
+
+/// Every micro-kernel this processor runs ([`MicroKernel::available`]) on one layer in `T`
+/// (`x`, `w`, `b` representable in it), by im2col over the packed weight and by implicit GEMM
+/// where it applies: each output passes the check, the vector kernels (AVX2 and AVX-512: the
+/// same sums in the same order with fused multiply-adds) agree bit for bit, and a weight packed
+/// with its last term changed by 2^-10 fails the same check.
+fn micro_kernels_meet_the_contract<T: FloatScalar>(
+    x: &ArrayD<f64>,
+    w: &ArrayD<f64>,
+    b: &ArrayD<f64>,
+    geometry: &ConvGeometry,
+) {
+    use super::im2col::{correlate_with, Product};
+    use super::packed::{MicroKernel, PackedWeights};
+    let cast = |t: &ArrayD<f64>| t.mapv(|v| <T as FloatScalar>::from_f64(v));
+    let (xt, wt, bt) = (cast(x), cast(w), cast(b));
+    let layer = Layer::prepare(xt.view(), wt.view(), Some(bt.view()), geometry).unwrap();
+    let shape = layer.output_shape.clone();
+    let output = |values: Vec<T>| ArrayD::from_shape_vec(IxDyn(&shape), values).unwrap();
+    let depth = layer.depth();
+    let packed = PackedWeights::new(&layer.weight, &layer.bias, geometry.groups, depth);
+    let mut changed = layer.weight.to_vec();
+    let last = changed.len() - 1;
+    changed[last] = FloatScalar::from_f64(FloatScalar::to_f64(changed[last]) + 1.0 / 1024.0);
+    let wrong = PackedWeights::new(&changed, &layer.bias, geometry.groups, depth);
+    let implicit = Algorithm::IMPLICIT.accepts(&layer.problem()).is_ok();
+    let mut vector_outputs = Vec::new();
+    for kernel in MicroKernel::<T>::available() {
+        let name = format!(
+            "{:?} kernel in {:?}, {geometry:?}",
+            kernel.isa,
+            T::PRECISION
+        );
+        let mut outputs = vec![(
+            Algorithm::IM2COL,
+            output(correlate_with(&layer, Product::Packed(kernel, &packed))),
+        )];
+        if implicit {
+            let y = super::implicit::correlate_with(&layer, kernel);
+            outputs.push((Algorithm::IMPLICIT, output(y)));
+        }
+        for (algorithm, y) in &outputs {
+            let report = judge_by(*algorithm, x, w, b, geometry, y);
+            assert!(report.passed(), "{name} {algorithm:?}\n{}", report.render());
+        }
+        let wrong = output(correlate_with(&layer, Product::Packed(kernel, &wrong)));
+        let report = judge_by(Algorithm::IM2COL, x, w, b, geometry, &wrong);
+        assert!(!report.passed(), "a changed weight passed, {name}");
+        if kernel.isa.is_some() {
+            vector_outputs.push((name, outputs));
+        }
+    }
+    for pair in vector_outputs.windows(2) {
+        assert!(
+            pair[0].1 == pair[1].1,
+            "{} and {} differ",
+            pair[0].0,
+            pair[1].0
+        );
+    }
 }
