@@ -249,7 +249,7 @@ pub(crate) fn correlate_with<T: FloatScalar>(
         .collect();
     // Work items (n, columns t0..t1, panels p0..p1): the panels cut so that each part of
     // the packed weight stays within half the second-level cache, the columns so that there
-    // are at least two items per thread, in whole blocks.
+    // are at least two items per thread.
     let columns = kernel.columns;
     let threads = rayon::current_num_threads();
     let panels = packed.panels();
@@ -259,15 +259,18 @@ pub(crate) fn correlate_with<T: FloatScalar>(
         .div_ceil(threads)
         .saturating_mul(threads)
         .clamp(1, panels.max(1));
-    let blocks = grid.span.div_ceil(columns);
-    let column_parts = (2 * threads).div_ceil(panel_parts).clamp(1, blocks);
+    // Columns cut in whole vectors (not whole blocks of `columns`: 17 blocks in two parts
+    // leave one thread 12 % more work).
+    let lanes = kernel.lanes;
+    let vectors = grid.span.div_ceil(lanes);
+    let column_parts = (2 * threads).div_ceil(panel_parts).clamp(1, vectors);
     let items: Vec<(usize, usize, usize, usize, usize)> = (0..s.batch)
         .flat_map(|n| {
-            (0..panel_parts).flat_map(move |k| {
-                let (p0, p1) = (panels * k / panel_parts, panels * (k + 1) / panel_parts);
-                (0..column_parts).map(move |i| {
-                    let t0 = (blocks * i / column_parts * columns).min(grid.span);
-                    let t1 = (blocks * (i + 1) / column_parts * columns).min(grid.span);
+            (0..column_parts).flat_map(move |i| {
+                let t0 = (vectors * i / column_parts * lanes).min(grid.span);
+                let t1 = (vectors * (i + 1) / column_parts * lanes).min(grid.span);
+                (0..panel_parts).map(move |k| {
+                    let (p0, p1) = (panels * k / panel_parts, panels * (k + 1) / panel_parts);
                     (n, t0, t1, p0, p1)
                 })
             })
