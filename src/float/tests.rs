@@ -747,40 +747,11 @@ fn packed_products_and_prepared_layers_meet_the_contract() {
             for threads in [1, 2] {
                 let engine = FloatEngine::new(threads);
                 for &algorithm in &algorithms {
-                    if narrow {
-                        let (x, w, b) = (
-                            x.mapv(|v| v as f32),
-                            w.mapv(|v| v as f32),
-                            b.mapv(|v| v as f32),
-                        );
-                        let prepared = engine
-                            .prepare(w.view(), Some(b.view()), &geometry, algorithm)
-                            .unwrap();
-                        let direct = engine.correlate(
-                            x.view(),
-                            w.view(),
-                            Some(b.view()),
-                            &geometry,
-                            algorithm,
-                        );
-                        let direct = direct.unwrap();
-                        assert_eq!(prepared.run(x.view()).unwrap(), direct, "{algorithm:?}");
-                        outputs.push(direct.0.mapv(FloatScalar::to_f64));
+                    outputs.push(if narrow {
+                        prepared_matches_correlate::<f32>(&engine, &x, &w, &b, &geometry, algorithm)
                     } else {
-                        let prepared = engine
-                            .prepare(w.view(), Some(b.view()), &geometry, algorithm)
-                            .unwrap();
-                        let direct = engine.correlate(
-                            x.view(),
-                            w.view(),
-                            Some(b.view()),
-                            &geometry,
-                            algorithm,
-                        );
-                        let direct = direct.unwrap();
-                        assert_eq!(prepared.run(x.view()).unwrap(), direct, "{algorithm:?}");
-                        outputs.push(direct.0.mapv(FloatScalar::to_f64));
-                    }
+                        prepared_matches_correlate::<f64>(&engine, &x, &w, &b, &geometry, algorithm)
+                    });
                 }
             }
             // Each algorithm's output does not depend on the thread count.
@@ -865,4 +836,25 @@ fn micro_kernels_meet_the_contract<T: FloatScalar>(
             pair[1].0
         );
     }
+}
+
+/// The layer in `T` (`x`, `w`, `b` representable in it) by a prepared layer and by
+/// `FloatEngine::correlate` with `algorithm`: asserted equal bit for bit, returned in f64.
+fn prepared_matches_correlate<T: FloatScalar>(
+    engine: &FloatEngine,
+    x: &ArrayD<f64>,
+    w: &ArrayD<f64>,
+    b: &ArrayD<f64>,
+    geometry: &ConvGeometry,
+    algorithm: Option<Algorithm>,
+) -> ArrayD<f64> {
+    let cast = |t: &ArrayD<f64>| t.mapv(|v| <T as FloatScalar>::from_f64(v));
+    let (x, w, b) = (cast(x), cast(w), cast(b));
+    let prepared = engine
+        .prepare(w.view(), Some(b.view()), geometry, algorithm)
+        .unwrap();
+    let direct = engine.correlate(x.view(), w.view(), Some(b.view()), geometry, algorithm);
+    let direct = direct.unwrap();
+    assert_eq!(prepared.run(x.view()).unwrap(), direct, "{algorithm:?}");
+    direct.0.mapv(FloatScalar::to_f64)
 }
