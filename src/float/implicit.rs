@@ -170,27 +170,37 @@ fn phased_input<T: FloatScalar>(layer: &Layer<'_, T>, grid: &Grid) -> Vec<T> {
     }
     let (pad, stride) = (dims[last].pad_begin, dims[last].stride);
     let channels = layer.shape.batch * layer.shape.in_channels;
+    // Each channel's plane in regions, one per phase a_0 of the first dimension (the inputs
+    // with (i_0 + p_b) % s_0 = a_0 land in region a_0 only), so that a strided layer of few
+    // channels (the stem: 3) still gives every thread its share.
+    let regions = if last > 0 { dims[0].stride } else { 1 };
+    let region = grid.plane / regions;
     let mut phased = T::pool().take(channels * grid.plane);
     phased.spare_capacity_mut()[..channels * grid.plane]
-        .par_chunks_mut(grid.plane.max(1))
+        .par_chunks_mut(region.max(1))
         .enumerate()
-        .for_each(|(channel, plane)| {
-            // Zeros first (the padding), in parallel, plane by plane.
-            plane.fill(std::mem::MaybeUninit::new(T::zero()));
+        .for_each(|(index, part)| {
+            let (channel, a) = (index / regions, index % regions);
+            // Zeros first (the padding), in parallel, region by region.
+            part.fill(std::mem::MaybeUninit::new(T::zero()));
             // SAFETY: every element was written just above.
-            let plane = unsafe { &mut *(plane as *mut [std::mem::MaybeUninit<T>] as *mut [T]) };
+            let part = unsafe { &mut *(part as *mut [std::mem::MaybeUninit<T>] as *mut [T]) };
             let source = &layer.input[channel * layer.spatial..][..layer.spatial];
             for (values, &start) in source.chunks(row.max(1)).zip(&starts) {
+                if start / region.max(1) != a {
+                    continue;
+                }
+                let start = start - a * region;
                 if stride == 1 {
                     let at = start + grid.place(last, pad);
-                    plane[at..at + values.len()].copy_from_slice(values);
+                    part[at..at + values.len()].copy_from_slice(values);
                     continue;
                 }
                 // Phase a holds the inputs i with (i + pad) % s = a, consecutively.
                 for first in 0..stride.min(values.len()) {
                     let at = start + grid.place(last, first + pad);
                     let sources = values[first..].iter().step_by(stride);
-                    for (x, &v) in plane[at..].iter_mut().zip(sources) {
+                    for (x, &v) in part[at..].iter_mut().zip(sources) {
                         *x = v;
                     }
                 }

@@ -702,6 +702,15 @@ fn packed_products_and_prepared_layers_meet_the_contract() {
             vec![9, 3, 2, 2],
             ConvGeometry::new(2).with_padding(Padding::Explicit(vec![(3, 1), (3, 3)])),
         ),
+        // A stem-like layer: 7x7, stride 2 along both dimensions (phases of the first
+        // dimension in their own regions of the phased input), three channels.
+        (
+            vec![1, 3, 23, 20],
+            vec![16, 3, 7, 7],
+            ConvGeometry::new(2)
+                .with_stride(vec![2, 2])
+                .with_padding(Padding::uniform(3, 2)),
+        ),
         // Implicit GEMM over many panels, columns and work items, dilated, grouped, with
         // asymmetric padding.
         (
