@@ -24,8 +24,8 @@
 //! stride-1 layers whose estimated FFT cost is under a quarter of the direct sum's (long
 //! kernels), the direct sum for short reductions (depthwise layers, tiny kernels), where a
 //! matrix product has nothing to block, implicit GEMM for zero-padded layers of more than one
-//! tap where the processor has AVX-512F or AVX2 with FMA, and im2col + GEMM otherwise. [`PreparedConv`] holds a
-//! layer's weight packed once for runs on many inputs.
+//! tap where the processor has AVX-512F or AVX2 with FMA, and im2col + GEMM otherwise.
+//! [`PreparedConv`] holds a layer's weight packed once for runs on many inputs.
 //!
 //! Accuracy: direct, im2col and implicit GEMM are recursive or blocked summations of n = C_in/G prod(k) products plus the
 //! bias, so each output satisfies the componentwise bound that [`crate::oracle`] checks,
@@ -98,7 +98,7 @@ pub trait FloatScalar:
     fn pool() -> &'static crate::parallel::recycle::Pool<Self>;
     /// The micro-kernel of this format for `isa` (call only where the processor has it).
     #[cfg(target_arch = "x86_64")]
-    fn simd_kernel(isa: packed::Isa) -> Option<packed::MicroKernel<Self>>;
+    fn simd_kernel(isa: packed::Isa) -> packed::MicroKernel<Self>;
 }
 
 /// The real FFT planner of `T`, started on first use.
@@ -116,11 +116,11 @@ impl FloatScalar for f32 {
         &crate::parallel::recycle::F32
     }
     #[cfg(target_arch = "x86_64")]
-    fn simd_kernel(isa: packed::Isa) -> Option<packed::MicroKernel<Self>> {
-        Some(match isa {
+    fn simd_kernel(isa: packed::Isa) -> packed::MicroKernel<Self> {
+        match isa {
             packed::Isa::Avx2 => packed::avx2::F32,
             packed::Isa::Avx512 => packed::avx512::F32,
-        })
+        }
     }
     const ONE: Self = 1.0;
     const PRECISION: Precision = Precision::Fp32;
@@ -145,11 +145,11 @@ impl FloatScalar for f64 {
         &crate::parallel::recycle::F64
     }
     #[cfg(target_arch = "x86_64")]
-    fn simd_kernel(isa: packed::Isa) -> Option<packed::MicroKernel<Self>> {
-        Some(match isa {
+    fn simd_kernel(isa: packed::Isa) -> packed::MicroKernel<Self> {
+        match isa {
             packed::Isa::Avx2 => packed::avx2::F64,
             packed::Isa::Avx512 => packed::avx512::F64,
-        })
+        }
     }
     const ONE: Self = 1.0;
     const PRECISION: Precision = Precision::Fp64;

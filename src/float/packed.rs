@@ -161,7 +161,7 @@ pub fn chunk_columns(bytes_per_column: usize) -> usize {
 const CHUNK_BYTES: usize = 256 << 10;
 
 /// One micro-kernel call: C[r, t] = bias\[r\] + sum_l a[l MR + r] b[offsets\[l\] + t] for
-/// r < rows, t < width (at most VECTORS vectors).
+/// r < rows, t < width (at most the kernel's `columns`).
 pub struct Block<T> {
     depth: usize,
     a: *const T,
@@ -219,10 +219,10 @@ impl<T: FloatScalar> MicroKernel<T> {
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
-                kernels.extend(T::simd_kernel(Isa::Avx2));
+                kernels.push(T::simd_kernel(Isa::Avx2));
             }
             if std::arch::is_x86_feature_detected!("avx512f") {
-                kernels.extend(T::simd_kernel(Isa::Avx512));
+                kernels.push(T::simd_kernel(Isa::Avx512));
             }
         }
         kernels
