@@ -146,7 +146,31 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
 }
 
 /// [`write_atomically`] of the concatenation of `parts` (a header and its data, say).
+///
+/// A destination that exists and is not a regular file (`/dev/null`, `/dev/stdout`, a named
+/// pipe) is written in place, as `numpy.save` and `cp` do: renaming over it would replace the
+/// device or pipe with a regular file. The temporary file is not synced to disk before the
+/// rename (neither `numpy.save` nor `torch.save` syncs; a sync cost 1.5-2 ms of a 12-18 ms
+/// `convspec correlate` here): the file appears complete or not at all when the process fails,
+/// but a power cut may lose it.
 pub fn write_atomically_parts(path: &Path, parts: &[&[u8]]) -> Result<(), IoError> {
+    let write_all = |file: &mut std::fs::File| -> std::io::Result<()> {
+        for part in parts {
+            file.write_all(part)?;
+        }
+        Ok(())
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => return Err(IoError::io(path, "is a directory")),
+        Ok(m) if !m.is_file() => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| IoError::io(path, e))?;
+            return write_all(&mut file).map_err(|e| IoError::io(path, e));
+        }
+        _ => {}
+    }
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -161,10 +185,8 @@ pub fn write_atomically_parts(path: &Path, parts: &[&[u8]]) -> Result<(), IoErro
     ));
     let result = (|| {
         let mut file = std::fs::File::create(&temporary)?;
-        for part in parts {
-            file.write_all(part)?;
-        }
-        file.sync_all()?;
+        write_all(&mut file)?;
+        drop(file);
         std::fs::rename(&temporary, path)
     })();
     if let Err(e) = result {
@@ -180,5 +202,66 @@ pub fn read_tensor(path: &Path) -> Result<ExactTensor, IoError> {
         read_exact_json(path)
     } else {
         read_npy(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh folder under the system's temporary folder.
+    fn folder(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("convspec-io-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A regular file is replaced whole and no temporary file stays; a directory is refused.
+    #[test]
+    fn regular_files_are_replaced_and_folders_refused() {
+        let dir = folder("regular");
+        let path = dir.join("out.bin");
+        std::fs::write(&path, b"an older and longer content").unwrap();
+        write_atomically_parts(&path, &[b"head", b"-data"]).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"head-data");
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(names.len(), 1, "only the output remains");
+        assert!(matches!(
+            write_atomically(&dir, b"x"),
+            Err(IoError::Io { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A named pipe stays a pipe and receives the bytes (renaming over it would turn it into
+    /// a regular file, as it would turn `/dev/null` into one).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn special_files_are_written_in_place() {
+        use std::io::Read;
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let dir = folder("fifo");
+        let path = dir.join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("no mkfifo here: skipped");
+            return;
+        }
+        // A reader opened without blocking (O_NONBLOCK), so that the writer's open succeeds.
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(0o4000)
+            .open(&path)
+            .unwrap();
+        write_atomically_parts(&path, &[b"through ", b"the pipe"]).unwrap();
+        assert!(
+            std::fs::metadata(&path).unwrap().file_type().is_fifo(),
+            "the pipe was replaced"
+        );
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"through the pipe");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
