@@ -3,19 +3,21 @@
 //!
 //! The oracle's filter ([`super::filter`]) decides almost every element from f64 images of y
 //! and S, so S is needed exactly only for the few elements the filter cannot decide. When
-//! every operand is a binary64 value (float32 and float64 data are), the layer on |x|, |w|,
-//! |b| computed in binary64 by a plain summation kernel (direct or im2col) gives S~ with
+//! every operand is a value of a float format F (binary32 for float32 data, binary64 for
+//! float32 and float64 data), the layer on |x|, |w|, |b| computed in F by a plain summation
+//! kernel (direct, im2col or implicit GEMM) gives S~ with
 //!
 //! ```text
 //! |S~ - S| <= gamma_t S + 2 n eta,   gamma_t = t u / (1 - t u),
 //! ```
 //!
-//! for t = n + 1 roundings per term (n products and the bias), u = 2^-53 and eta = 2^-1075
-//! (binary64's underflow unit): every term is non-negative, so each partial sum
-//! is at most S and each rounding is relative u, in any summation order, with or without fused
-//! multiply-adds (Higham, *Accuracy and Stability of Numerical Algorithms*, ch. 3, the bound
-//! the float kernels are proved to meet); a product that underflows adds at most eta, and the
-//! additions after it enlarge that by at most (1 + gamma_t) <= 2. So S lies in
+//! for t = n + 1 roundings per term (n products and the bias), F's unit roundoff u (2^-24,
+//! 2^-53) and underflow unit eta (2^-150, 2^-1075): every term is non-negative, so each
+//! partial sum is at most S and each rounding is relative u, in any summation order, with or
+//! without fused multiply-adds (Higham, *Accuracy and Stability of Numerical Algorithms*,
+//! ch. 3, the bound the float kernels are proved to meet); a product that underflows adds at
+//! most eta, and the additions after it enlarge that by at most (1 + gamma_t) <= 2. So S lies
+//! in
 //!
 //! ```text
 //! [(S~ - 2 n eta) (1 - gamma_t), (S~ + 2 n eta) (1 + 2 gamma_t)]   (t u <= 1/4),
@@ -23,15 +25,19 @@
 //!
 //! evaluated in f64 with a relative slack of 2^-50 and an absolute one of 2^-1070 for its own
 //! roundings (`proofs/oracle.md` O8). Overflow to infinity gives no upper end: the filter then
-//! defers to the exact value.
+//! defers to the exact value. Binary32 is used only when n max|x| max|w| + max|b| stays below
+//! a quarter of its largest value (no partial sum overflows) and max|x| max|w| >= 2^-60 (S~ is
+//! not all in its subnormal range), else binary64.
 //!
-//! With n u ~ 2^-43 for a few hundred terms, S is known far more closely than any contract's
-//! bound needs, so the filter decides as it would from S itself (and the score's level too).
-//! Cost: the layer in binary64 (about half the exact layer's time for float32 data) instead
-//! of the exact layer; the exact layer once more only if some element needs S exactly.
+//! In binary32, n u ~ 2^-15 for a few hundred terms: far below the margin between a legal
+//! output's error and its bound, so the filter decides almost every element as it would from
+//! S itself; an element at its bound, or with its score at the probabilistic level within
+//! that width, gets the exact S (in binary64, n u ~ 2^-43 and that is rarer still). Cost: the
+//! layer in binary32 (about a quarter of the exact layer's time for float32 data) instead of
+//! the exact layer; the exact layer once more only if some element needs S exactly.
 
 use crate::exact::{ExactEngine, ExactError, ScaledTensor};
-use crate::float::{Algorithm, FloatEngine};
+use crate::float::{Algorithm, FloatEngine, FloatScalar};
 use crate::geometry::{ConvGeometry, ConvShape};
 use crate::scalar::Rational;
 use ndarray::ArrayD;
@@ -49,11 +55,27 @@ enum Inner {
 /// The f64 enclosure of S and what computes S exactly.
 pub struct Enclosure {
     shape: Vec<usize>,
-    approx: Vec<f64>,
+    approx: Approx,
     relative: f64,
     absolute: f64,
     exact: OnceLock<ScaledTensor>,
     layer: Box<dyn Fn() -> Result<ScaledTensor, ExactError> + Send + Sync>,
+}
+
+/// S~ as the float layer computed it.
+enum Approx {
+    Single(Vec<f32>),
+    Double(Vec<f64>),
+}
+
+impl Approx {
+    #[inline]
+    fn at(&self, flat: usize) -> f64 {
+        match self {
+            Approx::Single(v) => f64::from(v[flat]),
+            Approx::Double(v) => v[flat],
+        }
+    }
 }
 
 /// 1 + 2^-50 and 1 - 2^-50 (below 1 / (1 + 2^-50)), the slack of the enclosure's own f64
@@ -84,17 +106,20 @@ impl Magnitude {
     }
 
     /// S of the correlation layer `geometry` with operands |x|, |w|, |b| enclosed by the
-    /// layer in binary64, for operands that are all binary64 values; None when the kernels
-    /// refuse the layer or t u > 1/4 (the caller then computes S exactly).
+    /// layer in binary64, for operands that are all binary64 values, or in binary32 when
+    /// `single` says that they are all binary32 values (and their range allows it: half the
+    /// work); None when the kernels refuse the layer or t u > 1/4 (the caller then computes
+    /// S exactly).
     pub fn enclosing_correlation(
         engine: &ExactEngine,
         [input, weight]: [&ScaledTensor; 2],
         bias: Option<&ScaledTensor>,
         geometry: &ConvGeometry,
         shape: &ConvShape,
+        single: bool,
     ) -> Option<Magnitude> {
         let operands = [Some(input), Some(weight), bias];
-        let enclosure = enclose(engine, operands, geometry, shape)?;
+        let enclosure = enclose(engine, operands, geometry, shape, single)?;
         Some(Magnitude(Arc::new(Inner::Enclosed(enclosure))))
     }
 
@@ -172,7 +197,7 @@ impl MagnitudesF64<'_> {
                 lo: s[flat],
                 hi: s[flat],
             },
-            MagnitudesF64::Enclosed(e) => e.bounds(e.approx[flat]),
+            MagnitudesF64::Enclosed(e) => e.bounds(e.approx.at(flat)),
         }
     }
 }
@@ -206,28 +231,106 @@ impl Enclosure {
     }
 }
 
-/// The enclosure of S by the layer in binary64 ([`Magnitude::enclosing_correlation`]).
+/// The enclosure of S by the layer in binary32 when every operand is a binary32 value and
+/// the data keep the layer in binary32's normal range, else in binary64
+/// ([`Magnitude::enclosing_correlation`]).
 fn enclose(
+    engine: &ExactEngine,
+    operands: [Option<&ScaledTensor>; 3],
+    geometry: &ConvGeometry,
+    shape: &ConvShape,
+    single: bool,
+) -> Option<Enclosure> {
+    let single = single.then(|| enclose_in::<f32>(engine, operands, geometry, shape));
+    match single.flatten() {
+        Some(enclosure) => Some(enclosure),
+        None => enclose_in::<f64>(engine, operands, geometry, shape),
+    }
+}
+
+/// The float formats S is enclosed in.
+trait EnclosureScalar: FloatScalar {
+    /// The layer's values, kept as they are.
+    fn approx(values: Vec<Self>) -> Approx;
+}
+
+impl EnclosureScalar for f32 {
+    fn approx(values: Vec<f32>) -> Approx {
+        Approx::Single(values)
+    }
+}
+
+impl EnclosureScalar for f64 {
+    fn approx(values: Vec<f64>) -> Approx {
+        Approx::Double(values)
+    }
+}
+
+/// 2^(e_min - (p - 1)), the smallest subnormal of `format` (2 eta), as f64.
+fn smallest_subnormal(format: crate::scalar::FloatFormat) -> f64 {
+    let e = format.min_exponent() - (i64::from(format.precision) - 1);
+    if e >= -1022 {
+        f64::from_bits(((e + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1u64 << (e + 1074))
+    }
+}
+
+/// The enclosure of S by the layer computed in `T` from |x|, |w|, |b| (values of `T`).
+fn enclose_in<T: EnclosureScalar>(
     engine: &ExactEngine,
     operands: [Option<&ScaledTensor>; 3],
     geometry: &ConvGeometry,
     shape: &ConvShape,
 ) -> Option<Enclosure> {
     let terms = shape.reduction_length() + 1;
-    let tu = terms as f64 * f64::EPSILON / 2.0;
+    // u = 2^-p and the smallest subnormal 2 eta of T, as f64.
+    let unit = T::PRECISION.accumulator_unit();
+    let subnormal = smallest_subnormal(T::PRECISION.accumulator_format());
+    let tu = terms as f64 * unit;
     if tu > 0.25 {
         return None;
     }
-    // gamma_t rounded up (three roundings, each relative 2^-53), and 2 n eta = n 2^-1074.
+    // gamma_t rounded up (three roundings, each relative 2^-53), and 2 n eta.
     let relative = tu / (1.0 - tu) * SLACK;
-    let absolute = terms as f64 * f64::from_bits(1);
-    // |v|, exactly: every value is a binary64 value.
-    let absolute_f64 = |t: &ScaledTensor| -> ArrayD<f64> {
-        let values: Vec<f64> = t.to_f64_approx().into_iter().map(f64::abs).collect();
-        ArrayD::from_shape_vec(t.shape(), values).expect("the tensor's shape")
+    let absolute = terms as f64 * subnormal;
+    // |v| in T and the largest of them; None unless every value is one of T.
+    let absolute_in = |t: &ScaledTensor| -> Option<(ArrayD<T>, f64)> {
+        use rayon::prelude::*;
+        let values: Vec<T> = t
+            .to_f64_approx()
+            .into_par_iter()
+            .with_min_len(1 << 14)
+            .map(|v| <T as FloatScalar>::from_f64(v.abs()))
+            .collect();
+        // NaN (a value beyond T's range read as infinity minus infinity) fails the test too.
+        let exact = t.formats_met(&[T::PRECISION.input_format()]) == Some(vec![true]);
+        let largest = values
+            .par_iter()
+            .with_min_len(1 << 14)
+            .map(|v| v.to_f64())
+            .reduce(|| 0.0, f64::max);
+        let array = ArrayD::from_shape_vec(t.shape(), values).expect("the tensor's shape");
+        exact.then_some((array, largest))
     };
-    let [x, w, b] = operands.map(|t| t.map(absolute_f64));
-    let (x, w) = (x?, w?);
+    let [x, w, b] = operands.map(|t| t.map(absolute_in));
+    let b = match b {
+        Some(b) => Some(b?),
+        None => None,
+    };
+    let ((x, x_max), (w, w_max)) = (x.flatten()?, w.flatten()?);
+    if T::PRECISION != crate::scalar::Precision::Fp64 {
+        // In binary32 only when no partial sum can overflow (each is at most
+        // n max|x| max|w| + max|b|) and the products are not all tiny (S~ in the subnormal
+        // range would leave every element to the exact S).
+        let b_max = b.as_ref().map_or(0.0, |(_, m)| *m);
+        let top = terms as f64 * x_max * w_max + b_max;
+        let range = f64::from(f32::MAX) / 4.0;
+        if !(top < range && (x_max * w_max >= 2f64.powi(-60) || top == 0.0)) {
+            return None;
+        }
+    }
+    let b = b.map(|(b, _)| b);
     let problem = crate::float::Problem::new(shape.clone(), geometry.padding_mode, 8);
     let algorithm = Some(crate::float::plan(&problem))
         .filter(|a| a.own_bound().is_none())
@@ -242,18 +345,13 @@ fn enclose(
         )
         .ok()?;
     let shape = approx.shape().to_vec();
-    let approx = approx.into_raw_vec_and_offset().0;
+    let approx = T::approx(approx.into_raw_vec_and_offset().0);
     let engine = engine.clone();
     let geometry = geometry.clone();
     let layer = move || {
-        let (x, w) = (
-            ScaledTensor::from_f64(x.view())?,
-            ScaledTensor::from_f64(w.view())?,
-        );
-        let b = b
-            .as_ref()
-            .map(|b| ScaledTensor::from_f64(b.view()))
-            .transpose()?;
+        let scaled = |t: &ArrayD<T>| ScaledTensor::from_f64(t.mapv(|v| v.to_f64()).view());
+        let (x, w) = (scaled(&x)?, scaled(&w)?);
+        let b = b.as_ref().map(scaled).transpose()?;
         engine.correlate(&x, &w, b.as_ref(), &geometry)
     };
     Some(Enclosure {
@@ -357,15 +455,22 @@ mod tests {
         (operands, geometry, shape)
     }
 
+    /// S enclosed, in binary32 where `single` allows it.
     fn magnitude_of(
         operands: &[ScaledTensor],
         geometry: &ConvGeometry,
         shape: &ConvShape,
+        single: bool,
     ) -> Magnitude {
         let engine = ExactEngine::new(1);
         let ops = [&operands[0], &operands[1]];
-        Magnitude::enclosing_correlation(&engine, ops, operands.get(2), geometry, shape)
+        Magnitude::enclosing_correlation(&engine, ops, operands.get(2), geometry, shape, single)
             .expect("binary64 data are enclosed")
+    }
+
+    /// True when the enclosure was computed in binary32 (its gamma_t is far above binary64's).
+    fn in_binary32(magnitude: &Magnitude) -> bool {
+        matches!(&*magnitude.0, Inner::Enclosed(e) if e.relative > 1e-12)
     }
 
     /// lo <= S <= hi at every element of random layers, with S from the exact engine on
@@ -373,10 +478,12 @@ mod tests {
     /// lo = hi = S~ (the float layer's S~ is not S), so it can fail.
     #[test]
     fn the_enclosure_holds_s_and_the_float_value_alone_does_not() {
-        let (mut inside, mut point_misses) = (0usize, 0usize);
-        for seed in 0..40 {
-            let (operands, geometry, shape) = layer(seed);
-            let magnitude = magnitude_of(&operands, &geometry, &shape);
+        let (mut inside, mut point_misses, mut single) = (0usize, 0usize, 0usize);
+        for seed in 0..80 {
+            let (operands, geometry, shape) = layer(seed / 2);
+            // Even seeds' layers hold binary32 data: enclosed in binary32 when asked.
+            let magnitude = magnitude_of(&operands, &geometry, &shape, seed % 2 == 1);
+            single += usize::from(in_binary32(&magnitude));
             assert!(
                 !magnitude.is_exact(),
                 "seed {seed}: binary64 data are enclosed"
@@ -405,6 +512,7 @@ mod tests {
             assert_eq!(magnitude.to_rationals(), s.to_rationals(), "seed {seed}");
         }
         assert!(inside > 1000, "{inside} elements checked");
+        assert!(single >= 5, "{single} layers enclosed in binary32");
         assert!(point_misses > 0, "the float S~ alone misses S somewhere");
     }
 

@@ -240,6 +240,7 @@ impl Reference {
                             bias,
                             geometry,
                             &shape,
+                            in_format[super::Precision::Fp32.index()],
                         )
                     })
                     .flatten()
