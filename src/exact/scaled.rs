@@ -667,10 +667,22 @@ impl ScaledTensor {
     /// exactly; any other scale is divided out of the exact value). `None` for values beyond
     /// f64's range (they come out infinite).
     pub fn to_f64_approx(&self) -> Vec<f64> {
+        let mut out = vec![0.0; self.len()];
+        out.par_chunks_mut(PARALLEL_GRAIN)
+            .enumerate()
+            .for_each(|(i, chunk)| self.to_f64_approx_into(i * PARALLEL_GRAIN, chunk));
+        out
+    }
+
+    /// [`ScaledTensor::to_f64_approx`] of the values at C-order positions `start..` into `out`
+    /// (one chunk at a time, so that a caller can use the images while they are in cache).
+    pub fn to_f64_approx_into(&self, start: usize, out: &mut [f64]) {
+        let range = start..start + out.len();
         let Some(e) = self.power_of_two_scale() else {
-            return (0..self.len())
-                .map(|i| crate::scalar::round_to_f64(&self.value(i)))
-                .collect();
+            for (o, i) in out.iter_mut().zip(range) {
+                *o = crate::scalar::round_to_f64(&self.value(i));
+            }
+            return;
         };
         // m 2^k as f64 for an integer m (as f64, within 2^-53 relative) and any k: the power is
         // applied in steps that f64 holds, so that neither m nor the scale overflows on its own
@@ -704,52 +716,74 @@ impl ScaledTensor {
             };
             (sign * top as f64, drop)
         };
+        // The values in C order from `start`, borrowed when the array is.
+        fn part<T: Clone>(
+            a: &ArrayD<T>,
+            range: std::ops::Range<usize>,
+        ) -> std::borrow::Cow<'_, [T]> {
+            match a.as_slice() {
+                Some(s) => std::borrow::Cow::Borrowed(&s[range]),
+                None => std::borrow::Cow::Owned(
+                    a.iter()
+                        .skip(range.start)
+                        .take(range.len())
+                        .cloned()
+                        .collect(),
+                ),
+            }
+        }
+        let f64_rounding = crate::scalar::scaled_i128_rounding(e, crate::scalar::FloatFormat::F64);
         match &self.integers {
-            Integers::Dyadic(a) => in_c_order(a)
-                .iter()
-                .map(|d| scale(d.mantissa as f64, e + i64::from(d.shift)))
-                .collect(),
+            Integers::Dyadic(a) => {
+                for (o, d) in out.iter_mut().zip(part(a, range).iter()) {
+                    *o = scale(d.mantissa as f64, e + i64::from(d.shift));
+                }
+            }
             Integers::Narrow(a) => {
-                let a = in_c_order(a);
-                match crate::scalar::scaled_i128_rounding(e, crate::scalar::FloatFormat::F64) {
+                let a = part(a, range);
+                match f64_rounding {
                     // -1022 <= e <= 895: v 2^e is exact when |v| < 2^53 (a normal f64 or
                     // zero), and scaled_i128_rounding rounds the wider ones.
                     Some(round) => {
                         let power = f64::from_bits(((e + 1023) as u64) << 52);
-                        a.par_iter()
-                            .with_min_len(PARALLEL_GRAIN)
-                            .map(|&v| {
-                                if v.unsigned_abs() < 1 << 53 {
-                                    v as f64 * power
-                                } else {
-                                    round(i128::from(v))
-                                }
-                            })
-                            .collect()
+                        for (o, &v) in out.iter_mut().zip(a.iter()) {
+                            *o = if v.unsigned_abs() < 1 << 53 {
+                                v as f64 * power
+                            } else {
+                                round(i128::from(v))
+                            };
+                        }
                     }
-                    None => a.iter().map(|&v| scale(v as f64, e)).collect(),
+                    None => {
+                        for (o, &v) in out.iter_mut().zip(a.iter()) {
+                            *o = scale(v as f64, e);
+                        }
+                    }
                 }
             }
             // The correctly rounded value where e allows it, which is also `scale`'s (v
             // rounded once, then an exact scaling by 2^e).
             Integers::Wide(a) => {
-                let a = in_c_order(a);
-                match crate::scalar::scaled_i128_rounding(e, crate::scalar::FloatFormat::F64) {
-                    Some(round) => a
-                        .par_iter()
-                        .with_min_len(PARALLEL_GRAIN)
-                        .map(|&v| round(v))
-                        .collect(),
-                    None => a.iter().map(|&v| scale(v as f64, e)).collect(),
+                let a = part(a, range);
+                match f64_rounding {
+                    Some(round) => {
+                        for (o, &v) in out.iter_mut().zip(a.iter()) {
+                            *o = round(v);
+                        }
+                    }
+                    None => {
+                        for (o, &v) in out.iter_mut().zip(a.iter()) {
+                            *o = scale(v as f64, e);
+                        }
+                    }
                 }
             }
-            Integers::Big(a) => in_c_order(a)
-                .iter()
-                .map(|v| {
+            Integers::Big(a) => {
+                for (o, v) in out.iter_mut().zip(part(a, range).iter()) {
                     let (m, k) = big(v);
-                    scale(m, e + k)
-                })
-                .collect(),
+                    *o = scale(m, e + k);
+                }
+            }
         }
     }
 

@@ -320,10 +320,7 @@ pub fn check<T: Copy + Into<f64> + Sync>(
         })
         .collect();
     let needs_magnitude = std::sync::atomic::AtomicBool::new(false);
-    let (exact_f64, magnitude_f64) = rayon::join(
-        || reference.exact.to_f64_approx(),
-        || reference.magnitude.to_f64(),
-    );
+    let magnitude_f64 = reference.magnitude.to_f64();
     // The elements in chunks judged in parallel, each into a partial report merged in C order
     // (the same report as one pass: counts add, the first failures and the worst element keep
     // their order).
@@ -333,9 +330,20 @@ pub fn check<T: Copy + Into<f64> + Sync>(
         let mut report = Report::new(contract.clone(), range.len(), options.lambda);
         let mut failed_per_precision = vec![0usize; contracts.len()];
         let mut ratios = Vec::with_capacity(if options.keep_ratios { range.len() } else { 0 });
-        for (flat, &c) in range.clone().zip(&values[range]) {
+        // The f64 images of y made per chunk, while they are in cache.
+        let mut exact_f64 = vec![0.0; range.len()];
+        reference
+            .exact
+            .to_f64_approx_into(range.start, &mut exact_f64);
+        // Whether some contract other than the claimed one and those it implies may still
+        // fail (the implied ones need a verdict only where the claimed one does not pass).
+        let open = |failed: &[usize]| {
+            (0..contracts.len()).any(|k| k != claimed && failed[k] == 0 && !implied_by_claimed[k])
+        };
+        let mut others_open = open(&failed_per_precision);
+        for ((flat, &c), &y_f) in range.clone().zip(&values[range]).zip(&exact_f64) {
             let c: f64 = c.into();
-            let (y_f, s_enclosed) = (exact_f64[flat], magnitude_f64.at(flat));
+            let s_enclosed = magnitude_f64.at(flat);
             let s_f = s_enclosed.approx;
             // The exact values, made only where the filter cannot decide.
             let exact_y = std::cell::OnceCell::new();
@@ -380,14 +388,17 @@ pub fn check<T: Copy + Into<f64> + Sync>(
             // The other contracts only need their first failure (for the tightest one met);
             // a finite element that passes the claimed contract passes those it implies.
             let implied = c.is_finite() && verdict_claimed == Verdict::Pass;
-            for (k, failed) in failed_per_precision.iter_mut().enumerate() {
-                if k != claimed
-                    && *failed == 0
-                    && !(implied && implied_by_claimed[k])
-                    && verdict(k).0 != Verdict::Pass
-                {
-                    *failed = 1;
+            if others_open || !implied {
+                for (k, failed) in failed_per_precision.iter_mut().enumerate() {
+                    if k != claimed
+                        && *failed == 0
+                        && !(implied && implied_by_claimed[k])
+                        && verdict(k).0 != Verdict::Pass
+                    {
+                        *failed = 1;
+                    }
                 }
+                others_open = open(&failed_per_precision);
             }
             let verdict = verdict_claimed;
             let error_f64 = if c.is_finite() {
