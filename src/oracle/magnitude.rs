@@ -294,22 +294,28 @@ fn enclose_in<T: EnclosureScalar>(
     // gamma_t rounded up (three roundings, each relative 2^-53), and 2 n eta.
     let relative = tu / (1.0 - tu) * SLACK;
     let absolute = terms as f64 * subnormal;
-    // |v| in T and the largest of them; None unless every value is one of T.
+    // |v| in T and the largest of them, in one parallel pass over chunks of the f64 images;
+    // None unless every value is one of T.
     let absolute_in = |t: &ScaledTensor| -> Option<(ArrayD<T>, f64)> {
         use rayon::prelude::*;
-        let values: Vec<T> = t
-            .to_f64_approx()
-            .into_par_iter()
-            .with_min_len(1 << 14)
-            .map(|v| <T as FloatScalar>::from_f64(v.abs()))
-            .collect();
-        // NaN (a value beyond T's range read as infinity minus infinity) fails the test too.
-        let exact = t.formats_met(&[T::PRECISION.input_format()]) == Some(vec![true]);
-        let largest = values
-            .par_iter()
-            .with_min_len(1 << 14)
-            .map(|v| v.to_f64())
-            .reduce(|| 0.0, f64::max);
+        const CHUNK: usize = 1 << 13;
+        let mut values = vec![<T as num_traits::Zero>::zero(); t.len()];
+        let (largest, exact) = values
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let mut images = vec![0.0; chunk.len()];
+                t.to_f64_approx_into(i * CHUNK, &mut images);
+                let (mut largest, mut exact) = (0.0f64, true);
+                for (o, v) in chunk.iter_mut().zip(&images) {
+                    let a = v.abs();
+                    *o = <T as FloatScalar>::from_f64(a);
+                    exact &= o.to_f64() == a;
+                    largest = largest.max(a);
+                }
+                (largest, exact)
+            })
+            .reduce(|| (0.0, true), |a, b| (a.0.max(b.0), a.1 && b.1));
         let array = ArrayD::from_shape_vec(t.shape(), values).expect("the tensor's shape");
         exact.then_some((array, largest))
     };
