@@ -662,10 +662,8 @@ impl ScaledTensor {
         Rational::from_integer(integer) * &self.scale
     }
 
-    /// Every value as an f64 within one ulp (relative 2^-52), or within 2^-1073 when it is
-    /// subnormal: the integer rounded to nearest, times the scale (a power of two is applied
-    /// exactly; any other scale is divided out of the exact value). `None` for values beyond
-    /// f64's range (they come out infinite).
+    /// Every value as the nearest f64 (ties to even; beyond f64's range, infinity), in C
+    /// order: [`ScaledTensor::rounded`] into binary64, made in parallel chunks.
     pub fn to_f64_approx(&self) -> Vec<f64> {
         let mut out = vec![0.0; self.len()];
         out.par_chunks_mut(PARALLEL_GRAIN)
@@ -677,46 +675,54 @@ impl ScaledTensor {
     /// [`ScaledTensor::to_f64_approx`] of the values at C-order positions `start..` into `out`
     /// (one chunk at a time, so that a caller can use the images while they are in cache).
     pub fn to_f64_approx_into(&self, start: usize, out: &mut [f64]) {
+        self.rounded_into(crate::scalar::FloatFormat::F64, start, out);
+    }
+
+    /// Every value correctly rounded (to nearest, ties to even) into `format`, as the f64 that
+    /// holds it, in C order. A power-of-two scale (float data) rounds each integer directly
+    /// ([`round_dyadic_to_bits`](crate::scalar::round_dyadic_to_bits), O(1) per element; a big
+    /// integer through its top 126 bits with a sticky bit); any other scale through the exact
+    /// rational. Overflow gives infinity, as IEEE rounding to nearest does.
+    pub fn rounded(&self, format: crate::scalar::FloatFormat) -> Vec<f64> {
+        self.rounded_map(format, |v| v)
+    }
+
+    /// [`ScaledTensor::rounded`] with each rounded value mapped by `map` as it is made (into
+    /// the bytes of a file, say), without a buffer of all the rounded values: in parallel
+    /// chunks, each rounded into a small buffer and mapped.
+    pub fn rounded_map<T: Send>(
+        &self,
+        format: crate::scalar::FloatFormat,
+        map: impl Fn(f64) -> T + Sync + Send,
+    ) -> Vec<T> {
+        let len = self.len();
+        (0..len.div_ceil(PARALLEL_GRAIN))
+            .into_par_iter()
+            .flat_map_iter(|chunk| {
+                let start = chunk * PARALLEL_GRAIN;
+                let mut values = vec![0.0; PARALLEL_GRAIN.min(len - start)];
+                self.rounded_into(format, start, &mut values);
+                values.into_iter().map(&map)
+            })
+            .collect()
+    }
+
+    /// The values at C-order positions `start..` correctly rounded into `format` (to
+    /// nearest, ties to even; overflow gives infinity), as the f64 that holds each, into
+    /// `out`. A power-of-two scale (float data) rounds each integer directly
+    /// ([`round_dyadic_to_value`](crate::scalar::round_dyadic_to_value), O(1) per element; a
+    /// big integer through its top 126 bits with a sticky bit); any other scale through the
+    /// exact rational.
+    pub fn rounded_into(&self, format: crate::scalar::FloatFormat, start: usize, out: &mut [f64]) {
+        use crate::scalar::{f64_from_format_bits, round_dyadic_to_value, round_to_bits};
         let range = start..start + out.len();
         let Some(e) = self.power_of_two_scale() else {
             for (o, i) in out.iter_mut().zip(range) {
-                *o = crate::scalar::round_to_f64(&self.value(i));
+                *o = f64_from_format_bits(round_to_bits(&self.value(i), format), format);
             }
             return;
         };
-        // m 2^k as f64 for an integer m (as f64, within 2^-53 relative) and any k: the power is
-        // applied in steps that f64 holds, so that neither m nor the scale overflows on its own
-        // (O7 in proofs/oracle.md).
-        let scale = |m: f64, k: i64| {
-            let mut v = m;
-            let mut k = k;
-            while k != 0 && v != 0.0 && v.is_finite() {
-                let step = k.clamp(-1000, 1000);
-                // 2^step, a normal f64.
-                v *= f64::from_bits(((step + 1023) as u64) << 52);
-                k -= step;
-            }
-            v
-        };
-        // A big integer as (top 64 bits with a sticky bit, the shift dropped).
-        let big = |v: &Integer| -> (f64, i64) {
-            let bits = v.bits() as i64;
-            if bits <= 64 {
-                return (num_traits::ToPrimitive::to_f64(v).unwrap_or(f64::NAN), 0);
-            }
-            let drop = bits - 64;
-            let magnitude = v.magnitude();
-            let top = magnitude >> drop as usize;
-            let sticky = u64::from(magnitude.trailing_zeros().unwrap_or(0) < drop as u64);
-            let top = num_traits::ToPrimitive::to_u64(&top).unwrap_or(u64::MAX) | sticky;
-            let sign = if v.sign() == num_bigint::Sign::Minus {
-                -1.0
-            } else {
-                1.0
-            };
-            (sign * top as f64, drop)
-        };
-        // The values in C order from `start`, borrowed when the array is.
+        // The values in C order at `range`, borrowed when the array is.
         fn part<T: Clone>(
             a: &ArrayD<T>,
             range: std::ops::Range<usize>,
@@ -732,127 +738,42 @@ impl ScaledTensor {
                 ),
             }
         }
-        let f64_rounding = crate::scalar::scaled_i128_rounding(e, crate::scalar::FloatFormat::F64);
         match &self.integers {
             Integers::Dyadic(a) => {
                 for (o, d) in out.iter_mut().zip(part(a, range).iter()) {
-                    *o = scale(d.mantissa as f64, e + i64::from(d.shift));
+                    let (negative, magnitude) = (d.mantissa < 0, d.mantissa.unsigned_abs());
+                    let k = e + i64::from(d.shift);
+                    *o = round_dyadic_to_value(negative, u128::from(magnitude), k, format);
                 }
             }
             Integers::Narrow(a) => {
-                let a = part(a, range);
-                match f64_rounding {
-                    // -1022 <= e <= 895: v 2^e is exact when |v| < 2^53 (a normal f64 or
-                    // zero), and scaled_i128_rounding rounds the wider ones.
-                    Some(round) => {
-                        let power = f64::from_bits(((e + 1023) as u64) << 52);
-                        for (o, &v) in out.iter_mut().zip(a.iter()) {
-                            *o = if v.unsigned_abs() < 1 << 53 {
-                                v as f64 * power
-                            } else {
-                                round(i128::from(v))
-                            };
-                        }
-                    }
-                    None => {
-                        for (o, &v) in out.iter_mut().zip(a.iter()) {
-                            *o = scale(v as f64, e);
-                        }
-                    }
+                let round = i128_rounding(e, format);
+                for (o, &v) in out.iter_mut().zip(part(a, range).iter()) {
+                    *o = round(i128::from(v));
                 }
             }
-            // The correctly rounded value where e allows it, which is also `scale`'s (v
-            // rounded once, then an exact scaling by 2^e).
             Integers::Wide(a) => {
-                let a = part(a, range);
-                match f64_rounding {
-                    Some(round) => {
-                        for (o, &v) in out.iter_mut().zip(a.iter()) {
-                            *o = round(v);
-                        }
-                    }
-                    None => {
-                        for (o, &v) in out.iter_mut().zip(a.iter()) {
-                            *o = scale(v as f64, e);
-                        }
-                    }
+                let round = i128_rounding(e, format);
+                for (o, &v) in out.iter_mut().zip(part(a, range).iter()) {
+                    *o = round(v);
                 }
             }
             Integers::Big(a) => {
                 for (o, v) in out.iter_mut().zip(part(a, range).iter()) {
-                    let (m, k) = big(v);
-                    *o = scale(m, e + k);
-                }
-            }
-        }
-    }
-
-    /// Every value correctly rounded (to nearest, ties to even) into `format`, as the f64 that
-    /// holds it, in C order. A power-of-two scale (float data) rounds each integer directly
-    /// ([`round_dyadic_to_bits`](crate::scalar::round_dyadic_to_bits), O(1) per element; a big
-    /// integer through its top 126 bits with a sticky bit); any other scale through the exact
-    /// rational. Overflow gives infinity, as IEEE rounding to nearest does.
-    pub fn rounded(&self, format: crate::scalar::FloatFormat) -> Vec<f64> {
-        self.rounded_map(format, |v| v)
-    }
-
-    /// [`ScaledTensor::rounded`] with each rounded value mapped by `map` as it is made (into
-    /// the bytes of a file, say), without a buffer of the rounded values.
-    pub fn rounded_map<T: Send>(
-        &self,
-        format: crate::scalar::FloatFormat,
-        map: impl Fn(f64) -> T + Sync + Send,
-    ) -> Vec<T> {
-        use crate::scalar::{f64_from_format_bits, round_dyadic_to_value, round_to_bits};
-        let Some(e) = self.power_of_two_scale() else {
-            return (0..self.len())
-                .map(|i| {
-                    map(f64_from_format_bits(
-                        round_to_bits(&self.value(i), format),
-                        format,
-                    ))
-                })
-                .collect();
-        };
-        let round = |negative: bool, magnitude: u128, k: i64| {
-            map(round_dyadic_to_value(negative, magnitude, k, format))
-        };
-        match &self.integers {
-            Integers::Dyadic(a) => in_c_order(a)
-                .iter()
-                .map(|d| {
-                    let k = e + i64::from(d.shift);
-                    round(d.mantissa < 0, u128::from(d.mantissa.unsigned_abs()), k)
-                })
-                .collect(),
-            Integers::Narrow(a) => {
-                let round = i128_rounding(e, format);
-                in_c_order(a)
-                    .par_iter()
-                    .with_min_len(PARALLEL_GRAIN)
-                    .map(|&v| map(round(i128::from(v))))
-                    .collect()
-            }
-            Integers::Wide(a) => {
-                let round = i128_rounding(e, format);
-                in_c_order(a)
-                    .par_iter()
-                    .with_min_len(PARALLEL_GRAIN)
-                    .map(|&v| map(round(v)))
-                    .collect()
-            }
-            Integers::Big(a) => in_c_order(a)
-                .iter()
-                .map(|v| {
                     let bits = v.bits() as i64;
                     let drop = (bits - 126).max(0);
                     let magnitude = v.magnitude();
                     let top = magnitude >> drop as usize;
                     let sticky = magnitude.trailing_zeros().unwrap_or(0) < drop as u64;
                     let top = num_traits::ToPrimitive::to_u128(&top).expect("126 bits");
-                    round(v.is_negative(), top | u128::from(sticky), e + drop)
-                })
-                .collect(),
+                    *o = round_dyadic_to_value(
+                        v.is_negative(),
+                        top | u128::from(sticky),
+                        e + drop,
+                        format,
+                    );
+                }
+            }
         }
     }
 

@@ -845,6 +845,24 @@ fn scaled_rounding_agrees_with_rational_rounding() {
                 .zip(&expected)
                 .all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{format:?}: {got:?} != {expected:?}");
+            // A chunk from an offset is the same slice.
+            if tensor.len() > 3 {
+                let mut part = vec![0.0; tensor.len() - 3];
+                tensor.rounded_into(format, 2, &mut part);
+                let same = part
+                    .iter()
+                    .zip(&expected[2..])
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{format:?} from offset 2: {part:?}");
+            }
+            if format == FloatFormat::F64 {
+                let images = tensor.to_f64_approx();
+                let same = images
+                    .iter()
+                    .zip(&expected)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "the f64 images are the nearest f64s: {images:?}");
+            }
         }
     }
 }

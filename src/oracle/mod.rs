@@ -202,22 +202,31 @@ pub fn format_name(format: FloatFormat) -> &'static str {
     }
 }
 
-/// The bits of y correctly rounded into `format`, from its f64 approximation `y_f` (within
-/// 2^-52 relative, see [`ScaledTensor::to_f64_approx`](crate::exact::ScaledTensor)) when every
-/// value within that distance rounds alike, else from the exact value.
+/// The bits of y correctly rounded into `format`, from y_f, the nearest f64 to y
+/// ([`ScaledTensor::to_f64_approx_into`](crate::exact::ScaledTensor::to_f64_approx_into)):
+/// for binary64 y_f's own bits; for a narrower format the rounding of y_f when every value
+/// within 2^-50 of it rounds alike (then y, within 2^-53 of y_f, does too), else the
+/// rounding of the exact value.
 fn rounded_bits<'a>(y_f: f64, y: impl Fn() -> &'a Rational, format: FloatFormat) -> u64 {
-    let narrow = |v: f64| -> Option<u64> {
-        match format {
-            FloatFormat::F64 => None,
-            FloatFormat::F32 => Some(u64::from((v as f32).to_bits())),
-            _ => None,
+    if format == FloatFormat::F64 {
+        return y_f.to_bits();
+    }
+    let narrow = |v: f64| -> u64 {
+        if format == FloatFormat::F32 {
+            return u64::from((v as f32).to_bits());
         }
+        // v = m 2^e for a normal f64 v.
+        let bits = v.to_bits();
+        let m = (bits & ((1 << 52) - 1)) | (1 << 52);
+        let e = ((bits >> 52) & 0x7ff) as i64 - 1075;
+        crate::scalar::round_dyadic_to_bits(v < 0.0, u128::from(m), e, format)
     };
     if y_f.is_normal() {
         const TWO_POW_M50: f64 = f64::from_bits((1023 - 50) << 52);
         let (lo, hi) = (y_f * (1.0 - TWO_POW_M50), y_f * (1.0 + TWO_POW_M50));
-        if let (Some(a), Some(b)) = (narrow(lo), narrow(hi)) {
-            if a == b {
+        if lo.is_normal() && hi.is_normal() {
+            let a = narrow(lo);
+            if a == narrow(hi) {
                 return a;
             }
         }
@@ -507,4 +516,61 @@ pub fn check<T: Copy + Into<f64> + Sync>(
         .map(|(&p, _)| p)
         .collect();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scalar::{rational_from_f64, round_to_f64};
+
+    /// y at every midpoint of a format's values (and one ulp of a far finer grid either side):
+    /// the nearest f64 y_f is the midpoint itself for the three, so only the exact y tells
+    /// which way each rounds; elsewhere y_f decides. `rounded_bits` agrees with the exact
+    /// rounding everywhere; rounding y_f alone does not (so the comparison can fail).
+    #[test]
+    fn rounded_bits_agree_with_exact_rounding_at_midpoints() {
+        let formats = [
+            FloatFormat::F64,
+            FloatFormat::F32,
+            FloatFormat::TF32,
+            FloatFormat::F16,
+            FloatFormat::BF16,
+        ];
+        let (mut checked, mut naive_misses) = (0, 0);
+        for format in formats {
+            let p = i32::try_from(format.precision).unwrap();
+            for (significand, exponent) in [(1.0, 0), (1.5, -3), (1.75, 5), (1.25, -9)] {
+                let value: f64 = significand * 2f64.powi(exponent);
+                // The midpoint above `value` in `format`, and a nudge far below f64's ulp.
+                let half_ulp = 2f64.powi(exponent - p);
+                let midpoint = rational_from_f64(value + half_ulp).unwrap();
+                let nudge = rational_from_f64(half_ulp).unwrap()
+                    * Rational::new(1.into(), (1u64 << 60).into());
+                for sign in [1, -1] {
+                    for y in [&midpoint - &nudge, midpoint.clone(), &midpoint + &nudge] {
+                        let y = y * Rational::from_integer(sign.into());
+                        let y_f = round_to_f64(&y);
+                        let expected = round_to_bits(&y, format);
+                        assert_eq!(
+                            rounded_bits(y_f, || &y, format),
+                            expected,
+                            "{format:?} y = {y}"
+                        );
+                        checked += 1;
+                        if format != FloatFormat::F64 {
+                            let naive = crate::scalar::round_dyadic_to_bits(
+                                y_f < 0.0,
+                                u128::from((y_f.abs().to_bits() & ((1 << 52) - 1)) | (1 << 52)),
+                                ((y_f.abs().to_bits() >> 52) as i64) - 1075,
+                                format,
+                            );
+                            naive_misses += usize::from(naive != expected);
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 5 * 4 * 2 * 3);
+        assert!(naive_misses > 0, "rounding y_f alone never missed");
+    }
 }
