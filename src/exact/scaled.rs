@@ -746,16 +746,26 @@ impl ScaledTensor {
                     *o = round_dyadic_to_value(negative, u128::from(magnitude), k, format);
                 }
             }
+            // Into binary64 with -1022 <= e <= 970, an integer below 2^53 times 2^e is exact
+            // (a multiple of 2^-1074 below 2^1024): one conversion and one multiplication.
             Integers::Narrow(a) => {
                 let round = i128_rounding(e, format);
+                let exact = exact_f64_scale(e, format);
                 for (o, &v) in out.iter_mut().zip(part(a, range).iter()) {
-                    *o = round(i128::from(v));
+                    *o = match exact {
+                        Some(power) if v.unsigned_abs() < 1 << 53 => v as f64 * power,
+                        _ => round(i128::from(v)),
+                    };
                 }
             }
             Integers::Wide(a) => {
                 let round = i128_rounding(e, format);
+                let exact = exact_f64_scale(e, format);
                 for (o, &v) in out.iter_mut().zip(part(a, range).iter()) {
-                    *o = round(v);
+                    *o = match exact {
+                        Some(power) if v.unsigned_abs() < 1 << 53 => v as f64 * power,
+                        _ => round(v),
+                    };
                 }
             }
             Integers::Big(a) => {
@@ -887,6 +897,13 @@ pub(crate) fn i128_rounding(
         Some(round) => round(v),
         None => crate::scalar::round_dyadic_to_value(v < 0, v.unsigned_abs(), k, format),
     }
+}
+
+/// 2^e when rounding into `format` is binary64 and every integer below 2^53 times 2^e is an
+/// f64 exactly (-1022 <= e <= 970), else None.
+fn exact_f64_scale(e: i64, format: crate::scalar::FloatFormat) -> Option<f64> {
+    (format == crate::scalar::FloatFormat::F64 && (-1022..=970).contains(&e))
+        .then(|| f64::from_bits(((e + 1023) as u64) << 52))
 }
 
 /// k when a positive rational is 2^k.
