@@ -567,7 +567,7 @@ mod tests {
             passes += expected.elements - expected.failed;
             failures += expected.failed;
             assert_eq!(report.failed, expected.failed, "seed {seed}");
-            // The same elements listed (their scores are read from S~ within 2^-40 relative).
+            // The same elements listed (their scores are read from S~, within its enclosure).
             let indices = |r: &crate::oracle::Report| -> Vec<Vec<usize>> {
                 r.failures.iter().map(|f| f.index.clone()).collect()
             };

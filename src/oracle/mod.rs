@@ -432,12 +432,17 @@ pub fn check<T: Copy + Into<f64> + Sync>(
                 }
             };
             // With S only enclosed, the score's side of the level is read from the enclosure
-            // when it tells, else from S itself.
-            let score = if s_enclosed.lo == s_enclosed.hi
-                || score_with(s_enclosed.hi) > level
-                || score_with(s_enclosed.lo) <= level
-            {
-                score_with(s_f)
+            // when it tells, else from S itself. The score falls as S grows (score(hi) <=
+            // score(S~) <= score(lo)), so above the level only hi can tell, below it only lo.
+            let score_f = score_with(s_f);
+            let told = s_enclosed.lo == s_enclosed.hi
+                || if score_f > level {
+                    score_with(s_enclosed.hi) > level
+                } else {
+                    score_with(s_enclosed.lo) <= level
+                };
+            let score = if told {
+                score_f
             } else {
                 score_with(round_to_f64(s()))
             };
