@@ -722,54 +722,37 @@ impl ScaledTensor {
             }
             return;
         };
-        // The values in C order at `range`, borrowed when the array is.
-        fn part<T: Clone>(
-            a: &ArrayD<T>,
-            range: std::ops::Range<usize>,
-        ) -> std::borrow::Cow<'_, [T]> {
-            match a.as_slice() {
-                Some(s) => std::borrow::Cow::Borrowed(&s[range]),
-                None => std::borrow::Cow::Owned(
-                    a.iter()
-                        .skip(range.start)
-                        .take(range.len())
-                        .cloned()
-                        .collect(),
-                ),
+        // Machine integers: into binary64 with -1022 <= e <= 970, one below 2^53 times 2^e
+        // is exact (a multiple of 2^-1074 below 2^1024): one conversion and one
+        // multiplication; the others rounded from 128 bits.
+        fn machine<V: Copy + Into<i128>>(
+            values: &[V],
+            e: i64,
+            format: crate::scalar::FloatFormat,
+            out: &mut [f64],
+        ) {
+            let round = i128_rounding(e, format);
+            let exact = exact_f64_scale(e, format);
+            for (o, &v) in out.iter_mut().zip(values) {
+                let v: i128 = v.into();
+                *o = match exact {
+                    Some(power) if v.unsigned_abs() < 1 << 53 => v as i64 as f64 * power,
+                    _ => round(v),
+                };
             }
         }
         match &self.integers {
             Integers::Dyadic(a) => {
-                for (o, d) in out.iter_mut().zip(part(a, range).iter()) {
+                for (o, d) in out.iter_mut().zip(in_c_order_at(a, range).iter()) {
                     let (negative, magnitude) = (d.mantissa < 0, d.mantissa.unsigned_abs());
                     let k = e + i64::from(d.shift);
                     *o = round_dyadic_to_value(negative, u128::from(magnitude), k, format);
                 }
             }
-            // Into binary64 with -1022 <= e <= 970, an integer below 2^53 times 2^e is exact
-            // (a multiple of 2^-1074 below 2^1024): one conversion and one multiplication.
-            Integers::Narrow(a) => {
-                let round = i128_rounding(e, format);
-                let exact = exact_f64_scale(e, format);
-                for (o, &v) in out.iter_mut().zip(part(a, range).iter()) {
-                    *o = match exact {
-                        Some(power) if v.unsigned_abs() < 1 << 53 => v as f64 * power,
-                        _ => round(i128::from(v)),
-                    };
-                }
-            }
-            Integers::Wide(a) => {
-                let round = i128_rounding(e, format);
-                let exact = exact_f64_scale(e, format);
-                for (o, &v) in out.iter_mut().zip(part(a, range).iter()) {
-                    *o = match exact {
-                        Some(power) if v.unsigned_abs() < 1 << 53 => v as f64 * power,
-                        _ => round(v),
-                    };
-                }
-            }
+            Integers::Narrow(a) => machine(&in_c_order_at(a, range), e, format, out),
+            Integers::Wide(a) => machine(&in_c_order_at(a, range), e, format, out),
             Integers::Big(a) => {
-                for (o, v) in out.iter_mut().zip(part(a, range).iter()) {
+                for (o, v) in out.iter_mut().zip(in_c_order_at(a, range).iter()) {
                     let bits = v.bits() as i64;
                     let drop = (bits - 126).max(0);
                     let magnitude = v.magnitude();
@@ -993,9 +976,23 @@ fn fill_limbs<V>(
 /// The elements in C order as one slice (borrowed when the array is laid out that way): plain
 /// slice loops in the hot conversions, not ndarray's N-dimensional iterator.
 fn in_c_order<T: Clone>(a: &ArrayD<T>) -> std::borrow::Cow<'_, [T]> {
+    in_c_order_at(a, 0..a.len())
+}
+
+/// The elements at C-order positions `range`, as [`in_c_order`] gives them.
+fn in_c_order_at<T: Clone>(
+    a: &ArrayD<T>,
+    range: std::ops::Range<usize>,
+) -> std::borrow::Cow<'_, [T]> {
     match a.as_slice() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(a.iter().cloned().collect()),
+        Some(s) => std::borrow::Cow::Borrowed(&s[range]),
+        None => std::borrow::Cow::Owned(
+            a.iter()
+                .skip(range.start)
+                .take(range.len())
+                .cloned()
+                .collect(),
+        ),
     }
 }
 

@@ -80,7 +80,7 @@ impl FloatBound {
 }
 
 /// (sign, odd integer m, exponent e) with |c| = m 2^e, for finite non-zero c.
-fn odd_parts(c: f64) -> (bool, u64, i64) {
+pub(super) fn odd_parts(c: f64) -> (bool, u64, i64) {
     let bits = c.to_bits();
     let negative = bits >> 63 == 1;
     let field = ((bits >> 52) & 0x7ff) as i64;

@@ -215,11 +215,8 @@ fn rounded_bits<'a>(y_f: f64, y: impl Fn() -> &'a Rational, format: FloatFormat)
         if format == FloatFormat::F32 {
             return u64::from((v as f32).to_bits());
         }
-        // v = m 2^e for a normal f64 v.
-        let bits = v.to_bits();
-        let m = (bits & ((1 << 52) - 1)) | (1 << 52);
-        let e = ((bits >> 52) & 0x7ff) as i64 - 1075;
-        crate::scalar::round_dyadic_to_bits(v < 0.0, u128::from(m), e, format)
+        let (negative, m, e) = filter::odd_parts(v);
+        crate::scalar::round_dyadic_to_bits(negative, u128::from(m), e, format)
     };
     if y_f.is_normal() {
         const TWO_POW_M50: f64 = f64::from_bits((1023 - 50) << 52);
@@ -563,10 +560,11 @@ mod tests {
                         );
                         checked += 1;
                         if format != FloatFormat::F64 {
+                            let (negative, m, e) = filter::odd_parts(y_f);
                             let naive = crate::scalar::round_dyadic_to_bits(
-                                y_f < 0.0,
-                                u128::from((y_f.abs().to_bits() & ((1 << 52) - 1)) | (1 << 52)),
-                                ((y_f.abs().to_bits() >> 52) as i64) - 1075,
+                                negative,
+                                u128::from(m),
+                                e,
                                 format,
                             );
                             naive_misses += usize::from(naive != expected);
