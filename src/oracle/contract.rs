@@ -217,7 +217,7 @@ pub fn pow2(e: i64) -> Rational {
 }
 
 /// Unit roundoff and underflow constant of `format` under a rounding rule.
-fn units(format: FloatFormat, cut: Cut) -> (Rational, Rational) {
+pub(super) fn units(format: FloatFormat, cut: Cut) -> (Rational, Rational) {
     let p = i64::from(format.precision);
     let e_min = format.min_exponent();
     match cut {

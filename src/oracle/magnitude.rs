@@ -39,7 +39,7 @@
 use crate::exact::{ExactEngine, ExactError, ScaledTensor};
 use crate::float::{Algorithm, FloatEngine, FloatScalar};
 use crate::geometry::{ConvGeometry, ConvShape};
-use crate::scalar::Rational;
+use crate::scalar::{round_to_f64, Rational};
 use ndarray::ArrayD;
 use std::sync::{Arc, OnceLock};
 
@@ -266,16 +266,6 @@ impl EnclosureScalar for f64 {
     }
 }
 
-/// 2^(e_min - (p - 1)), the smallest subnormal of `format` (2 eta), as f64.
-fn smallest_subnormal(format: crate::scalar::FloatFormat) -> f64 {
-    let e = format.min_exponent() - (i64::from(format.precision) - 1);
-    if e >= -1022 {
-        f64::from_bits(((e + 1023) as u64) << 52)
-    } else {
-        f64::from_bits(1u64 << (e + 1074))
-    }
-}
-
 /// The enclosure of S by the layer computed in `T` from |x|, |w|, |b| (values of `T`).
 fn enclose_in<T: EnclosureScalar>(
     engine: &ExactEngine,
@@ -284,9 +274,12 @@ fn enclose_in<T: EnclosureScalar>(
     shape: &ConvShape,
 ) -> Option<Enclosure> {
     let terms = shape.reduction_length() + 1;
-    // u = 2^-p and the smallest subnormal 2 eta of T, as f64.
-    let unit = T::PRECISION.accumulator_unit();
-    let subnormal = smallest_subnormal(T::PRECISION.accumulator_format());
+    // u = 2^-p and 2 eta (the smallest subnormal) of T, as f64 (exactly: powers of two).
+    let (u, eta) = super::contract::units(T::PRECISION.accumulator_format(), super::Cut::Nearest);
+    let (unit, subnormal) = (
+        round_to_f64(&u),
+        round_to_f64(&(eta * Rational::from_integer(2.into()))),
+    );
     let tu = terms as f64 * unit;
     if tu > 0.25 {
         return None;
