@@ -316,7 +316,7 @@ pub(crate) fn correlate_with<T: FloatScalar>(
                         let y = block.as_mut_ptr();
                         let panels = (g, p0..p1);
                         let b = b.as_ptr();
-                        packed.multiply(kernel, panels, b, &offsets, width, chunk, y, width);
+                        packed.multiply(kernel, panels, b, &offsets, width, chunk, y, width, None);
                     }
                     // Rows of the output meeting [u0, u1).
                     let first = grid.rows.partition_point(|&r| r + grid.row_len <= u0);
