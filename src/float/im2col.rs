@@ -174,8 +174,9 @@ fn compute_tile<T: FloatScalar>(
             let offsets: Vec<usize> = (0..depth).map(|l| l * rhs_rs).collect();
             let chunk = super::packed::chunk_columns(depth * std::mem::size_of::<T>());
             // The input's rows lie a channel apart: copied block by block into the buffer
-            // the gathered matrix would use (1.15-1.3x on ResNet's 1x1 layer's products here).
-            let copy = in_place.then_some(&mut *columns);
+            // the gathered matrix would use (1.15-1.3x on ResNet's 1x1 layer's products here),
+            // where the tile has a whole block (so the copy is at most twice the tile's rows).
+            let copy = (in_place && width >= kernel.columns).then_some(&mut *columns);
             unsafe {
                 let y = out.pointer(first_row, (out_per_group - 1) * positions + width);
                 let all = (g, 0..packed.panels());
