@@ -511,7 +511,7 @@ fn spawn(args: &[String]) -> std::process::Child {
 fn a_killed_write_leaves_the_old_file_or_the_whole_new_one() {
     let tmp = common::tempdir();
     let d = tmp.path();
-    let n = 400_000usize;
+    let n = 4_000_000usize;
     let values: Vec<i64> = (0..n as i64).map(|v| v % 1000 - 500).collect();
     let x = save(d, "x.npy", &ints(&[1, 1, n], &values), Dtype::F32);
     let w = save(d, "w.npy", &ints(&[1, 1, 1], &[3]), Dtype::F32);
@@ -586,11 +586,13 @@ fn a_killed_write_leaves_the_old_file_or_the_whole_new_one() {
             std::thread::sleep(std::time::Duration::from_micros(50));
         }
         // Stopped while the temporary file still exists, the process has not renamed it: the
-        // kill that follows must leave the old file.
+        // kill that follows must leave the old file. `kill` returns once the signal is sent;
+        // the threads stop a moment later, so the file is looked at only once all of them
+        // have (else a rename in that moment would pass for one after the stop).
         let _ = std::process::Command::new("kill")
             .args(["-STOP", &child.id().to_string()])
             .status();
-        let stopped_mid_write = seen && temporary.exists();
+        let stopped_mid_write = seen && all_threads_stopped(child.id()) && temporary.exists();
         let _ = child.kill();
         let _ = child.wait();
         let now = std::fs::read(&out).expect("the output path still holds a file");
@@ -615,4 +617,26 @@ fn a_killed_write_leaves_the_old_file_or_the_whole_new_one() {
         mid_write > 0,
         "no kill landed while the temporary file was being written"
     );
+}
+
+/// Whether every thread of process `pid` is stopped (state T in /proc), waiting up to a second.
+fn all_threads_stopped(pid: u32) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while std::time::Instant::now() < deadline {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return false;
+        };
+        let stopped = tasks.flatten().all(|task| {
+            std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+                // The state follows the command name's closing parenthesis.
+                stat.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with(['T', 't']))
+            })
+        });
+        if stopped {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+    false
 }
