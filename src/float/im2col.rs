@@ -194,35 +194,38 @@ fn compute_tile<T: FloatScalar>(
             ));
         }
         let weight = &layer.weight[g * out_per_group * depth..][..out_per_group * depth];
-        if depth == 0 || width == 0 {
+        if width == 0 {
             continue;
         }
-        // SAFETY: dst is the out_per_group x width block (row stride width), lhs out_per_group x depth
-        // (row stride depth), rhs depth x width (row stride rhs_rs: the gathered columns, or
-        // the input rows whose last one is checked above), all within their slices, and T is
-        // f32 or f64 (the types gemm dispatches on).
-        unsafe {
-            gemm::gemm(
-                out_per_group,
-                width,
-                depth,
-                block.as_mut_ptr(),
-                1,
-                width as isize,
-                true,
-                weight.as_ptr(),
-                1,
-                depth as isize,
-                rhs,
-                1,
-                rhs_rs as isize,
-                T::ONE,
-                T::ONE,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
+        // With no reduction terms (C_in/G = 0) the block holds the bias, copied out below.
+        if depth > 0 {
+            // SAFETY: dst is the out_per_group x width block (row stride width), lhs
+            // out_per_group x depth (row stride depth), rhs depth x width (row stride rhs_rs:
+            // the gathered columns, or the input rows whose last one is checked above), all
+            // within their slices, and T is f32 or f64 (the types gemm dispatches on).
+            unsafe {
+                gemm::gemm(
+                    out_per_group,
+                    width,
+                    depth,
+                    block.as_mut_ptr(),
+                    1,
+                    width as isize,
+                    true,
+                    weight.as_ptr(),
+                    1,
+                    depth as isize,
+                    rhs,
+                    1,
+                    rhs_rs as isize,
+                    T::ONE,
+                    T::ONE,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
         }
         for (o, row) in block.chunks(width).enumerate() {
             // SAFETY: row (n, g C_out/G + o), positions t0..t1, belongs to this tile only.

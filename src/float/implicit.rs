@@ -251,6 +251,14 @@ pub(crate) fn correlate_with<T: FloatScalar>(
     if total == 0 {
         return Vec::new();
     }
+    if layer.depth() == 0 {
+        // No reduction terms (C_in/G = 0): every output is its channel's bias.
+        let per_channel = layer
+            .bias
+            .iter()
+            .map(|&b| std::iter::repeat_n(b, layer.positions));
+        return per_channel.flatten().cycle().take(total).collect();
+    }
     let grid = Grid::new(layer);
     let input = phased_input(layer, &grid);
     // Row (c, j) of the right-hand side starts at c plane + off_j.

@@ -867,3 +867,48 @@ fn prepared_matches_correlate<T: FloatScalar>(
     assert_eq!(prepared.run(x.view()).unwrap(), direct, "{algorithm:?}");
     direct.0.mapv(FloatScalar::to_f64)
 }
+
+/// A layer without input channels (C_in = 0: no reduction terms) gives each output its
+/// channel's bias, by every algorithm that accepts it, by im2col's `gemm`-crate product and by
+/// every micro-kernel (hand-derived: the empty sum is 0).
+#[test]
+fn a_layer_without_input_channels_gives_the_bias() {
+    use super::im2col::{correlate_with, Product};
+    use super::packed::{MicroKernel, PackedWeights};
+    let (x_shape, w_shape) = ([2, 0, 4, 5], [3, 0, 3, 3]);
+    let x = ArrayD::<f64>::zeros(IxDyn(&x_shape));
+    let w = ArrayD::<f64>::zeros(IxDyn(&w_shape));
+    let b = ndarray::arr1(&[1.5, -2.0, 3.25]).into_dyn();
+    let geometry = ConvGeometry::new(2).with_padding(Padding::uniform(1, 2));
+    let expected = |y: &[f64]| {
+        assert_eq!(y.len(), 2 * 3 * 20);
+        y.chunks(20)
+            .enumerate()
+            .all(|(row, values)| values.iter().all(|&v| v == b[row % 3]))
+    };
+    let layer = Layer::prepare(x.view(), w.view(), Some(b.view()), &geometry).unwrap();
+    assert!(
+        expected(&correlate_with(&layer, Product::GemmCrate)),
+        "gemm crate"
+    );
+    let packed = PackedWeights::new(&layer.weight, &layer.bias, 1, layer.depth());
+    for kernel in MicroKernel::<f64>::available() {
+        let by_im2col = correlate_with(&layer, Product::Packed(kernel, &packed));
+        assert!(expected(&by_im2col), "im2col, {:?}", kernel.isa);
+        let by_implicit = super::implicit::correlate_with(&layer, kernel);
+        assert!(expected(&by_implicit), "implicit, {:?}", kernel.isa);
+    }
+    let engine = FloatEngine::new(2);
+    for algorithm in accepting(&x_shape, &w_shape, &geometry) {
+        let (y, _) = engine
+            .correlate(
+                x.view(),
+                w.view(),
+                Some(b.view()),
+                &geometry,
+                Some(algorithm),
+            )
+            .unwrap();
+        assert!(expected(y.as_slice().unwrap()), "{algorithm:?}");
+    }
+}
