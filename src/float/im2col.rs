@@ -72,13 +72,20 @@ pub(crate) fn correlate_with<T: FloatScalar>(
     let count = layer.positions.div_ceil(width.max(1)).div_ceil(threads) * threads;
     let width = layer.positions.div_ceil(count.max(1)).div_ceil(16) * 16;
     let s = &layer.shape;
-    let mut out = vec![T::zero(); s.batch * s.out_channels * layer.positions];
-    let shared = SharedOutput::new(&mut out);
+    // The output is written once, by the tiles (not cleared first).
+    let total = s.batch * s.out_channels * layer.positions;
+    let mut out: Vec<T> = Vec::with_capacity(total);
+    let shared = SharedOutput::new(&mut out.spare_capacity_mut()[..total]);
     // Each thread keeps its gathered matrix X and its block of Y from tile to tile.
     tiles(layer, width).into_par_iter().for_each_init(
         || (Vec::new(), Vec::new()),
         |buffers, tile| compute_tile(layer, product, tile, buffers, &shared),
     );
+    // SAFETY: the tiles cover every batch element and position, and each writes every output
+    // channel's row there (the micro-kernel every panel's rows, the gemm crate's branch every
+    // row of its block, the bias alone when there are no reduction terms), so each of the
+    // `total` elements was written above.
+    unsafe { out.set_len(total) };
     out
 }
 
@@ -88,7 +95,7 @@ fn compute_tile<T: FloatScalar>(
     product: Product<'_, T>,
     (n, t0, t1): (usize, usize, usize),
     (columns, block): &mut (Vec<T>, Vec<T>),
-    out: &SharedOutput<T>,
+    out: &SharedOutput<std::mem::MaybeUninit<T>>,
 ) {
     let s = &layer.shape;
     let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
@@ -179,6 +186,7 @@ fn compute_tile<T: FloatScalar>(
             let copy = (in_place && width >= kernel.columns).then_some(&mut *columns);
             unsafe {
                 let y = out.pointer(first_row, (out_per_group - 1) * positions + width);
+                let y = y.cast::<T>();
                 let all = (g, 0..packed.panels());
                 packed.multiply(kernel, all, rhs, &offsets, width, chunk, y, positions, copy);
             }
@@ -229,7 +237,11 @@ fn compute_tile<T: FloatScalar>(
         }
         for (o, row) in block.chunks(width).enumerate() {
             // SAFETY: row (n, g C_out/G + o), positions t0..t1, belongs to this tile only.
-            unsafe { out.range(first_row + o * positions, width) }.copy_from_slice(row);
+            let cells = unsafe { out.range(first_row + o * positions, width) };
+            // SAFETY: both runs hold width elements, in different allocations.
+            unsafe {
+                std::ptr::copy_nonoverlapping(row.as_ptr(), cells.as_mut_ptr().cast::<T>(), width)
+            };
         }
     }
 }
