@@ -133,29 +133,21 @@ impl<T: FloatScalar> PackedWeights<T> {
     ) {
         assert_eq!(offsets.len(), self.depth, "one offset per reduction term");
         assert!(panels.end <= self.panels, "panels of the group");
-        let (columns, depth) = (kernel.columns, self.depth);
+        let (columns, depth, size) = (kernel.columns, self.depth, std::mem::size_of::<T>());
         let mut chunk = chunk.div_ceil(columns).max(1) * columns;
-        // Row l of a copied block starts l columns in.
-        let copied_offsets: Vec<usize> = match copy {
+        // With a copy: row l of a block starts l columns in, the blocks `aligned` elements
+        // into the buffer (from a 64-byte boundary: each row of a block starts a cache line).
+        let (copied_offsets, aligned): (Vec<usize>, usize) = match copy {
             Some(ref mut buffer) => {
-                let fits = chunk_columns(depth * columns * std::mem::size_of::<T>()).max(1);
+                let fits = chunk_columns(depth * columns * size).max(1);
                 chunk = chunk.min(fits * columns);
-                // Blocks from a 64-byte boundary: each row of a block then starts a cache line.
-                let size = std::mem::size_of::<T>();
-                buffer.resize(
-                    depth * chunk.min(width.div_ceil(columns) * columns) + 64 / size,
-                    T::zero(),
-                );
-                (0..depth).map(|l| l * columns).collect()
+                let copied_columns = chunk.min(width.div_ceil(columns) * columns);
+                buffer.resize(depth * copied_columns + 64 / size, T::zero());
+                let aligned = buffer.as_ptr().align_offset(64).min(64 / size);
+                ((0..depth).map(|l| l * columns).collect(), aligned)
             }
-            None => Vec::new(),
+            None => (Vec::new(), 0),
         };
-        let aligned = copy.as_deref().map_or(0, |buffer| {
-            buffer
-                .as_ptr()
-                .align_offset(64)
-                .min(64 / std::mem::size_of::<T>())
-        });
         for c0 in (0..width).step_by(chunk) {
             let c1 = (c0 + chunk).min(width);
             if let Some(buffer) = copy.as_deref_mut() {
