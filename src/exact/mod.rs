@@ -129,6 +129,11 @@ impl ExactEngine {
         }
     }
 
+    /// A float engine on this engine's threads (the same pool, started once for both).
+    pub fn float_engine(&self) -> crate::float::FloatEngine {
+        crate::float::FloatEngine::sharing_pool(self.threads, self.pool.clone())
+    }
+
     /// The engine's pool of exactly `threads` threads.
     fn pool(&self) -> Result<&rayon::ThreadPool, ExactError> {
         if self.pool.get().is_none() {

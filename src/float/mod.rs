@@ -699,6 +699,18 @@ impl FloatEngine {
         }
     }
 
+    /// An engine on `threads` threads whose pool, once started, is `pool` (shared with
+    /// another engine of the same thread count).
+    pub(crate) fn sharing_pool(
+        threads: usize,
+        pool: std::sync::Arc<std::sync::OnceLock<rayon::ThreadPool>>,
+    ) -> FloatEngine {
+        FloatEngine {
+            threads: threads.max(1),
+            pool,
+        }
+    }
+
     /// The thread count.
     pub fn threads(&self) -> usize {
         self.threads
