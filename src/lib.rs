@@ -64,7 +64,7 @@ pub mod laws;
 pub mod limits;
 pub mod op;
 pub mod oracle;
-mod parallel;
+pub mod parallel;
 pub mod reference;
 pub mod scalar;
 pub mod seed;

@@ -3,12 +3,36 @@
 //! recycled scratch buffers. The exact engine and the float kernels both stand on it.
 
 /// A rayon pool of exactly `threads` threads.
-pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, String> {
+pub(crate) fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, String> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
         .map_err(|e| format!("cannot start {threads} threads: {e}"))
 }
+
+/// The process's pool of exactly `threads` threads (at least 1), started on first use and
+/// shared by every engine of that thread count and by the command line's own parallel loops:
+/// one set of worker threads per process, whose stacks and allocator arenas (already mapped
+/// pages) serve every call, instead of a fresh set per engine. The [`SHARED_POOLS`] most
+/// recently started are kept; an older one lives on while an engine holds it.
+pub fn shared_pool(threads: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, String> {
+    use std::sync::{Arc, Mutex, PoisonError};
+    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+    let threads = threads.max(1);
+    let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, pool)) = pools.iter().find(|(t, _)| *t == threads) {
+        return Ok(pool.clone());
+    }
+    let pool = Arc::new(thread_pool(threads)?);
+    if pools.len() == SHARED_POOLS {
+        pools.remove(0);
+    }
+    pools.push((threads, pool.clone()));
+    Ok(pool)
+}
+
+/// How many pools [`shared_pool`] keeps (of distinct thread counts).
+pub const SHARED_POOLS: usize = 4;
 
 /// Large buffers reused from call to call: free lists (one per element type) shared by the
 /// engines of the process. A fresh buffer of megabytes is mapped page by page on first touch,
@@ -136,5 +160,25 @@ impl<T> SharedOutput<T> {
     pub(crate) unsafe fn pointer(&self, start: usize, span: usize) -> *mut T {
         assert!(start + span <= self.len, "output range in bounds");
         self.start.add(start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// One pool per thread count while it is kept (a pool started per call would fail the
+    /// identity); another count gets its own pool of exactly that many threads.
+    #[test]
+    fn one_thread_count_gives_one_pool() {
+        let (a, b) = (shared_pool(3).unwrap(), shared_pool(3).unwrap());
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a.current_num_threads(), 3);
+        let other = shared_pool(5).unwrap();
+        assert!(!Arc::ptr_eq(&a, &other));
+        assert_eq!(other.current_num_threads(), 5);
+        assert_eq!(shared_pool(0).unwrap().current_num_threads(), 1);
+        assert!(Arc::ptr_eq(&shared_pool(3).unwrap(), &a));
     }
 }

@@ -109,13 +109,13 @@ impl From<GeometryError> for ExactError {
     }
 }
 
-/// The fast exact engine with a fixed thread count. Its rayon pool is started on first use
-/// and shared by clones of the engine.
+/// The fast exact engine with a fixed thread count. Its rayon pool is the process's pool of
+/// that thread count ([`crate::parallel::shared_pool`]), taken on first use.
 #[derive(Debug, Clone)]
 pub struct ExactEngine {
     threads: usize,
     kernel: Kernel,
-    pool: std::sync::Arc<std::sync::OnceLock<rayon::ThreadPool>>,
+    pool: std::sync::OnceLock<std::sync::Arc<rayon::ThreadPool>>,
 }
 
 impl ExactEngine {
@@ -129,18 +129,11 @@ impl ExactEngine {
         }
     }
 
-    /// A float engine on this engine's threads (the same pool, started once for both).
-    pub fn float_engine(&self) -> crate::float::FloatEngine {
-        crate::float::FloatEngine::sharing_pool(self.threads, self.pool.clone())
-    }
-
     /// The engine's pool of exactly `threads` threads.
     fn pool(&self) -> Result<&rayon::ThreadPool, ExactError> {
         if self.pool.get().is_none() {
-            // Two threads racing here both build a pool; one is kept, the other dropped.
-            let _ = self
-                .pool
-                .set(crate::parallel::thread_pool(self.threads).map_err(ExactError::TooLarge)?);
+            let pool = crate::parallel::shared_pool(self.threads).map_err(ExactError::TooLarge)?;
+            let _ = self.pool.set(pool);
         }
         Ok(self.pool.get().expect("set above"))
     }

@@ -55,7 +55,7 @@ mod tests;
 
 use crate::exact::engine::NONE;
 use crate::geometry::{ConvGeometry, ConvShape};
-use crate::parallel::thread_pool;
+use crate::parallel::shared_pool;
 use crate::reference::OpError;
 use crate::scalar::Precision;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
@@ -683,11 +683,12 @@ impl<'a, T: FloatScalar> Layer<'a, T> {
     }
 }
 
-/// The float engine with a fixed thread count (an explicit rayon pool, started on first use).
+/// The float engine with a fixed thread count (the process's rayon pool of that many threads,
+/// [`crate::parallel::shared_pool`], taken on first use).
 #[derive(Debug, Clone)]
 pub struct FloatEngine {
     threads: usize,
-    pool: std::sync::Arc<std::sync::OnceLock<rayon::ThreadPool>>,
+    pool: std::sync::OnceLock<std::sync::Arc<rayon::ThreadPool>>,
 }
 
 impl FloatEngine {
@@ -699,18 +700,6 @@ impl FloatEngine {
         }
     }
 
-    /// An engine on `threads` threads whose pool, once started, is `pool` (shared with
-    /// another engine of the same thread count).
-    pub(crate) fn sharing_pool(
-        threads: usize,
-        pool: std::sync::Arc<std::sync::OnceLock<rayon::ThreadPool>>,
-    ) -> FloatEngine {
-        FloatEngine {
-            threads: threads.max(1),
-            pool,
-        }
-    }
-
     /// The thread count.
     pub fn threads(&self) -> usize {
         self.threads
@@ -718,7 +707,7 @@ impl FloatEngine {
 
     fn pool(&self) -> Result<&rayon::ThreadPool, OpError> {
         if self.pool.get().is_none() {
-            let pool = thread_pool(self.threads).map_err(OpError::Invalid)?;
+            let pool = shared_pool(self.threads).map_err(OpError::Invalid)?;
             let _ = self.pool.set(pool);
         }
         Ok(self.pool.get().expect("set above"))

@@ -37,7 +37,7 @@
 //! the exact layer; the exact layer once more only if some element needs S exactly.
 
 use crate::exact::{ExactEngine, ExactError, ScaledTensor};
-use crate::float::{Algorithm, FloatScalar};
+use crate::float::{Algorithm, FloatEngine, FloatScalar};
 use crate::geometry::{ConvGeometry, ConvShape};
 use crate::scalar::{round_to_f64, Rational};
 use ndarray::ArrayD;
@@ -334,8 +334,7 @@ fn enclose_in<T: EnclosureScalar>(
     let algorithm = Some(crate::float::plan(&problem))
         .filter(|a| a.own_bound().is_none())
         .unwrap_or(Algorithm::IM2COL);
-    let (approx, _) = engine
-        .float_engine()
+    let (approx, _) = FloatEngine::new(engine.threads())
         .correlate(
             x.view(),
             w.view(),
