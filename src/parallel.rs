@@ -11,10 +11,10 @@ pub(crate) fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, String> {
 }
 
 /// The process's pool of exactly `threads` threads (at least 1), started on first use and
-/// shared by every engine of that thread count and by the command line's own parallel loops:
-/// one set of worker threads per process, whose stacks and allocator arenas (already mapped
-/// pages) serve every call, instead of a fresh set per engine. The [`SHARED_POOLS`] most
-/// recently started are kept; an older one lives on while an engine holds it.
+/// shared by every engine of that thread count: one set of worker threads per process, whose
+/// stacks and allocator arenas (already mapped pages) serve every call, instead of a fresh set
+/// per engine. The [`SHARED_POOLS`] most recently started are kept; an older one lives on
+/// while an engine holds it.
 pub fn shared_pool(threads: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, String> {
     use std::sync::{Arc, Mutex, PoisonError};
     static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
@@ -33,6 +33,17 @@ pub fn shared_pool(threads: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, 
 
 /// How many pools [`shared_pool`] keeps (of distinct thread counts).
 pub const SHARED_POOLS: usize = 4;
+
+/// An engine's pool: the one in `cell`, else [`shared_pool`]`(threads)` put there.
+pub(crate) fn engine_pool(
+    cell: &std::sync::OnceLock<std::sync::Arc<rayon::ThreadPool>>,
+    threads: usize,
+) -> Result<&rayon::ThreadPool, String> {
+    if cell.get().is_none() {
+        let _ = cell.set(shared_pool(threads)?);
+    }
+    Ok(cell.get().expect("set above"))
+}
 
 /// Large buffers reused from call to call: free lists (one per element type) shared by the
 /// engines of the process. A fresh buffer of megabytes is mapped page by page on first touch,
@@ -169,7 +180,9 @@ mod tests {
     use std::sync::Arc;
 
     /// One pool per thread count while it is kept (a pool started per call would fail the
-    /// identity); another count gets its own pool of exactly that many threads.
+    /// identity); another count gets its own pool of exactly that many threads. The counts
+    /// here and the engines' 1 and 2 of the other tests in this process stay within
+    /// [`SHARED_POOLS`], so no pool this test holds is dropped from the list while it runs.
     #[test]
     fn one_thread_count_gives_one_pool() {
         let (a, b) = (shared_pool(3).unwrap(), shared_pool(3).unwrap());

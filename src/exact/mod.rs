@@ -131,11 +131,7 @@ impl ExactEngine {
 
     /// The engine's pool of exactly `threads` threads.
     fn pool(&self) -> Result<&rayon::ThreadPool, ExactError> {
-        if self.pool.get().is_none() {
-            let pool = crate::parallel::shared_pool(self.threads).map_err(ExactError::TooLarge)?;
-            let _ = self.pool.set(pool);
-        }
-        Ok(self.pool.get().expect("set above"))
+        crate::parallel::engine_pool(&self.pool, self.threads).map_err(ExactError::TooLarge)
     }
 
     /// The same engine with a given micro-kernel (for tests of each instruction set).

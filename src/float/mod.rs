@@ -55,7 +55,7 @@ mod tests;
 
 use crate::exact::engine::NONE;
 use crate::geometry::{ConvGeometry, ConvShape};
-use crate::parallel::shared_pool;
+use crate::parallel::engine_pool;
 use crate::reference::OpError;
 use crate::scalar::Precision;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
@@ -706,11 +706,7 @@ impl FloatEngine {
     }
 
     fn pool(&self) -> Result<&rayon::ThreadPool, OpError> {
-        if self.pool.get().is_none() {
-            let pool = shared_pool(self.threads).map_err(OpError::Invalid)?;
-            let _ = self.pool.set(pool);
-        }
-        Ok(self.pool.get().expect("set above"))
+        engine_pool(&self.pool, self.threads).map_err(OpError::Invalid)
     }
 
     /// True convolution in T: [`FloatEngine::correlate`] with the kernel flipped in every
