@@ -722,15 +722,19 @@ impl ScaledTensor {
             }
             return;
         };
-        // Machine integers: into binary64 with -1022 <= e <= 970, one below 2^53 times 2^e
-        // is exact (a multiple of 2^-1074 below 2^1024): one conversion and one
-        // multiplication; the others rounded from 128 bits.
-        fn machine<V: Copy + Into<i128>>(
+        // Machine integers: into binary32 or binary64 with e in [-1022, 895] a slice at a time
+        // (`round_scaled_into`). Otherwise, into binary64 with -1022 <= e <= 970, one below
+        // 2^53 times 2^e is exact (a multiple of 2^-1074 below 2^1024): one conversion and
+        // one multiplication; the others rounded from 128 bits.
+        fn machine<V: crate::scalar::MachineInteger>(
             values: &[V],
             e: i64,
             format: crate::scalar::FloatFormat,
             out: &mut [f64],
         ) {
+            if crate::scalar::round_scaled_into(values, e, format, out) {
+                return;
+            }
             let round = i128_rounding(e, format);
             let exact = exact_f64_scale(e, format);
             for (o, &v) in out.iter_mut().zip(values) {

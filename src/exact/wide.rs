@@ -261,15 +261,30 @@ pub fn run_rounded<T: Copy + Default + Send + Sync>(
     // A power-of-two scale (float data) rounds the integers directly; another (rationals over
     // their common denominator) through the exact value.
     let dyadic = super::scaled::power_of_two_exponent(&budget.scale)
-        .map(|k| super::scaled::i128_rounding(k, format));
-    let finish = |v: i128| -> T {
-        map(match &dyadic {
-            Some(round) => round(v),
-            None => {
-                let exact = Rational::from_integer(v.into()) * &budget.scale;
-                f64_from_format_bits(round_to_bits(&exact, format), format)
+        .map(|k| (k, super::scaled::i128_rounding(k, format)));
+    let finish = |values: &[i128], out: &mut [T]| {
+        // A row a block at a time: rounded into `rounded`, then mapped.
+        let mut rounded = [0.0; 64];
+        for (values, out) in values.chunks(64).zip(out.chunks_mut(64)) {
+            let rounded = &mut rounded[..values.len()];
+            match &dyadic {
+                Some((k, _)) if crate::scalar::round_scaled_into(values, *k, format, rounded) => {}
+                Some((_, round)) => {
+                    for (r, &v) in rounded.iter_mut().zip(values) {
+                        *r = round(v);
+                    }
+                }
+                None => {
+                    for (r, &v) in rounded.iter_mut().zip(values) {
+                        let exact = Rational::from_integer(v.into()) * &budget.scale;
+                        *r = f64_from_format_bits(round_to_bits(&exact, format), format);
+                    }
+                }
             }
-        })
+            for (o, &r) in out.iter_mut().zip(rounded.iter()) {
+                *o = map(r);
+            }
+        }
     };
     let values = run_with(problem, operands, budget, kernel, pool, CHUNK, finish);
     ArrayD::from_shape_vec(IxDyn(&problem.output_shape), values).expect("shape")
@@ -285,7 +300,9 @@ pub(super) fn run_in_chunks(
     pool: &rayon::ThreadPool,
     chunk: usize,
 ) -> ScaledTensor {
-    let values = run_with(problem, operands, budget, kernel, pool, chunk, |v| v);
+    let values = run_with(problem, operands, budget, kernel, pool, chunk, |v, out| {
+        out.copy_from_slice(v)
+    });
     ScaledTensor {
         integers: Integers::Wide(
             ArrayD::from_shape_vec(IxDyn(&problem.output_shape), values).expect("shape"),
@@ -294,7 +311,8 @@ pub(super) fn run_in_chunks(
     }
 }
 
-/// The layer's integers Y, each handed to `finish` as it is made, in C order.
+/// The layer's integers Y, handed to `finish` a row of a tile at a time as they are made
+/// (`finish(values, out)` writes one output per value), in C order.
 fn run_with<T: Copy + Default + Send + Sync>(
     problem: &GatherProblem<'_>,
     operands: &Operands<'_>,
@@ -302,7 +320,7 @@ fn run_with<T: Copy + Default + Send + Sync>(
     kernel: WideKernel,
     pool: &rayon::ThreadPool,
     chunk: usize,
-    finish: impl Fn(i128) -> T + Sync,
+    finish: impl Fn(&[i128], &mut [T]) + Sync,
 ) -> Vec<T> {
     let p = problem;
     let (mr, nr) = (kernel.mr, kernel.nr);
@@ -384,9 +402,10 @@ fn run_with<T: Copy + Default + Send + Sync>(
                     vec![0u64; rows * ldc_max],
                     vec![0u64; rows * ldc_max],
                     vec![0i128; ldc_max],
+                    vec![0i128; ldc_max],
                 )
             },
-            |(b, lo, hi, column_sums), &(batch, g, t0, t1)| {
+            |(b, lo, hi, column_sums, row), &(batch, g, t0, t1)| {
                 let cols = t1 - t0;
                 let panels = cols.div_ceil(nr);
                 let ldc = panels * nr;
@@ -466,17 +485,19 @@ fn run_with<T: Copy + Default + Send + Sync>(
                     let out = unsafe { shared.range(at, cols) };
                     let (lo, hi) = (&lo[o * ldc..][..cols], &hi[o * ldc..][..cols]);
                     let constant = constant[channel];
+                    let row = &mut row[..cols];
                     for (((v, &l), &h), &offset_x) in
-                        out.iter_mut().zip(lo).zip(hi).zip(&*column_sums)
+                        row.iter_mut().zip(lo).zip(hi).zip(&*column_sums)
                     {
                         let s = (i128::from(h) << 52) + i128::from(l);
                         let sum_xw = s - offset_x + constant;
-                        *v = finish(if multiplier == 1 {
+                        *v = if multiplier == 1 {
                             sum_xw + biases[channel]
                         } else {
                             sum_xw * multiplier + biases[channel]
-                        });
+                        };
                     }
+                    finish(row, out);
                 }
             },
         )

@@ -12,6 +12,8 @@
 pub mod convert;
 pub mod precision;
 pub mod round;
+mod round_many;
+pub(crate) use round_many::{round_scaled_into, MachineInteger};
 
 pub use convert::{
     exact, rational_from_f32, rational_from_f64, ConversionError, ExactValue, TensorConversionError,
