@@ -62,21 +62,41 @@ impl FloatBound {
     #[inline]
     pub fn decide_within(&self, candidate: f64, y: f64, lo: f64, hi: f64) -> Option<bool> {
         let error = (candidate - y).abs();
-        let (bound_lo, bound_hi) = (self.bound(y, lo), self.bound(y, hi));
+        let bound_hi = self.bound(y, hi);
         if !error.is_finite() || !bound_hi.is_finite() || !y.is_finite() {
             return None;
         }
-        let tiny = f64::from_bits(1); // 2^-1074
-        let error_margin = TWO_POW_M52 * (error + y.abs()) + 2.0 * tiny;
-        let margin = |bound: f64| TWO_POW_M48 * bound + TWO_POW_M1060;
-        if error + error_margin <= bound_lo - margin(bound_lo) {
+        if self.passes_within(candidate, y, lo, hi) {
             Some(true)
-        } else if error - error_margin > bound_hi + margin(bound_hi) {
+        } else if error - error_margin(error, y) > bound_hi + margin(bound_hi) {
             Some(false)
         } else {
             None
         }
     }
+
+    /// True exactly when [`FloatBound::decide_within`] gives Some(true), without branches (so
+    /// that a loop over elements vectorises).
+    #[inline(always)]
+    pub fn passes_within(&self, candidate: f64, y: f64, lo: f64, hi: f64) -> bool {
+        let error = (candidate - y).abs();
+        let (bound_lo, bound_hi) = (self.bound(y, lo), self.bound(y, hi));
+        let finite = error.is_finite() & bound_hi.is_finite() & y.is_finite();
+        finite & (error + error_margin(error, y) <= bound_lo - margin(bound_lo))
+    }
+}
+
+/// The margin of e~ = fl(|c - y~|): 2^-52 (e~ + |y~|) + 2^-1073.
+#[inline(always)]
+fn error_margin(error: f64, y: f64) -> f64 {
+    let tiny = f64::from_bits(1); // 2^-1074
+    TWO_POW_M52 * (error + y.abs()) + 2.0 * tiny
+}
+
+/// The margin of B~: 2^-48 B~ + 2^-1060.
+#[inline(always)]
+fn margin(bound: f64) -> f64 {
+    TWO_POW_M48 * bound + TWO_POW_M1060
 }
 
 /// (sign, odd integer m, exponent e) with |c| = m 2^e, for finite non-zero c.

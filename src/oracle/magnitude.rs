@@ -200,6 +200,37 @@ impl MagnitudesF64<'_> {
             MagnitudesF64::Enclosed(e) => e.bounds(e.approx.at(flat)),
         }
     }
+
+    /// [`MagnitudesF64::at`] of the positions from `start` on, one per slot of `approx`,
+    /// `lo` and `hi` (equal lengths), in a loop without branches.
+    pub fn fill(&self, start: usize, approx: &mut [f64], lo: &mut [f64], hi: &mut [f64]) {
+        let n = approx.len();
+        let (lo, hi) = (&mut lo[..n], &mut hi[..n]);
+        match self {
+            MagnitudesF64::Exact(s) => {
+                let s = &s[start..start + n];
+                approx.copy_from_slice(s);
+                lo.copy_from_slice(s);
+                hi.copy_from_slice(s);
+            }
+            MagnitudesF64::Enclosed(e) => {
+                match &e.approx {
+                    Approx::Single(v) => {
+                        for (a, &v) in approx.iter_mut().zip(&v[start..start + n]) {
+                            *a = f64::from(v);
+                        }
+                    }
+                    Approx::Double(v) => approx.copy_from_slice(&v[start..start + n]),
+                }
+                crate::simd::on_vector_units(|| {
+                    for ((&a, l), h) in approx.iter().zip(lo.iter_mut()).zip(hi.iter_mut()) {
+                        let m = e.bounds(a);
+                        (*l, *h) = (m.lo, m.hi);
+                    }
+                });
+            }
+        }
+    }
 }
 
 impl Inner {
@@ -390,7 +421,7 @@ mod tests {
     use crate::geometry::{Padding, PaddingMode};
     use crate::oracle::legal::Rng;
     use crate::oracle::{check, CheckOptions, Precision, Reference};
-    use crate::scalar::{rational_from_f64, round_to_f64};
+    use crate::scalar::{rational_from_f64, round_to_f64, FloatFormat};
     use ndarray::IxDyn;
 
     /// A float of random sign, significand and exponent in [low, high] (zeros and, for low
@@ -572,6 +603,88 @@ mod tests {
             passes > 0 && failures > 0,
             "{passes} passes, {failures} failures"
         );
+    }
+
+    /// The lean pass of `check` gives the general path's report (every field, the ratios
+    /// kept, failures listed) on float layers with S enclosed: small 1-D layers and a 2-D one
+    /// of several blocks, candidates correctly rounded into binary32 and binary64, moved by
+    /// one and two ulps, by 2^-20 and 2^-10 relative (within and beyond the bounds), to zero,
+    /// NaN and infinity, judged as fp32, fp64 and fp16.
+    #[test]
+    fn the_lean_pass_gives_the_general_paths_report() {
+        let mut layers: Vec<(Vec<ScaledTensor>, ConvGeometry)> = (1..9)
+            .map(|seed| {
+                let (operands, geometry, _) = layer(seed);
+                (operands, geometry)
+            })
+            .collect();
+        let mut rng = Rng::new(99);
+        let mut tensor = |shape: &[usize]| {
+            let values = ArrayD::from_shape_fn(IxDyn(shape), |_| value(&mut rng, true, (-3, 3)));
+            ScaledTensor::from_f64(values.view()).expect("finite")
+        };
+        let two_d = vec![tensor(&[1, 4, 30, 30]), tensor(&[5, 4, 3, 3])];
+        layers.push((two_d, ConvGeometry::new(2)));
+        let engine = ExactEngine::new(2);
+        let mut settled_passes = 0;
+        for (operands, geometry) in &layers {
+            let reference = Reference::correlate_scaled(
+                &engine,
+                &operands[0],
+                &operands[1],
+                operands.get(2),
+                geometry,
+            )
+            .expect("a valid layer");
+            assert!(!reference.magnitude.is_exact());
+            for format in [FloatFormat::F32, FloatFormat::F64] {
+                let rounded = reference.exact.rounded(format);
+                let moved: Vec<f64> = rounded
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &y)| match i % 11 {
+                        1 => f64::from(f32::from_bits((y as f32).to_bits() + 1)),
+                        2 => f64::from_bits(y.to_bits().wrapping_sub(2)),
+                        3 => y * (1.0 + 2f64.powi(-20)),
+                        4 => y * (1.0 + 2f64.powi(-10)),
+                        5 if i % 7 == 0 => 0.0,
+                        6 if i % 5 == 0 => f64::NAN,
+                        7 if i % 5 == 0 => f64::NEG_INFINITY,
+                        _ => y,
+                    })
+                    .collect();
+                for candidate in [rounded, moved] {
+                    let candidate = ArrayD::from_shape_vec(reference.exact.shape(), candidate)
+                        .expect("y's shape");
+                    for precision in [Precision::Fp32, Precision::Fp64, Precision::Fp16] {
+                        for options in [
+                            CheckOptions::default(),
+                            CheckOptions {
+                                keep_ratios: true,
+                                listed: 3,
+                                ..CheckOptions::default()
+                            },
+                        ] {
+                            let by = |lean| {
+                                let report = crate::oracle::check_by(
+                                    &reference,
+                                    candidate.view(),
+                                    precision,
+                                    &options,
+                                    lean,
+                                );
+                                format!("{:?}", report.expect("same shape"))
+                            };
+                            assert_eq!(by(true), by(false), "{format:?} {precision:?}");
+                            let report =
+                                check(&reference, candidate.view(), precision, &options).unwrap();
+                            settled_passes += report.elements - report.failed;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(settled_passes > 10_000, "{settled_passes} passing elements");
     }
 
     /// Rationals that are not binary64 values keep S exact.

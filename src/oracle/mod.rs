@@ -28,6 +28,7 @@
 
 pub mod contract;
 pub mod filter;
+mod lean;
 pub mod legal;
 pub mod magnitude;
 #[cfg(feature = "plot")]
@@ -43,6 +44,7 @@ pub use report::{ElementReport, Report};
 use crate::exact::ExactError;
 use crate::scalar::{rational_from_f64, round_to_bits, round_to_f64, FloatFormat, Rational};
 use filter::{encode_f64, fits_format, representable_f64, FloatBound};
+use lean::{score_of, score_told};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use num_traits::{Signed, Zero};
 
@@ -290,6 +292,18 @@ pub fn check<T: Copy + Into<f64> + Sync>(
     precision: Precision,
     options: &CheckOptions,
 ) -> Result<Report, OracleError> {
+    check_by(reference, candidate, precision, options, true)
+}
+
+/// [`check`], with the lean pass or (`lean` false) every element on the general path: the
+/// same report either way.
+fn check_by<T: Copy + Into<f64> + Sync>(
+    reference: &Reference,
+    candidate: ArrayViewD<'_, T>,
+    precision: Precision,
+    options: &CheckOptions,
+    lean: bool,
+) -> Result<Report, OracleError> {
     if candidate.shape() != reference.exact.shape() {
         return Err(OracleError::Shape {
             candidate: candidate.shape().to_vec(),
@@ -347,8 +361,55 @@ pub fn check<T: Copy + Into<f64> + Sync>(
             (0..contracts.len()).any(|k| k != claimed && failed[k] == 0 && !implied_by_claimed[k])
         };
         let mut others_open = open(&failed_per_precision);
-        for ((flat, &c), &y_f) in range.clone().zip(&values[range]).zip(&exact_f64) {
+        // The lean pass (`lean`): a block of elements at a time, what the claimed contract's
+        // filter settles; those elements are recorded from it while no other contract is
+        // open, the others take the general path.
+        let lean =
+            (lean && !reference.selection && matches!(output, FloatFormat::F32 | FloatFormat::F64))
+                .then(|| lean::Lean {
+                    filter: &filters[claimed],
+                    single: output == FloatFormat::F32,
+                    unit,
+                    level,
+                });
+        let mut block = lean::Block::new();
+        let chunk_values = &values[range.clone()];
+        for (i, ((flat, &c), &y_f)) in range.clone().zip(chunk_values).zip(&exact_f64).enumerate() {
+            let j = i % lean::BLOCK;
+            if let (Some(lean), 0) = (&lean, j) {
+                let end = (i + lean::BLOCK).min(range.len());
+                let y = &exact_f64[i..end];
+                block.settle(lean, flat, &chunk_values[i..end], y, &magnitude_f64);
+            }
             let c: f64 = c.into();
+            if lean.is_some() && !others_open && block.settled[j] {
+                let (bound, ratio, score) = (block.bound[j], block.ratio[j], block.score[j]);
+                let ulps = Some(block.ulps[j]);
+                let describe = || ElementReport {
+                    index: crate::index::unravel(flat, shape),
+                    candidate: c,
+                    exact: y_f,
+                    error: (c - y_f).abs(),
+                    bound,
+                    ratio,
+                    score,
+                    ulps,
+                    reason: None,
+                };
+                if options.keep_ratios {
+                    ratios.push(ratio);
+                }
+                report.record(
+                    true,
+                    ratio,
+                    score > level,
+                    score,
+                    ulps,
+                    &describe,
+                    options.listed,
+                );
+                continue;
+            }
             let s_enclosed = magnitude_f64.at(flat);
             let s_f = s_enclosed.approx;
             // The exact values, made only where the filter cannot decide.
@@ -419,29 +480,13 @@ pub fn check<T: Copy + Into<f64> + Sync>(
             } else {
                 error_f64 / bound_f64
             };
-            let score_with = |s: f64| {
-                if !error_f64.is_finite() {
-                    f64::INFINITY
-                } else if error_f64 == 0.0 {
-                    0.0
-                } else {
-                    error_f64 / (unit * s)
-                }
-            };
             // With S only enclosed, the score's side of the level is read from the enclosure
-            // when it tells, else from S itself. The score falls as S grows (score(hi) <=
-            // score(S~) <= score(lo)), so above the level only hi can tell, below it only lo.
-            let score_f = score_with(s_f);
-            let told = s_enclosed.lo == s_enclosed.hi
-                || if score_f > level {
-                    score_with(s_enclosed.hi) > level
-                } else {
-                    score_with(s_enclosed.lo) <= level
-                };
-            let score = if told {
+            // when it tells, else from S itself.
+            let score_f = score_of(error_f64, unit, s_f);
+            let score = if score_told(error_f64, unit, s_enclosed, score_f, level) {
                 score_f
             } else {
-                score_with(round_to_f64(s()))
+                score_of(error_f64, unit, round_to_f64(s()))
             };
             if options.keep_ratios {
                 ratios.push(ratio);

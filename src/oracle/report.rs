@@ -103,6 +103,7 @@ impl Report {
 
     /// Adds one element (`describe` builds its report only when it is listed or the worst).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub(super) fn record(
         &mut self,
         passed: bool,
