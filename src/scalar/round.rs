@@ -342,6 +342,25 @@ pub fn round_to_tf32(q: &Rational) -> f32 {
     f32::from_bits(bits << 13)
 }
 
+/// A magnitude below 2^127 for the rounding tests: of a random width; for one `case` in four
+/// a tie at 24 or 53 bits, for one in sixteen just above that tie by a bit below the 53 or 63
+/// kept before the final rounding (only the sticky bit tells them apart).
+#[cfg(test)]
+pub(crate) fn test_magnitude(next: &mut impl FnMut() -> u64, case: u32) -> i128 {
+    let width = 1 + (next() % 127) as u32;
+    let random = u128::from(next()) << 64 | u128::from(next());
+    let mut v = (random >> (128 - width)) as i128;
+    if case % 4 == 0 && width > 25 {
+        let p = if case % 8 == 0 { 24 } else { 53.min(width - 1) };
+        let low = width - p;
+        v = (v >> low << low) | (1i128 << (low - 1));
+        if case % 16 == 8 {
+            v |= 1;
+        }
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::convert::{rational_from_f32, rational_from_f64, rational_from_parts};
@@ -392,17 +411,7 @@ mod tests {
         let ks = (-215..=130).chain(-1022..=-950).chain(830..=895);
         for k in ks {
             for case in 0..64 {
-                let width = 1 + (next() % 127) as u32;
-                let random = u128::from(next()) << 64 | u128::from(next());
-                let mut v = (random >> (128 - width)) as i128;
-                if case % 4 == 0 && width > 25 {
-                    let p = if case % 8 == 0 { 24 } else { 53.min(width - 1) };
-                    let low = width - p;
-                    v = (v >> low << low) | (1i128 << (low - 1));
-                    if case % 16 == 8 {
-                        v |= 1;
-                    }
-                }
+                let v = test_magnitude(&mut next, case);
                 let negative = next() & 1 == 1;
                 for format in [FloatFormat::F32, FloatFormat::F64] {
                     let round = scaled_i128_rounding(k, format).expect("k in range");

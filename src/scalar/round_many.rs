@@ -180,17 +180,7 @@ mod tests {
         let mut next = || rng.next_u64();
         let mut wide = vec![0i128, i128::MIN, i128::MAX, -1, 1, i128::MIN + 1];
         for case in 0..4000u32 {
-            let width = 1 + (next() % 127) as u32;
-            let random = u128::from(next()) << 64 | u128::from(next());
-            let mut v = (random >> (128 - width)) as i128;
-            if case % 4 == 0 && width > 25 {
-                let p = if case % 8 == 0 { 24 } else { 53.min(width - 1) };
-                let low = width - p;
-                v = (v >> low << low) | (1i128 << (low - 1));
-                if case % 16 == 8 {
-                    v |= 1;
-                }
-            }
+            let v = super::super::round::test_magnitude(&mut next, case);
             wide.push(if next() & 1 == 1 { -v } else { v });
         }
         let narrow: Vec<i64> = wide
