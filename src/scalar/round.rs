@@ -350,8 +350,8 @@ pub(crate) fn test_magnitude(next: &mut impl FnMut() -> u64, case: u32) -> i128 
     let width = 1 + (next() % 127) as u32;
     let random = u128::from(next()) << 64 | u128::from(next());
     let mut v = (random >> (128 - width)) as i128;
-    if case % 4 == 0 && width > 25 {
-        let p = if case % 8 == 0 { 24 } else { 53.min(width - 1) };
+    if case.is_multiple_of(4) && width > 25 {
+        let p = if case.is_multiple_of(8) { 24 } else { 53.min(width - 1) };
         let low = width - p;
         v = (v >> low << low) | (1i128 << (low - 1));
         if case % 16 == 8 {
