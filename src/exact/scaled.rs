@@ -832,10 +832,20 @@ impl ScaledTensor {
                     extremes(u128::from(d.mantissa.unsigned_abs()), e)
                 })
                 .reduce(|| none, join),
+            // The same extremes in 64-bit arithmetic.
             Integers::Narrow(a) => in_c_order(a)
                 .par_iter()
                 .with_min_len(PARALLEL_GRAIN)
-                .map(|v| extremes(u128::from(v.unsigned_abs()), k))
+                .map(|v| {
+                    let magnitude = v.unsigned_abs();
+                    if magnitude == 0 {
+                        return none;
+                    }
+                    let zeros = magnitude.trailing_zeros();
+                    let width = i64::from(64 - (magnitude >> zeros).leading_zeros());
+                    let low = k + i64::from(zeros);
+                    (width, low, low + width - 1)
+                })
                 .reduce(|| none, join),
             Integers::Wide(a) => in_c_order(a)
                 .par_iter()
@@ -1017,6 +1027,33 @@ mod tests {
     use super::*;
     use crate::scalar::rational_from_f32;
     use ndarray::arr1;
+
+    /// `formats_met` of narrow integers agrees with the decision from the rationals at each
+    /// format's edges: odd parts of p and p + 1 bits (binary32, TF32, binary16, bfloat16),
+    /// binary16's smallest subnormal and half of it, its largest value and the next power of
+    /// two; each beside 1 and -3, and with its sign flipped.
+    #[test]
+    fn narrow_formats_met_agree_with_the_rationals_at_the_edges() {
+        use crate::scalar::FloatFormat;
+        let formats = [
+            FloatFormat::F32,
+            FloatFormat::TF32,
+            FloatFormat::F16,
+            FloatFormat::BF16,
+        ];
+        let mut edges = vec![2f64.powi(-24), 2f64.powi(-25), 65504.0, 65536.0, 0.0];
+        for p in [8, 11, 24] {
+            edges.push(2f64.powi(p) - 1.0);
+            edges.push((2f64.powi(p + 1) - 1.0) * 2f64.powi(-30));
+        }
+        for v in edges.iter().flat_map(|&v| [v, -v]) {
+            let values = arr1(&[v, 1.0, -3.0]).into_dyn();
+            let tensor = ScaledTensor::from_f64(values.view()).expect("finite");
+            assert!(matches!(tensor.integers, Integers::Narrow(_)), "{v}");
+            let expected = crate::oracle::filter::formats_met(&[&tensor.to_rationals()], &formats);
+            assert_eq!(tensor.formats_met(&formats), Some(expected), "{v}");
+        }
+    }
 
     #[test]
     fn floats_scale_to_integers_exactly() {

@@ -351,7 +351,11 @@ pub(crate) fn test_magnitude(next: &mut impl FnMut() -> u64, case: u32) -> i128 
     let random = u128::from(next()) << 64 | u128::from(next());
     let mut v = (random >> (128 - width)) as i128;
     if case.is_multiple_of(4) && width > 25 {
-        let p = if case.is_multiple_of(8) { 24 } else { 53.min(width - 1) };
+        let p = if case.is_multiple_of(8) {
+            24
+        } else {
+            53.min(width - 1)
+        };
         let low = width - p;
         v = (v >> low << low) | (1i128 << (low - 1));
         if case % 16 == 8 {
