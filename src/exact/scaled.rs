@@ -813,44 +813,42 @@ impl ScaledTensor {
         // when they hold for these extremes.
         type Extremes = (i64, i64, i64);
         let none: Extremes = (0, i64::MAX, i64::MIN);
-        let extremes = |magnitude: u128, e: i64| -> Extremes {
+        // (odd part's width, trailing zeros) of a non-zero magnitude; 64-bit arithmetic where
+        // the integers fit.
+        let extremes = |(width, zeros): (u32, u32), e: i64| -> Extremes {
+            let low = e + i64::from(zeros);
+            (i64::from(width), low, low + i64::from(width) - 1)
+        };
+        let extremes64 = |magnitude: u64, e: i64| -> Extremes {
             if magnitude == 0 {
                 return none;
             }
             let zeros = magnitude.trailing_zeros();
-            let width = i64::from(128 - (magnitude >> zeros).leading_zeros());
-            let low = e + i64::from(zeros);
-            (width, low, low + width - 1)
+            extremes((64 - (magnitude >> zeros).leading_zeros(), zeros), e)
+        };
+        let extremes128 = |magnitude: u128, e: i64| -> Extremes {
+            if magnitude == 0 {
+                return none;
+            }
+            let zeros = magnitude.trailing_zeros();
+            extremes((128 - (magnitude >> zeros).leading_zeros(), zeros), e)
         };
         let join = |a: Extremes, b: Extremes| (a.0.max(b.0), a.1.min(b.1), a.2.max(b.2));
         let (width, low, top) = match &self.integers {
             Integers::Dyadic(a) => in_c_order(a)
                 .par_iter()
                 .with_min_len(PARALLEL_GRAIN)
-                .map(|d| {
-                    let e = k + i64::from(d.shift);
-                    extremes(u128::from(d.mantissa.unsigned_abs()), e)
-                })
+                .map(|d| extremes64(d.mantissa.unsigned_abs(), k + i64::from(d.shift)))
                 .reduce(|| none, join),
-            // The same extremes in 64-bit arithmetic.
             Integers::Narrow(a) => in_c_order(a)
                 .par_iter()
                 .with_min_len(PARALLEL_GRAIN)
-                .map(|v| {
-                    let magnitude = v.unsigned_abs();
-                    if magnitude == 0 {
-                        return none;
-                    }
-                    let zeros = magnitude.trailing_zeros();
-                    let width = i64::from(64 - (magnitude >> zeros).leading_zeros());
-                    let low = k + i64::from(zeros);
-                    (width, low, low + width - 1)
-                })
+                .map(|v| extremes64(v.unsigned_abs(), k))
                 .reduce(|| none, join),
             Integers::Wide(a) => in_c_order(a)
                 .par_iter()
                 .with_min_len(PARALLEL_GRAIN)
-                .map(|v| extremes(v.unsigned_abs(), k))
+                .map(|v| extremes128(v.unsigned_abs(), k))
                 .reduce(|| none, join),
             Integers::Big(_) => return None,
         };
