@@ -45,6 +45,66 @@ pub(crate) fn engine_pool(
     Ok(cell.get().expect("set above"))
 }
 
+thread_local! {
+    /// Set while [`on_this_thread`] runs an engine's work on the calling thread.
+    static ALONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `op` with `threads` threads: on the calling thread when `threads` is 1 (every loop
+/// marked [`EngineThreads::engine_threads`] inside it then runs in order there, as a
+/// one-thread pool would run it, without handing the work to a pool thread and waiting to be
+/// woken), else on the engine's pool ([`engine_pool`]).
+///
+/// Handing a call to a pool and sleeping until it ends costs the caller a wake-up: measured
+/// 70-100 us per call on this project's virtual machines (a sleeping virtual CPU is woken
+/// through the host), about a tenth of a one-thread ResNet layer's time.
+pub(crate) fn run_with<R: Send>(
+    cell: &std::sync::OnceLock<std::sync::Arc<rayon::ThreadPool>>,
+    threads: usize,
+    op: impl FnOnce() -> R + Send,
+) -> Result<R, String> {
+    if threads <= 1 {
+        Ok(on_this_thread(op))
+    } else {
+        Ok(engine_pool(cell, threads)?.install(op))
+    }
+}
+
+/// `op` on the calling thread, its marked loops in order ([`run_with`] with one thread).
+pub(crate) fn on_this_thread<R>(op: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ALONE.with(|alone| alone.set(self.0));
+        }
+    }
+    let _restore = Restore(ALONE.with(|alone| alone.replace(true)));
+    op()
+}
+
+/// The threads the current engine call runs on: 1 inside [`on_this_thread`], else the
+/// current rayon pool's.
+pub(crate) fn threads() -> usize {
+    if ALONE.with(|alone| alone.get()) {
+        1
+    } else {
+        rayon::current_num_threads()
+    }
+}
+
+/// The engines' parallel loops, marked so that [`on_this_thread`] runs them in order on the
+/// calling thread: an indexed iterator whose pieces are at least the whole length there is
+/// never split, and rayon then folds it where it is (no job for any pool).
+pub(crate) trait EngineThreads: rayon::iter::IndexedParallelIterator + Sized {
+    /// This loop, split over the current pool's threads, or whole on the calling thread.
+    fn engine_threads(self) -> rayon::iter::MinLen<Self> {
+        let alone = ALONE.with(|alone| alone.get());
+        self.with_min_len(if alone { usize::MAX } else { 1 })
+    }
+}
+
+impl<I: rayon::iter::IndexedParallelIterator> EngineThreads for I {}
+
 /// Large buffers reused from call to call: free lists (one per element type) shared by the
 /// engines of the process. A fresh buffer of megabytes is mapped page by page on first touch,
 /// and the allocator returns it to the system when it is freed; for the ResNet-50 conv2 layer
@@ -177,7 +237,92 @@ impl<T> SharedOutput<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rayon::prelude::*;
     use std::sync::Arc;
+
+    /// The threads that ran a marked loop's items, in the order of the items.
+    fn runners(items: usize) -> Vec<std::thread::ThreadId> {
+        let mut ran = vec![None; items];
+        ran.par_iter_mut()
+            .engine_threads()
+            .for_each(|r| *r = Some(std::thread::current().id()));
+        ran.into_iter().map(Option::unwrap).collect()
+    }
+
+    /// One thread: every item of a marked loop on the calling thread, [`threads`] 1 there and
+    /// again what it was after; more threads: the loop on the engine's pool (its workers,
+    /// not the caller) and [`threads`] the pool's count, also for a one-thread call made
+    /// inside it (which runs on that worker).
+    #[test]
+    fn one_thread_runs_on_the_caller_and_more_on_the_pool() {
+        let me = std::thread::current().id();
+        let cell = std::sync::OnceLock::new();
+        let (count, ran) = run_with(&cell, 1, || (threads(), runners(1000))).unwrap();
+        assert_eq!(count, 1);
+        assert!(ran.iter().all(|&t| t == me));
+        assert!(cell.get().is_none(), "no pool started for one thread");
+        assert_eq!(threads(), rayon::current_num_threads());
+        let (count, ran, inner) = run_with(&cell, 2, || {
+            let inner = run_with(&std::sync::OnceLock::new(), 1, || {
+                (threads(), std::thread::current().id(), runners(100))
+            })
+            .unwrap();
+            (threads(), runners(1000), inner)
+        })
+        .unwrap();
+        assert_eq!(count, 2);
+        assert!(ran.iter().all(|&t| t != me));
+        assert_eq!(inner.0, 1);
+        assert!(inner.2.iter().all(|&t| t == inner.1) && inner.1 != me);
+    }
+
+    /// Every parallel loop of the float kernels is marked [`EngineThreads::engine_threads`]
+    /// before it runs (an unmarked one would hand a one-thread engine's work to rayon's
+    /// global pool): read from their source, where each loop's start (`par_iter`,
+    /// `into_par_iter`, `par_chunks`) must be followed by the mark before its first consuming
+    /// call.
+    #[test]
+    fn the_float_kernels_loops_are_marked() {
+        let sources = [
+            ("direct.rs", include_str!("float/direct.rs")),
+            ("fft.rs", include_str!("float/fft.rs")),
+            ("im2col.rs", include_str!("float/im2col.rs")),
+            ("implicit.rs", include_str!("float/implicit.rs")),
+            ("winograd.rs", include_str!("float/winograd.rs")),
+            ("mod.rs", include_str!("float/mod.rs")),
+        ];
+        let consumers = [
+            ".for_each",
+            ".map(",
+            ".flat_map(",
+            ".collect",
+            ".sum(",
+            ".reduce(",
+        ];
+        let mut loops = 0;
+        for (name, source) in sources {
+            for start in ["par_iter", "par_chunks"].iter().flat_map(|pattern| {
+                source
+                    .match_indices(pattern)
+                    .map(|(i, _)| i)
+                    .collect::<Vec<_>>()
+            }) {
+                let rest = &source[start..];
+                let end = consumers
+                    .iter()
+                    .filter_map(|c| rest.find(c))
+                    .min()
+                    .unwrap_or(rest.len());
+                let line = source[..start].lines().count();
+                assert!(
+                    rest[..end].contains(".engine_threads()"),
+                    "{name}:{line}: a parallel loop without .engine_threads()"
+                );
+                loops += 1;
+            }
+        }
+        assert!(loops >= 14, "{loops} loops found");
+    }
 
     /// One pool per thread count while it is kept (a pool started per call would fail the
     /// identity); another count gets its own pool of exactly that many threads. The counts

@@ -11,6 +11,7 @@
 //! prod(k) multiply-adds; memory: one map tile and one tile of outputs per task.
 
 use super::{by_tiles, FloatScalar, Layer};
+use crate::parallel::EngineThreads;
 use rayon::prelude::*;
 
 /// Output positions per tile.
@@ -30,7 +31,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     }
     // As many tiles per thread for every thread (the count rounded up to a multiple of the
     // thread count, the width shrunk to match).
-    let threads = rayon::current_num_threads();
+    let threads = crate::parallel::threads();
     let count = layer.positions.div_ceil(WIDTH).div_ceil(threads) * threads;
     let width = layer.positions.div_ceil(count.max(1)).div_ceil(16) * 16;
     by_tiles(layer, width.max(16), compute_tile)
@@ -115,10 +116,12 @@ fn correlate_1d<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     // Tasks: (row (n, o), tile of the row), so that one long signal uses every thread.
     out.par_chunks_mut(positions.max(1))
         .enumerate()
+        .engine_threads()
         .flat_map(|(row, y_row)| {
             y_row
                 .par_chunks_mut(WIDTH_1D)
                 .enumerate()
+                .engine_threads()
                 .map(move |(tile, y)| (row, tile, y))
         })
         .for_each(|(row, tile, y)| {
@@ -255,6 +258,7 @@ fn correlate_2d<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     out.spare_capacity_mut()[..total]
         .par_chunks_mut(layer.positions.max(1))
         .enumerate()
+        .engine_threads()
         .for_each_init(
             || (Vec::new(), Vec::new()),
             |scratch, (plane, y)| {

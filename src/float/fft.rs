@@ -84,7 +84,7 @@ use crate::exact::{ExactEngine, ExactError};
 use crate::geometry::ConvShape;
 use crate::oracle::reference::{batched_shape, largest, scaled};
 use crate::oracle::{Operands, Reduction, Reference};
-use crate::parallel::SharedOutput;
+use crate::parallel::{EngineThreads, SharedOutput};
 use crate::scalar::{rational_from_f64, round_to_f64, Precision, Rational};
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
@@ -485,20 +485,23 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     let spectra: Vec<Complex<T>> = {
         let mut all =
             vec![Complex::new(T::zero(), T::zero()); s.out_channels * in_per_group * bins];
-        all.par_chunks_mut(bins).enumerate().for_each_init(
-            || (vec![T::zero(); m], forward.make_scratch_vec()),
-            |(flat, scratch), (oc, spectrum)| {
-                flat.iter_mut().for_each(|v| *v = T::zero());
-                let w = &layer.weight[oc * taps..][..taps];
-                for (&offset, &value) in plan.offsets.iter().zip(w) {
-                    flat[offset] = value * scale;
-                }
-                forward
-                    .process_with_scratch(flat, spectrum, scratch)
-                    .expect("buffer lengths from the plan");
-                spectrum.iter_mut().for_each(|v| *v = v.conj());
-            },
-        );
+        all.par_chunks_mut(bins)
+            .enumerate()
+            .engine_threads()
+            .for_each_init(
+                || (vec![T::zero(); m], forward.make_scratch_vec()),
+                |(flat, scratch), (oc, spectrum)| {
+                    flat.iter_mut().for_each(|v| *v = T::zero());
+                    let w = &layer.weight[oc * taps..][..taps];
+                    for (&offset, &value) in plan.offsets.iter().zip(w) {
+                        flat[offset] = value * scale;
+                    }
+                    forward
+                        .process_with_scratch(flat, spectrum, scratch)
+                        .expect("buffer lengths from the plan");
+                    spectrum.iter_mut().for_each(|v| *v = v.conj());
+                },
+            );
         all
     };
     // Stride-1 flat outputs z (N, C_out, computed), written by disjoint blocks, and each block's
@@ -514,7 +517,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
         let jobs: Vec<(usize, usize, usize)> = (0..s.batch)
             .flat_map(|n| (0..s.groups).flat_map(move |g| (0..plan.blocks).map(move |b| (n, g, b))))
             .collect();
-        jobs.into_par_iter().for_each_init(
+        jobs.into_par_iter().engine_threads().for_each_init(
             || {
                 (
                     vec![T::zero(); m],
@@ -584,7 +587,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
             .flat_map(|r| (1..plan.blocks).map(move |b| (r, b)))
             .filter(|&(_, b)| b * block - lead_len < computed)
             .collect();
-        seams.into_par_iter().for_each(|(r, b)| {
+        seams.into_par_iter().engine_threads().for_each(|(r, b)| {
             let first = b * block - lead_len;
             let len = lead_len.min(computed - first);
             let lead = &leads[(r * plan.blocks + b) * lead_len..][..len];
@@ -601,6 +604,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     let mut out = vec![T::zero(); s.batch * s.out_channels * positions];
     out.par_chunks_mut(positions.max(1))
         .zip(z.par_chunks(computed.max(1)))
+        .engine_threads()
         .for_each(|(dst, src)| {
             for (i, d) in dst.iter_mut().enumerate() {
                 *d = src[plan.output_flat(i)];

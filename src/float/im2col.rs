@@ -19,7 +19,7 @@
 
 use super::packed::{Isa, MicroKernel, PackedWeights};
 use super::{tiles, FloatScalar, Layer};
-use crate::parallel::SharedOutput;
+use crate::parallel::{EngineThreads, SharedOutput};
 use rayon::prelude::*;
 
 /// The most bytes of the gathered matrix X per tile.
@@ -58,7 +58,7 @@ pub(crate) fn correlate_with<T: FloatScalar>(
     // Tiles of at least 256 columns (the GEMM packs the weight once per tile) and at least two
     // per thread, with X within TILE_BYTES (about the L2 cache: measured best among 1, 2 and 8
     // MiB on the ResNet layers here).
-    let per_thread = layer.positions.div_ceil(2 * rayon::current_num_threads());
+    let per_thread = layer.positions.div_ceil(2 * crate::parallel::threads());
     let per_thread = per_thread.clamp(256, 4096).div_ceil(16) * 16;
     // 1x1 kernels multiply the input in place (no X to keep small).
     let width = if layer.map_taps() == 1 {
@@ -68,7 +68,7 @@ pub(crate) fn correlate_with<T: FloatScalar>(
     };
     // As many tiles per thread for every thread: the tile count rounded up to a multiple of
     // the thread count, the width shrunk to match (whole vectors of 16).
-    let threads = rayon::current_num_threads();
+    let threads = crate::parallel::threads();
     let count = layer.positions.div_ceil(width.max(1)).div_ceil(threads) * threads;
     let width = layer.positions.div_ceil(count.max(1)).div_ceil(16) * 16;
     let s = &layer.shape;
@@ -77,10 +77,13 @@ pub(crate) fn correlate_with<T: FloatScalar>(
     let mut out: Vec<T> = Vec::with_capacity(total);
     let shared = SharedOutput::new(&mut out.spare_capacity_mut()[..total]);
     // Each thread keeps its gathered matrix X and its block of Y from tile to tile.
-    tiles(layer, width).into_par_iter().for_each_init(
-        || (Vec::new(), Vec::new()),
-        |buffers, tile| compute_tile(layer, product, tile, buffers, &shared),
-    );
+    tiles(layer, width)
+        .into_par_iter()
+        .engine_threads()
+        .for_each_init(
+            || (Vec::new(), Vec::new()),
+            |buffers, tile| compute_tile(layer, product, tile, buffers, &shared),
+        );
     // SAFETY: the tiles cover every batch element and position, and each writes every output
     // channel's row there (the micro-kernel every panel's rows, the gemm crate's branch every
     // row of its block, the bias alone when there are no reduction terms), so each of the

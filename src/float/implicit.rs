@@ -25,7 +25,7 @@
 use super::kernel::correlate_in_both;
 use super::packed::{chunk_columns, MicroKernel, PackedWeights, MR};
 use super::{FloatScalar, Kernel, Layer, Problem, Refusal};
-use crate::parallel::SharedOutput;
+use crate::parallel::{EngineThreads, SharedOutput};
 use rayon::prelude::*;
 
 /// The most bytes of packed weight one work item multiplies by (half the second-level cache
@@ -179,6 +179,7 @@ fn phased_input<T: FloatScalar>(layer: &Layer<'_, T>, grid: &Grid) -> Vec<T> {
     phased.spare_capacity_mut()[..channels * grid.plane]
         .par_chunks_mut(region.max(1))
         .enumerate()
+        .engine_threads()
         .for_each(|(index, part)| {
             let (channel, a) = (index / regions, index % regions);
             // Zeros first (the padding), in parallel, region by region.
@@ -269,7 +270,7 @@ pub(crate) fn correlate_with<T: FloatScalar>(
     // the packed weight stays within half the second-level cache, the columns so that there
     // are at least two items per thread.
     let columns = kernel.columns;
-    let threads = rayon::current_num_threads();
+    let threads = crate::parallel::threads();
     let panels = packed.panels();
     let panel_parts = packed
         .bytes()
@@ -299,9 +300,9 @@ pub(crate) fn correlate_with<T: FloatScalar>(
     // The output is written once, by the work items (not cleared first).
     let mut out: Vec<T> = Vec::with_capacity(total);
     let shared = SharedOutput::new(&mut out.spare_capacity_mut()[..total]);
-    items
-        .into_par_iter()
-        .for_each_init(Scratch::default, |Scratch(block), (n, t0, t1, p0, p1)| {
+    items.into_par_iter().engine_threads().for_each_init(
+        Scratch::default,
+        |Scratch(block), (n, t0, t1, p0, p1)| {
             let channels = (p0 * MR)..(p1 * MR).min(out_per_group);
             // Columns in runs whose block of outputs stays within BLOCK_BYTES, each copied
             // out while it is in the cache.
@@ -351,7 +352,8 @@ pub(crate) fn correlate_with<T: FloatScalar>(
                     }
                 }
             }
-        });
+        },
+    );
     T::pool().give(input);
     // SAFETY: the work items cover every batch element, output channel (groups and panels)
     // and t' of an output, so each of the `total` elements was written above.

@@ -55,7 +55,6 @@ mod tests;
 
 use crate::exact::engine::NONE;
 use crate::geometry::{ConvGeometry, ConvShape};
-use crate::parallel::engine_pool;
 use crate::reference::OpError;
 use crate::scalar::Precision;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
@@ -683,8 +682,9 @@ impl<'a, T: FloatScalar> Layer<'a, T> {
     }
 }
 
-/// The float engine with a fixed thread count (the process's rayon pool of that many threads,
-/// [`crate::parallel::shared_pool`], taken on first use).
+/// The float engine with a fixed thread count: one thread runs a call on the calling thread
+/// ([`crate::parallel::run_with`]), more run it on the process's rayon pool of that many
+/// threads ([`crate::parallel::shared_pool`], taken on first use).
 #[derive(Debug, Clone)]
 pub struct FloatEngine {
     threads: usize,
@@ -703,10 +703,6 @@ impl FloatEngine {
     /// The thread count.
     pub fn threads(&self) -> usize {
         self.threads
-    }
-
-    fn pool(&self) -> Result<&rayon::ThreadPool, OpError> {
-        engine_pool(&self.pool, self.threads).map_err(OpError::Invalid)
     }
 
     /// True convolution in T: [`FloatEngine::correlate`] with the kernel flipped in every
@@ -767,8 +763,10 @@ impl FloatEngine {
                 .unwrap_or(Algorithm::DIRECT),
         };
         used.accepts(&problem)?;
-        let pool = self.pool()?;
-        let values = pool.install(|| T::correlate(used.kernel(), layer));
+        let values = crate::parallel::run_with(&self.pool, self.threads, || {
+            T::correlate(used.kernel(), layer)
+        })
+        .map_err(OpError::Invalid)?;
         let y = ArrayD::from_shape_vec(IxDyn(&output_shape), values)
             .map_err(|e| OpError::Invalid(e.to_string()))?;
         Ok((y, used))
@@ -794,9 +792,11 @@ pub(crate) fn by_tiles<T: FloatScalar>(
     width: usize,
     compute: impl Fn(&Layer<'_, T>, (usize, usize, usize)) -> Vec<T> + Sync,
 ) -> Vec<T> {
+    use crate::parallel::EngineThreads;
     use rayon::prelude::*;
     let pieces: Vec<_> = tiles(layer, width)
         .into_par_iter()
+        .engine_threads()
         .map(|tile| (tile, compute(layer, tile)))
         .collect();
     scatter(layer, pieces)

@@ -45,7 +45,7 @@ use crate::oracle::reference::{
     absolute, batched_shape, formats_of, largest, scaled, scaled_input, with_bias,
 };
 use crate::oracle::{Operands, Reduction, Reference};
-use crate::parallel::SharedOutput;
+use crate::parallel::{EngineThreads, SharedOutput};
 use crate::scalar::{Precision, Rational};
 use ndarray::{ArrayD, Dimension, IxDyn};
 use num_traits::{Signed, Zero};
@@ -407,6 +407,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
         let shared = SharedOutput::new(&mut u);
         (0..kernels.div_ceil(CHUNK))
             .into_par_iter()
+            .engine_threads()
             .for_each(|piece| {
                 let (k0, k1) = (piece * CHUNK, ((piece + 1) * CHUNK).min(kernels));
                 let count = k1 - k0;
@@ -438,7 +439,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
     // of at most 128 tiles keep V and M (alpha^2 C count values each) near the caches, and as
     // long as that allows (one run per thread: each run's alpha^2 matrix products are as wide
     // as the run, and narrow products cost the GEMM more in packing than in arithmetic).
-    let threads = rayon::current_num_threads();
+    let threads = crate::parallel::threads();
     let chunk = tiles.div_ceil(threads).clamp(16, 128);
     let jobs: Vec<(usize, usize, usize, usize)> = (0..s.batch)
         .flat_map(|n| (0..s.groups).map(move |g| (n, g)))
@@ -459,6 +460,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
         )
     };
     jobs.into_par_iter()
+        .engine_threads()
         .for_each_init(scratch, |buffers, (n, g, t0, t1)| {
             let (v, d, half, vt, mm) = buffers;
             let count = t1 - t0;
