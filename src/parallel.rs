@@ -34,11 +34,48 @@ pub fn shared_pool(threads: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, 
 /// How many pools [`shared_pool`] keeps (of distinct thread counts).
 pub const SHARED_POOLS: usize = 4;
 
-/// An engine's pool: the one in `cell`, else [`shared_pool`]`(threads)` put there.
+/// The processor's available threads (`std::thread::available_parallelism`; 1 when unknown):
+/// the engines' thread count where none is given.
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The pool a thread joined ([`join_pool`]).
+static JOINED: std::sync::OnceLock<&'static rayon::ThreadPool> = std::sync::OnceLock::new();
+
+/// Makes the calling thread a worker of the process's pool of `threads` threads (it and
+/// `threads - 1` started ones), as an OpenMP program's first thread belongs to its team: an
+/// engine of that thread count called from it then runs there and shares the work, where a
+/// thread outside the pool hands the call over and sleeps until woken (70-100 us per call on
+/// this project's virtual machines). Once per process, for a thread of the program's own
+/// (the command line's main thread): every rayon loop started on this thread afterwards,
+/// inside an engine or not, runs on this pool. Other threads and thread counts keep using
+/// [`shared_pool`].
+pub fn join_pool(threads: usize) -> Result<(), String> {
+    if JOINED.get().is_some() {
+        return Err("a thread has joined a pool already".into());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .use_current_thread()
+        .build()
+        .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
+    JOINED
+        .set(Box::leak(Box::new(pool)))
+        .map_err(|_| "a thread has joined a pool already".to_string())
+}
+
+/// An engine's pool: the joined pool ([`join_pool`]) for one of its threads and its thread
+/// count, else the one in `cell`, else [`shared_pool`]`(threads)` put there.
 pub(crate) fn engine_pool(
     cell: &std::sync::OnceLock<std::sync::Arc<rayon::ThreadPool>>,
     threads: usize,
 ) -> Result<&rayon::ThreadPool, String> {
+    if let Some(&pool) = JOINED.get() {
+        if pool.current_num_threads() == threads && pool.current_thread_index().is_some() {
+            return Ok(pool);
+        }
+    }
     if cell.get().is_none() {
         let _ = cell.set(shared_pool(threads)?);
     }
@@ -274,6 +311,38 @@ mod tests {
         assert!(ran.iter().all(|&t| t != me));
         assert_eq!(inner.0, 1);
         assert!(inner.2.iter().all(|&t| t == inner.1) && inner.1 != me);
+    }
+
+    /// A thread that joined the pool of 2 runs a two-thread call itself (no pool taken for
+    /// the engine, [`threads`] 2 inside), refuses a second join, and sends other thread counts
+    /// to the shared pools; another thread's two-thread call goes to the shared pool. The only
+    /// test that joins (once per process).
+    #[test]
+    fn a_joined_thread_works_in_its_pool() {
+        std::thread::spawn(|| {
+            join_pool(2).unwrap();
+            assert!(join_pool(2).is_err());
+            let me = std::thread::current().id();
+            let cell = std::sync::OnceLock::new();
+            let (caller, count, ran) = run_with(&cell, 2, || {
+                (std::thread::current().id(), threads(), runners(1000))
+            })
+            .unwrap();
+            assert_eq!((caller, count, ran.len()), (me, 2, 1000));
+            assert!(cell.get().is_none(), "no shared pool for the joined count");
+            let three = std::sync::OnceLock::new();
+            let count = run_with(&three, 3, threads).unwrap();
+            assert_eq!(count, 3);
+            assert!(three.get().is_some());
+            let elsewhere = std::thread::spawn(|| {
+                let cell = std::sync::OnceLock::new();
+                let caller = run_with(&cell, 2, || std::thread::current().id()).unwrap();
+                (caller != std::thread::current().id(), cell.get().is_some())
+            });
+            assert_eq!(elsewhere.join().unwrap(), (true, true));
+        })
+        .join()
+        .unwrap();
     }
 
     /// Every parallel loop of the float kernels is marked [`EngineThreads::engine_threads`]

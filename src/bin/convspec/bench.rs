@@ -111,6 +111,11 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             "shape", "dtype", "algorithm", "threads", "ms (median)", "GFLOP/s"
         );
     }
+    // The command's thread works in the pool of the largest thread count, as the calling
+    // thread of PyTorch's and ONNX Runtime's thread teams does (one thread runs on it alone).
+    if let Some(&most) = threads.iter().filter(|&&t| t > 1).max() {
+        convspec::parallel::join_pool(most)?;
+    }
     for &t in &threads {
         let engine = FloatEngine::new(t);
         for layer in &chosen {

@@ -366,7 +366,7 @@ impl EngineArgs {
         let threads = match self.threads {
             Some(0) => return Err("invalid value '0' for --threads: expected at least 1".into()),
             Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            None => convspec::parallel::available_threads(),
         };
         Ok(Some(ExactEngine::new(threads)))
     }
