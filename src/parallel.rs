@@ -48,9 +48,9 @@ static JOINED: std::sync::OnceLock<&'static rayon::ThreadPool> = std::sync::Once
 /// engine of that thread count called from it then runs there and shares the work, where a
 /// thread outside the pool hands the call over and sleeps until woken (70-100 us per call on
 /// this project's virtual machines). Once per process, for a thread of the program's own
-/// (the command line's main thread): every rayon loop started on this thread afterwards,
-/// inside an engine or not, runs on this pool. Other threads and thread counts keep using
-/// [`shared_pool`].
+/// (`convspec bench`'s main thread, timing one layer after another): every rayon loop started
+/// on this thread afterwards, inside an engine or not, runs on this pool. Other threads and
+/// thread counts keep using [`shared_pool`].
 pub fn join_pool(threads: usize) -> Result<(), String> {
     if JOINED.get().is_some() {
         return Err("a thread has joined a pool already".into());

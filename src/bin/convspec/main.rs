@@ -151,31 +151,16 @@ fn main() -> ExitCode {
         }
     }
     // --threads bounds every parallel loop of the command (the oracle's decisions as well as
-    // the engine's own pool), not only the engine. With more than one, the main thread joins
-    // the engines' pool of that many (its loops and the engines' share it, with no hand-over);
-    // with one, the float engine runs on it and the rest on a one-thread global pool.
+    // the engine's own pool), not only the engine.
     let threads = [Some(sub), sub.subcommand().map(|(_, m)| m)]
         .into_iter()
         .flatten()
-        .find_map(|m| m.try_get_one::<usize>("threads").ok())
-        .map(|t| {
-            t.copied()
-                .unwrap_or_else(convspec::parallel::available_threads)
-        });
-    match threads.filter(|&t| t >= 1) {
-        Some(1) => {
-            // Fails only when a global pool already exists, which nothing here starts earlier.
-            let _ = rayon::ThreadPoolBuilder::new()
-                .num_threads(1)
-                .build_global();
-        }
-        Some(threads) => {
-            if let Err(message) = convspec::parallel::join_pool(threads) {
-                eprintln!("convspec: error: --threads: {message}");
-                return ExitCode::from(2);
-            }
-        }
-        None => {}
+        .find_map(|m| m.try_get_one::<usize>("threads").ok().flatten().copied());
+    if let Some(threads) = threads.filter(|&t| t >= 1) {
+        // Fails only when a global pool already exists, which nothing here starts earlier.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
     }
     match dispatch(name, sub) {
         Ok(true) => ExitCode::SUCCESS,
