@@ -302,10 +302,31 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     };
     let bias = get_path(m, "bias");
     let candidate = oracle.candidate.clone().expect("required");
-    if let Some(reference) = fast_reference(m, &oracle, &input, &weight, bias.as_deref())? {
-        return judge_one(&candidate, "", &reference, &oracle);
+    // The candidate is read on a thread of its own while the reference is computed (reading
+    // the operands leaves a core idle); the reference's errors still come first.
+    std::thread::scope(|scope| {
+        let read = scope.spawn(|| read_candidate("--candidate", &candidate));
+        let reference = layer_reference(m, &oracle, &input, &weight, bias.as_deref());
+        let read = read
+            .join()
+            .unwrap_or_else(|_| Err("--candidate: the reading thread failed".into()));
+        let (reference, note) = reference?;
+        judge_read(&candidate, &read?, &note, &reference, &oracle)
+    })
+}
+
+/// The layer's reference (the fast path where it applies) and the note on whose bound it is.
+fn layer_reference(
+    m: &ArgMatches,
+    oracle: &OracleArgs,
+    input: &Path,
+    weight: &Path,
+    bias: Option<&Path>,
+) -> Result<(Reference, String), String> {
+    if let Some(reference) = fast_reference(m, oracle, input, weight, bias)? {
+        return Ok((reference, String::new()));
     }
-    let files = read_layer_files(&input, &weight, bias.as_deref(), &oracle.outputs())?;
+    let files = read_layer_files(input, weight, bias, &oracle.outputs())?;
     let op: CheckedOp = given(m, "op");
     let geometry =
         GeometryArgs::from_matches(m).geometry(weight_rank(&files.weight, "--weight")?)?;
@@ -336,7 +357,7 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     let note = algorithm.own_bound().map_or_else(String::new, |bound| {
         format!(" (the bound of {bound}, not of another library's kernel)")
     });
-    judge_one(&candidate, &note, &reference, &oracle)
+    Ok((reference, note))
 }
 
 /// The reference of a layer with float `.npy` operands under the direct bound, built from the
@@ -384,8 +405,19 @@ fn judge_one(
     oracle: &OracleArgs,
 ) -> Result<bool, String> {
     let candidate = read_candidate("--candidate", path)?;
+    judge_read(path, &candidate, note, reference, oracle)
+}
+
+/// Judges the candidate read from `path` ([`judge_one`] after the reading).
+fn judge_read(
+    path: &Path,
+    candidate: &FloatArray,
+    note: &str,
+    reference: &Reference,
+    oracle: &OracleArgs,
+) -> Result<bool, String> {
     let label = format!("{}{note}", path.display());
-    let report = judge(&label, reference, &candidate, oracle)?;
+    let report = judge(&label, reference, candidate, oracle)?;
     write_report(oracle, &[("output", &report)])?;
     Ok(report.passed())
 }
