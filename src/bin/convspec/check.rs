@@ -6,8 +6,8 @@
 
 use crate::args::{get_path, get_text, given, number, path, text, value_enum};
 use crate::common::{
-    read_flag, read_float_operands, read_layer_files, refuse_clobber, EngineArgs, GeometryArgs,
-    LayerFiles,
+    concurrent_reads, read_flag, read_float_operands, read_layer_files, refuse_clobber, EngineArgs,
+    GeometryArgs, LayerFiles,
 };
 use crate::layers::{pool_op, transpose_geometry, weight_rank, GradArgs, PoolArgs, TransposeArgs};
 use clap::{ArgMatches, Command};
@@ -302,6 +302,10 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     };
     let bias = get_path(m, "bias");
     let candidate = oracle.candidate.clone().expect("required");
+    if !concurrent_reads() {
+        let (reference, note) = layer_reference(m, &oracle, &input, &weight, bias.as_deref())?;
+        return judge_one(&candidate, &note, &reference, &oracle);
+    }
     // The candidate is read on a thread of its own while the reference is computed (reading
     // the operands leaves a core idle); the reference's errors still come first.
     std::thread::scope(|scope| {

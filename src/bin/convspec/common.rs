@@ -254,12 +254,10 @@ pub fn read_float_operands(
 ) -> Result<Option<(Vec<ScaledTensor>, Dtype)>, String> {
     let paths: Vec<&Path> = required.iter().copied().chain(optional).collect();
     refuse_clobber(&paths, outputs)?;
-    let mut tensors = Vec::new();
-    let mut promoted: Option<Dtype> = None;
-    for path in &paths {
-        // The file's bytes, the values decoded from them when they cannot be read in place
-        // (another byte order or layout, float16 as f64) and the scaled integers (at most 16
-        // bytes each), within the memory limit.
+    // The file's bytes, the values decoded from them when they cannot be read in place
+    // (another byte order or layout, float16 as f64) and the scaled integers (at most 16
+    // bytes each), within the memory limit.
+    let read = |path: &Path| {
         let limit = |dtype: Dtype, elements: usize| {
             let bytes = match dtype {
                 Dtype::F16 => 2 + 8 + 16,
@@ -268,13 +266,52 @@ pub fn read_float_operands(
             };
             convspec::limits::check("reading the operands", elements as u128 * bytes)
         };
-        let Some((dtype, tensor)) = convspec::io::read_npy_scaled(path, limit)? else {
+        convspec::io::read_npy_scaled(path, limit)
+    };
+    // Every file but the first on a thread of its own where the command may use more than
+    // one; the results taken in order, as a reading one after the other would meet them.
+    let results: Vec<_> = if concurrent_reads() && paths.len() > 1 {
+        std::thread::scope(|scope| {
+            let others: Vec<_> = paths[1..]
+                .iter()
+                .map(|&path| scope.spawn(move || read(path)))
+                .collect();
+            let first = read(paths[0]);
+            std::iter::once(first)
+                .chain(others.into_iter().map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err("a reading thread failed".into()))
+                }))
+                .collect()
+        })
+    } else {
+        paths.iter().map(|&path| read(path)).collect()
+    };
+    let mut tensors = Vec::new();
+    let mut promoted: Option<Dtype> = None;
+    for result in results {
+        let Some((dtype, tensor)) = result? else {
             return Ok(None);
         };
         tensors.push(tensor);
         promoted = Some(promoted.map_or(dtype, |p| p.promote(dtype)));
     }
     Ok(promoted.map(|p| (tensors, p)))
+}
+
+/// Whether the command may read its files on threads of their own alongside its work (more
+/// than one thread allowed: `--threads` above 1, or absent on a processor with more than one).
+static CONCURRENT_READS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets [`concurrent_reads`] from the command's thread count.
+pub fn set_threads(threads: usize) {
+    CONCURRENT_READS.store(threads > 1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether files may be read on threads of their own ([`set_threads`]).
+pub fn concurrent_reads() -> bool {
+    CONCURRENT_READS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The input, weight and optional bias of a layer, read after refusing outputs that would

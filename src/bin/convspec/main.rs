@@ -156,6 +156,7 @@ fn main() -> ExitCode {
         .into_iter()
         .flatten()
         .find_map(|m| m.try_get_one::<usize>("threads").ok().flatten().copied());
+    common::set_threads(threads.unwrap_or_else(convspec::parallel::available_threads));
     if let Some(threads) = threads.filter(|&t| t >= 1) {
         // Fails only when a global pool already exists, which nothing here starts earlier.
         let _ = rayon::ThreadPoolBuilder::new()
