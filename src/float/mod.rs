@@ -683,8 +683,9 @@ impl<'a, T: FloatScalar> Layer<'a, T> {
 }
 
 /// The float engine with a fixed thread count: one thread runs a call on the calling thread
-/// ([`crate::parallel::run_with`]), more run it on the process's rayon pool of that many
-/// threads ([`crate::parallel::shared_pool`], taken on first use).
+/// (its parallel loops in order there, no pool), more run it on the process's rayon pool of
+/// that many threads ([`crate::parallel::shared_pool`], taken on first use, or the pool the
+/// calling thread joined, [`crate::parallel::join_pool`]).
 #[derive(Debug, Clone)]
 pub struct FloatEngine {
     threads: usize,
