@@ -8,26 +8,27 @@
 //! loops stayed at baseline through this helper), so those keep explicit `#[target_feature]`
 //! wrappers around an `#[inline(always)]` function.
 
-/// Runs `run` compiled for AVX-512F, else AVX2 + FMA, else the baseline.
+/// Runs `run` compiled for AVX-512F (with CD's leading-zero count per lane), else AVX2 + FMA
+/// (with LZCNT and BMI1), else the baseline.
 #[inline(always)]
 pub(crate) fn on_vector_units<R>(run: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        #[target_feature(enable = "avx512f")]
+        #[target_feature(enable = "avx512f,avx512cd")]
         unsafe fn avx512<R>(run: impl FnOnce() -> R) -> R {
             run()
         }
-        #[target_feature(enable = "avx2,fma")]
+        #[target_feature(enable = "avx2,fma,lzcnt,bmi1")]
         unsafe fn avx2<R>(run: impl FnOnce() -> R) -> R {
             run()
         }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor has AVX-512F (checked above).
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512cd") {
+            // SAFETY: the processor has AVX-512F and CD (checked above).
             return unsafe { avx512(run) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the processor has AVX2 and FMA (checked above).
+        if has!("avx2") && has!("fma") && has!("lzcnt") && has!("bmi1") {
+            // SAFETY: the processor has AVX2, FMA, LZCNT and BMI1 (checked above).
             return unsafe { avx2(run) };
         }
     }

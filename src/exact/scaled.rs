@@ -106,6 +106,22 @@ impl Fields {
         let e = biased.max(1) as i64 - self.offset;
         (m, e, biased == self.exponent_mask)
     }
+
+    /// Every bit of the encoding but the sign.
+    #[inline(always)]
+    fn magnitude_mask(self) -> u64 {
+        (1 << self.sign) - 1
+    }
+}
+
+/// k for p = 2^k with k <= 52, from the exponent of the f64 (2^53 + 2p) - 2^53 = 2p (exact;
+/// p's bits placed in 2^53's fraction, whose last place is 2); a value below 0 for p = 0.
+/// Without a branch or a bit scan, so that a loop over many values runs on the vector units.
+#[inline(always)]
+fn exponent_of_power_of_two(p: u64) -> i64 {
+    const TWO_POW_53: f64 = 9_007_199_254_740_992.0;
+    let twice = f64::from_bits(TWO_POW_53.to_bits() | p) - TWO_POW_53;
+    (twice.to_bits() >> 52) as i64 - 1024
 }
 
 impl ScaledTensor {
@@ -132,31 +148,29 @@ impl ScaledTensor {
             std::borrow::Cow::Borrowed,
         );
         let fields = Fields::new(precision, exponent_bits);
-        // Pass 1, branch-free over slices (the dynamic-rank iterator and a branch per value
-        // cost more than the decoding): the lowest set bit's exponent e + tz(m) and the highest
-        // bit's, e + bits(m), over the non-zero values, and whether a NaN or infinity occurs.
-        // In parallel (the current rayon pool).
-        let none = (i64::MAX, i64::MIN, false);
-        let (e_min, top, refused) = data
+        // Pass 1, branch-free over slices on the vector units (the dynamic-rank iterator and
+        // a branch per value cost more than the decoding): the lowest set bit's exponent
+        // e + tz(m) over the non-zero values, and the largest magnitude's encoding (floats
+        // order as their encodings without the sign; NaN and infinity above every finite
+        // value). In parallel (the current rayon pool).
+        let none = (i64::MAX, 0u64);
+        let (e_min, largest) = data
             .par_chunks(PARALLEL_GRAIN)
             .map(|chunk| {
-                chunk.iter().fold(none, |(low, high, bad), &v| {
-                    let (m, e, nonfinite) = fields.split(to_bits(v));
-                    let zero = m == 0;
-                    let lsb = if zero {
-                        i64::MAX
-                    } else {
-                        e + i64::from(m.trailing_zeros())
-                    };
-                    let msb = if zero {
-                        i64::MIN
-                    } else {
-                        e + i64::from(64 - m.leading_zeros())
-                    };
-                    (low.min(lsb), high.max(msb), bad | nonfinite)
+                crate::simd::on_vector_units(|| {
+                    let (mut low, mut largest) = none;
+                    for &v in chunk {
+                        let bits = to_bits(v);
+                        let (m, e, _) = fields.split(bits);
+                        let lsb = e + exponent_of_power_of_two(m & m.wrapping_neg());
+                        low = low.min(if m == 0 { i64::MAX } else { lsb });
+                        largest = largest.max(bits & fields.magnitude_mask());
+                    }
+                    (low, largest)
                 })
             })
-            .reduce(|| none, |a, b| (a.0.min(b.0), a.1.max(b.1), a.2 | b.2));
+            .reduce(|| none, |a, b| (a.0.min(b.0), a.1.max(b.1)));
+        let (m, e, refused) = fields.split(largest);
         if refused {
             // The first non-finite value, found again in order.
             let (i, &v) = (data.iter().enumerate())
@@ -164,30 +178,39 @@ impl ScaledTensor {
                 .expect("a value that does not decode");
             return Err(not_finite(i, values.shape(), describe(to_bits(v))));
         }
+        let top = if m == 0 {
+            i64::MIN
+        } else {
+            e + i64::from(64 - m.leading_zeros())
+        };
         let e_min = if e_min == i64::MAX { 0 } else { e_min };
         let scale = crate::scalar::rational_from_parts(Integer::one(), e_min);
         // Pass 2: m 2^(e - e_min) per value (decoding again is cheaper than keeping the first
         // pass's results in a buffer as large as the input); as i64 when every one is below
         // 2^63 (top - e_min <= 63 bits).
         if top - e_min <= 63 {
-            let integers: Vec<i64> = data
-                .par_iter()
-                .with_min_len(PARALLEL_GRAIN)
-                .map(|&v| {
-                    let bits = to_bits(v);
-                    let (m, e, _) = fields.split(bits);
-                    // e < e_min when m's trailing zeros reach below e_min: then they are
-                    // shifted out (exactly).
-                    let d = e - e_min;
-                    let magnitude = if d >= 0 {
-                        m << d.min(63)
-                    } else {
-                        m >> (-d).min(63)
-                    } as i64;
-                    let sign = -(((bits >> fields.sign) & 1) as i64); // 0 or -1
-                    (magnitude ^ sign) - sign
-                })
-                .collect();
+            let mut integers = vec![0i64; data.len()];
+            integers
+                .par_chunks_mut(PARALLEL_GRAIN)
+                .zip(data.par_chunks(PARALLEL_GRAIN))
+                .for_each(|(out, chunk)| {
+                    crate::simd::on_vector_units(|| {
+                        for (o, &v) in out.iter_mut().zip(chunk) {
+                            let bits = to_bits(v);
+                            let (m, e, _) = fields.split(bits);
+                            // e < e_min when m's trailing zeros reach below e_min: then
+                            // they are shifted out (exactly).
+                            let d = e - e_min;
+                            let magnitude = if d >= 0 {
+                                m << d.min(63)
+                            } else {
+                                m >> (-d).min(63)
+                            } as i64;
+                            let sign = -(((bits >> fields.sign) & 1) as i64); // 0 or -1
+                            *o = (magnitude ^ sign) - sign;
+                        }
+                    })
+                });
             let integers = ArrayD::from_shape_vec(IxDyn(values.shape()), integers).expect("shape");
             return Ok(ScaledTensor {
                 integers: Integers::Narrow(integers),
@@ -422,12 +445,9 @@ impl ScaledTensor {
     pub fn bits(&self) -> u64 {
         match &self.integers {
             Integers::Dyadic(a) => in_c_order(a).iter().map(|d| d.bits()).max().unwrap_or(0),
-            Integers::Narrow(a) => in_c_order(a)
-                .par_iter()
-                .with_min_len(PARALLEL_GRAIN)
-                .map(|v| u64::from(64 - v.unsigned_abs().leading_zeros()))
-                .max()
-                .unwrap_or(0),
+            Integers::Narrow(a) => {
+                u64::from(64 - Magnitudes::of(&in_c_order(a)).largest.leading_zeros())
+            }
             Integers::Wide(a) => a
                 .iter()
                 .map(|v| u64::from(128 - v.unsigned_abs().leading_zeros()))
@@ -796,7 +816,7 @@ impl ScaledTensor {
                     })
                 })
                 .map(|(m, shift)| Integer::from(m) << shift as usize),
-            Integers::Narrow(a) => a.iter().map(|v| v.unsigned_abs()).max().map(Integer::from),
+            Integers::Narrow(a) => Some(Integer::from(Magnitudes::of(&in_c_order(a)).largest)),
             Integers::Wide(a) => a.iter().map(|v| v.unsigned_abs()).max().map(Integer::from),
             Integers::Big(a) => a.iter().map(|v| v.abs()).max(),
         };
@@ -840,11 +860,20 @@ impl ScaledTensor {
                 .with_min_len(PARALLEL_GRAIN)
                 .map(|d| extremes64(d.mantissa.unsigned_abs(), k + i64::from(d.shift)))
                 .reduce(|| none, join),
-            Integers::Narrow(a) => in_c_order(a)
-                .par_iter()
-                .with_min_len(PARALLEL_GRAIN)
-                .map(|v| extremes64(v.unsigned_abs(), k))
-                .reduce(|| none, join),
+            Integers::Narrow(a) => {
+                let Magnitudes {
+                    largest,
+                    union,
+                    widest,
+                } = Magnitudes::of(&in_c_order(a));
+                if largest == 0 {
+                    none
+                } else {
+                    let low = k + i64::from(union.trailing_zeros());
+                    let top = k + i64::from(64 - largest.leading_zeros()) - 1;
+                    (i64::from(widest), low, top)
+                }
+            }
             Integers::Wide(a) => in_c_order(a)
                 .par_iter()
                 .with_min_len(PARALLEL_GRAIN)
@@ -907,6 +936,45 @@ pub(crate) fn power_of_two_exponent(q: &Rational) -> Option<i64> {
     let is_power = |v: &Integer| v.bits() == v.trailing_zeros().unwrap_or(0) + 1;
     (is_power(n) && is_power(d))
         .then(|| n.trailing_zeros().unwrap_or(0) as i64 - d.trailing_zeros().unwrap_or(0) as i64)
+}
+
+/// What the formats, the bit length and the largest value of machine integers are read from.
+struct Magnitudes {
+    /// The largest |v|.
+    largest: u64,
+    /// Every |v| ORed together (its trailing zeros: the fewest of any non-zero |v|).
+    union: u64,
+    /// The widest odd part of a non-zero |v|: bits(|v|) - tz(|v|), with 1 for 0.
+    widest: u32,
+}
+
+impl Magnitudes {
+    /// One parallel pass over `values`, on the vector units (tz(m) as 63 - lz(m & -m)).
+    fn of(values: &[i64]) -> Magnitudes {
+        let (largest, union, widest) = values
+            .par_chunks(PARALLEL_GRAIN)
+            .map(|chunk| {
+                crate::simd::on_vector_units(|| {
+                    let (mut largest, mut union, mut widest) = (0u64, 0u64, 0u64);
+                    for &v in chunk {
+                        let m = v.unsigned_abs();
+                        largest = largest.max(m);
+                        union |= m;
+                        let lowest = m & m.wrapping_neg();
+                        let width =
+                            1 + u64::from(lowest.leading_zeros()) - u64::from(m.leading_zeros());
+                        widest = widest.max(width);
+                    }
+                    (largest, union, widest)
+                })
+            })
+            .reduce(|| (0, 0, 0), |a, b| (a.0.max(b.0), a.1 | b.1, a.2.max(b.2)));
+        Magnitudes {
+            largest,
+            union,
+            widest: widest as u32,
+        }
+    }
 }
 
 /// The fewest elements a thread takes in the parallel elementwise passes.
@@ -1051,6 +1119,44 @@ mod tests {
             let expected = crate::oracle::filter::formats_met(&[&tensor.to_rationals()], &formats);
             assert_eq!(tensor.formats_met(&formats), Some(expected), "{v}");
         }
+    }
+
+    /// The exponent of every power of two a significand's lowest bit can be (2^0..2^52, the
+    /// last one the float trick's edge), below 0 for 0; and the trick without its doubling
+    /// (2^52 as the magic, whose exponent's last bit is set) fails at 2^52.
+    #[test]
+    fn powers_of_two_read_their_exponents() {
+        for k in 0..=52 {
+            assert_eq!(exponent_of_power_of_two(1 << k), i64::from(k), "2^{k}");
+        }
+        assert!(exponent_of_power_of_two(0) < 0);
+        let undoubled = |p: u64| {
+            const TWO_POW_52: f64 = 4_503_599_627_370_496.0;
+            let exact = f64::from_bits(TWO_POW_52.to_bits() | p) - TWO_POW_52;
+            (exact.to_bits() >> 52) as i64 - 1023
+        };
+        assert_eq!(undoubled(1 << 51), 51);
+        assert_ne!(undoubled(1 << 52), 52);
+    }
+
+    /// The largest magnitude, the trailing zeros of their union and the widest odd part, with
+    /// i64::MIN (2^63, one bit) and zeros among them.
+    #[test]
+    fn magnitudes_of_machine_integers() {
+        let values: Vec<i64> = (0..40_000)
+            .map(|i| match i {
+                7 => i64::MIN,
+                20_000 => -((1 << 40) + 1) * 8,
+                _ if i % 3 == 0 => 0,
+                _ => (i % 512) * 16,
+            })
+            .collect();
+        let m = Magnitudes::of(&values);
+        assert_eq!(m.largest, 1 << 63);
+        assert_eq!(m.union.trailing_zeros(), 3);
+        assert_eq!(m.widest, 41);
+        let zeros = Magnitudes::of(&[0, 0]);
+        assert_eq!((zeros.largest, zeros.union), (0, 0));
     }
 
     #[test]

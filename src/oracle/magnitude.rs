@@ -330,14 +330,18 @@ fn enclose_in<T: EnclosureScalar>(
             .map(|(i, chunk)| {
                 let mut images = vec![0.0; chunk.len()];
                 t.to_f64_approx_into(i * CHUNK, &mut images);
-                let (mut largest, mut exact) = (0.0f64, true);
-                for (o, v) in chunk.iter_mut().zip(&images) {
-                    let a = v.abs();
-                    *o = <T as FloatScalar>::from_f64(a);
-                    exact &= o.to_f64() == a;
-                    largest = largest.max(a);
-                }
-                (largest, exact)
+                // The largest |v| by its encoding (non-negative floats order as their bits do),
+                // an integer maximum the vector units reduce.
+                crate::simd::on_vector_units(|| {
+                    let (mut largest, mut exact) = (0u64, true);
+                    for (o, v) in chunk.iter_mut().zip(&images) {
+                        let a = v.abs();
+                        *o = <T as FloatScalar>::from_f64(a);
+                        exact &= o.to_f64() == a;
+                        largest = largest.max(a.to_bits());
+                    }
+                    (f64::from_bits(largest), exact)
+                })
             })
             .reduce(|| (0.0, true), |a, b| (a.0.max(b.0), a.1 && b.1));
         let array = ArrayD::from_shape_vec(t.shape(), values).expect("the tensor's shape");

@@ -374,12 +374,48 @@ fn check_by<T: Copy + Into<f64> + Sync>(
                 });
         let mut block = lean::Block::new();
         let chunk_values = &values[range.clone()];
+        // The elements before this position were recorded with their block.
+        let mut recorded = 0;
         for (i, ((flat, &c), &y_f)) in range.clone().zip(chunk_values).zip(&exact_f64).enumerate() {
             let j = i % lean::BLOCK;
             if let (Some(lean), 0) = (&lean, j) {
                 let end = (i + lean::BLOCK).min(range.len());
                 let y = &exact_f64[i..end];
                 block.settle(lean, flat, &chunk_values[i..end], y, &magnitude_f64);
+                // A block the claimed contract settles whole, while no other contract is
+                // open, is recorded at once.
+                let n = end - i;
+                if !others_open
+                    && block.settled[..n].iter().all(|&s| s)
+                    && report.record_passed(
+                        &block.ratio[..n],
+                        &block.score[..n],
+                        &block.ulps[..n],
+                        level,
+                        |j| {
+                            let c: f64 = chunk_values[i + j].into();
+                            ElementReport {
+                                index: crate::index::unravel(flat + j, shape),
+                                candidate: c,
+                                exact: y[j],
+                                error: (c - y[j]).abs(),
+                                bound: block.bound[j],
+                                ratio: block.ratio[j],
+                                score: block.score[j],
+                                ulps: Some(block.ulps[j]),
+                                reason: None,
+                            }
+                        },
+                    )
+                {
+                    if options.keep_ratios {
+                        ratios.extend_from_slice(&block.ratio[..n]);
+                    }
+                    recorded = end;
+                }
+            }
+            if i < recorded {
+                continue;
             }
             let c: f64 = c.into();
             if lean.is_some() && !others_open && block.settled[j] {

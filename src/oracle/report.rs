@@ -138,6 +138,57 @@ impl Report {
         }
     }
 
+    /// [`Report::record`] of a run of elements that pass, each with its ratio, score and ulp
+    /// distance (`describe(j)` the report of the j-th), in passes over the slices that the
+    /// vector units run: the same report as recording them one by one (the first element of
+    /// the largest ratio becomes the worst when it is worse). Records nothing and returns
+    /// false when a ratio or a score is NaN or negative (left to `record`).
+    pub(super) fn record_passed(
+        &mut self,
+        ratio: &[f64],
+        score: &[f64],
+        ulps: &[u64],
+        level: f64,
+        describe: impl Fn(usize) -> ElementReport,
+    ) -> bool {
+        // Non-negative floats (infinity included) order as their encodings; a NaN or a
+        // negative value encodes above infinity.
+        let (largest_ratio, largest_score, suspicious, exact, largest_ulps) =
+            crate::simd::on_vector_units(|| {
+                let (mut r, mut s, mut above, mut zero, mut u) = (0u64, 0u64, 0usize, 0usize, 0u64);
+                for ((&ratio, &score), &ulps) in ratio.iter().zip(score).zip(ulps) {
+                    r = r.max(ratio.to_bits());
+                    s = s.max(score.to_bits());
+                    above += usize::from(score > level);
+                    zero += usize::from(ulps == 0);
+                    u = u.max(ulps);
+                }
+                (r, s, above, zero, u)
+            });
+        let infinity = f64::INFINITY.to_bits();
+        if largest_ratio > infinity || largest_score > infinity {
+            return false;
+        }
+        let largest_ratio = f64::from_bits(largest_ratio);
+        let worse = match &self.worst {
+            None => true,
+            Some(w) => largest_ratio > w.ratio,
+        };
+        if worse && largest_ratio > 0.0 {
+            let first = ratio.iter().position(|&r| r == largest_ratio);
+            self.worst = Some(describe(first.expect("the largest is one of them")));
+        }
+        self.suspicious += suspicious;
+        // As `record` keeps a NaN maximum.
+        let largest_score = f64::from_bits(largest_score);
+        if largest_score > self.max_score {
+            self.max_score = largest_score;
+        }
+        self.correctly_rounded += exact;
+        self.max_ulps = self.max_ulps.max(largest_ulps);
+        true
+    }
+
     /// Adds the report of the elements that follow this one's in C order (as if `record` had
     /// gone on through them): counts add, the first `listed` failures and the first worst
     /// element keep their order.
@@ -276,5 +327,94 @@ impl Report {
             "tightest": self.tightest.map(Precision::name),
             "contracts_met": self.contracts_met.iter().map(|p| p.name()).collect::<Vec<_>>(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oracle::{Accumulation, Cut, Reduction};
+
+    fn empty() -> Report {
+        let reduction =
+            Reduction::products(9, crate::scalar::Rational::from_integer(1.into()), false);
+        let contract = Contract::new(
+            Precision::Fp32,
+            &reduction,
+            true,
+            Cut::Nearest,
+            Accumulation::Ieee,
+        );
+        Report::new(contract, 0, 6.0)
+    }
+
+    fn element(j: usize, ratio: f64) -> ElementReport {
+        ElementReport {
+            index: vec![j],
+            candidate: j as f64,
+            exact: 0.0,
+            error: 0.0,
+            bound: 1.0,
+            ratio,
+            score: 0.0,
+            ulps: None,
+            reason: None,
+        }
+    }
+
+    /// A run recorded at once gives the report of recording it element by element: ties of
+    /// the largest ratio (the first one is the worst), zeros, infinite ratios and scores, a
+    /// NaN largest score kept from before, a worst from before that stays or is beaten. A run
+    /// with a NaN or a negative ratio or score is refused, as it must be.
+    #[test]
+    fn a_run_recorded_at_once_is_recorded_as_one_by_one() {
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            state >> 33
+        };
+        for case in 0..400 {
+            let n = 1 + (next() % 300) as usize;
+            let pick = |r: u64| match r % 10 {
+                0 => 0.0,
+                1 => 0.5,
+                2 if case % 7 == 0 => f64::INFINITY,
+                _ => (r % 1000) as f64 / 1000.0,
+            };
+            let ratio: Vec<f64> = (0..n).map(|_| pick(next())).collect();
+            let score: Vec<f64> = (0..n).map(|_| pick(next()) * 20.0).collect();
+            let ulps: Vec<u64> = (0..n).map(|_| next() % 4).collect();
+            let (mut one, mut all) = (empty(), empty());
+            for r in [&mut one, &mut all] {
+                match case % 4 {
+                    0 => r.max_score = f64::NAN,
+                    1 => r.worst = Some(element(usize::MAX, 0.6)),
+                    _ => {}
+                }
+            }
+            for j in 0..n {
+                one.record(
+                    true,
+                    ratio[j],
+                    score[j] > 10.0,
+                    score[j],
+                    Some(ulps[j]),
+                    &|| element(j, ratio[j]),
+                    3,
+                );
+            }
+            assert!(all.record_passed(&ratio, &score, &ulps, 10.0, |j| element(j, ratio[j])));
+            assert_eq!(format!("{all:?}"), format!("{one:?}"), "case {case}");
+        }
+        for bad in [f64::NAN, -1.0] {
+            let mut report = empty();
+            assert!(
+                !report.record_passed(&[0.5, bad], &[1.0, 1.0], &[0, 0], 10.0, |j| element(j, 0.0))
+            );
+            assert!(
+                !report.record_passed(&[0.5, 0.5], &[1.0, bad], &[0, 0], 10.0, |j| element(j, 0.0))
+            );
+            assert_eq!(format!("{report:?}"), format!("{:?}", empty()));
+        }
     }
 }
