@@ -152,24 +152,30 @@ impl ScaledTensor {
         // a branch per value cost more than the decoding): the lowest set bit's exponent
         // e + tz(m) over the non-zero values, and the largest magnitude's encoding (floats
         // order as their encodings without the sign; NaN and infinity above every finite
-        // value). In parallel (the current rayon pool).
+        // value). In parallel (the current rayon pool) where that pays ([`worth_a_pool`]).
         let none = (i64::MAX, 0u64);
-        let (e_min, largest) = data
-            .par_chunks(PARALLEL_GRAIN)
-            .map(|chunk| {
-                crate::simd::on_vector_units(|| {
-                    let (mut low, mut largest) = none;
-                    for &v in chunk {
-                        let bits = to_bits(v);
-                        let (m, e, _) = fields.split(bits);
-                        let lsb = e + exponent_of_power_of_two(m & m.wrapping_neg());
-                        low = low.min(if m == 0 { i64::MAX } else { lsb });
-                        largest = largest.max(bits & fields.magnitude_mask());
-                    }
-                    (low, largest)
-                })
+        let extremes = |chunk: &[T]| {
+            crate::simd::on_vector_units(|| {
+                let (mut low, mut largest) = none;
+                for &v in chunk {
+                    let bits = to_bits(v);
+                    let (m, e, _) = fields.split(bits);
+                    let lsb = e + exponent_of_power_of_two(m & m.wrapping_neg());
+                    low = low.min(if m == 0 { i64::MAX } else { lsb });
+                    largest = largest.max(bits & fields.magnitude_mask());
+                }
+                (low, largest)
             })
-            .reduce(|| none, |a, b| (a.0.min(b.0), a.1.max(b.1)));
+        };
+        let join = |a: (i64, u64), b: (i64, u64)| (a.0.min(b.0), a.1.max(b.1));
+        let parallel = worth_a_pool(data.len());
+        let (e_min, largest) = if parallel {
+            data.par_chunks(PARALLEL_GRAIN)
+                .map(extremes)
+                .reduce(|| none, join)
+        } else {
+            data.chunks(PARALLEL_GRAIN).map(extremes).fold(none, join)
+        };
         let (m, e, refused) = fields.split(largest);
         if refused {
             // The first non-finite value, found again in order.
@@ -190,27 +196,34 @@ impl ScaledTensor {
         // 2^63 (top - e_min <= 63 bits).
         if top - e_min <= 63 {
             let mut integers = vec![0i64; data.len()];
-            integers
-                .par_chunks_mut(PARALLEL_GRAIN)
-                .zip(data.par_chunks(PARALLEL_GRAIN))
-                .for_each(|(out, chunk)| {
-                    crate::simd::on_vector_units(|| {
-                        for (o, &v) in out.iter_mut().zip(chunk) {
-                            let bits = to_bits(v);
-                            let (m, e, _) = fields.split(bits);
-                            // e < e_min when m's trailing zeros reach below e_min: then
-                            // they are shifted out (exactly).
-                            let d = e - e_min;
-                            let magnitude = if d >= 0 {
-                                m << d.min(63)
-                            } else {
-                                m >> (-d).min(63)
-                            } as i64;
-                            let sign = -(((bits >> fields.sign) & 1) as i64); // 0 or -1
-                            *o = (magnitude ^ sign) - sign;
-                        }
-                    })
-                });
+            let scale_chunk = |(out, chunk): (&mut [i64], &[T])| {
+                crate::simd::on_vector_units(|| {
+                    for (o, &v) in out.iter_mut().zip(chunk) {
+                        let bits = to_bits(v);
+                        let (m, e, _) = fields.split(bits);
+                        // e < e_min when m's trailing zeros reach below e_min: then they
+                        // are shifted out (exactly).
+                        let d = e - e_min;
+                        let magnitude = if d >= 0 {
+                            m << d.min(63)
+                        } else {
+                            m >> (-d).min(63)
+                        } as i64;
+                        let sign = -(((bits >> fields.sign) & 1) as i64); // 0 or -1
+                        *o = (magnitude ^ sign) - sign;
+                    }
+                })
+            };
+            if parallel {
+                integers
+                    .par_chunks_mut(PARALLEL_GRAIN)
+                    .zip(data.par_chunks(PARALLEL_GRAIN))
+                    .for_each(scale_chunk);
+            } else {
+                (integers.chunks_mut(PARALLEL_GRAIN))
+                    .zip(data.chunks(PARALLEL_GRAIN))
+                    .for_each(scale_chunk);
+            }
             let integers = ArrayD::from_shape_vec(IxDyn(values.shape()), integers).expect("shape");
             return Ok(ScaledTensor {
                 integers: Integers::Narrow(integers),
@@ -949,26 +962,36 @@ struct Magnitudes {
 }
 
 impl Magnitudes {
-    /// One parallel pass over `values`, on the vector units (tz(m) as 63 - lz(m & -m)).
+    /// One pass over `values` on the vector units (tz(m) as 63 - lz(m & -m)), in parallel
+    /// where that pays ([`worth_a_pool`]).
     fn of(values: &[i64]) -> Magnitudes {
-        let (largest, union, widest) = values
-            .par_chunks(PARALLEL_GRAIN)
-            .map(|chunk| {
-                crate::simd::on_vector_units(|| {
-                    let (mut largest, mut union, mut widest) = (0u64, 0u64, 0u64);
-                    for &v in chunk {
-                        let m = v.unsigned_abs();
-                        largest = largest.max(m);
-                        union |= m;
-                        let lowest = m & m.wrapping_neg();
-                        let width =
-                            1 + u64::from(lowest.leading_zeros()) - u64::from(m.leading_zeros());
-                        widest = widest.max(width);
-                    }
-                    (largest, union, widest)
-                })
+        let chunk = |chunk: &[i64]| {
+            crate::simd::on_vector_units(|| {
+                let (mut largest, mut union, mut widest) = (0u64, 0u64, 0u64);
+                for &v in chunk {
+                    let m = v.unsigned_abs();
+                    largest = largest.max(m);
+                    union |= m;
+                    let lowest = m & m.wrapping_neg();
+                    let width =
+                        1 + u64::from(lowest.leading_zeros()) - u64::from(m.leading_zeros());
+                    widest = widest.max(width);
+                }
+                (largest, union, widest)
             })
-            .reduce(|| (0, 0, 0), |a, b| (a.0.max(b.0), a.1 | b.1, a.2.max(b.2)));
+        };
+        let join = |a: (u64, u64, u64), b: (u64, u64, u64)| (a.0.max(b.0), a.1 | b.1, a.2.max(b.2));
+        let (largest, union, widest) = if worth_a_pool(values.len()) {
+            values
+                .par_chunks(PARALLEL_GRAIN)
+                .map(chunk)
+                .reduce(|| (0, 0, 0), join)
+        } else {
+            values
+                .chunks(PARALLEL_GRAIN)
+                .map(chunk)
+                .fold((0, 0, 0), join)
+        };
         Magnitudes {
             largest,
             union,
@@ -976,6 +999,19 @@ impl Magnitudes {
         }
     }
 }
+
+/// Whether an elementwise pass over `len` values is worth handing to the rayon pool: always
+/// from one of its threads (the others steal what they can), and from a thread outside it
+/// only above [`OUTSIDE_A_POOL`] values. A thread outside the pool pays for the hand-over
+/// and for being woken when the pool is done (70-100 us on this project's virtual machines),
+/// more than a second thread saves on a pass of a few hundred microseconds.
+fn worth_a_pool(len: usize) -> bool {
+    rayon::current_thread_index().is_some() || len > OUTSIDE_A_POOL
+}
+
+/// The most values a thread outside a rayon pool converts by itself: 2^18 float32 values
+/// take about 0.3 ms per pass of [`ScaledTensor::from_le_bytes`] on one core.
+const OUTSIDE_A_POOL: usize = 1 << 18;
 
 /// The fewest elements a thread takes in the parallel elementwise passes.
 const PARALLEL_GRAIN: usize = 1 << 14;
@@ -1140,7 +1176,7 @@ mod tests {
     }
 
     /// The largest magnitude, the trailing zeros of their union and the widest odd part, with
-    /// i64::MIN (2^63, one bit) and zeros among them.
+    /// i64::MIN (2^63, one bit) and zeros among them, by one thread and in a pool.
     #[test]
     fn magnitudes_of_machine_integers() {
         let values: Vec<i64> = (0..40_000)
@@ -1151,12 +1187,71 @@ mod tests {
                 _ => (i % 512) * 16,
             })
             .collect();
-        let m = Magnitudes::of(&values);
-        assert_eq!(m.largest, 1 << 63);
-        assert_eq!(m.union.trailing_zeros(), 3);
-        assert_eq!(m.widest, 41);
+        let pool = crate::parallel::thread_pool(2).expect("a pool");
+        for m in [
+            Magnitudes::of(&values),
+            pool.install(|| Magnitudes::of(&values)),
+        ] {
+            assert_eq!(m.largest, 1 << 63);
+            assert_eq!(m.union.trailing_zeros(), 3);
+            assert_eq!(m.widest, 41);
+        }
         let zeros = Magnitudes::of(&[0, 0]);
         assert_eq!((zeros.largest, zeros.union), (0, 0));
+    }
+
+    /// The conversion by one thread outside a pool and in parallel inside one give the same
+    /// tensor (narrow and dyadic integers, subnormals, zeros, both signs), and a non-finite
+    /// value is refused at the same index by both.
+    #[test]
+    fn floats_scale_alike_alone_and_in_a_pool() {
+        let mut state = 11u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 32
+        };
+        let pool = crate::parallel::thread_pool(2).expect("a pool");
+        for spread in [8u64, 60, 250] {
+            let values: Vec<f32> = (0..(3 * PARALLEL_GRAIN + 5))
+                .map(|i| {
+                    let bits =
+                        (next() as u32 & 0x807f_ffff) | (((next() % spread) as u32 + 1) << 23);
+                    if i % 97 == 0 {
+                        0.0
+                    } else {
+                        f32::from_bits(bits)
+                    }
+                })
+                .collect();
+            let values = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[values.len()]), values)
+                .expect("a vector");
+            assert!(!worth_a_pool(values.len()));
+            let alone = ScaledTensor::from_f32(values.view()).expect("finite");
+            let pooled = pool.install(|| {
+                assert!(worth_a_pool(values.len()));
+                ScaledTensor::from_f32(values.view()).expect("finite")
+            });
+            assert_eq!(alone, pooled, "spread {spread}");
+            assert_eq!(
+                matches!(alone.integers, Integers::Narrow(_)),
+                spread < 30,
+                "spread {spread}"
+            );
+            let mut bad = values.clone();
+            bad[2 * PARALLEL_GRAIN + 1] = f32::NAN;
+            let error = |r: Result<ScaledTensor, ExactError>| r.expect_err("NaN").to_string();
+            let alone = error(ScaledTensor::from_f32(bad.view()));
+            assert_eq!(
+                alone,
+                error(pool.install(|| ScaledTensor::from_f32(bad.view())))
+            );
+            assert!(
+                alone.contains(&(2 * PARALLEL_GRAIN + 1).to_string()),
+                "{alone}"
+            );
+        }
     }
 
     #[test]
