@@ -152,7 +152,7 @@ impl ScaledTensor {
         // a branch per value cost more than the decoding): the lowest set bit's exponent
         // e + tz(m) over the non-zero values, and the largest magnitude's encoding (floats
         // order as their encodings without the sign; NaN and infinity above every finite
-        // value). In parallel (the current rayon pool) where that pays ([`worth_a_pool`]).
+        // value). In parallel (the current rayon pool) where that pays ([`crate::parallel::worth_a_pool`]).
         let none = (i64::MAX, 0u64);
         let extremes = |chunk: &[T]| {
             crate::simd::on_vector_units(|| {
@@ -168,7 +168,7 @@ impl ScaledTensor {
             })
         };
         let join = |a: (i64, u64), b: (i64, u64)| (a.0.min(b.0), a.1.max(b.1));
-        let parallel = worth_a_pool(data.len());
+        let parallel = crate::parallel::worth_a_pool(data.len());
         let (e_min, largest) = if parallel {
             data.par_chunks(PARALLEL_GRAIN)
                 .map(extremes)
@@ -963,7 +963,7 @@ struct Magnitudes {
 
 impl Magnitudes {
     /// One pass over `values` on the vector units (tz(m) as 63 - lz(m & -m)), in parallel
-    /// where that pays ([`worth_a_pool`]).
+    /// where that pays ([`crate::parallel::worth_a_pool`]).
     fn of(values: &[i64]) -> Magnitudes {
         let chunk = |chunk: &[i64]| {
             crate::simd::on_vector_units(|| {
@@ -981,7 +981,7 @@ impl Magnitudes {
             })
         };
         let join = |a: (u64, u64, u64), b: (u64, u64, u64)| (a.0.max(b.0), a.1 | b.1, a.2.max(b.2));
-        let (largest, union, widest) = if worth_a_pool(values.len()) {
+        let (largest, union, widest) = if crate::parallel::worth_a_pool(values.len()) {
             values
                 .par_chunks(PARALLEL_GRAIN)
                 .map(chunk)
@@ -999,19 +999,6 @@ impl Magnitudes {
         }
     }
 }
-
-/// Whether an elementwise pass over `len` values is worth handing to the rayon pool: always
-/// from one of its threads (the others steal what they can), and from a thread outside it
-/// only above [`OUTSIDE_A_POOL`] values. A thread outside the pool pays for the hand-over
-/// and for being woken when the pool is done (70-100 us on this project's virtual machines),
-/// more than a second thread saves on a pass of a few hundred microseconds.
-fn worth_a_pool(len: usize) -> bool {
-    rayon::current_thread_index().is_some() || len > OUTSIDE_A_POOL
-}
-
-/// The most values a thread outside a rayon pool converts by itself: 2^18 float32 values
-/// take about 0.3 ms per pass of [`ScaledTensor::from_le_bytes`] on one core.
-const OUTSIDE_A_POOL: usize = 1 << 18;
 
 /// The fewest elements a thread takes in the parallel elementwise passes.
 const PARALLEL_GRAIN: usize = 1 << 14;
@@ -1227,10 +1214,10 @@ mod tests {
                 .collect();
             let values = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[values.len()]), values)
                 .expect("a vector");
-            assert!(!worth_a_pool(values.len()));
+            assert!(!crate::parallel::worth_a_pool(values.len()));
             let alone = ScaledTensor::from_f32(values.view()).expect("finite");
             let pooled = pool.install(|| {
-                assert!(worth_a_pool(values.len()));
+                assert!(crate::parallel::worth_a_pool(values.len()));
                 ScaledTensor::from_f32(values.view()).expect("finite")
             });
             assert_eq!(alone, pooled, "spread {spread}");
