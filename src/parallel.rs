@@ -51,7 +51,24 @@ pub(crate) fn worth_a_pool(len: usize) -> bool {
 
 /// The most values a thread outside a rayon pool converts by itself: 2^18 float32 values
 /// take about 0.3 ms per pass of `ScaledTensor::from_le_bytes` on one core.
-pub(crate) const OUTSIDE_A_POOL: usize = 1 << 18;
+const OUTSIDE_A_POOL: usize = 1 << 18;
+
+/// `map` of every `grain`-sized chunk of `data`, joined in order from `identity`: in parallel
+/// on the current rayon pool where that pays ([`worth_a_pool`]), else on the calling thread.
+pub(crate) fn fold_chunks<T: Sync, R: Send + Sync + Copy>(
+    data: &[T],
+    grain: usize,
+    identity: R,
+    map: impl Fn(&[T]) -> R + Sync + Send,
+    join: impl Fn(R, R) -> R + Sync + Send,
+) -> R {
+    use rayon::prelude::*;
+    if worth_a_pool(data.len()) {
+        data.par_chunks(grain).map(map).reduce(|| identity, join)
+    } else {
+        data.chunks(grain).map(map).fold(identity, join)
+    }
+}
 
 /// The pool a thread joined ([`join_pool`]).
 static JOINED: std::sync::OnceLock<&'static rayon::ThreadPool> = std::sync::OnceLock::new();

@@ -168,14 +168,8 @@ impl ScaledTensor {
             })
         };
         let join = |a: (i64, u64), b: (i64, u64)| (a.0.min(b.0), a.1.max(b.1));
-        let parallel = crate::parallel::worth_a_pool(data.len());
-        let (e_min, largest) = if parallel {
-            data.par_chunks(PARALLEL_GRAIN)
-                .map(extremes)
-                .reduce(|| none, join)
-        } else {
-            data.chunks(PARALLEL_GRAIN).map(extremes).fold(none, join)
-        };
+        let (e_min, largest) =
+            crate::parallel::fold_chunks(&data, PARALLEL_GRAIN, none, extremes, join);
         let (m, e, refused) = fields.split(largest);
         if refused {
             // The first non-finite value, found again in order.
@@ -214,7 +208,7 @@ impl ScaledTensor {
                     }
                 })
             };
-            if parallel {
+            if crate::parallel::worth_a_pool(data.len()) {
                 integers
                     .par_chunks_mut(PARALLEL_GRAIN)
                     .zip(data.par_chunks(PARALLEL_GRAIN))
@@ -981,17 +975,8 @@ impl Magnitudes {
             })
         };
         let join = |a: (u64, u64, u64), b: (u64, u64, u64)| (a.0.max(b.0), a.1 | b.1, a.2.max(b.2));
-        let (largest, union, widest) = if crate::parallel::worth_a_pool(values.len()) {
-            values
-                .par_chunks(PARALLEL_GRAIN)
-                .map(chunk)
-                .reduce(|| (0, 0, 0), join)
-        } else {
-            values
-                .chunks(PARALLEL_GRAIN)
-                .map(chunk)
-                .fold((0, 0, 0), join)
-        };
+        let (largest, union, widest) =
+            crate::parallel::fold_chunks(values, PARALLEL_GRAIN, (0, 0, 0), chunk, join);
         Magnitudes {
             largest,
             union,
@@ -1192,13 +1177,8 @@ mod tests {
     /// value is refused at the same index by both.
     #[test]
     fn floats_scale_alike_alone_and_in_a_pool() {
-        let mut state = 11u64;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            state >> 32
-        };
+        let mut rng = crate::oracle::legal::Rng::new(11);
+        let mut next = move || rng.next_u64() >> 32;
         let pool = crate::parallel::thread_pool(2).expect("a pool");
         for spread in [8u64, 60, 250] {
             let values: Vec<f32> = (0..(3 * PARALLEL_GRAIN + 5))

@@ -368,11 +368,8 @@ mod tests {
     /// with a NaN or a negative ratio or score is refused, as it must be.
     #[test]
     fn a_run_recorded_at_once_is_recorded_as_one_by_one() {
-        let mut state = 7u64;
-        let mut next = move || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-            state >> 33
-        };
+        let mut rng = crate::oracle::legal::Rng::new(7);
+        let mut next = move || rng.next_u64() >> 33;
         for case in 0..400 {
             let n = 1 + (next() % 300) as usize;
             let pick = |r: u64| match r % 10 {

@@ -302,20 +302,23 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     };
     let bias = get_path(m, "bias");
     let candidate = oracle.candidate.clone().expect("required");
-    if !concurrent_reads() {
-        let (reference, note) = layer_reference(m, &oracle, &input, &weight, bias.as_deref())?;
-        return judge_one(&candidate, &note, &reference, &oracle);
-    }
-    // The candidate is read on a thread of its own while the reference is computed (reading
-    // the operands leaves a core idle); the reference's errors still come first.
+    // Where the command may use more than one thread, the candidate is read on a thread of its
+    // own while the reference is computed (reading the operands leaves a core idle); the
+    // reference's errors come first either way.
     std::thread::scope(|scope| {
-        let read = scope.spawn(|| read_candidate("--candidate", &candidate));
+        let early =
+            concurrent_reads().then(|| scope.spawn(|| read_candidate("--candidate", &candidate)));
         let reference = layer_reference(m, &oracle, &input, &weight, bias.as_deref());
-        let read = read
-            .join()
-            .unwrap_or_else(|_| Err("--candidate: the reading thread failed".into()));
+        let early = early.map(|read| {
+            read.join()
+                .unwrap_or_else(|_| Err("--candidate: the reading thread failed".into()))
+        });
         let (reference, note) = reference?;
-        judge_read(&candidate, &read?, &note, &reference, &oracle)
+        let values = match early {
+            Some(values) => values?,
+            None => read_candidate("--candidate", &candidate)?,
+        };
+        judge_read(&candidate, &values, &note, &reference, &oracle)
     })
 }
 
