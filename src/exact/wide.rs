@@ -15,11 +15,15 @@
 //! ```
 //!
 //! with sum X the column sums of the gathered offset input (a padding zero is gathered as
-//! X = 2^bx), sum W the row sums of the offset weight and n the reduction length.
+//! X = 2^bx), sum W the row sums of the offset weight and n the reduction length. A column
+//! of the gathered input holds, per tap, one input position's values over the group's
+//! channels, so sum X = sum over taps of C(source), with C(s) the offset input summed over
+//! the group's channels at position s (in_channels/groups 2^bx where the tap reads padding).
 //!
 //! Cost: two 64-bit multiply-adds per product (the f64 limb plans need four for the 44- and
-//! 42-bit integers of float32 data at 576 terms), plus O(n) additions per output position for
-//! the column sums.
+//! 42-bit integers of float32 data at 576 terms), plus one addition per input value for the
+//! channel sums and one per tap and output position for the column sums; memory for the
+//! channel sums, 16 bytes per (batch element, group, input position).
 
 use super::engine::{gather, Budget, GatherProblem, Operands};
 use super::scaled::{Integers, ScaledTensor};
@@ -389,6 +393,7 @@ fn run_with<T: Copy + Default + Send + Sync>(
                 .map(move |t0| (b, g, t0, (t0 + width).min(p.map.positions)))
         })
         .collect();
+    let sums = channel_sums(p, &x, ox as u64, pool);
     let outputs: usize = p.output_shape.iter().product();
     let mut values = vec![T::default(); outputs];
     let shared = SharedOutput::new(&mut values);
@@ -414,7 +419,16 @@ fn run_with<T: Copy + Default + Send + Sync>(
                 let (lo, hi) = (&mut lo[..rows * ldc], &mut hi[..rows * ldc]);
                 lo.fill(0);
                 hi.fill(0);
-                column_sums[..ldc].fill(0);
+                // sum X per column: over the taps, the channel sums at the tap's source (the
+                // padding's offset zero 2^bx in each of the group's channels elsewhere).
+                let sums = &sums[(batch * p.groups + g) * p.spatial..][..p.spatial];
+                let padding = in_per_group as u128 * ox as u128;
+                column_sums[..cols].fill(0);
+                for sources in map.chunks(cols) {
+                    for (total, &s) in column_sums[..cols].iter_mut().zip(sources) {
+                        *total += sums.get(s as usize).map_or(padding, |&v| v) as i128;
+                    }
+                }
                 for (index, &(k0, k1)) in chunks.iter().enumerate() {
                     let d = k1 - k0;
                     let b = &mut b[..panels * d * nr];
@@ -439,21 +453,6 @@ fn run_with<T: Copy + Default + Send + Sync>(
                         }
                         Input::Offset(x) => {
                             gather(b, &x[at..], |v| v, zero, &map, p, channels, chunk, cols, nr);
-                        }
-                    }
-                    // Column sums, in u64 over at most CHUNK terms below 2^52 at a time.
-                    for (panel, block) in b.chunks(d * nr).enumerate() {
-                        for part in block.chunks(CHUNK * nr) {
-                            let mut sums = [0u64; 32];
-                            for row in part.chunks(nr) {
-                                for (s, &v) in sums.iter_mut().zip(row) {
-                                    *s += v;
-                                }
-                            }
-                            let totals = column_sums[panel * nr..][..nr].iter_mut();
-                            for (total, &s) in totals.zip(&sums) {
-                                *total += i128::from(s);
-                            }
                         }
                     }
                     multiply(
@@ -503,6 +502,51 @@ fn run_with<T: Copy + Default + Send + Sync>(
         )
     });
     values
+}
+
+/// Per batch element and group, the offset input X = x + 2^bx summed over the group's
+/// channels at each input position, in C order (batch, group, position): the column of the
+/// gathered input for output position c sums, over the taps, the channel sums at the tap's
+/// source, so that sum X per column costs `taps` additions instead of `depth`. Each sum is at
+/// most in_channels 2^52 < 2^128.
+fn channel_sums(
+    p: &GatherProblem<'_>,
+    x: &Input<'_>,
+    zero: u64,
+    pool: &rayon::ThreadPool,
+) -> Vec<u128> {
+    const BLOCK: usize = 4096;
+    let in_per_group = p.in_channels / p.groups;
+    let mut sums = vec![0u128; p.batch * p.groups * p.spatial];
+    pool.install(|| {
+        sums.par_chunks_mut(p.spatial.max(1))
+            .enumerate()
+            .for_each(|(at, sums)| {
+                let (batch, g) = (at / p.groups, at % p.groups);
+                sums.par_chunks_mut(BLOCK)
+                    .enumerate()
+                    .for_each(|(block, sums)| {
+                        let (first, len) = (block * BLOCK, sums.len());
+                        for ch in 0..in_per_group {
+                            let at =
+                                (batch * p.in_channels + g * in_per_group + ch) * p.spatial + first;
+                            match x {
+                                Input::Narrow(x) => {
+                                    for (s, &v) in sums.iter_mut().zip(&x[at..at + len]) {
+                                        *s += u128::from(v.wrapping_add(zero as i64) as u64);
+                                    }
+                                }
+                                Input::Offset(x) => {
+                                    for (s, &v) in sums.iter_mut().zip(&x[at..at + len]) {
+                                        *s += u128::from(v);
+                                    }
+                                }
+                            }
+                        }
+                    });
+            });
+    });
+    sums
 }
 
 /// lo, hi (m x n, row stride ldc) += the low and high sums of A B over `depth`, A packed by
