@@ -515,7 +515,7 @@ fn channel_sums(
     zero: u64,
     pool: &rayon::ThreadPool,
 ) -> Vec<u128> {
-    const BLOCK: usize = 4096;
+    const BLOCK: usize = 1024;
     let in_per_group = p.in_channels / p.groups;
     let mut sums = vec![0u128; p.batch * p.groups * p.spatial];
     pool.install(|| {
