@@ -232,6 +232,12 @@ fn offset(tensor: &ScaledTensor, bits: u64) -> Vec<u64> {
         .expect("fits() bounds the integers below 2^51")
 }
 
+/// The offset integer v + 2^bx of an input integer |v| < 2^bx, given `zero` = 2^bx (the
+/// padding's offset value): in [1, 2^(bx + 1)).
+fn offset_narrow(v: i64, zero: u64) -> u64 {
+    (v + zero as i64) as u64
+}
+
 /// The input as the gather reads it: i64 integers offset as they are gathered (no copy of the
 /// input), or offset integers made beforehand from another storage.
 enum Input<'a> {
@@ -394,6 +400,8 @@ fn run_with<T: Copy + Default + Send + Sync>(
         })
         .collect();
     let sums = channel_sums(p, &x, ox as u64, pool);
+    // A tap that reads padding adds the offset zero 2^bx once per channel of the group.
+    let padding = in_per_group as u128 * ox as u128;
     let outputs: usize = p.output_shape.iter().product();
     let mut values = vec![T::default(); outputs];
     let shared = SharedOutput::new(&mut values);
@@ -419,10 +427,9 @@ fn run_with<T: Copy + Default + Send + Sync>(
                 let (lo, hi) = (&mut lo[..rows * ldc], &mut hi[..rows * ldc]);
                 lo.fill(0);
                 hi.fill(0);
-                // sum X per column: over the taps, the channel sums at the tap's source (the
-                // padding's offset zero 2^bx in each of the group's channels elsewhere).
+                // sum X per column: over the taps, the channel sums at the tap's source, or
+                // `padding`.
                 let sums = &sums[(batch * p.groups + g) * p.spatial..][..p.spatial];
-                let padding = in_per_group as u128 * ox as u128;
                 column_sums[..cols].fill(0);
                 for sources in map.chunks(cols) {
                     for (total, &s) in column_sums[..cols].iter_mut().zip(sources) {
@@ -435,9 +442,8 @@ fn run_with<T: Copy + Default + Send + Sync>(
                     let zero = ox as u64;
                     let (channels, chunk) = (g * in_per_group, (k0, k1));
                     match &x {
-                        // |v| < 2^bx: v + 2^bx is in [1, 2^(bx + 1)).
                         Input::Narrow(x) => {
-                            let offset = |v: i64| (v + ox as i64) as u64;
+                            let offset = |v: i64| offset_narrow(v, zero);
                             gather(
                                 b,
                                 &x[at..],
@@ -533,7 +539,7 @@ fn channel_sums(
                             match x {
                                 Input::Narrow(x) => {
                                     for (s, &v) in sums.iter_mut().zip(&x[at..at + len]) {
-                                        *s += u128::from(v.wrapping_add(zero as i64) as u64);
+                                        *s += u128::from(offset_narrow(v, zero));
                                     }
                                 }
                                 Input::Offset(x) => {
