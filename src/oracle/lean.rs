@@ -11,6 +11,7 @@
 
 use super::filter::FloatBound;
 use super::magnitude::{MagnitudeF64, MagnitudesF64};
+use super::report::ElementReport;
 
 /// The elements of a block.
 pub(super) const BLOCK: usize = 256;
@@ -88,6 +89,23 @@ impl Block {
             score: [0.0; BLOCK],
             ulps: [0; BLOCK],
         })
+    }
+
+    /// The report of settled element j, at C-order position `flat` of `shape`, with `exact`
+    /// the f64 image of its y.
+    pub fn report(&self, j: usize, flat: usize, shape: &[usize], exact: f64) -> ElementReport {
+        let candidate = self.candidate[j];
+        ElementReport {
+            index: crate::index::unravel(flat, shape),
+            candidate,
+            exact,
+            error: (candidate - exact).abs(),
+            bound: self.bound[j],
+            ratio: self.ratio[j],
+            score: self.score[j],
+            ulps: Some(self.ulps[j]),
+            reason: None,
+        }
     }
 
     /// Settles the elements at C-order positions `start..start + candidate.len()` (at most

@@ -392,20 +392,7 @@ fn check_by<T: Copy + Into<f64> + Sync>(
                         &block.score[..n],
                         &block.ulps[..n],
                         level,
-                        |j| {
-                            let c: f64 = chunk_values[i + j].into();
-                            ElementReport {
-                                index: crate::index::unravel(flat + j, shape),
-                                candidate: c,
-                                exact: y[j],
-                                error: (c - y[j]).abs(),
-                                bound: block.bound[j],
-                                ratio: block.ratio[j],
-                                score: block.score[j],
-                                ulps: Some(block.ulps[j]),
-                                reason: None,
-                            }
-                        },
+                        |j| block.report(j, flat + j, shape, y[j]),
                     )
                 {
                     if options.keep_ratios {
@@ -419,19 +406,9 @@ fn check_by<T: Copy + Into<f64> + Sync>(
             }
             let c: f64 = c.into();
             if lean.is_some() && !others_open && block.settled[j] {
-                let (bound, ratio, score) = (block.bound[j], block.ratio[j], block.score[j]);
+                let (ratio, score) = (block.ratio[j], block.score[j]);
                 let ulps = Some(block.ulps[j]);
-                let describe = || ElementReport {
-                    index: crate::index::unravel(flat, shape),
-                    candidate: c,
-                    exact: y_f,
-                    error: (c - y_f).abs(),
-                    bound,
-                    ratio,
-                    score,
-                    ulps,
-                    reason: None,
-                };
+                let describe = || block.report(j, flat, shape, y_f);
                 if options.keep_ratios {
                     ratios.push(ratio);
                 }
