@@ -19,8 +19,7 @@
 
 use super::packed::{Isa, MicroKernel, PackedWeights};
 use super::{tiles, FloatScalar, Layer};
-use crate::parallel::{EngineThreads, SharedOutput};
-use rayon::prelude::*;
+use crate::parallel::SharedOutput;
 
 /// The most bytes of the gathered matrix X per tile.
 const TILE_BYTES: usize = 1 << 20;
@@ -77,13 +76,11 @@ pub(crate) fn correlate_with<T: FloatScalar>(
     let mut out: Vec<T> = Vec::with_capacity(total);
     let shared = SharedOutput::new(&mut out.spare_capacity_mut()[..total]);
     // Each thread keeps its gathered matrix X and its block of Y from tile to tile.
-    tiles(layer, width)
-        .into_par_iter()
-        .engine_threads()
-        .for_each_init(
-            || (Vec::new(), Vec::new()),
-            |buffers, tile| compute_tile(layer, product, tile, buffers, &shared),
-        );
+    crate::parallel::for_each_item(
+        &tiles(layer, width),
+        || (Vec::new(), Vec::new()),
+        |buffers, tile| compute_tile(layer, product, tile, buffers, &shared),
+    );
     // SAFETY: the tiles cover every batch element and position, and each writes every output
     // channel's row there (the micro-kernel every panel's rows, the gemm crate's branch every
     // row of its block, the bias alone when there are no reduction terms), so each of the

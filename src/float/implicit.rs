@@ -300,7 +300,8 @@ pub(crate) fn correlate_with<T: FloatScalar>(
     // The output is written once, by the work items (not cleared first).
     let mut out: Vec<T> = Vec::with_capacity(total);
     let shared = SharedOutput::new(&mut out.spare_capacity_mut()[..total]);
-    items.into_par_iter().engine_threads().for_each_init(
+    crate::parallel::for_each_item(
+        &items,
         Scratch::default,
         |Scratch(block), (n, t0, t1, p0, p1)| {
             let channels = (p0 * MR)..(p1 * MR).min(out_per_group);
