@@ -408,7 +408,8 @@ fn run_with<T: Copy + Default + Send + Sync>(
     let rows = out_per_group.div_ceil(mr) * mr;
     let ldc_max = width.div_ceil(nr) * nr;
     pool.install(|| {
-        tiles.par_iter().for_each_init(
+        crate::parallel::for_each_item(
+            &tiles,
             || {
                 (
                     vec![0u64; ldc_max * chunks.first().map_or(0, |c| c.1 - c.0)],
@@ -418,7 +419,7 @@ fn run_with<T: Copy + Default + Send + Sync>(
                     vec![0i128; ldc_max],
                 )
             },
-            |(b, lo, hi, column_sums, row), &(batch, g, t0, t1)| {
+            |(b, lo, hi, column_sums, row), (batch, g, t0, t1)| {
                 let cols = t1 - t0;
                 let panels = cols.div_ceil(nr);
                 let ldc = panels * nr;
