@@ -156,12 +156,20 @@ fn main() -> ExitCode {
         .into_iter()
         .flatten()
         .find_map(|m| m.try_get_one::<usize>("threads").ok().flatten().copied());
-    common::set_threads(threads.unwrap_or_else(convspec::parallel::available_threads));
+    let count = threads.unwrap_or_else(convspec::parallel::available_threads);
+    common::set_threads(count);
     if let Some(threads) = threads.filter(|&t| t >= 1) {
         // Fails only when a global pool already exists, which nothing here starts earlier.
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build_global();
+    }
+    // The command's thread works in the pool of its thread count (`bench` joins its own):
+    // the engines and the oracle's parallel loops then start on a worker of that pool,
+    // instead of each loop being handed to the global pool while this thread sleeps until it
+    // ends (a wake-up per loop on this project's virtual machines).
+    if count > 1 && name != "bench" {
+        let _ = convspec::parallel::join_pool(count);
     }
     match dispatch(name, sub) {
         Ok(true) => ExitCode::SUCCESS,
