@@ -150,6 +150,16 @@ pub(crate) fn run_with<R: Send>(
 /// runnable thread between polls) for at most this long after the last call.
 pub const WARM: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// The longest one thread polls in [`keep_warm`], however many calls end meanwhile (each
+/// extends the polling by [`WARM`]): a pool thread that took the polling job while it was
+/// itself waiting for a join (rayon runs other jobs while it waits) returns to its own work
+/// within this time.
+pub const WARM_MOST: std::time::Duration = std::time::Duration::from_millis(10);
+
+fn nanos(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Nanoseconds since [`warm_epoch`] until which the pools' threads keep looking for work.
 static WARM_UNTIL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -159,7 +169,7 @@ fn warm_epoch() -> std::time::Instant {
 }
 
 fn warm_now() -> u64 {
-    u64::try_from(warm_epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
+    nanos(warm_epoch().elapsed())
 }
 
 thread_local! {
@@ -170,22 +180,25 @@ thread_local! {
 
 /// After an engine call on `pool`: its threads other than the calling one look for work
 /// (rayon's `yield_now`: the pool's queues, then the jobs injected from outside) for
-/// [`WARM`] from now, then sleep as rayon's idle threads do. Does nothing for one-thread
-/// pools.
+/// [`WARM`] from now (a thread already polling polls on, for at most [`WARM_MOST`] in all),
+/// then sleep as rayon's idle threads do. Does nothing for one-thread pools.
 pub(crate) fn keep_warm(pool: &rayon::ThreadPool) {
     use std::sync::atomic::Ordering;
     if pool.current_num_threads() < 2 {
         return;
     }
-    let until = warm_now().saturating_add(u64::try_from(WARM.as_nanos()).unwrap_or(u64::MAX));
+    let until = warm_now().saturating_add(nanos(WARM));
     WARM_UNTIL.fetch_max(until, Ordering::Relaxed);
     let caller = pool.current_thread_index();
     pool.spawn_broadcast(move |context| {
         if Some(context.index()) == caller || POLLING.with(|p| p.replace(true)) {
             return;
         }
+        let most = warm_now().saturating_add(nanos(WARM_MOST));
         let mut polls = 0u32;
-        while !polls.is_multiple_of(64) || warm_now() < WARM_UNTIL.load(Ordering::Relaxed) {
+        while !polls.is_multiple_of(64)
+            || warm_now() < WARM_UNTIL.load(Ordering::Relaxed).min(most)
+        {
             if let Some(rayon::Yield::Idle) | None = rayon::yield_now() {
                 polls = polls.wrapping_add(1);
                 if polls.is_multiple_of(16) {
