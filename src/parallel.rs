@@ -150,7 +150,7 @@ pub(crate) fn run_with<R: Send>(
 /// runnable thread between polls) for at most this long after the last call.
 pub const WARM: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// The longest one thread polls in [`keep_warm`], however many calls end meanwhile (each
+/// The longest one thread keeps polling after engine calls, however many end meanwhile (each
 /// extends the polling by [`WARM`]): a pool thread that took the polling job while it was
 /// itself waiting for a join (rayon runs other jobs while it waits) returns to its own work
 /// within this time.
@@ -196,8 +196,7 @@ pub(crate) fn keep_warm(pool: &rayon::ThreadPool) {
         }
         let most = warm_now().saturating_add(nanos(WARM_MOST));
         let mut polls = 0u32;
-        while !polls.is_multiple_of(64)
-            || warm_now() < WARM_UNTIL.load(Ordering::Relaxed).min(most)
+        while !polls.is_multiple_of(64) || warm_now() < WARM_UNTIL.load(Ordering::Relaxed).min(most)
         {
             if let Some(rayon::Yield::Idle) | None = rayon::yield_now() {
                 polls = polls.wrapping_add(1);
