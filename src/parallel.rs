@@ -178,6 +178,12 @@ thread_local! {
     static POLLING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How many times this thread started polling in [`keep_warm`].
+    static POLLS_STARTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// After an engine call on `pool`: its threads other than the calling one look for work
 /// (rayon's `yield_now`: the pool's queues, then the jobs injected from outside) for
 /// [`WARM`] from now (a thread already polling polls on, for at most [`WARM_MOST`] in all),
@@ -194,6 +200,8 @@ pub(crate) fn keep_warm(pool: &rayon::ThreadPool) {
         if Some(context.index()) == caller || POLLING.with(|p| p.replace(true)) {
             return;
         }
+        #[cfg(test)]
+        POLLS_STARTED.with(|n| n.set(n.get() + 1));
         let most = warm_now().saturating_add(nanos(WARM_MOST));
         let mut polls = 0u32;
         while !polls.is_multiple_of(64) || warm_now() < WARM_UNTIL.load(Ordering::Relaxed).min(most)
@@ -581,10 +589,11 @@ mod tests {
     }
 
     /// [`for_each_item`]: every item exactly once with its thread's own state, in order on
-    /// the caller at one thread; on a pool of 3, the items of a thread held up by its first
-    /// item are taken from the back of its range by the others (item 0 waits until the others
-    /// have run 21 items, which they can only do by stealing from it: the others' ranges hold
-    /// 20); an item's panic reaches the caller.
+    /// the caller at one thread; on a pool of 3, the caller's range (items 0-9), held up by
+    /// its first item, is stolen from: item 0 waits until 21 other items have run, so that
+    /// either another thread took item 0 or, while the caller waits in it, another thread
+    /// took some of items 1-9 (the other ranges hold 20); without stealing all ten run on the
+    /// caller. An item's panic reaches the caller.
     #[test]
     fn items_run_once_and_a_slow_range_is_stolen_from() {
         use std::sync::atomic::{AtomicUsize, Ordering};
@@ -594,6 +603,7 @@ mod tests {
             let ran = Mutex::new(vec![Vec::new(); items.len()]);
             let others = AtomicUsize::new(0);
             let body = || {
+                let caller = std::thread::current().id();
                 for_each_item(
                     &items,
                     || std::thread::current().id(),
@@ -611,22 +621,23 @@ mod tests {
                         }
                         ran.lock().unwrap()[k].push(*me);
                     },
-                )
+                );
+                caller
             };
-            run_with(&std::sync::OnceLock::new(), threads, body).unwrap();
-            ran.into_inner().unwrap()
+            let caller = run_with(&std::sync::OnceLock::new(), threads, body).unwrap();
+            (ran.into_inner().unwrap(), caller)
         };
         let me = std::thread::current().id();
-        let alone = run(1);
+        let (alone, _) = run(1);
         assert!(alone.iter().all(|r| r.as_slice() == [me]));
-        let three = run(3);
+        let (three, owner) = run(3);
         assert!(
             three.iter().all(|r| r.len() == 1),
             "every item once: {three:?}"
         );
-        assert_ne!(
-            three[0][0], three[9][0],
-            "the slow range's last item stolen"
+        assert!(
+            three[..10].iter().any(|r| r[0] != owner),
+            "the slow range stolen from: {three:?}"
         );
         let caught = std::panic::catch_unwind(|| {
             run_with(&std::sync::OnceLock::new(), 2, || {
@@ -652,6 +663,22 @@ mod tests {
             assert!(start.elapsed() < 100 * WARM, "still polling");
             std::thread::sleep(WARM);
         }
+    }
+
+    /// [`WARM_MOST`]: while calls keep ending (each extending the polling), a polling thread
+    /// still stops within WARM_MOST and starts again at the next call: over five WARM_MOSTs
+    /// of calls every 200 us, the pool's threads each start polling at least three times
+    /// (once, without the bound).
+    #[test]
+    fn polling_stops_within_its_bound_while_calls_go_on() {
+        let pool = thread_pool(2).unwrap();
+        let start = std::time::Instant::now();
+        while start.elapsed() < 5 * WARM_MOST {
+            keep_warm(&pool);
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        let started = pool.broadcast(|_| POLLS_STARTED.with(|n| n.get()));
+        assert!(started.iter().all(|&n| n >= 3), "{started:?}");
     }
 
     /// One pool per thread count while it is kept (a pool started per call would fail the
