@@ -133,11 +133,16 @@ pub(crate) fn run_with<R: Send>(
     if threads <= 1 {
         Ok(on_this_thread(op))
     } else {
-        let pool = engine_pool(cell, threads)?;
-        let result = pool.install(op);
-        keep_warm(pool);
-        Ok(result)
+        Ok(install_warm(engine_pool(cell, threads)?, op))
     }
+}
+
+/// `op` on `pool` (rayon's `install`), the pool then kept warm for the next call
+/// ([`keep_warm`]).
+pub(crate) fn install_warm<R: Send>(pool: &rayon::ThreadPool, op: impl FnOnce() -> R + Send) -> R {
+    let result = pool.install(op);
+    keep_warm(pool);
+    result
 }
 
 /// How long a pool's threads keep looking for work after an engine call on it ends, before

@@ -162,9 +162,9 @@ impl ExactEngine {
         // The whole call runs on the pool: its parallel steps then start from a pool thread
         // (no hand-over from the caller's thread and back for each of them).
         let pool = self.pool()?;
-        let result = pool.install(|| self.correlate_on(pool, input, weight, bias, geometry));
-        crate::parallel::keep_warm(pool);
-        result
+        crate::parallel::install_warm(pool, || {
+            self.correlate_on(pool, input, weight, bias, geometry)
+        })
     }
 
     fn correlate_on(
@@ -248,7 +248,7 @@ impl ExactEngine {
         map: impl Fn(f64) -> T + Sync + Send,
     ) -> Result<ArrayD<T>, ExactError> {
         let pool = self.pool()?;
-        let result = pool.install(|| {
+        crate::parallel::install_warm(pool, || {
             // Batched layers of two or more spatial dimensions; an unbatched input and 1-D
             // layers (which have plans of their own) take the exact path.
             let batched = input.shape().len() == weight.shape().len();
@@ -269,9 +269,7 @@ impl ExactEngine {
             let (y, _) = self.correlate_on(pool, input, weight, bias, geometry)?;
             let values = y.rounded_map(format, map);
             Ok(ArrayD::from_shape_vec(IxDyn(y.shape()), values).expect("the layer's shape"))
-        });
-        crate::parallel::keep_warm(pool);
-        result
+        })
     }
 
     /// [`crate::reference::correlate`], exactly.
