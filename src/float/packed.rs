@@ -148,29 +148,21 @@ impl<T: FloatScalar> PackedWeights<T> {
             }
             None => (Vec::new(), 0),
         };
+        // The copy's blocks, written by the chunk's first panel as it reads B in place.
+        let copied = copy.map_or(std::ptr::null_mut(), |buffer| buffer.as_mut_ptr().add(aligned));
         for c0 in (0..width).step_by(chunk) {
             let c1 = (c0 + chunk).min(width);
-            if let Some(buffer) = copy.as_deref_mut() {
-                let buffer = &mut buffer[aligned..];
-                for (i, t) in (c0..c1).step_by(columns).enumerate() {
-                    let block_width = (c1 - t).min(columns);
-                    let block = &mut buffer[i * depth * columns..][..depth * columns];
-                    for (row, &offset) in block.chunks_exact_mut(columns).zip(offsets) {
-                        let source = std::slice::from_raw_parts(b.add(offset + t), block_width);
-                        row[..block_width].copy_from_slice(source);
-                    }
-                }
-            }
             for p in panels.clone() {
                 let block = (g * self.panels + p) * MR;
                 let rows = (self.out_per_group - p * MR).min(MR);
                 for (i, t) in (c0..c1).step_by(columns).enumerate() {
-                    let (b, offsets) = match copy.as_deref() {
-                        Some(buffer) => {
-                            let block = aligned + i * depth * columns;
-                            (buffer[block..].as_ptr(), &copied_offsets[..])
-                        }
-                        None => (b.add(t), offsets),
+                    let in_copy = copied.add(i * depth * columns);
+                    let (b, offsets, pack) = if copied.is_null() {
+                        (b.add(t), offsets, std::ptr::null_mut())
+                    } else if p == panels.start {
+                        (b.add(t), offsets, in_copy)
+                    } else {
+                        (in_copy.cast_const(), &copied_offsets[..], std::ptr::null_mut())
                     };
                     (kernel.run)(&Block {
                         depth,
@@ -182,6 +174,7 @@ impl<T: FloatScalar> PackedWeights<T> {
                         c: y.add((p - panels.start) * MR * ldy + t),
                         ldc: ldy,
                         rows,
+                        pack,
                     });
                 }
             }
@@ -210,7 +203,13 @@ pub struct Block<T> {
     c: *mut T,
     ldc: usize,
     rows: usize,
+    /// Where not null: row l of B (the `columns` values read, zeros past `width`) is also
+    /// stored at `pack + l columns`, and rows AHEAD terms on are prefetched.
+    pack: *mut T,
 }
+
+/// Terms ahead of the one being added whose row of B the packing kernels prefetch.
+const AHEAD: usize = 8;
 
 /// A micro-kernel for T: its vector width and its function.
 pub struct MicroKernel<T> {
@@ -291,6 +290,11 @@ unsafe fn portable<T: FloatScalar>(k: &Block<T>) {
     let a = std::slice::from_raw_parts(k.a, k.depth * MR);
     for (l, a) in a.chunks_exact(MR).enumerate() {
         let b = std::slice::from_raw_parts(k.b.add(*k.offsets.add(l)), width);
+        if !k.pack.is_null() {
+            let row = std::slice::from_raw_parts_mut(k.pack.add(l * COLUMNS), COLUMNS);
+            row[..width].copy_from_slice(b);
+            row[width..].fill(T::zero());
+        }
         for (row, &a) in acc.iter_mut().zip(a) {
             for (sum, &b) in row.iter_mut().zip(b) {
                 *sum += a * b;
@@ -305,7 +309,7 @@ unsafe fn portable<T: FloatScalar>(k: &Block<T>) {
 /// The AVX-512F micro-kernels of f32 and f64 (one body, two lane types).
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512 {
-    use super::{Block, Isa, MicroKernel, MR, VECTORS};
+    use super::{Block, Isa, MicroKernel, AHEAD, MR, VECTORS};
     use std::arch::x86_64::*;
 
     macro_rules! kernel {
@@ -315,7 +319,7 @@ pub(crate) mod avx512 {
             /// AVX-512F is present and the block's pointers cover what it reads and writes
             /// (see [`super::PackedWeights::multiply`]).
             #[target_feature(enable = "avx512f")]
-            unsafe fn $name<const NV: usize>(k: &Block<$T>) {
+            unsafe fn $name<const NV: usize, const PACK: bool>(k: &Block<$T>) {
                 let tail = k.width - (NV - 1) * $lanes;
                 let mask: $mask = if tail >= $lanes {
                     !0
@@ -328,6 +332,12 @@ pub(crate) mod avx512 {
                 }
                 for l in 0..k.depth {
                     let bp = k.b.add(*k.offsets.add(l));
+                    if PACK && l + AHEAD < k.depth {
+                        let ahead = k.b.add(*k.offsets.add(l + AHEAD));
+                        for v in 0..NV {
+                            _mm_prefetch::<_MM_HINT_T0>(ahead.add(v * $lanes).cast());
+                        }
+                    }
                     let mut b = [$zero(); NV];
                     for (v, bv) in b.iter_mut().enumerate() {
                         *bv = if v + 1 < NV {
@@ -335,6 +345,12 @@ pub(crate) mod avx512 {
                         } else {
                             $maskz_load(mask, bp.add(v * $lanes))
                         };
+                    }
+                    if PACK {
+                        let row = k.pack.add(l * VECTORS * $lanes);
+                        for (v, &bv) in b.iter().enumerate() {
+                            $store(row.add(v * $lanes), bv);
+                        }
                     }
                     let ap = k.a.add(l * MR);
                     for (r, row) in acc.iter_mut().enumerate() {
@@ -388,20 +404,26 @@ pub(crate) mod avx512 {
     /// # Safety
     /// As [`block_f32`]; `k.width` is at most VECTORS * 16.
     unsafe fn run_f32(k: &Block<f32>) {
-        match k.width.div_ceil(16) {
-            1 => block_f32::<1>(k),
-            2 => block_f32::<2>(k),
-            _ => block_f32::<VECTORS>(k),
+        match (k.width.div_ceil(16), k.pack.is_null()) {
+            (1, true) => block_f32::<1, false>(k),
+            (2, true) => block_f32::<2, false>(k),
+            (_, true) => block_f32::<VECTORS, false>(k),
+            (1, false) => block_f32::<1, true>(k),
+            (2, false) => block_f32::<2, true>(k),
+            (_, false) => block_f32::<VECTORS, true>(k),
         }
     }
 
     /// # Safety
     /// As [`block_f64`]; `k.width` is at most VECTORS * 8.
     unsafe fn run_f64(k: &Block<f64>) {
-        match k.width.div_ceil(8) {
-            1 => block_f64::<1>(k),
-            2 => block_f64::<2>(k),
-            _ => block_f64::<VECTORS>(k),
+        match (k.width.div_ceil(8), k.pack.is_null()) {
+            (1, true) => block_f64::<1, false>(k),
+            (2, true) => block_f64::<2, false>(k),
+            (_, true) => block_f64::<VECTORS, false>(k),
+            (1, false) => block_f64::<1, true>(k),
+            (2, false) => block_f64::<2, true>(k),
+            (_, false) => block_f64::<VECTORS, true>(k),
         }
     }
 
@@ -426,7 +448,7 @@ pub(crate) mod avx512 {
 /// two passes of HALF rows, each holding HALF x NV sums, NV vectors of B and a broadcast.
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2 {
-    use super::{Block, Isa, MicroKernel, MR};
+    use super::{Block, Isa, MicroKernel, AHEAD, MR};
     use std::arch::x86_64::*;
 
     /// Rows per pass.
@@ -455,8 +477,16 @@ pub(crate) mod avx2 {
                     for (r, row) in acc.iter_mut().enumerate() {
                         *row = [$set1(*k.bias.add(r0 + r)); V];
                     }
+                    // The first pass stores B's rows where asked (the second reads them again).
+                    let pack = r0 == 0 && !k.pack.is_null();
                     for l in 0..k.depth {
                         let bp = k.b.add(*k.offsets.add(l));
+                        if pack && l + AHEAD < k.depth {
+                            let ahead = k.b.add(*k.offsets.add(l + AHEAD));
+                            for v in 0..V {
+                                _mm_prefetch::<_MM_HINT_T0>(ahead.add(v * $lanes).cast());
+                            }
+                        }
                         let mut b = [$zero(); V];
                         for (v, bv) in b.iter_mut().enumerate() {
                             *bv = if partial(v) {
@@ -464,6 +494,12 @@ pub(crate) mod avx2 {
                             } else {
                                 $load(bp.add(v * $lanes))
                             };
+                        }
+                        if pack {
+                            let row = k.pack.add(l * NV * $lanes);
+                            for (v, &bv) in b.iter().enumerate() {
+                                $store(row.add(v * $lanes), bv);
+                            }
                         }
                         let ap = k.a.add(l * MR + r0);
                         for (r, row) in acc.iter_mut().enumerate() {
