@@ -214,8 +214,9 @@ pub struct Block<T> {
     c: *mut T,
     ldc: usize,
     rows: usize,
-    /// Where not null: row l of B (the `columns` values read, zeros past `width`) is also
-    /// stored at `pack + l columns`, and rows AHEAD terms on are prefetched.
+    /// Where not null: the vectors of row l of B as loaded (zeros past `width`) are also
+    /// stored at `pack + l columns` (the kernel's columns), and the row AHEAD terms on is
+    /// prefetched.
     pack: *mut T,
 }
 
