@@ -9,6 +9,12 @@ use convspec::geometry::{ConvGeometry, Padding};
 use ndarray::{ArrayD, IxDyn};
 use std::time::Instant;
 
+/// The command line's allocator (`src/bin/convspec/main.rs`), so that the engine alone and the
+/// commands are timed alike.
+#[cfg(feature = "cli")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// SplitMix64, as in `benches/exact.rs` (the same data).
 struct Rng(u64);
 

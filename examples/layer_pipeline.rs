@@ -18,6 +18,12 @@ use convspec::oracle::{check, CheckOptions, Precision, Reference};
 use convspec::scalar::FloatFormat;
 use std::time::Instant;
 
+/// The command line's allocator (`src/bin/convspec/main.rs`), so that the engine alone and the
+/// commands are timed alike.
+#[cfg(feature = "cli")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // Standard normal inputs and weights of a He-initialised layer, from a fixed generator.
     let mut state = 2026u64;

@@ -110,6 +110,12 @@ fn dispatch(name: &str, m: &ArgMatches) -> Result<bool, String> {
     .map(|()| true)
 }
 
+/// mimalloc keeps freed memory for the next allocation instead of returning it to the
+/// system, so the engines' and the oracle's large buffers are not faulted in page by page
+/// again (see Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Usage errors in one line, as every other error (clap prints a usage block); help and
     // version go to standard output with exit 0.
