@@ -31,8 +31,9 @@ for threads in 1 2; do
     engine=$(target/release/examples/layer_pipeline $F/x.npy $F/w.npy $threads \
       | awk '/engine alone/ { print $6 }')
     # Each command runs once untimed first: right after another process (the engine's) this
-    # VM runs the next one 1.3-4x slower (its processors woken from idle), which is the
-    # machine's cost, not the command's; the engine alone is timed warm, in its own process.
+    # VM ran the next one 1.3-4x slower (and slower still after a pause: likely its
+    # processors waking from idle), a cost of the machine's, not the command's; the engine
+    # alone is timed warm, in its own process.
     $bin correlate --input $F/x.npy --weight $F/w.npy --padding 1 --output "$out/y.npy" --output-dtype float32 --threads $threads > /dev/null
     rm -f "$out/y.npy"
     c=$(ms $bin correlate --input $F/x.npy --weight $F/w.npy --padding 1 --output "$out/y.npy" --output-dtype float32 --threads $threads)

@@ -110,9 +110,9 @@ fn dispatch(name: &str, m: &ArgMatches) -> Result<bool, String> {
     .map(|()| true)
 }
 
-/// mimalloc keeps freed memory for the next allocation instead of returning it to the
-/// system, so the engines' and the oracle's large buffers are not faulted in page by page
-/// again (see Cargo.toml).
+/// mimalloc commits memory in large steps and keeps freed memory for the next allocation, so
+/// the engines' and the oracle's large buffers are not faulted in page by page (see
+/// Cargo.toml).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
