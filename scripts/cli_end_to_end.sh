@@ -34,11 +34,14 @@ for threads in 1 2; do
     # VM ran the next one 1.3-4x slower (and slower still after a pause: likely its
     # processors waking from idle), a cost of the machine's, not the command's; the engine
     # alone is timed warm, in its own process.
-    $bin correlate --input $F/x.npy --weight $F/w.npy --padding 1 --output "$out/y.npy" --output-dtype float32 --threads $threads > /dev/null
+    correlate=(correlate --input $F/x.npy --weight $F/w.npy --padding 1 --output "$out/y.npy" --output-dtype float32 --threads $threads)
+    check=(check --input $F/x.npy --weight $F/w.npy --padding 1 --candidate $F/y_fp32_strict.npy --precision fp32 --threads $threads)
     rm -f "$out/y.npy"
-    c=$(ms $bin correlate --input $F/x.npy --weight $F/w.npy --padding 1 --output "$out/y.npy" --output-dtype float32 --threads $threads)
-    $bin check --input $F/x.npy --weight $F/w.npy --padding 1 --candidate $F/y_fp32_strict.npy --precision fp32 --threads $threads > /dev/null
-    k=$(ms $bin check --input $F/x.npy --weight $F/w.npy --padding 1 --candidate $F/y_fp32_strict.npy --precision fp32 --threads $threads)
+    $bin "${correlate[@]}" > /dev/null
+    rm -f "$out/y.npy"
+    c=$(ms $bin "${correlate[@]}")
+    $bin "${check[@]}" > /dev/null
+    k=$(ms $bin "${check[@]}")
     echo "$engine $c $k" >> "$out/rounds"
   done
   echo "threads $threads, medians over 11 rounds (min-max), ms:"

@@ -593,7 +593,7 @@ mod tests {
         assert!(loops >= 12, "{loops} loops found");
     }
 
-    /// [`for_each_item`]: every item exactly once with its thread's own state, in order on
+    /// [`for_each_item`]: every item exactly once with its thread's own state, all on
     /// the caller at one thread; on a pool of 3, the caller's range (items 0-9), held up by
     /// its first item, is stolen from: item 0 waits until 21 other items have run, so that
     /// either another thread took item 0 or, while the caller waits in it, another thread

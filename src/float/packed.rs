@@ -154,26 +154,27 @@ impl<T: FloatScalar> PackedWeights<T> {
             None => (Vec::new(), 0),
         };
         // The copy's blocks, written by the chunk's first panel as it reads B in place.
-        let copied = copy.map_or(std::ptr::null_mut(), |buffer| {
-            buffer.as_mut_ptr().add(aligned)
-        });
+        let copied = copy.map(|buffer| buffer.as_mut_ptr().add(aligned));
         for c0 in (0..width).step_by(chunk) {
             let c1 = (c0 + chunk).min(width);
             for p in panels.clone() {
                 let block = (g * self.panels + p) * MR;
                 let rows = (self.out_per_group - p * MR).min(MR);
                 for (i, t) in (c0..c1).step_by(columns).enumerate() {
-                    let in_copy = copied.add(i * depth * columns);
-                    let (b, offsets, pack) = if copied.is_null() {
-                        (b.add(t), offsets, std::ptr::null_mut())
-                    } else if p == panels.start {
-                        (b.add(t), offsets, in_copy)
-                    } else {
-                        (
-                            in_copy.cast_const(),
-                            &copied_offsets[..],
-                            std::ptr::null_mut(),
-                        )
+                    let (b, offsets, pack) = match copied {
+                        None => (b.add(t), offsets, std::ptr::null_mut()),
+                        Some(copied) => {
+                            let in_copy = copied.add(i * depth * columns);
+                            if p == panels.start {
+                                (b.add(t), offsets, in_copy)
+                            } else {
+                                (
+                                    in_copy.cast_const(),
+                                    &copied_offsets[..],
+                                    std::ptr::null_mut(),
+                                )
+                            }
+                        }
                     };
                     (kernel.run)(&Block {
                         depth,
