@@ -182,6 +182,21 @@ fn demo_runs_and_names_the_seed_mistakes() {
     assert!(text.contains("[4, 0, 3, 0, 1]"), "{text}");
 }
 
+/// The command line's allocator leaves the process's exit to the system: mimalloc's exit
+/// handler, which prints the allocator's statistics when MIMALLOC_SHOW_STATS asks for them
+/// and otherwise frees every page range it holds, one system call each, does not run.
+#[test]
+fn the_allocator_leaves_the_exit_to_the_system() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_convspec"))
+        .arg("--version")
+        .env("MIMALLOC_SHOW_STATS", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("stats"), "the exit handler ran: {stderr}");
+}
+
 #[test]
 fn help_states_the_mapping() {
     let out = convspec(&["--help"]);

@@ -302,24 +302,23 @@ fn run_layer(m: &ArgMatches) -> Result<bool, String> {
     };
     let bias = get_path(m, "bias");
     let candidate = oracle.candidate.clone().expect("required");
-    // Where the command may use more than one thread, the candidate is read on a thread of its
-    // own while the reference is computed (reading the operands leaves a core idle); the
-    // reference's errors come first either way.
-    std::thread::scope(|scope| {
-        let early =
-            concurrent_reads().then(|| scope.spawn(|| read_candidate("--candidate", &candidate)));
-        let reference = layer_reference(m, &oracle, &input, &weight, bias.as_deref());
-        let early = early.map(|read| {
-            read.join()
-                .unwrap_or_else(|_| Err("--candidate: the reading thread failed".into()))
-        });
-        let (reference, note) = reference?;
-        let values = match early {
-            Some(values) => values?,
-            None => read_candidate("--candidate", &candidate)?,
-        };
-        judge_read(&candidate, &values, &note, &reference, &oracle)
-    })
+    // Where the command may use more than one thread, the candidate is read as a task of its
+    // pool while the reference is computed (reading the operands leaves a core idle; the
+    // worker that reads it then joins the reference's loops); the reference's errors come
+    // first either way.
+    let mut early = None;
+    let reference = rayon::in_place_scope(|scope| {
+        if concurrent_reads() {
+            scope.spawn(|_| early = Some(read_candidate("--candidate", &candidate)));
+        }
+        layer_reference(m, &oracle, &input, &weight, bias.as_deref())
+    });
+    let (reference, note) = reference?;
+    let values = match early {
+        Some(values) => values?,
+        None => read_candidate("--candidate", &candidate)?,
+    };
+    judge_read(&candidate, &values, &note, &reference, &oracle)
 }
 
 /// The layer's reference (the fast path where it applies) and the note on whose bound it is.

@@ -268,23 +268,22 @@ pub fn read_float_operands(
         };
         convspec::io::read_npy_scaled(path, limit)
     };
-    // Every file but the first on a thread of its own where the command may use more than
-    // one; the results taken in order, as a reading one after the other would meet them.
+    // Every file but the first as a task of the command's pool where it may use more than one
+    // thread (its idle worker takes them; no thread started for a read); the results taken in
+    // order, as a reading one after the other would meet them.
     let results: Vec<_> = if concurrent_reads() && paths.len() > 1 {
-        std::thread::scope(|scope| {
-            let others: Vec<_> = paths[1..]
-                .iter()
-                .map(|&path| scope.spawn(move || read(path)))
-                .collect();
-            let first = read(paths[0]);
-            std::iter::once(first)
-                .chain(others.into_iter().map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|_| Err("a reading thread failed".into()))
-                }))
-                .collect()
-        })
+        let mut others: Vec<_> = paths[1..].iter().map(|_| None).collect();
+        let mut first = None;
+        rayon::in_place_scope(|scope| {
+            for (slot, &path) in others.iter_mut().zip(&paths[1..]) {
+                scope.spawn(move |_| *slot = Some(read(path)));
+            }
+            first = Some(read(paths[0]));
+        });
+        first
+            .into_iter()
+            .chain(others.into_iter().flatten())
+            .collect()
     } else {
         paths.iter().map(|&path| read(path)).collect()
     };
@@ -300,8 +299,8 @@ pub fn read_float_operands(
     Ok(promoted.map(|p| (tensors, p)))
 }
 
-/// Whether the command may read its files on threads of their own alongside its work (more
-/// than one thread allowed: `--threads` above 1, or absent on a processor with more than one).
+/// Whether the command may read its files as tasks of its pool alongside its work (more than
+/// one thread allowed: `--threads` above 1, or absent on a processor with more than one).
 static CONCURRENT_READS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Sets [`concurrent_reads`] from the command's thread count.
@@ -309,7 +308,7 @@ pub fn set_threads(threads: usize) {
     CONCURRENT_READS.store(threads > 1, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Whether files may be read on threads of their own ([`set_threads`]).
+/// Whether files may be read as tasks of the command's pool ([`set_threads`]).
 pub fn concurrent_reads() -> bool {
     CONCURRENT_READS.load(std::sync::atomic::Ordering::Relaxed)
 }

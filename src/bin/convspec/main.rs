@@ -116,7 +116,16 @@ fn dispatch(name: &str, m: &ArgMatches) -> Result<bool, String> {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's option `mi_option_destroy_on_exit`: its place in `mi_option_t` (mimalloc.h of
+/// versions 2 and 3, as built by libmimalloc-sys 0.1.49; the Rust bindings name only the options
+/// before it). At 2 or more mimalloc's exit handler returns at once: it no longer frees and
+/// returns to the system, page range by page range (`madvise`, a TLB shootdown each), the memory
+/// that the process's exit unmaps in one go anyway.
+const MI_OPTION_DESTROY_ON_EXIT: libmimalloc_sys::mi_option_t = 22;
+
 fn main() -> ExitCode {
+    // SAFETY: sets an integer option of the allocator; read only by its exit handler.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_DESTROY_ON_EXIT, 2) };
     // Usage errors in one line, as every other error (clap prints a usage block); help and
     // version go to standard output with exit 0.
     let matches = match cli().try_get_matches() {
@@ -164,18 +173,18 @@ fn main() -> ExitCode {
         .find_map(|m| m.try_get_one::<usize>("threads").ok().flatten().copied());
     let count = threads.unwrap_or_else(convspec::parallel::available_threads);
     common::set_threads(count);
-    if let Some(threads) = threads.filter(|&t| t >= 1) {
-        // Fails only when a global pool already exists, which nothing here starts earlier.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global();
-    }
     // The command's thread works in the pool of its thread count (`bench` joins its own):
     // the engines and the oracle's parallel loops then start on a worker of that pool,
     // instead of each loop being handed to the global pool while this thread sleeps until it
     // ends (a wake-up per loop on this project's virtual machines).
-    if count > 1 && name != "bench" {
-        let _ = convspec::parallel::join_pool(count);
+    let joined = count > 1 && name != "bench" && convspec::parallel::join_pool(count).is_ok();
+    // Rayon's global pool of the given size only where no pool was joined: one set of worker
+    // threads per command (each started thread costs its start and its allocator's pages).
+    if let Some(threads) = threads.filter(|&t| t >= 1 && !joined) {
+        // Fails only when a global pool already exists, which nothing here starts earlier.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
     }
     match dispatch(name, sub) {
         Ok(true) => ExitCode::SUCCESS,
