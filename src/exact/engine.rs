@@ -203,6 +203,9 @@ pub enum Plan {
 /// Reductions longer than this are cut into chunks (keeps the primes above 2^21).
 const MAX_CHUNK: usize = 8192;
 
+/// How many plans [`Plan::choose`] remembers (of distinct bit bounds and chunk lengths).
+pub(super) const REMEMBERED_PLANS: usize = 32;
+
 /// ceil(log2(n)) for n >= 1.
 fn ceil_log2(n: usize) -> u64 {
     u64::from(usize::BITS - n.saturating_sub(1).leading_zeros())
@@ -221,6 +224,36 @@ impl Plan {
             return Plan::Float;
         }
         let chunk = length.clamp(1, MAX_CHUNK);
+        // Finding the primes takes Miller-Rabin tests of about a thousand candidates (0.1 ms,
+        // a few percent of a ResNet layer), and every call of a layer asks for the same plan:
+        // the most recent plans are remembered.
+        type Chosen = Vec<((u64, usize), Plan)>;
+        static CHOSEN: std::sync::Mutex<Chosen> = std::sync::Mutex::new(Vec::new());
+        let remembered = |chosen: &Chosen| {
+            chosen
+                .iter()
+                .find(|(key, _)| *key == (bound_bits, chunk))
+                .map(|(_, plan)| plan.clone())
+        };
+        let lock = || {
+            CHOSEN
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(plan) = remembered(&lock()) {
+            return plan;
+        }
+        let plan = Plan::find_primes(bound_bits, chunk);
+        let mut chosen = lock();
+        if chosen.len() == REMEMBERED_PLANS {
+            chosen.remove(0);
+        }
+        chosen.push(((bound_bits, chunk), plan.clone()));
+        plan
+    }
+
+    /// [`Plan::choose`] for chunks of `chunk` terms, without its memory.
+    fn find_primes(bound_bits: u64, chunk: usize) -> Plan {
         let limit = prime_limit(chunk + 1);
         let mut primes = Vec::new();
         let mut log2_m = 0.0f64;

@@ -217,6 +217,28 @@ fn the_conv2_budget_splits_into_four_products() {
     assert_eq!(Plan::for_products(20, 20, 576, 50), Plan::Float);
 }
 
+/// The plans [`Plan::choose`] remembers are the plans it finds: asked again, after more
+/// distinct plans than it keeps (so that the first are forgotten and found again), every
+/// answer is the same, and its primes are distinct primes whose product exceeds 2^(bound + 1).
+#[test]
+fn remembered_plans_are_the_plans_found() {
+    let keys: Vec<(u64, usize)> = (54..54 + 2 * super::engine::REMEMBERED_PLANS as u64)
+        .map(|bits| (bits, 1 + (bits as usize * 37) % 9000))
+        .collect();
+    let first: Vec<Plan> = keys.iter().map(|&(b, n)| Plan::choose(b, n)).collect();
+    for ((&(bits, length), plan), again) in keys.iter().zip(&first).zip(keys.iter().rev()) {
+        assert_eq!(&Plan::choose(bits, length), plan);
+        let _ = Plan::choose(again.0, again.1);
+        let primes = plan.primes().expect("a modular plan");
+        let log2: f64 = primes.iter().map(|&p| (p as f64).log2()).sum();
+        assert!(log2 > (bits + 1) as f64, "{bits} bits: {primes:?}");
+        assert!(primes.iter().all(|&p| super::modular::is_prime(p)));
+        let mut sorted = primes.to_vec();
+        sorted.dedup();
+        assert_eq!(sorted.len(), primes.len());
+    }
+}
+
 #[test]
 fn convolve_equals_the_reference_on_rationals() {
     let engine = ExactEngine::new(1);
