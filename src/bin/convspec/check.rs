@@ -245,8 +245,14 @@ fn write_report(oracle: &OracleArgs, reports: &[(&str, &Report)]) -> Result<(), 
 
 /// The subcommand `check` with its own subcommands.
 pub fn command() -> Command {
-    let top = Command::new("check")
+    Command::new("check")
         .about("The oracle: is a candidate output (another library's .npy) what the claimed floating-point arithmetic can produce? Exact reference, rigorous bound per element.")
+        .defer(define)
+}
+
+/// The arguments and subcommands of `check` (defined when it is the command parsed).
+fn define(top: Command) -> Command {
+    let top = top
         .args_conflicts_with_subcommands(true)
         .args([
             path("input", "Input .npy (N, C_in, spatial...) or unbatched (C_in, spatial...)."),

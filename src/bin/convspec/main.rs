@@ -51,11 +51,16 @@ estimated above --memory-limit (default 8G) is refused before allocation. README
 
 /// The command line: one subcommand per operation, each defined by its argument group.
 fn cli() -> Command {
+    // Each subcommand's arguments are defined only when it is the one parsed (or its help is
+    // printed): building every subcommand's arguments took 0.1-0.3 ms of each command's start.
     let sub = |name: &'static str, about: &'static str, define: fn(Command) -> Command| {
-        define(Command::new(name).about(about).after_help(MAPPING))
+        Command::new(name)
+            .about(about)
+            .after_help(MAPPING)
+            .defer(define)
     };
     let plain = |name: &'static str, about: &'static str, define: fn(Command) -> Command| {
-        define(Command::new(name).about(about))
+        Command::new(name).about(about).defer(define)
     };
     Command::new("convspec")
         .version(env!("CARGO_PKG_VERSION"))
