@@ -233,9 +233,10 @@ fn remembered_plans_are_the_plans_found() {
         let log2: f64 = primes.iter().map(|&p| (p as f64).log2()).sum();
         assert!(log2 > (bits + 1) as f64, "{bits} bits: {primes:?}");
         assert!(primes.iter().all(|&p| super::modular::is_prime(p)));
-        let mut sorted = primes.to_vec();
-        sorted.dedup();
-        assert_eq!(sorted.len(), primes.len());
+        let mut distinct = primes.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), primes.len());
     }
 }
 
