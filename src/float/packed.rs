@@ -326,7 +326,7 @@ pub(crate) mod avx512 {
     use std::arch::x86_64::*;
 
     macro_rules! kernel {
-        ($name:ident, $T:ty, $lanes:literal, $mask:ty, $zero:ident, $set1:ident,
+        ($name:ident, $run:ident, $T:ty, $lanes:literal, $mask:ty, $zero:ident, $set1:ident,
          $maskz_load:ident, $load:ident, $fmadd:ident, $store:ident, $mask_store:ident) => {
             /// # Safety
             /// AVX-512F is present and the block's pointers cover what it reads and writes
@@ -384,11 +384,28 @@ pub(crate) mod avx512 {
                     }
                 }
             }
+
+            /// The kernel instance for the block's width (vectors of B) and whether it stores
+            /// B's rows.
+            ///
+            /// # Safety
+            #[doc = concat!("As [`", stringify!($name), "`]; `k.width` is at most VECTORS * ", stringify!($lanes), ".")]
+            unsafe fn $run(k: &Block<$T>) {
+                match (k.width.div_ceil($lanes), k.pack.is_null()) {
+                    (1, true) => $name::<1, false>(k),
+                    (2, true) => $name::<2, false>(k),
+                    (_, true) => $name::<VECTORS, false>(k),
+                    (1, false) => $name::<1, true>(k),
+                    (2, false) => $name::<2, true>(k),
+                    (_, false) => $name::<VECTORS, true>(k),
+                }
+            }
         };
     }
 
     kernel!(
         block_f32,
+        run_f32,
         f32,
         16,
         __mmask16,
@@ -402,6 +419,7 @@ pub(crate) mod avx512 {
     );
     kernel!(
         block_f64,
+        run_f64,
         f64,
         8,
         __mmask8,
@@ -413,32 +431,6 @@ pub(crate) mod avx512 {
         _mm512_storeu_pd,
         _mm512_mask_storeu_pd
     );
-
-    /// # Safety
-    /// As [`block_f32`]; `k.width` is at most VECTORS * 16.
-    unsafe fn run_f32(k: &Block<f32>) {
-        match (k.width.div_ceil(16), k.pack.is_null()) {
-            (1, true) => block_f32::<1, false>(k),
-            (2, true) => block_f32::<2, false>(k),
-            (_, true) => block_f32::<VECTORS, false>(k),
-            (1, false) => block_f32::<1, true>(k),
-            (2, false) => block_f32::<2, true>(k),
-            (_, false) => block_f32::<VECTORS, true>(k),
-        }
-    }
-
-    /// # Safety
-    /// As [`block_f64`]; `k.width` is at most VECTORS * 8.
-    unsafe fn run_f64(k: &Block<f64>) {
-        match (k.width.div_ceil(8), k.pack.is_null()) {
-            (1, true) => block_f64::<1, false>(k),
-            (2, true) => block_f64::<2, false>(k),
-            (_, true) => block_f64::<VECTORS, false>(k),
-            (1, false) => block_f64::<1, true>(k),
-            (2, false) => block_f64::<2, true>(k),
-            (_, false) => block_f64::<VECTORS, true>(k),
-        }
-    }
 
     /// The f32 kernel (call only where AVX-512F is present).
     pub(crate) const F32: MicroKernel<f32> = MicroKernel {
