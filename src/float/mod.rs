@@ -363,6 +363,8 @@ pub struct Layer<'a, T: Clone> {
     mode: crate::geometry::PaddingMode,
     /// The weight packed for im2col's micro-kernel, when a prepared layer holds it.
     pub packed: Option<&'a packed::PackedWeights<T>>,
+    /// The weight transformed for a Winograd variant, when a prepared layer holds it.
+    pub transformed: Option<&'a winograd::TransformedWeights<T>>,
 }
 
 impl<T: FloatScalar> Layer<'_, T> {
@@ -678,6 +680,7 @@ impl<'a, T: FloatScalar> Layer<'a, T> {
             mode: geometry.padding_mode,
             shape,
             packed: None,
+            transformed: None,
         })
     }
 }

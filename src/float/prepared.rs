@@ -1,12 +1,14 @@
 //! A layer prepared once and run on many inputs, as ONNX Runtime's session and oneDNN's
 //! primitives are: the weight and bias held contiguous, and packed once for the micro-kernel
-//! of im2col and implicit GEMM ([`super::packed`]), so that a run reads the input and
-//! multiplies, with nothing done again per call for the weight.
+//! of im2col and implicit GEMM ([`super::packed`]) or transformed for Winograd's algorithms
+//! ([`super::winograd::TransformedWeights`]), so that a run reads the input and multiplies,
+//! with nothing done again per call for the weight.
 //!
 //! A run computes what [`FloatEngine::correlate`] computes for the same input, weight, bias,
 //! geometry and algorithm, bit for bit (the same kernels in the same order).
 
 use super::packed::PackedWeights;
+use super::winograd::TransformedWeights;
 use super::{Algorithm, FloatEngine, FloatScalar, Layer};
 use crate::geometry::ConvGeometry;
 use crate::reference::OpError;
@@ -22,13 +24,15 @@ pub struct PreparedConv<T: FloatScalar> {
     geometry: ConvGeometry,
     algorithm: Option<Algorithm>,
     packed: Option<PackedWeights<T>>,
+    transformed: Option<TransformedWeights<T>>,
 }
 
 impl FloatEngine {
     /// The layer of `weight` (C_out, C_in/G, k...), `bias` (C_out) and `geometry`, prepared
     /// for [`PreparedConv::run`]: the weight packed for the micro-kernel of im2col and
     /// implicit GEMM when the algorithm may be one of them (None lets [`super::plan`] choose
-    /// per input). Cost: one copy of the weight, and one more to pack it.
+    /// per input), or transformed for a Winograd algorithm. Cost: one copy of the weight, and
+    /// one more to pack or transform it.
     pub fn prepare<T: FloatScalar>(
         &self,
         weight: ArrayViewD<'_, T>,
@@ -73,6 +77,19 @@ impl FloatEngine {
             };
             PackedWeights::new(values, bias, groups, values.len() / out_channels)
         });
+        // The kernels transformed for the Winograd variant the layer runs (3x3 kernels only;
+        // the run refuses other layers).
+        let variant = [&Algorithm::WINOGRAD, &Algorithm::WINOGRAD4]
+            .into_iter()
+            .zip([&super::winograd::F2X2, &super::winograd::F4X4])
+            .find(|(a, _)| algorithm.as_ref() == Some(*a))
+            .map(|(_, v)| v);
+        let transformed = variant
+            .filter(|_| rank == 2 && weight.shape()[2..] == [3, 3])
+            .map(|v| {
+                let values = weight.as_slice().expect("standard layout");
+                TransformedWeights::new(values, values.len() / 9, v)
+            });
         Ok(PreparedConv {
             engine: self.clone(),
             weight,
@@ -80,6 +97,7 @@ impl FloatEngine {
             geometry: geometry.clone(),
             algorithm,
             packed,
+            transformed,
         })
     }
 }
@@ -96,6 +114,7 @@ impl<T: FloatScalar> PreparedConv<T> {
         let (weight, bias) = (self.weight.view(), self.bias.as_ref().map(ArrayD::view));
         let mut layer = Layer::prepare(input.reborrow(), weight, bias, &self.geometry)?;
         layer.packed = self.packed.as_ref();
+        layer.transformed = self.transformed.as_ref();
         self.engine.run(&layer, self.algorithm)
     }
 

@@ -691,6 +691,15 @@ fn packed_products_and_prepared_layers_meet_the_contract() {
             ConvGeometry::new(2).with_groups(2).with_stride(vec![1, 2]),
         ),
         (vec![1, 7, 5, 21], vec![17, 7, 1, 1], ConvGeometry::new(2)),
+        // 3x3 with groups and asymmetric padding: Winograd's tiles in runs that start and
+        // end inside tile rows, odd output sizes (partial tiles), weights transformed once.
+        (
+            vec![2, 8, 37, 23],
+            vec![6, 4, 3, 3],
+            ConvGeometry::new(2)
+                .with_groups(2)
+                .with_padding(Padding::Explicit(vec![(1, 2), (2, 0)])),
+        ),
         (
             vec![1, 16, 150],
             vec![9, 16, 1],

@@ -383,6 +383,203 @@ fn transform<T: FloatScalar>(
     })
 }
 
+/// A layer's weights transformed for one variant, U[e][g][o][c] = (G g_(g,o,c) G^T)[e]: for
+/// each transform position e (alpha^2 of them) and group g a (C_out/G) x (C_in/G) matrix,
+/// made once by a prepared layer ([`super::FloatEngine::prepare`]) or per call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransformedWeights<T> {
+    /// The variant whose G made them.
+    pub variant: Variant,
+    values: Vec<T>,
+}
+
+impl<T: FloatScalar> TransformedWeights<T> {
+    /// The 3x3 kernels of `weight` (C_out x C_in/G x 3 x 3 in C order, `kernels` of them)
+    /// transformed as vectors: the weight's (kernel, 3x3) layout transposed to (3x3, kernel)
+    /// in chunks, both sides of the transform run over whole rows of kernels. Cost: alpha^2
+    /// values per kernel, from about 3 alpha (3 + alpha) operations each.
+    pub fn new(weight: &[T], kernels: usize, variant: &Variant) -> TransformedWeights<T> {
+        let alpha = variant.alpha();
+        let area = alpha * alpha;
+        let g_sparse = sparse(&Matrices::<T>::new(variant).g);
+        let mut u = vec![T::zero(); area * kernels];
+        {
+            const CHUNK: usize = 1024;
+            let shared = SharedOutput::new(&mut u);
+            (0..kernels.div_ceil(CHUNK))
+                .into_par_iter()
+                .engine_threads()
+                .for_each(|piece| {
+                    let (k0, k1) = (piece * CHUNK, ((piece + 1) * CHUNK).min(kernels));
+                    let count = k1 - k0;
+                    let mut wt = vec![T::zero(); 9 * count];
+                    for (k, g) in weight[k0 * 9..k1 * 9].chunks(9).enumerate() {
+                        for (j, &v) in g.iter().enumerate() {
+                            wt[j * count + k] = v;
+                        }
+                    }
+                    let mut half = vec![T::zero(); alpha * 3 * count];
+                    let mut ut = vec![T::zero(); area * count];
+                    crate::simd::on_vector_units(|| {
+                        transform_rows(&g_sparse, &wt, (3, count), count, &mut half);
+                        transform_cols(&g_sparse, &half, (alpha, 3), (count, count), &mut ut);
+                    });
+                    for e in 0..area {
+                        // SAFETY: kernels [k0, k1) of position e belong to this piece only.
+                        let cells = unsafe { shared.range(e * kernels + k0, count) };
+                        cells.copy_from_slice(&ut[e * count..][..count]);
+                    }
+                });
+        }
+        TransformedWeights {
+            variant: *variant,
+            values: u,
+        }
+    }
+}
+
+crate::simd::vectorised!(fn gather_tiles<T: FloatScalar>(
+    x: &[T],
+    dims: (crate::geometry::DimGeometry, crate::geometry::DimGeometry),
+    tiling: (usize, usize, usize),
+    run: (usize, usize),
+    d: &mut [T],
+) => gather_tiles_with);
+
+/// d[(i alpha + j) count + k] = x[m th + i - p_h, m tw + j - p_w] for the tiles
+/// t0 + k = th tiles_w + tw of [t0, t1) (count = t1 - t0), zeros outside the input: the
+/// alpha x alpha input tiles of one channel `x` (H x W, C order), a tile row at a time, each
+/// of d's rows copied from a row of x read at stride m. Cost: alpha^2 count copies.
+#[inline(always)]
+fn gather_tiles_with<T: FloatScalar>(
+    x: &[T],
+    (dh, dw): (crate::geometry::DimGeometry, crate::geometry::DimGeometry),
+    (m, alpha, tiles_w): (usize, usize, usize),
+    (t0, t1): (usize, usize),
+    d: &mut [T],
+) {
+    let count = t1 - t0;
+    let (pad, width) = (dw.pad_begin, dw.input);
+    let mut tile = t0;
+    while tile < t1 {
+        let (th, tw0) = (tile / tiles_w, tile % tiles_w);
+        let tw1 = tiles_w.min(tw0 + t1 - tile);
+        let k0 = tile - t0;
+        for i in 0..alpha {
+            let row = (m * th + i) as i64 - dh.pad_begin as i64;
+            let source =
+                (row >= 0 && row < dh.input as i64).then(|| &x[row as usize * width..][..width]);
+            for j in 0..alpha {
+                let out = &mut d[(i * alpha + j) * count + k0..][..tw1 - tw0];
+                let Some(source) = source else {
+                    out.fill(T::zero());
+                    continue;
+                };
+                // The tiles whose column m tw + j - p_w lies in [0, W): tw in [lo, hi).
+                let lo = pad.saturating_sub(j).div_ceil(m).clamp(tw0, tw1);
+                let hi = (width + pad).saturating_sub(j).div_ceil(m).clamp(lo, tw1);
+                out[..lo - tw0].fill(T::zero());
+                out[hi - tw0..].fill(T::zero());
+                if lo < hi {
+                    let source = &source[m * lo + j - pad..];
+                    let out = &mut out[lo - tw0..hi - tw0];
+                    match m {
+                        2 => every::<T, 2>(source, out),
+                        4 => every::<T, 4>(source, out),
+                        _ => {
+                            for (o, &v) in out.iter_mut().zip(source.iter().step_by(m)) {
+                                *o = v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        tile += tw1 - tw0;
+    }
+}
+
+/// out[k] = source[k M] (M a constant: interleaved loads on the vector units).
+#[inline(always)]
+fn every<T: Copy, const M: usize>(source: &[T], out: &mut [T]) {
+    let whole = (source.len() / M).min(out.len());
+    for (o, group) in out[..whole].iter_mut().zip(source.chunks_exact(M)) {
+        *o = group[0];
+    }
+    for (k, o) in out.iter_mut().enumerate().skip(whole) {
+        *o = source[k * M];
+    }
+}
+
+/// Where a channel's outputs go: the shared output, the channel's first position and its
+/// (H_out, W_out).
+type Plane<'a, T> = (&'a SharedOutput<T>, usize, (usize, usize));
+
+crate::simd::vectorised!(fn scatter_tiles<T: FloatScalar>(
+    y: &[T],
+    tiling: (usize, usize),
+    run: (usize, usize),
+    plane: Plane<'_, T>,
+    bias: T,
+) => scatter_tiles_with);
+
+/// Y[m th + r, m tw + q] = y[(r m + q) count + k] + b for the tiles t0 + k = th tiles_w + tw
+/// of [t0, t1) (count = t1 - t0), the outputs within (H_out, W_out) only: one channel's m x m
+/// output tiles, a tile row at a time, each output row written in order. The outputs of
+/// these tiles must be written by no one else meanwhile. Cost: m^2 count additions.
+#[inline(always)]
+fn scatter_tiles_with<T: FloatScalar>(
+    y: &[T],
+    (m, tiles_w): (usize, usize),
+    (t0, t1): (usize, usize),
+    (shared, first, (out_h, out_w)): Plane<'_, T>,
+    bias: T,
+) {
+    let count = t1 - t0;
+    let mut tile = t0;
+    while tile < t1 {
+        let (th, tw0) = (tile / tiles_w, tile % tiles_w);
+        let tw1 = tiles_w.min(tw0 + t1 - tile);
+        let k0 = tile - t0;
+        for r in 0..m.min(out_h.saturating_sub(m * th)) {
+            let row = m * th + r;
+            let (c0, c1) = (m * tw0, (m * tw1).min(out_w));
+            // SAFETY: these outputs belong to the tiles [t0, t1), which only this caller
+            // writes (the caller's contract).
+            let cells = unsafe { shared.range(first + row * out_w + c0, c1 - c0) };
+            let sources = |q: usize| &y[(r * m + q) * count + k0..][..tw1 - tw0];
+            match m {
+                2 => interleave::<T, 2>([sources(0), sources(1)], bias, cells),
+                4 => interleave::<T, 4>(
+                    [sources(0), sources(1), sources(2), sources(3)],
+                    bias,
+                    cells,
+                ),
+                _ => {
+                    for (c, cell) in cells.iter_mut().enumerate() {
+                        *cell = sources(c % m)[c / m] + bias;
+                    }
+                }
+            }
+        }
+        tile += tw1 - tw0;
+    }
+}
+
+/// cells[k M + q] = sources[q][k] + b (M a constant: interleaved stores on the vector units).
+#[inline(always)]
+fn interleave<T: FloatScalar, const M: usize>(sources: [&[T]; M], bias: T, cells: &mut [T]) {
+    let whole = cells.len() / M;
+    for (k, group) in cells.chunks_exact_mut(M).enumerate() {
+        for q in 0..M {
+            group[q] = sources[q][k] + bias;
+        }
+    }
+    for (c, cell) in cells.iter_mut().enumerate().skip(whole * M) {
+        *cell = sources[c % M][c / M] + bias;
+    }
+}
+
 /// The layer's output (N, C_out, H_out, W_out) in C order by `variant` (the layer must
 /// satisfy [`Winograd::accepts`](Kernel::accepts)).
 pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec<T> {
@@ -395,41 +592,15 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
     let (tiles_h, tiles_w) = (out_h.div_ceil(m), out_w.div_ceil(m));
     let tiles = tiles_h * tiles_w;
     let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
-    // U[e][g][o][c] = (G g_(g,o,c) G^T)[e]: for each transform position e and group g a
-    // (C_out/G) x (C_in/G) matrix. The kernels are transformed as vectors: the weight's
-    // (kernel, 3x3) layout transposed to (3x3, kernel) in chunks, both sides of the transform
-    // run over whole rows of kernels.
-    let g_sparse = sparse(&matrices.g);
     let kernels = s.out_channels * in_per_group;
-    let mut u = vec![T::zero(); area * kernels];
-    {
-        const CHUNK: usize = 1024;
-        let shared = SharedOutput::new(&mut u);
-        (0..kernels.div_ceil(CHUNK))
-            .into_par_iter()
-            .engine_threads()
-            .for_each(|piece| {
-                let (k0, k1) = (piece * CHUNK, ((piece + 1) * CHUNK).min(kernels));
-                let count = k1 - k0;
-                let mut wt = vec![T::zero(); 9 * count];
-                for (k, g) in layer.weight[k0 * 9..k1 * 9].chunks(9).enumerate() {
-                    for (j, &v) in g.iter().enumerate() {
-                        wt[j * count + k] = v;
-                    }
-                }
-                let mut half = vec![T::zero(); alpha * 3 * count];
-                let mut ut = vec![T::zero(); area * count];
-                crate::simd::on_vector_units(|| {
-                    transform_rows(&g_sparse, &wt, (3, count), count, &mut half);
-                    transform_cols(&g_sparse, &half, (alpha, 3), (count, count), &mut ut);
-                });
-                for e in 0..area {
-                    // SAFETY: kernels [k0, k1) of position e belong to this piece only.
-                    let cells = unsafe { shared.range(e * kernels + k0, count) };
-                    cells.copy_from_slice(&ut[e * count..][..count]);
-                }
-            });
-    }
+    let computed;
+    let u = match layer.transformed.filter(|t| t.variant == *variant) {
+        Some(prepared) => &prepared.values[..],
+        None => {
+            computed = TransformedWeights::new(&layer.weight, kernels, variant).values;
+            &computed[..]
+        }
+    };
     let group_len = out_per_group * in_per_group;
     let (b_t, a_t) = (sparse(&matrices.b_t), sparse(&matrices.a_t));
     let positions = layer.positions;
@@ -471,37 +642,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
             for c in 0..in_per_group {
                 let channel = &layer.input
                     [(n * s.in_channels + g * in_per_group + c) * layer.spatial..][..layer.spatial];
-                // d[(i alpha + j) count + k]: the input tiles, zeros outside the input.
-                for i in 0..alpha {
-                    for tile in t0..t1 {
-                        let k = tile - t0;
-                        let (th, tw) = (tile / tiles_w, tile % tiles_w);
-                        let row = (m * th + i) as i64 - dh.pad_begin as i64;
-                        let inside = row >= 0 && row < dh.input as i64;
-                        let source = if inside {
-                            &channel[row as usize * dw.input..][..dw.input]
-                        } else {
-                            &[]
-                        };
-                        let first = (m * tw) as i64 - dw.pad_begin as i64;
-                        if inside && first >= 0 && first as usize + alpha <= dw.input {
-                            let first = first as usize;
-                            for (j, &x) in source[first..first + alpha].iter().enumerate() {
-                                d[(i * alpha + j) * count + k] = x;
-                            }
-                            continue;
-                        }
-                        for j in 0..alpha {
-                            let col = first + j as i64;
-                            d[(i * alpha + j) * count + k] =
-                                if inside && col >= 0 && col < dw.input as i64 {
-                                    source[col as usize]
-                                } else {
-                                    T::zero()
-                                };
-                        }
-                    }
-                }
+                gather_tiles(channel, (dh, dw), (m, alpha, tiles_w), (t0, t1), d);
                 // V[e][c] straight into its place (blocks in_per_group count apart).
                 let strides = (count, in_per_group * count);
                 transform(
@@ -556,25 +697,10 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
                 let strides = (out_per_group * count, count);
                 transform(&a_t, &a_t, &mm[o * count..], alpha, count, strides, half, y);
                 let channel = g * out_per_group + o;
-                let bias = layer.bias[channel];
                 let first = (n * s.out_channels + channel) * positions;
-                for tile in t0..t1 {
-                    let k = tile - t0;
-                    let (th, tw) = (tile / tiles_w, tile % tiles_w);
-                    for r in 0..m {
-                        let row = m * th + r;
-                        if row >= out_h {
-                            break;
-                        }
-                        let cols = m.min(out_w - m * tw);
-                        // SAFETY: these outputs belong to tile `tile`, which only this job
-                        // computes.
-                        let cells = unsafe { shared.range(first + row * out_w + m * tw, cols) };
-                        for (q, cell) in cells.iter_mut().enumerate() {
-                            *cell = y[(r * m + q) * count + k] + bias;
-                        }
-                    }
-                }
+                let plane = (&shared, first, (out_h, out_w));
+                let bias = layer.bias[channel];
+                scatter_tiles(y, (m, tiles_w), (t0, t1), plane, bias);
             }
         });
     out
