@@ -280,14 +280,53 @@ impl FromStr for Algorithm {
     }
 }
 
-/// The algorithm [`FloatEngine::correlate`] uses when none is given: the FFT where its
+/// The algorithm [`FloatEngine::correlate`] uses when none is given (the same at every
+/// thread count): Winograd's F(m x m, 3 x 3) where [`winograd_pays`] (judged by its own
+/// bound, not the direct sum's), else [`plan_direct`]'s choice.
+pub fn plan(problem: &Problem) -> Algorithm {
+    winograd_pays(problem).unwrap_or_else(|| plan_direct(problem))
+}
+
+/// Winograd's variant for a layer where it is expected to beat implicit GEMM: a 2-D 3x3
+/// layer at stride 1 and dilation 1 with zero padding, at least 16 input and 16 output
+/// channels per group (so that the transforms, alpha^2 (C_in + C_out) values per tile, cost
+/// little beside the alpha^2 C_in C_out products per tile) and outputs of at least 8 x 8;
+/// F(4x4, 3x3) (36 products per 16 outputs and channel pair, against implicit GEMM's 144),
+/// or F(2x2, 3x3) (16 per 4) where F(4x4) would have at most 16 tiles (two threads then
+/// split its output channels, each transforming the whole input). Measured here (ResNet-50's 3x3 layers, f32,
+/// milliseconds at one / two threads, prepared layers): conv2 (64 channels, 56x56) F(4x4)
+/// 1.70 / 0.93, F(2x2) 1.97 / 1.07, implicit 2.14 / 1.08; conv3 (128, 28x28) 1.50 / 0.90,
+/// 1.73 / 0.95, 2.14 / 1.10; conv4 (256, 14x14: 16 tiles of F(4x4)) 1.55 / 1.05,
+/// 1.76 / 0.96, 2.33 / 1.18; in f64 conv2 F(4x4) 2.79 / 1.57 against implicit 4.36 / 2.33.
+pub fn winograd_pays(problem: &Problem) -> Option<Algorithm> {
+    let shape = &problem.shape;
+    let output = &problem.output;
+    let wide = |channels: usize| channels / shape.groups.max(1) >= 16;
+    let applies = Algorithm::WINOGRAD4.accepts(problem).is_ok()
+        && wide(shape.in_channels)
+        && wide(shape.out_channels)
+        && output.iter().all(|&o| o >= 8);
+    if !applies {
+        return None;
+    }
+    let tiles: usize =
+        shape.batch * shape.groups * output.iter().map(|o| o.div_ceil(4)).product::<usize>();
+    Some(if tiles <= 16 {
+        Algorithm::WINOGRAD
+    } else {
+        Algorithm::WINOGRAD4
+    })
+}
+
+/// The algorithm among those judged by the direct sum's bound (no transform of their own):
+/// the FFT where its
 /// estimated cost is under a quarter of the direct sum's; the direct sum when the reduction C_in/G prod(k) is at most 16 (depthwise
 /// 3x3 has 9) or for 1-D layers with at most 4 channels per group (signals: the direct 1-D path
 /// reads slices, where im2col would copy the signal k times); implicit GEMM for stride-1
 /// layers with zero padding and more than one tap where the processor runs a vector
 /// micro-kernel, AVX-512F or AVX2 with FMA (no gathered copy of the input); im2col + GEMM
 /// otherwise (1x1 layers read their input in place there too).
-pub fn plan(problem: &Problem) -> Algorithm {
+pub fn plan_direct(problem: &Problem) -> Algorithm {
     let shape = &problem.shape;
     if fft_pays(shape) {
         return Algorithm::FFT;

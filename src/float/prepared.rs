@@ -9,10 +9,11 @@
 
 use super::packed::PackedWeights;
 use super::winograd::TransformedWeights;
-use super::{Algorithm, FloatEngine, FloatScalar, Layer};
+use super::{plan, Algorithm, FloatEngine, FloatScalar, Layer};
 use crate::geometry::ConvGeometry;
 use crate::reference::OpError;
 use ndarray::{ArrayD, ArrayViewD};
+use std::sync::OnceLock;
 
 /// A correlation layer with its weight, bias, geometry and algorithm fixed
 /// ([`FloatEngine::prepare`]); [`PreparedConv::run`] computes it on an input.
@@ -24,8 +25,16 @@ pub struct PreparedConv<T: FloatScalar> {
     geometry: ConvGeometry,
     algorithm: Option<Algorithm>,
     packed: Option<PackedWeights<T>>,
-    transformed: Option<TransformedWeights<T>>,
+    /// The weight transformed for F(2x2, 3x3) and for F(4x4, 3x3), each made at preparation
+    /// when named, else on the first run the planner gives that variant.
+    transformed: [OnceLock<TransformedWeights<T>>; 2],
 }
+
+/// Winograd's variants, in the order of [`PreparedConv`]'s transformed weights.
+const VARIANTS: [(Algorithm, &super::winograd::Variant); 2] = [
+    (Algorithm::WINOGRAD, &super::winograd::F2X2),
+    (Algorithm::WINOGRAD4, &super::winograd::F4X4),
+];
 
 impl FloatEngine {
     /// The layer of `weight` (C_out, C_in/G, k...), `bias` (C_out) and `geometry`, prepared
@@ -77,20 +86,8 @@ impl FloatEngine {
             };
             PackedWeights::new(values, bias, groups, values.len() / out_channels)
         });
-        // The kernels transformed for the Winograd variant the layer runs (3x3 kernels only;
-        // the run refuses other layers).
-        let variant = [&Algorithm::WINOGRAD, &Algorithm::WINOGRAD4]
-            .into_iter()
-            .zip([&super::winograd::F2X2, &super::winograd::F4X4])
-            .find(|(a, _)| algorithm.as_ref() == Some(*a))
-            .map(|(_, v)| v);
-        let transformed = variant
-            .filter(|_| rank == 2 && weight.shape()[2..] == [3, 3])
-            .map(|v| {
-                let values = weight.as_slice().expect("standard layout");
-                TransformedWeights::new(values, values.len() / 9, v)
-            });
-        Ok(PreparedConv {
+        let transformed: [OnceLock<TransformedWeights<T>>; 2] = Default::default();
+        let prepared = PreparedConv {
             engine: self.clone(),
             weight,
             bias,
@@ -98,7 +95,11 @@ impl FloatEngine {
             algorithm,
             packed,
             transformed,
-        })
+        };
+        if let Some(index) = VARIANTS.iter().position(|(a, _)| algorithm == Some(*a)) {
+            prepared.transformed_for(index);
+        }
+        Ok(prepared)
     }
 }
 
@@ -114,8 +115,25 @@ impl<T: FloatScalar> PreparedConv<T> {
         let (weight, bias) = (self.weight.view(), self.bias.as_ref().map(ArrayD::view));
         let mut layer = Layer::prepare(input.reborrow(), weight, bias, &self.geometry)?;
         layer.packed = self.packed.as_ref();
-        layer.transformed = self.transformed.as_ref();
+        let used = (self.algorithm).unwrap_or_else(|| plan(&layer.problem()));
+        if let Some(index) = VARIANTS.iter().position(|(a, _)| used == *a) {
+            layer.transformed = self.transformed_for(index);
+        }
         self.engine.run(&layer, self.algorithm)
+    }
+
+    /// The weight transformed for the variant `VARIANTS[index]`, made on first need; None for
+    /// a weight of another shape than (C_out, C_in/G, 3, 3) (the run refuses the layer).
+    fn transformed_for(&self, index: usize) -> Option<&TransformedWeights<T>> {
+        let shape = self.weight.shape();
+        if shape.len() != 4 || shape[2..] != [3, 3] {
+            return None;
+        }
+        Some(self.transformed[index].get_or_init(|| {
+            let values = self.weight.as_slice().expect("standard layout");
+            let sizes = (shape[0], shape[1], self.geometry.groups);
+            TransformedWeights::new(values, sizes, VARIANTS[index].1)
+        }))
     }
 
     /// The weight (C_out, C_in/G, k...).

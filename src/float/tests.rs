@@ -921,3 +921,108 @@ fn a_layer_without_input_channels_gives_the_bias() {
         assert!(expected(y.as_slice().unwrap()), "{algorithm:?}");
     }
 }
+
+/// The planner gives wide 3x3 layers to Winograd (hand-derived from [`winograd_pays`]'s rule:
+/// 3x3, stride 1, dilation 1, zero padding, 2-D, at least 16 channels per group each way,
+/// outputs of at least 8 x 8; F(2x2) where F(4x4) would have at most 16 tiles), and every
+/// other layer to [`plan_direct`]; the planned output of such a layer, prepared or not, the
+/// same at 1 and 2 threads, meets that variant's bound, and one element moved by 2^-10 of
+/// itself fails it.
+#[test]
+fn the_planner_gives_wide_3x3_layers_to_winograd() {
+    let problem = |x: &[usize], w: &[usize], geometry: &ConvGeometry| {
+        let shape = ConvShape::new(x, w, None, geometry).expect("a valid layer");
+        Problem::new(shape, geometry.padding_mode, 4)
+    };
+    let same = ConvGeometry::new(2).with_padding(Padding::uniform(1, 2));
+    let planned =
+        |x: &[usize], w: &[usize], geometry: &ConvGeometry| plan(&problem(x, w, geometry));
+    assert_eq!(
+        planned(&[1, 64, 56, 56], &[64, 64, 3, 3], &same),
+        Algorithm::WINOGRAD4
+    );
+    assert_eq!(
+        planned(&[1, 128, 28, 28], &[128, 128, 3, 3], &same),
+        Algorithm::WINOGRAD4
+    );
+    // 14 x 14 outputs: 4 x 4 tiles of F(4x4), 16 in all (32 with two images).
+    assert_eq!(
+        planned(&[1, 256, 14, 14], &[256, 256, 3, 3], &same),
+        Algorithm::WINOGRAD
+    );
+    assert_eq!(
+        planned(&[2, 256, 14, 14], &[256, 256, 3, 3], &same),
+        Algorithm::WINOGRAD4
+    );
+    let others = [
+        (vec![1, 15, 20, 20], vec![16, 15, 3, 3], same.clone()),
+        (vec![1, 16, 20, 20], vec![15, 16, 3, 3], same.clone()),
+        (
+            vec![1, 64, 20, 20],
+            vec![64, 8, 3, 3],
+            same.clone().with_groups(8),
+        ),
+        (
+            vec![1, 16, 20, 20],
+            vec![16, 16, 3, 3],
+            same.clone().with_stride(vec![2, 1]),
+        ),
+        (
+            vec![1, 16, 20, 20],
+            vec![16, 16, 3, 3],
+            same.clone().with_dilation(vec![1, 2]),
+        ),
+        (vec![1, 16, 7, 20], vec![16, 16, 3, 3], same.clone()),
+        (vec![1, 16, 20, 20], vec![16, 16, 5, 5], same.clone()),
+        (
+            vec![1, 16, 20, 20],
+            vec![16, 16, 3, 3],
+            same.clone().with_padding_mode(PaddingMode::Reflect),
+        ),
+        (
+            vec![1, 16, 20],
+            vec![16, 16, 3],
+            ConvGeometry::new(1).with_padding(Padding::uniform(1, 1)),
+        ),
+    ];
+    for (x, w, geometry) in &others {
+        let p = problem(x, w, geometry);
+        assert_eq!(winograd_pays(&p), None, "{x:?} {w:?} {geometry:?}");
+        assert_eq!(plan(&p), plan_direct(&p), "{x:?} {w:?} {geometry:?}");
+    }
+    for (x_shape, expected) in [
+        ([1, 16, 9, 10], Algorithm::WINOGRAD),
+        ([1, 16, 21, 18], Algorithm::WINOGRAD4),
+    ] {
+        let w_shape = [16, 16, 3, 3];
+        let narrow = |t: ArrayD<f64>| t.mapv(|v| f64::from(v as f32));
+        let x = narrow(values(&x_shape, 31, true));
+        let w = narrow(values(&w_shape, 32, true));
+        let b = narrow(values(&[16], 33, true));
+        let mut outputs = Vec::new();
+        for threads in [1, 2] {
+            let engine = FloatEngine::new(threads);
+            let y = prepared_matches_correlate::<f32>(&engine, &x, &w, &b, &same, None);
+            let cast = |t: &ArrayD<f64>| t.mapv(|v| v as f32);
+            let (_, used) = engine
+                .correlate(
+                    cast(&x).view(),
+                    cast(&w).view(),
+                    Some(cast(&b).view()),
+                    &same,
+                    None,
+                )
+                .unwrap();
+            assert_eq!(used, expected, "{x_shape:?}");
+            outputs.push(y.mapv(|v| v as f32));
+        }
+        assert_eq!(outputs[0], outputs[1], "1 and 2 threads, {x_shape:?}");
+        let report = judge_by(expected, &x, &w, &b, &same, &outputs[0]);
+        assert!(report.passed(), "{x_shape:?}\n{}", report.render());
+        let mut moved = outputs[0].clone();
+        let first = moved.iter_mut().next().expect("an output");
+        *first += *first * (1.0 / 1024.0);
+        let report = judge_by(expected, &x, &w, &b, &same, &moved);
+        assert!(!report.passed(), "a moved element passed, {x_shape:?}");
+    }
+}

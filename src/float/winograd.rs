@@ -12,7 +12,8 @@
 //! tile instead of 9 m^2 (16 instead of 36 for F(2x2); 36 instead of 144 for F(4x4)). The
 //! transforms are evaluated in this order: U = (G g) G^T, V = (B^T d) B (for a run of tiles at
 //! once, the tiles in the innermost loop, on the vector units), the alpha^2 channel sums
-//! M = sum_c U (.) V as matrix products (the `gemm` crate), Y = (A^T M) A, then + b. Each
+//! M = sum_c U (.) V as matrix products (the packed micro-kernel of [`super::packed`] over U
+//! packed once per layer), Y = (A^T M) A, then + b. Each
 //! linear combination skips zero coefficients and starts from its first term.
 //!
 //! Error bound (`proofs/exact.md`, W1 and W2, and [`reference()`]):
@@ -38,6 +39,7 @@
 //! ```
 
 use super::kernel::{correlate_in_both, Built, Kernel, Problem, Refusal};
+use super::packed::{MicroKernel, PackedWeights, MR};
 use super::{FloatScalar, Layer};
 use crate::exact::{ExactEngine, ExactError};
 use crate::geometry::{ConvGeometry, ConvShape};
@@ -383,22 +385,30 @@ fn transform<T: FloatScalar>(
     })
 }
 
-/// A layer's weights transformed for one variant, U[e][g][o][c] = (G g_(g,o,c) G^T)[e]: for
+/// A layer's weights transformed for one variant, `U[e][g][o][c] = (G g_(g,o,c) G^T)[e]`: for
 /// each transform position e (alpha^2 of them) and group g a (C_out/G) x (C_in/G) matrix,
 /// made once by a prepared layer ([`super::FloatEngine::prepare`]) or per call.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct TransformedWeights<T> {
     /// The variant whose G made them.
     pub variant: Variant,
-    values: Vec<T>,
+    /// Per transform position e, `U[e]` packed for the micro-kernel ([`PackedWeights`], no
+    /// bias).
+    packed: Vec<PackedWeights<T>>,
 }
 
 impl<T: FloatScalar> TransformedWeights<T> {
-    /// The 3x3 kernels of `weight` (C_out x C_in/G x 3 x 3 in C order, `kernels` of them)
+    /// The 3x3 kernels of `weight` (C_out x C_in/G x 3 x 3 in C order, for `groups` groups)
     /// transformed as vectors: the weight's (kernel, 3x3) layout transposed to (3x3, kernel)
-    /// in chunks, both sides of the transform run over whole rows of kernels. Cost: alpha^2
-    /// values per kernel, from about 3 alpha (3 + alpha) operations each.
-    pub fn new(weight: &[T], kernels: usize, variant: &Variant) -> TransformedWeights<T> {
+    /// in chunks, both sides of the transform run over whole rows of kernels; then each `U[e]`
+    /// packed. Cost: alpha^2 values per kernel, from about 3 alpha (3 + alpha) operations
+    /// each, and one copy to pack them.
+    pub fn new(
+        weight: &[T],
+        (out_channels, in_per_group, groups): (usize, usize, usize),
+        variant: &Variant,
+    ) -> TransformedWeights<T> {
+        let kernels = out_channels * in_per_group;
         let alpha = variant.alpha();
         let area = alpha * alpha;
         let g_sparse = sparse(&Matrices::<T>::new(variant).g);
@@ -431,9 +441,15 @@ impl<T: FloatScalar> TransformedWeights<T> {
                     }
                 });
         }
+        let zeros = vec![T::zero(); out_channels];
+        let packed = u
+            .chunks(kernels.max(1))
+            .take(area)
+            .map(|u| PackedWeights::new(u, &zeros, groups, in_per_group))
+            .collect();
         TransformedWeights {
             variant: *variant,
-            values: u,
+            packed,
         }
     }
 }
@@ -592,33 +608,49 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
     let (tiles_h, tiles_w) = (out_h.div_ceil(m), out_w.div_ceil(m));
     let tiles = tiles_h * tiles_w;
     let (in_per_group, out_per_group) = (s.in_channels / s.groups, s.out_channels / s.groups);
-    let kernels = s.out_channels * in_per_group;
     let computed;
     let u = match layer.transformed.filter(|t| t.variant == *variant) {
-        Some(prepared) => &prepared.values[..],
+        Some(prepared) => prepared,
         None => {
-            computed = TransformedWeights::new(&layer.weight, kernels, variant).values;
-            &computed[..]
+            let sizes = (s.out_channels, in_per_group, s.groups);
+            computed = TransformedWeights::new(&layer.weight, sizes, variant);
+            &computed
         }
     };
-    let group_len = out_per_group * in_per_group;
+    let kernel = MicroKernel::detect().unwrap_or_else(MicroKernel::portable);
     let (b_t, a_t) = (sparse(&matrices.b_t), sparse(&matrices.a_t));
     let positions = layer.positions;
     let mut out = vec![T::zero(); s.batch * s.out_channels * positions];
     let shared = SharedOutput::new(&mut out);
-    // Jobs: (batch element, group, a run of tiles), so that one image uses every thread; runs
-    // of at most 128 tiles keep V and M (alpha^2 C count values each) near the caches, and as
-    // long as that allows (one run per thread: each run's alpha^2 matrix products are as wide
-    // as the run, and narrow products cost the GEMM more in packing than in arithmetic).
+    // Jobs: (batch element, group, a run of tiles, output channels o0..o1), so that one image
+    // uses every thread; runs of at most 128 tiles keep V and M (alpha^2 C count values each)
+    // near the caches, and as long as that allows (one run per thread: each run's alpha^2
+    // matrix products are as wide as the run, and narrow products cost the GEMM more in
+    // packing than in arithmetic). With fewer runs than threads (few tiles: a 14x14 layer
+    // has 16 of F(4x4)), the output channels are split among them instead, in whole panels
+    // of MR rows: each part transforms the run's input again and multiplies by its rows of
+    // U only.
     let threads = crate::parallel::threads();
     let chunk = tiles.div_ceil(threads).clamp(16, 128);
-    let jobs: Vec<(usize, usize, usize, usize)> = (0..s.batch)
+    let runs = s.batch * s.groups * tiles.div_ceil(chunk);
+    let parts = threads
+        .div_ceil(runs)
+        .clamp(1, out_per_group.div_ceil(MR).max(1));
+    let jobs: Vec<(usize, usize, usize, usize, usize, usize)> = (0..s.batch)
         .flat_map(|n| (0..s.groups).map(move |g| (n, g)))
         .flat_map(|(n, g)| {
-            (0..tiles)
-                .step_by(chunk)
-                .map(move |t0| (n, g, t0, (t0 + chunk).min(tiles)))
+            (0..tiles).step_by(chunk).flat_map(move |t0| {
+                (0..parts).map(move |part| {
+                    let (o0, o1) = (
+                        out_per_group * part / parts / MR * MR,
+                        (out_per_group * (part + 1) / parts / MR * MR).min(out_per_group),
+                    );
+                    let o1 = if part + 1 == parts { out_per_group } else { o1 };
+                    (n, g, t0, (t0 + chunk).min(tiles), o0, o1)
+                })
+            })
         })
+        .filter(|&(.., o0, o1)| o0 < o1 || out_per_group == 0)
         .collect();
     let scratch = || {
         let most = chunk.min(tiles);
@@ -628,17 +660,19 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
             vec![T::zero(); area * most],
             vec![T::zero(); area * most],
             vec![T::zero(); area * out_per_group * most],
+            Vec::with_capacity(in_per_group),
         )
     };
-    jobs.into_par_iter()
-        .engine_threads()
-        .for_each_init(scratch, |buffers, (n, g, t0, t1)| {
-            let (v, d, half, vt, mm) = buffers;
+    jobs.into_par_iter().engine_threads().for_each_init(
+        scratch,
+        |buffers, (n, g, t0, t1, o0, o1)| {
+            let (v, d, half, vt, mm, offsets) = buffers;
             let count = t1 - t0;
+            let rows = o1 - o0;
             let v = &mut v[..area * in_per_group * count];
             let d = &mut d[..area * count];
             let vt = &mut vt[..area * count];
-            let mm = &mut mm[..area * out_per_group * count];
+            let mm = &mut mm[..area * rows * count];
             for c in 0..in_per_group {
                 let channel = &layer.input
                     [(n * s.in_channels + g * in_per_group + c) * layer.spatial..][..layer.spatial];
@@ -656,53 +690,58 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
                     &mut v[c * count..],
                 );
             }
-            // M[e] = U[e] V[e]: (C_out/G) x count, for each e.
-            if in_per_group > 0 && out_per_group > 0 && count > 0 {
-                for e in 0..area {
-                    let lhs = &u[e * kernels + g * group_len..][..group_len];
+            // M[e] = U[e] V[e] for the rows o0..o1: rows x count, for each e, by the
+            // micro-kernel over U[e]'s panels o0 / MR.. (row c of V[e] at c count).
+            if in_per_group > 0 && rows > 0 && count > 0 {
+                offsets.clear();
+                offsets.extend((0..in_per_group).map(|c| c * count));
+                let panels = (g, o0 / MR..o1.div_ceil(MR));
+                for (e, packed) in u.packed.iter().enumerate() {
                     let rhs = &v[e * in_per_group * count..][..in_per_group * count];
-                    let dst = &mut mm[e * out_per_group * count..][..out_per_group * count];
-                    // SAFETY: dst is out_per_group x count (row stride count), lhs out_per_group
-                    // x in_per_group (row stride in_per_group), rhs in_per_group x count (row
-                    // stride count), all within their slices; T is f32 or f64.
+                    let dst = &mut mm[e * rows * count..][..rows * count];
+                    // SAFETY: row c of V[e] (rhs + c count) holds count values; dst holds a
+                    // row of count values for each of the rows o0..o1 (o0 a whole panel's
+                    // first); the kernel was detected on this processor or is the portable
+                    // one.
                     unsafe {
-                        gemm::gemm(
-                            out_per_group,
+                        let (b, y) = (rhs.as_ptr(), dst.as_mut_ptr());
+                        packed.multiply(
+                            kernel,
+                            panels.clone(),
+                            b,
+                            offsets,
                             count,
-                            in_per_group,
-                            dst.as_mut_ptr(),
-                            1,
-                            count as isize,
-                            false,
-                            lhs.as_ptr(),
-                            1,
-                            in_per_group as isize,
-                            rhs.as_ptr(),
-                            1,
-                            count as isize,
-                            T::zero(),
-                            T::ONE,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
+                            count,
+                            y,
+                            count,
+                            None,
                         );
                     }
                 }
             }
             // Y = A^T M A per output channel, for the run of tiles at once (vt reused).
             let y = &mut vt[..m * m * count];
-            for o in 0..out_per_group {
-                // M[e][o] read in place (blocks out_per_group count apart).
-                let strides = (out_per_group * count, count);
-                transform(&a_t, &a_t, &mm[o * count..], alpha, count, strides, half, y);
+            for o in o0..o1 {
+                // M[e][o] read in place (blocks rows count apart).
+                let strides = (rows * count, count);
+                transform(
+                    &a_t,
+                    &a_t,
+                    &mm[(o - o0) * count..],
+                    alpha,
+                    count,
+                    strides,
+                    half,
+                    y,
+                );
                 let channel = g * out_per_group + o;
                 let first = (n * s.out_channels + channel) * positions;
                 let plane = (&shared, first, (out_h, out_w));
                 let bias = layer.bias[channel];
                 scatter_tiles(y, (m, tiles_w), (t0, t1), plane, bias);
             }
-        });
+        },
+    );
     out
 }
 

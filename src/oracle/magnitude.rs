@@ -37,7 +37,7 @@
 //! the exact layer; the exact layer once more only if some element needs S exactly.
 
 use crate::exact::{ExactEngine, ExactError, ScaledTensor};
-use crate::float::{Algorithm, FloatEngine, FloatScalar};
+use crate::float::{FloatEngine, FloatScalar};
 use crate::geometry::{ConvGeometry, ConvShape};
 use crate::scalar::{round_to_f64, Rational};
 use ndarray::ArrayD;
@@ -366,9 +366,7 @@ fn enclose_in<T: EnclosureScalar>(
     }
     let b = b.map(|(b, _)| b);
     let problem = crate::float::Problem::new(shape.clone(), geometry.padding_mode, 8);
-    let algorithm = Some(crate::float::plan(&problem))
-        .filter(|a| a.own_bound().is_none())
-        .unwrap_or(Algorithm::IM2COL);
+    let algorithm = crate::float::plan_direct(&problem);
     let (approx, _) = FloatEngine::new(engine.threads())
         .correlate(
             x.view(),
