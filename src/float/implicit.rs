@@ -297,6 +297,11 @@ pub(crate) fn correlate_with<T: FloatScalar>(
         .filter(|&(_, t0, t1, p0, p1)| t0 < t1 && p0 < p1)
         .collect();
     let chunk = chunk_columns(in_per_group * std::mem::size_of::<T>());
+    // Rows of at least two blocks of the kernel's columns (the stem's 112) are computed
+    // straight into the output, a row at a time: no position dropped, no copy; shorter rows
+    // (a 14-wide layer's) in runs of t' through a block, copied out without the dropped
+    // positions. The same sums in the same order either way.
+    let in_place = grid.row_len >= 2 * columns;
     // The output is written once, by the work items (not cleared first).
     let mut out: Vec<T> = Vec::with_capacity(total);
     let shared = SharedOutput::new(&mut out.spare_capacity_mut()[..total]);
@@ -305,6 +310,46 @@ pub(crate) fn correlate_with<T: FloatScalar>(
         Scratch::default,
         |Scratch(block), (n, t0, t1, p0, p1)| {
             let channels = (p0 * MR)..(p1 * MR).min(out_per_group);
+            if in_place {
+                for g in 0..s.groups {
+                    let first_row = (n * s.out_channels + g * out_per_group) * layer.positions;
+                    let group_input = (n * s.in_channels + g * in_per_group) * grid.plane;
+                    let first = grid.rows.partition_point(|&r| r + grid.row_len <= t0);
+                    for (r, &start) in grid.rows.iter().enumerate().skip(first) {
+                        if start >= t1 {
+                            break;
+                        }
+                        let (from, to) = (start.max(t0), (start + grid.row_len).min(t1));
+                        let at = first_row
+                            + channels.start * layer.positions
+                            + r * grid.row_len
+                            + (from - start);
+                        let span = (channels.len() - 1) * layer.positions + (to - from);
+                        let b = &input[group_input + from..];
+                        // SAFETY: as for the blocks below (b + offsets[l] covers to - from
+                        // values); y's rows, `positions` apart, are output row r's positions
+                        // from..to of the panels' channels, which only this item writes (t' is
+                        // one to one with the outputs, the panels with the channels).
+                        unsafe {
+                            let y = shared.pointer(at, span).cast::<T>();
+                            let panels = (g, p0..p1);
+                            let (b, width) = (b.as_ptr(), to - from);
+                            packed.multiply(
+                                kernel,
+                                panels,
+                                b,
+                                &offsets,
+                                width,
+                                chunk,
+                                y,
+                                layer.positions,
+                                None,
+                            );
+                        }
+                    }
+                }
+                return;
+            }
             // Columns in runs whose block of outputs stays within BLOCK_BYTES, each copied
             // out while it is in the cache.
             let per_column = channels.len().max(1) * std::mem::size_of::<T>();

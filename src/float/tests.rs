@@ -691,6 +691,15 @@ fn packed_products_and_prepared_layers_meet_the_contract() {
             ConvGeometry::new(2).with_groups(2).with_stride(vec![1, 2]),
         ),
         (vec![1, 7, 5, 21], vec![17, 7, 1, 1], ConvGeometry::new(2)),
+        // Output rows of at least two blocks of the kernel's columns (101 and 2 x 48 in f32),
+        // computed in place a row at a time, the work items' columns starting inside rows.
+        (
+            vec![1, 3, 11, 203],
+            vec![10, 3, 3, 5],
+            ConvGeometry::new(2)
+                .with_stride(vec![1, 2])
+                .with_padding(Padding::Explicit(vec![(1, 0), (2, 1)])),
+        ),
         // 3x3 with groups and asymmetric padding: Winograd's tiles in runs that start and
         // end inside tile rows, odd output sizes (partial tiles), weights transformed once.
         (
