@@ -19,8 +19,10 @@
 //! whose last coordinate is at or beyond O_last: Q_last - O_last per row) are computed and
 //! dropped. At stride 1 consecutive rows share their padding (a row holds L_last + max(p_b,
 //! p_e) positions), so a 3x3 layer with padding 1 drops one column per row (of 57 on a 56-wide
-//! layer); ResNet's 7x7 stride-2 stem drops three of 115. Cost: one copy of the input into its phases and padding, 2 C_out T' (C_in/G) prod k
-//! flops, and one copy of each output from the work item's block.
+//! layer); ResNet's 7x7 stride-2 stem has three of 115, which its rows, computed in place (below),
+//! never compute. Cost: one copy of the input into its phases and padding, 2 C_out T' (C_in/G) prod k
+//! flops, and one copy of each output from the work item's block (none for rows of at least two
+//! blocks of the micro-kernel's columns, computed in place a row at a time).
 
 use super::kernel::correlate_in_both;
 use super::packed::{chunk_columns, MicroKernel, PackedWeights, MR};
