@@ -318,8 +318,8 @@ pub fn winograd_pays(problem: &Problem) -> Option<Algorithm> {
     })
 }
 
-/// The algorithm among those judged by the direct sum's bound (no transform of their own):
-/// the FFT where its
+/// The algorithm among the direct sum, im2col, implicit GEMM and the FFT (no Winograd): the
+/// FFT where its
 /// estimated cost is under a quarter of the direct sum's; the direct sum when the reduction C_in/G prod(k) is at most 16 (depthwise
 /// 3x3 has 9) or for 1-D layers with at most 4 channels per group (signals: the direct 1-D path
 /// reads slices, where im2col would copy the signal k times); implicit GEMM for stride-1

@@ -37,7 +37,7 @@
 //! the exact layer; the exact layer once more only if some element needs S exactly.
 
 use crate::exact::{ExactEngine, ExactError, ScaledTensor};
-use crate::float::{FloatEngine, FloatScalar};
+use crate::float::{Algorithm, FloatEngine, FloatScalar};
 use crate::geometry::{ConvGeometry, ConvShape};
 use crate::scalar::{round_to_f64, Rational};
 use ndarray::ArrayD;
@@ -366,7 +366,11 @@ fn enclose_in<T: EnclosureScalar>(
     }
     let b = b.map(|(b, _)| b);
     let problem = crate::float::Problem::new(shape.clone(), geometry.padding_mode, 8);
-    let algorithm = crate::float::plan_direct(&problem);
+    // The direct sum's componentwise bound encloses S only for the kernels that carry it (not
+    // the FFT's normwise one, nor Winograd's).
+    let algorithm = Some(crate::float::plan_direct(&problem))
+        .filter(|a| a.own_bound().is_none())
+        .unwrap_or(Algorithm::IM2COL);
     let (approx, _) = FloatEngine::new(engine.threads())
         .correlate(
             x.view(),
@@ -546,6 +550,42 @@ mod tests {
         assert!(inside > 1000, "{inside} elements checked");
         assert!(single >= 5, "{single} layers enclosed in binary32");
         assert!(point_misses > 0, "the float S~ alone misses S somewhere");
+    }
+
+    /// A long 1-D layer whose direct plan is the FFT (its error normwise: relative to the
+    /// largest terms of a whole block): S is still enclosed at every element, although the
+    /// input's first half is about 2^-40 and its second about 2^40, so that the small S of
+    /// the first half's windows would not be by the FFT's values (negative control run: the
+    /// enclosure computed by the planned FFT fails here).
+    #[test]
+    fn a_layer_planned_for_the_fft_is_enclosed_componentwise() {
+        let mut rng = Rng::new(7);
+        let geometry = ConvGeometry::new(1);
+        let x = ArrayD::from_shape_fn(IxDyn(&[1, 1, 4096]), |i| {
+            let e = if i[2] < 2048 { -40 } else { 40 };
+            value(&mut rng, false, (e, e))
+        });
+        let w = ArrayD::from_shape_fn(IxDyn(&[1, 1, 1025]), |_| value(&mut rng, false, (-2, 2)));
+        let scaled = |t: &ArrayD<f64>| ScaledTensor::from_f64(t.view()).expect("finite");
+        let operands = vec![scaled(&x), scaled(&w)];
+        let shape = ConvShape::new(operands[0].shape(), operands[1].shape(), None, &geometry)
+            .expect("a valid layer");
+        let problem = crate::float::Problem::new(shape.clone(), geometry.padding_mode, 8);
+        assert_eq!(crate::float::plan_direct(&problem), Algorithm::FFT);
+        let magnitude = magnitude_of(&operands, &geometry, &shape, false);
+        let absolute: Vec<ScaledTensor> = operands.iter().map(ScaledTensor::abs).collect();
+        let s = ExactEngine::new(1)
+            .correlate(&absolute[0], &absolute[1], None, &geometry)
+            .expect("the same layer");
+        let images = magnitude.to_f64();
+        for flat in 0..s.len() {
+            let (exact, at) = (s.value(flat), images.at(flat));
+            let (lo, hi) = (
+                rational_from_f64(at.lo).unwrap(),
+                rational_from_f64(at.hi).unwrap(),
+            );
+            assert!(lo <= exact && exact <= hi, "element {flat}: {at:?}");
+        }
     }
 
     /// Candidates at their fp64 bounds (y + B rounded to f64, which the filter cannot decide):
