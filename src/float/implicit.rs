@@ -148,6 +148,18 @@ impl Grid {
         grid
     }
 
+    /// The output rows meeting the positions t' in [u0, u1): (row r, its first t', the part
+    /// from..to of [u0, u1) in it), in order.
+    fn rows_meeting(
+        &self,
+        (u0, u1): (usize, usize),
+    ) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
+        let first = self.rows.partition_point(|&r| r + self.row_len <= u0);
+        (self.rows.iter().enumerate().skip(first))
+            .take_while(move |&(_, &start)| start < u1)
+            .map(move |(r, &start)| (r, start, start.max(u0), (start + self.row_len).min(u1)))
+    }
+
     /// Where padded position p along dimension d goes: its phase's plane and its place in it.
     fn place(&self, d: usize, p: usize) -> usize {
         let (s, phase, stride) = self.steps[d];
@@ -316,12 +328,7 @@ pub(crate) fn correlate_with<T: FloatScalar>(
                 for g in 0..s.groups {
                     let first_row = (n * s.out_channels + g * out_per_group) * layer.positions;
                     let group_input = (n * s.in_channels + g * in_per_group) * grid.plane;
-                    let first = grid.rows.partition_point(|&r| r + grid.row_len <= t0);
-                    for (r, &start) in grid.rows.iter().enumerate().skip(first) {
-                        if start >= t1 {
-                            break;
-                        }
-                        let (from, to) = (start.max(t0), (start + grid.row_len).min(t1));
+                    for (r, start, from, to) in grid.rows_meeting((t0, t1)) {
                         let at = first_row
                             + channels.start * layer.positions
                             + r * grid.row_len
@@ -375,13 +382,7 @@ pub(crate) fn correlate_with<T: FloatScalar>(
                         let b = b.as_ptr();
                         packed.multiply(kernel, panels, b, &offsets, width, chunk, y, width, None);
                     }
-                    // Rows of the output meeting [u0, u1).
-                    let first = grid.rows.partition_point(|&r| r + grid.row_len <= u0);
-                    for (r, &start) in grid.rows.iter().enumerate().skip(first) {
-                        if start >= u1 {
-                            break;
-                        }
-                        let (from, to) = (start.max(u0), (start + grid.row_len).min(u1));
+                    for (r, start, from, to) in grid.rows_meeting((u0, u1)) {
                         for (o, values) in channels.clone().zip(block.chunks(width)) {
                             let at =
                                 first_row + o * layer.positions + r * grid.row_len + from - start;

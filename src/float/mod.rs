@@ -287,6 +287,16 @@ pub fn plan(problem: &Problem) -> Algorithm {
     winograd_pays(problem).unwrap_or_else(|| plan_direct(problem))
 }
 
+/// The algorithm a call with `algorithm` runs: the one named, else [`plan`]'s choice, the
+/// direct sum where that refuses the problem.
+pub(crate) fn resolve(problem: &Problem, algorithm: Option<Algorithm>) -> Algorithm {
+    algorithm.unwrap_or_else(|| {
+        Some(plan(problem))
+            .filter(|a| a.accepts(problem).is_ok())
+            .unwrap_or(Algorithm::DIRECT)
+    })
+}
+
 /// Winograd's variant for a layer where it is expected to beat implicit GEMM: a 2-D 3x3
 /// layer at stride 1 and dilation 1 with zero padding, at least 16 input and 16 output
 /// channels per group (so that the transforms, alpha^2 (C_in + C_out) values per tile, cost
@@ -799,12 +809,7 @@ impl FloatEngine {
     ) -> Result<(ArrayD<T>, Algorithm), OpError> {
         let output_shape = layer.output_shape.clone();
         let problem = layer.problem();
-        let used = match algorithm {
-            Some(chosen) => chosen,
-            None => Some(plan(&problem))
-                .filter(|a| a.accepts(&problem).is_ok())
-                .unwrap_or(Algorithm::DIRECT),
-        };
+        let used = resolve(&problem, algorithm);
         used.accepts(&problem)?;
         let values = crate::parallel::run_with(&self.pool, self.threads, || {
             T::correlate(used.kernel(), layer)

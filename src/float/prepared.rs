@@ -9,7 +9,7 @@
 
 use super::packed::PackedWeights;
 use super::winograd::TransformedWeights;
-use super::{plan, Algorithm, FloatEngine, FloatScalar, Layer};
+use super::{resolve, Algorithm, FloatEngine, FloatScalar, Layer};
 use crate::geometry::ConvGeometry;
 use crate::reference::OpError;
 use ndarray::{ArrayD, ArrayViewD};
@@ -115,11 +115,11 @@ impl<T: FloatScalar> PreparedConv<T> {
         let (weight, bias) = (self.weight.view(), self.bias.as_ref().map(ArrayD::view));
         let mut layer = Layer::prepare(input.reborrow(), weight, bias, &self.geometry)?;
         layer.packed = self.packed.as_ref();
-        let used = (self.algorithm).unwrap_or_else(|| plan(&layer.problem()));
+        let used = resolve(&layer.problem(), self.algorithm);
         if let Some(index) = VARIANTS.iter().position(|(a, _)| used == *a) {
             layer.transformed = self.transformed_for(index);
         }
-        self.engine.run(&layer, self.algorithm)
+        self.engine.run(&layer, Some(used))
     }
 
     /// The weight transformed for the variant `VARIANTS[index]`, made on first need; None for
