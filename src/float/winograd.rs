@@ -240,23 +240,36 @@ impl Kernel for Winograd {
     }
 }
 
-/// dst[k] = sum_i c_i src[at_i + k] over a row's nonzero coefficients (c_i, at_i), starting
-/// from the first term (so that +-1 and +-2^k coefficients add no rounding of their own).
+/// dst[k] = sum_i c_i src[at_i + k] over a row's nonzero coefficients (c_i, at_i), summed
+/// from the first term in order (so that +-1 and +-2^k coefficients add no rounding of their
+/// own), each dst[k] in a register: one store per value, whatever the number of terms.
 #[inline(always)]
 fn combine<T: FloatScalar>(dst: &mut [T], terms: &[(T, usize)], src: &[T]) {
+    match terms.len() {
+        0 => dst.iter_mut().for_each(|d| *d = T::zero()),
+        1 => combine_n::<T, 1>(dst, terms, src),
+        2 => combine_n::<T, 2>(dst, terms, src),
+        3 => combine_n::<T, 3>(dst, terms, src),
+        4 => combine_n::<T, 4>(dst, terms, src),
+        5 => combine_n::<T, 5>(dst, terms, src),
+        6 => combine_n::<T, 6>(dst, terms, src),
+        7 => combine_n::<T, 7>(dst, terms, src),
+        _ => combine_n::<T, 8>(dst, terms, src),
+    }
+}
+
+/// [`combine`] with N terms (`terms` holds N).
+#[inline(always)]
+fn combine_n<T: FloatScalar, const N: usize>(dst: &mut [T], terms: &[(T, usize)], src: &[T]) {
     let count = dst.len();
-    match terms.split_first() {
-        None => dst.iter_mut().for_each(|d| *d = T::zero()),
-        Some((&(c, at), rest)) => {
-            for (d, &s) in dst.iter_mut().zip(&src[at..at + count]) {
-                *d = c * s;
-            }
-            for &(c, at) in rest {
-                for (d, &s) in dst.iter_mut().zip(&src[at..at + count]) {
-                    *d += c * s;
-                }
-            }
+    let c: [T; N] = std::array::from_fn(|i| terms[i].0);
+    let s: [&[T]; N] = std::array::from_fn(|i| &src[terms[i].1..][..count]);
+    for (k, d) in dst.iter_mut().enumerate() {
+        let mut sum = c[0] * s[0][k];
+        for i in 1..N {
+            sum += c[i] * s[i][k];
         }
+        *d = sum;
     }
 }
 
@@ -363,11 +376,23 @@ fn transform_cols<T: FloatScalar>(
     }
 }
 
+crate::simd::vectorised!(fn transform<T: FloatScalar>(
+    left: &Sparse<T>,
+    right: &Sparse<T>,
+    src: &[T],
+    cols: usize,
+    count: usize,
+    strides: (usize, usize),
+    half: &mut [T],
+    out: &mut [T],
+) => transform_with);
+
 /// Both sides of a transform, X -> L X R^T with L = `left` (rows x height) and R = `right`
 /// (cols_out x cols), on the vector units; X's blocks of `count` values are `strides.0`
 /// apart, the result's `strides.1`.
 #[allow(clippy::too_many_arguments)]
-fn transform<T: FloatScalar>(
+#[inline(always)]
+fn transform_with<T: FloatScalar>(
     left: &Sparse<T>,
     right: &Sparse<T>,
     src: &[T],
@@ -377,12 +402,10 @@ fn transform<T: FloatScalar>(
     half: &mut [T],
     out: &mut [T],
 ) {
-    crate::simd::on_vector_units(|| {
-        let rows = left.len();
-        let half = &mut half[..rows * cols * count];
-        transform_rows(left, src, (cols, strides.0), count, half);
-        transform_cols(right, half, (rows, cols), (count, strides.1), out);
-    })
+    let rows = left.len();
+    let half = &mut half[..rows * cols * count];
+    transform_rows(left, src, (cols, strides.0), count, half);
+    transform_cols(right, half, (rows, cols), (count, strides.1), out);
 }
 
 /// A layer's weights transformed for one variant, `U[e][g][o][c] = (G g_(g,o,c) G^T)[e]`: for
