@@ -481,12 +481,26 @@ crate::simd::vectorised!(fn gather_tiles<T: FloatScalar>(
     x: &[T],
     dims: (crate::geometry::DimGeometry, crate::geometry::DimGeometry),
     tiling: (usize, usize, usize),
+    inside: &[(usize, usize)],
     run: (usize, usize),
     d: &mut [T],
 ) => gather_tiles_with);
 
+/// For each tile column j < alpha, the tiles tw in [lo, hi) whose column m tw + j - p_w lies
+/// in [0, W) (the same for every row of tiles and every channel: worked out once per layer).
+fn inside_columns(dw: crate::geometry::DimGeometry, m: usize, alpha: usize) -> Vec<(usize, usize)> {
+    let (pad, width) = (dw.pad_begin, dw.input);
+    (0..alpha)
+        .map(|j| {
+            let lo = pad.saturating_sub(j).div_ceil(m);
+            (lo, (width + pad).saturating_sub(j).div_ceil(m).max(lo))
+        })
+        .collect()
+}
+
 /// d[(i alpha + j) count + k] = x[m th + i - p_h, m tw + j - p_w] for the tiles
-/// t0 + k = th tiles_w + tw of [t0, t1) (count = t1 - t0), zeros outside the input: the
+/// t0 + k = th tiles_w + tw of [t0, t1) (count = t1 - t0), zeros outside the input
+/// (`inside`: [`inside_columns`]): the
 /// alpha x alpha input tiles of one channel `x` (H x W, C order), a tile row at a time, each
 /// of d's rows copied from a row of x read at stride m. Cost: alpha^2 count copies.
 #[inline(always)]
@@ -494,6 +508,7 @@ fn gather_tiles_with<T: FloatScalar>(
     x: &[T],
     (dh, dw): (crate::geometry::DimGeometry, crate::geometry::DimGeometry),
     (m, alpha, tiles_w): (usize, usize, usize),
+    inside: &[(usize, usize)],
     (t0, t1): (usize, usize),
     d: &mut [T],
 ) {
@@ -515,8 +530,8 @@ fn gather_tiles_with<T: FloatScalar>(
                     continue;
                 };
                 // The tiles whose column m tw + j - p_w lies in [0, W): tw in [lo, hi).
-                let lo = pad.saturating_sub(j).div_ceil(m).clamp(tw0, tw1);
-                let hi = (width + pad).saturating_sub(j).div_ceil(m).clamp(lo, tw1);
+                let lo = inside[j].0.clamp(tw0, tw1);
+                let hi = inside[j].1.clamp(lo, tw1);
                 out[..lo - tw0].fill(T::zero());
                 out[hi - tw0..].fill(T::zero());
                 if lo < hi {
@@ -642,6 +657,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
     };
     let kernel = MicroKernel::detect().unwrap_or_else(MicroKernel::portable);
     let (b_t, a_t) = (sparse(&matrices.b_t), sparse(&matrices.a_t));
+    let inside = inside_columns(dw, m, alpha);
     let positions = layer.positions;
     let mut out = vec![T::zero(); s.batch * s.out_channels * positions];
     let shared = SharedOutput::new(&mut out);
@@ -699,7 +715,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
             for c in 0..in_per_group {
                 let channel = &layer.input
                     [(n * s.in_channels + g * in_per_group + c) * layer.spatial..][..layer.spatial];
-                gather_tiles(channel, (dh, dw), (m, alpha, tiles_w), (t0, t1), d);
+                gather_tiles(channel, (dh, dw), (m, alpha, tiles_w), &inside, (t0, t1), d);
                 // V[e][c] straight into its place (blocks in_per_group count apart).
                 let strides = (count, in_per_group * count);
                 transform(
