@@ -242,7 +242,8 @@ impl Kernel for Winograd {
 
 /// dst[k] = sum_i c_i src[at_i + k] over a row's nonzero coefficients (c_i, at_i), summed
 /// from the first term in order (so that +-1 and +-2^k coefficients add no rounding of their
-/// own), each dst[k] in a register: one store per value, whatever the number of terms.
+/// own), each dst[k] in a register: one store per value. At most 8 terms (alpha <= 8: the
+/// callers' term arrays hold 8).
 #[inline(always)]
 fn combine<T: FloatScalar>(dst: &mut [T], terms: &[(T, usize)], src: &[T]) {
     match terms.len() {
@@ -254,7 +255,8 @@ fn combine<T: FloatScalar>(dst: &mut [T], terms: &[(T, usize)], src: &[T]) {
         5 => combine_n::<T, 5>(dst, terms, src),
         6 => combine_n::<T, 6>(dst, terms, src),
         7 => combine_n::<T, 7>(dst, terms, src),
-        _ => combine_n::<T, 8>(dst, terms, src),
+        8 => combine_n::<T, 8>(dst, terms, src),
+        _ => unreachable!("a transform row has at most alpha <= 8 nonzero coefficients"),
     }
 }
 
