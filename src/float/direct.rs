@@ -276,9 +276,43 @@ fn correlate_2d<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
 /// A padded input plane and an output grid ([`plane_2d_padded`]), kept between planes.
 type Scratch<T> = (Vec<T>, Vec<T>);
 
-/// Output positions of the padded grid accumulated in registers at a time: every tap of a
-/// channel adds to a block before it goes back to memory.
-const BLOCK: usize = 64;
+/// Taps added to the grid in one pass (each position's sum held in a register through them):
+/// a 3x3 kernel in one pass, larger ones in passes of this many.
+const GROUP: usize = 9;
+
+/// sums[t] += w[0] x[t + offsets[0]], then w[1] x[t + offsets[1]], ... in order, for every
+/// t < sums.len() (at most [`GROUP`] taps; `x` reaches every offset plus sums.len()).
+#[inline(always)]
+fn add_taps<T: FloatScalar>(sums: &mut [T], w: &[T], offsets: &[usize], x: &[T]) {
+    match w.len() {
+        1 => add_taps_n::<T, 1>(sums, w, offsets, x),
+        2 => add_taps_n::<T, 2>(sums, w, offsets, x),
+        3 => add_taps_n::<T, 3>(sums, w, offsets, x),
+        4 => add_taps_n::<T, 4>(sums, w, offsets, x),
+        5 => add_taps_n::<T, 5>(sums, w, offsets, x),
+        6 => add_taps_n::<T, 6>(sums, w, offsets, x),
+        7 => add_taps_n::<T, 7>(sums, w, offsets, x),
+        8 => add_taps_n::<T, 8>(sums, w, offsets, x),
+        9 => add_taps_n::<T, 9>(sums, w, offsets, x),
+        _ => unreachable!("at most GROUP taps per pass"),
+    }
+}
+
+/// [`add_taps`] with N taps: each position's sum loaded once, added to in a register, stored
+/// once (the loop runs over positions, on the vector units; the taps are unrolled).
+#[inline(always)]
+fn add_taps_n<T: FloatScalar, const N: usize>(sums: &mut [T], w: &[T], offsets: &[usize], x: &[T]) {
+    let count = sums.len();
+    let w: [T; N] = std::array::from_fn(|i| w[i]);
+    let x: [&[T]; N] = std::array::from_fn(|i| &x[offsets[i]..][..count]);
+    for (t, sum) in sums.iter_mut().enumerate() {
+        let mut s = *sum;
+        for i in 0..N {
+            s += w[i] * x[i][t];
+        }
+        *sum = s;
+    }
+}
 
 type Dims2 = (crate::geometry::DimGeometry, crate::geometry::DimGeometry);
 
@@ -303,9 +337,9 @@ pub(crate) fn valid_range(count: usize, step: usize, offset: i64, length: usize)
 /// W_p = p_b + W + p_e, and the outputs are computed on a grid of the same width, so that one
 /// tap's contribution is a contiguous multiply-add y_p[t] += w x_p[t + j_h d_h W_p + j_w d_w]
 /// over t < (O_h - 1) W_p + O_w (no row ends, no scalar remainders per row); the grid's
-/// columns beyond O_w are dropped at the end. The grid is swept in blocks of [`BLOCK`]
-/// positions held in registers while every tap of the channel adds to them. Every output
-/// receives the bias, then its taps in order, as in [`plane_2d`].
+/// columns beyond O_w are dropped at the end. The taps of a channel are added in passes of
+/// [`GROUP`] over the grid, each position's sum held in a register through a pass. Every
+/// output receives the bias, then its taps in order, as in [`plane_2d`].
 #[inline(always)]
 fn plane_2d_padded<T: FloatScalar>(
     layer: &Layer<'_, T>,
@@ -321,10 +355,10 @@ fn plane_2d_padded<T: FloatScalar>(
         dh.pad_begin + dh.input + dh.pad_end,
         dw.pad_begin + dw.input + dw.pad_end,
     );
-    let span = ((out_h - 1) * w_p + out_w).div_ceil(BLOCK) * BLOCK;
+    let span = (out_h - 1) * w_p + out_w;
     let reach = (dh.kernel - 1) * dh.dilation * w_p + (dw.kernel - 1) * dw.dilation;
     // Zeros outside the channel's rows (the padding, and past the plane for the last
-    // block's reads): written once per thread, the rows overwritten per channel.
+    // row's reads): written once per thread, the rows overwritten per channel.
     let length = (reach + span).max(h_p * w_p);
     if padded.len() != length {
         padded.clear();
@@ -343,17 +377,8 @@ fn plane_2d_padded<T: FloatScalar>(
             padded[(row + dh.pad_begin) * w_p + dw.pad_begin..][..dw.input].copy_from_slice(source);
         }
         let weights = &layer.weight[(o * in_per_group + c) * taps..][..taps];
-        for (b, block) in grid.chunks_exact_mut(BLOCK).enumerate() {
-            let mut sums: [T; BLOCK] = block.try_into().expect("BLOCK elements");
-            for (&w, &offset) in weights.iter().zip(&offsets) {
-                let x: &[T; BLOCK] = padded[b * BLOCK + offset..][..BLOCK]
-                    .try_into()
-                    .expect("BLOCK elements");
-                for (sum, &v) in sums.iter_mut().zip(x) {
-                    *sum += w * v;
-                }
-            }
-            block.copy_from_slice(&sums);
+        for (w, offsets) in weights.chunks(GROUP).zip(offsets.chunks(GROUP)) {
+            add_taps(grid, w, offsets, padded);
         }
     }
     for (t_h, row) in y.chunks_mut(out_w).enumerate() {

@@ -170,6 +170,16 @@ fn tiled_layers_meet_the_contract_at_every_thread_count() {
                 .with_padding(Padding::Same)
                 .with_padding_mode(PaddingMode::Reflect),
         ),
+        // More taps than the 2-D direct path adds in one pass (35 = 9 + 9 + 9 + 8), dilated,
+        // two channels per group.
+        (
+            vec![1, 4, 17, 21],
+            vec![6, 2, 7, 5],
+            ConvGeometry::new(2)
+                .with_groups(2)
+                .with_dilation(vec![1, 2])
+                .with_padding(Padding::Explicit(vec![(3, 2), (4, 5)])),
+        ),
         (
             vec![1, 3, 3000],
             vec![5, 3, 7],
