@@ -40,6 +40,7 @@
 
 #[doc(hidden)]
 pub mod bench;
+pub mod combine;
 pub mod direct;
 pub mod fft;
 pub mod im2col;
@@ -98,6 +99,10 @@ pub trait FloatScalar:
     /// The micro-kernel of this format for `isa` (call only where the processor has it).
     #[cfg(target_arch = "x86_64")]
     fn simd_kernel(isa: packed::Isa) -> packed::MicroKernel<Self>;
+    /// The combination of rows of this format for `isa` (call only where the processor has
+    /// it).
+    #[cfg(target_arch = "x86_64")]
+    fn simd_combiner(isa: packed::Isa) -> combine::Combiner<Self>;
 }
 
 /// The real FFT planner of `T`, started on first use.
@@ -119,6 +124,13 @@ impl FloatScalar for f32 {
         match isa {
             packed::Isa::Avx2 => packed::avx2::F32,
             packed::Isa::Avx512 => packed::avx512::F32,
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn simd_combiner(isa: packed::Isa) -> combine::Combiner<Self> {
+        match isa {
+            packed::Isa::Avx2 => combine::avx2::F32,
+            packed::Isa::Avx512 => combine::avx512::F32,
         }
     }
     const ONE: Self = 1.0;
@@ -148,6 +160,13 @@ impl FloatScalar for f64 {
         match isa {
             packed::Isa::Avx2 => packed::avx2::F64,
             packed::Isa::Avx512 => packed::avx512::F64,
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn simd_combiner(isa: packed::Isa) -> combine::Combiner<Self> {
+        match isa {
+            packed::Isa::Avx2 => combine::avx2::F64,
+            packed::Isa::Avx512 => combine::avx512::F64,
         }
     }
     const ONE: Self = 1.0;

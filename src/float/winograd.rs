@@ -38,6 +38,7 @@
 //! A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 //! ```
 
+use super::combine::{Combiner, MOST_TERMS};
 use super::kernel::{correlate_in_both, Built, Kernel, Problem, Refusal};
 use super::packed::{MicroKernel, PackedWeights, MR};
 use super::{FloatScalar, Layer};
@@ -240,41 +241,6 @@ impl Kernel for Winograd {
     }
 }
 
-/// dst[k] = sum_i c_i src[at_i + k] over a row's nonzero coefficients (c_i, at_i), summed
-/// from the first term in order (so that +-1 and +-2^k coefficients add no rounding of their
-/// own), each dst[k] in a register: one store per value. At most 8 terms (alpha <= 8: the
-/// callers' term arrays hold 8).
-#[inline(always)]
-fn combine<T: FloatScalar>(dst: &mut [T], terms: &[(T, usize)], src: &[T]) {
-    match terms.len() {
-        0 => dst.iter_mut().for_each(|d| *d = T::zero()),
-        1 => combine_n::<T, 1>(dst, terms, src),
-        2 => combine_n::<T, 2>(dst, terms, src),
-        3 => combine_n::<T, 3>(dst, terms, src),
-        4 => combine_n::<T, 4>(dst, terms, src),
-        5 => combine_n::<T, 5>(dst, terms, src),
-        6 => combine_n::<T, 6>(dst, terms, src),
-        7 => combine_n::<T, 7>(dst, terms, src),
-        8 => combine_n::<T, 8>(dst, terms, src),
-        _ => unreachable!("a transform row has at most alpha <= 8 nonzero coefficients"),
-    }
-}
-
-/// [`combine`] with N terms (`terms` holds N).
-#[inline(always)]
-fn combine_n<T: FloatScalar, const N: usize>(dst: &mut [T], terms: &[(T, usize)], src: &[T]) {
-    let count = dst.len();
-    let c: [T; N] = std::array::from_fn(|i| terms[i].0);
-    let s: [&[T]; N] = std::array::from_fn(|i| &src[terms[i].1..][..count]);
-    for (k, d) in dst.iter_mut().enumerate() {
-        let mut sum = c[0] * s[0][k];
-        for i in 1..N {
-            sum += c[i] * s[i][k];
-        }
-        *d = sum;
-    }
-}
-
 /// A matrix's rows as lists of nonzero coefficients (value, column).
 type Sparse<T> = Vec<Vec<(T, usize)>>;
 
@@ -328,22 +294,23 @@ impl<T: FloatScalar> Matrices<T> {
 
 /// out[(a cols + j) count + k] = sum_i rows[a][i] src[(i cols + j) stride + k]: the left side
 /// of a transform, for `count` tiles at once (the source's blocks of `count` values `stride`
-/// apart).
-#[inline(always)]
+/// apart). Each combination runs over a row's nonzero coefficients from the first, in order
+/// (so that +-1 and +-2^k coefficients add no rounding of their own).
 fn transform_rows<T: FloatScalar>(
+    combiner: &Combiner<T>,
     rows: &Sparse<T>,
     src: &[T],
     (cols, stride): (usize, usize),
     count: usize,
     out: &mut [T],
 ) {
-    let mut terms: [(T, usize); 8] = [(T::zero(), 0); 8];
+    let mut terms = [(T::zero(), 0); MOST_TERMS];
     for (a, row) in rows.iter().enumerate() {
         for j in 0..cols {
             for (term, &(c, i)) in terms.iter_mut().zip(row) {
                 *term = (c, (i * cols + j) * stride);
             }
-            combine(
+            combiner.combine(
                 &mut out[(a * cols + j) * count..][..count],
                 &terms[..row.len()],
                 src,
@@ -354,8 +321,8 @@ fn transform_rows<T: FloatScalar>(
 
 /// out[(i cols_out + b) stride + k] = sum_j src[(i cols + j) count + k] rows[b][j]: the right
 /// side of a transform (the result's blocks of `count` values `stride` apart).
-#[inline(always)]
 fn transform_cols<T: FloatScalar>(
+    combiner: &Combiner<T>,
     rows: &Sparse<T>,
     src: &[T],
     (height, cols): (usize, usize),
@@ -363,13 +330,13 @@ fn transform_cols<T: FloatScalar>(
     out: &mut [T],
 ) {
     let cols_out = rows.len();
-    let mut terms: [(T, usize); 8] = [(T::zero(), 0); 8];
+    let mut terms = [(T::zero(), 0); MOST_TERMS];
     for i in 0..height {
         for (b, row) in rows.iter().enumerate() {
             for (term, &(c, j)) in terms.iter_mut().zip(row) {
                 *term = (c, (i * cols + j) * count);
             }
-            combine(
+            combiner.combine(
                 &mut out[(i * cols_out + b) * stride..][..count],
                 &terms[..row.len()],
                 src,
@@ -378,23 +345,12 @@ fn transform_cols<T: FloatScalar>(
     }
 }
 
-crate::simd::vectorised!(fn transform<T: FloatScalar>(
-    left: &Sparse<T>,
-    right: &Sparse<T>,
-    src: &[T],
-    cols: usize,
-    count: usize,
-    strides: (usize, usize),
-    half: &mut [T],
-    out: &mut [T],
-) => transform_with);
-
 /// Both sides of a transform, X -> L X R^T with L = `left` (rows x height) and R = `right`
-/// (cols_out x cols), on the vector units; X's blocks of `count` values are `strides.0`
-/// apart, the result's `strides.1`.
+/// (cols_out x cols), by `combiner`; X's blocks of `count` values are `strides.0` apart, the
+/// result's `strides.1`.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn transform_with<T: FloatScalar>(
+fn transform<T: FloatScalar>(
+    combiner: &Combiner<T>,
     left: &Sparse<T>,
     right: &Sparse<T>,
     src: &[T],
@@ -406,8 +362,8 @@ fn transform_with<T: FloatScalar>(
 ) {
     let rows = left.len();
     let half = &mut half[..rows * cols * count];
-    transform_rows(left, src, (cols, strides.0), count, half);
-    transform_cols(right, half, (rows, cols), (count, strides.1), out);
+    transform_rows(combiner, left, src, (cols, strides.0), count, half);
+    transform_cols(combiner, right, half, (rows, cols), (count, strides.1), out);
 }
 
 /// A layer's weights transformed for one variant, `U[e][g][o][c] = (G g_(g,o,c) G^T)[e]`: for
@@ -437,6 +393,7 @@ impl<T: FloatScalar> TransformedWeights<T> {
         let alpha = variant.alpha();
         let area = alpha * alpha;
         let g_sparse = sparse(&Matrices::<T>::new(variant).g);
+        let combiner = Combiner::detect();
         let mut u = vec![T::zero(); area * kernels];
         {
             const CHUNK: usize = 1024;
@@ -455,10 +412,9 @@ impl<T: FloatScalar> TransformedWeights<T> {
                     }
                     let mut half = vec![T::zero(); alpha * 3 * count];
                     let mut ut = vec![T::zero(); area * count];
-                    crate::simd::on_vector_units(|| {
-                        transform_rows(&g_sparse, &wt, (3, count), count, &mut half);
-                        transform_cols(&g_sparse, &half, (alpha, 3), (count, count), &mut ut);
-                    });
+                    let sizes = (count, count);
+                    transform_rows(&combiner, &g_sparse, &wt, (3, count), count, &mut half);
+                    transform_cols(&combiner, &g_sparse, &half, (alpha, 3), sizes, &mut ut);
                     for e in 0..area {
                         // SAFETY: kernels [k0, k1) of position e belong to this piece only.
                         let cells = unsafe { shared.range(e * kernels + k0, count) };
@@ -658,6 +614,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
         }
     };
     let kernel = MicroKernel::detect().unwrap_or_else(MicroKernel::portable);
+    let combiner = Combiner::detect();
     let (b_t, a_t) = (sparse(&matrices.b_t), sparse(&matrices.a_t));
     let inside = inside_columns(dw, m, alpha);
     let positions = layer.positions;
@@ -721,6 +678,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
                 // V[e][c] straight into its place (blocks in_per_group count apart).
                 let strides = (count, in_per_group * count);
                 transform(
+                    &combiner,
                     &b_t,
                     &b_t,
                     d,
@@ -766,6 +724,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
                 // M[e][o] read in place (blocks rows count apart).
                 let strides = (rows * count, count);
                 transform(
+                    &combiner,
                     &a_t,
                     &a_t,
                     &mm[(o - o0) * count..],
