@@ -317,34 +317,42 @@ pub(crate) fn resolve(problem: &Problem, algorithm: Option<Algorithm>) -> Algori
 }
 
 /// Winograd's variant for a layer where it is expected to beat implicit GEMM: a 2-D 3x3
-/// layer at stride 1 and dilation 1 with zero padding, at least 16 input and 16 output
-/// channels per group (so that the transforms, alpha^2 (C_in + C_out) values per tile, cost
-/// little beside the alpha^2 C_in C_out products per tile) and outputs of at least 8 x 8;
-/// F(4x4, 3x3) (36 products per 16 outputs and channel pair, against implicit GEMM's 144),
-/// or F(2x2, 3x3) (16 per 4) where F(4x4) would have at most 16 tiles (two threads then
-/// split its output channels, each transforming the whole input). Measured here (ResNet-50's 3x3 layers, f32,
-/// milliseconds at one / two threads, prepared layers): conv2 (64 channels, 56x56) F(4x4)
-/// 1.70 / 0.93, F(2x2) 1.97 / 1.07, implicit 2.14 / 1.08; conv3 (128, 28x28) 1.50 / 0.90,
-/// 1.73 / 0.95, 2.14 / 1.10; conv4 (256, 14x14: 16 tiles of F(4x4)) 1.55 / 1.05,
-/// 1.76 / 0.96, 2.33 / 1.18; in f64 conv2 F(4x4) 2.79 / 1.57 against implicit 4.36 / 2.33.
+/// layer at stride 1 and dilation 1 with zero padding and outputs of at least 8 x 8, with
+/// c = min(C_in, C_out)/G channels per group and T tiles of F(4x4, 3x3) (4 x 4 outputs each,
+/// over the batch and groups): F(4x4, 3x3) (36 products per 16 outputs and channel pair,
+/// against implicit GEMM's 144) where c >= 64 and T >= 49, or c >= 256 and T >= 16;
+/// F(2x2, 3x3) (16 per 4) where c >= 128 otherwise; else none. With fewer channels the
+/// transforms (alpha^2 (C_in + C_out) values per tile) weigh against alpha^2 C_in C_out
+/// products per tile, and with few tiles the matrix products are too narrow to run at speed.
+/// Measured here (f32, prepared layers, `convspec bench` on square layers of c channels and
+/// n x n outputs, milliseconds at one / two threads, F(4x4) / F(2x2) / implicit GEMM):
+/// c = 32, n = 56: 0.51 / 0.59 / 0.55 and 0.35 / 0.34 / 0.30; c = 64, n = 14: 0.18 / 0.18 /
+/// 0.15 and 0.20 / 0.13 / 0.09; c = 64, n = 28: 0.46 / 0.52 / 0.55 and 0.28 / 0.34 / 0.30;
+/// c = 128, n = 8: 0.36 / 0.21 / 0.27 and 0.26 / 0.16 / 0.16; c = 128, n = 14: 0.45 / 0.51 /
+/// 0.68 and 0.34 / 0.30 / 0.31; c = 256, n = 8: 1.08 / 0.53 / 0.85 and 0.80 / 0.43 / 0.45;
+/// c = 256, n = 14 (ResNet-50's conv4): 1.36 / 1.65 / 2.40 and 0.86 / 0.89 / 1.20; c = 512,
+/// n = 14: 6.27 / 6.14 / 9.53 and 3.51 / 3.32 / 4.79; ResNet-50's conv2 (c = 64, n = 56) 1.31
+/// / 1.66 / 2.13 and 1.03 / 1.33 / 1.59.
 pub fn winograd_pays(problem: &Problem) -> Option<Algorithm> {
     let shape = &problem.shape;
     let output = &problem.output;
-    let wide = |channels: usize| channels / shape.groups.max(1) >= 16;
+    let groups = shape.groups.max(1);
+    let channels = (shape.in_channels / groups).min(shape.out_channels / groups);
     let applies = Algorithm::WINOGRAD4.accepts(problem).is_ok()
-        && wide(shape.in_channels)
-        && wide(shape.out_channels)
+        && channels >= 64
         && output.iter().all(|&o| o >= 8);
     if !applies {
         return None;
     }
     let tiles: usize =
         shape.batch * shape.groups * output.iter().map(|o| o.div_ceil(4)).product::<usize>();
-    Some(if tiles <= 16 {
-        Algorithm::WINOGRAD
+    if tiles >= 49 || (channels >= 256 && tiles >= 16) {
+        Some(Algorithm::WINOGRAD4)
+    } else if channels >= 128 {
+        Some(Algorithm::WINOGRAD)
     } else {
-        Algorithm::WINOGRAD4
-    })
+        None
+    }
 }
 
 /// The algorithm among the direct sum, im2col, implicit GEMM and the FFT (no Winograd): the
