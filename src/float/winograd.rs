@@ -456,11 +456,20 @@ fn inside_columns(dw: crate::geometry::DimGeometry, m: usize, alpha: usize) -> V
         .collect()
 }
 
+/// Tiles per row up to which [`gather_tiles_with`] reads through a padded copy of the rows.
+const SMALL_TILES: usize = 16;
+
+/// The most values of that copy (on the stack).
+const SMALL_PLANE: usize = 4096;
+
 /// d[(i alpha + j) count + k] = x[m th + i - p_h, m tw + j - p_w] for the tiles
 /// t0 + k = th tiles_w + tw of [t0, t1) (count = t1 - t0), zeros outside the input
 /// (`inside`: [`inside_columns`]): the
 /// alpha x alpha input tiles of one channel `x` (H x W, C order), a tile row at a time, each
-/// of d's rows copied from a row of x read at stride m. Cost: alpha^2 count copies.
+/// of d's rows copied from a row of x read at stride m. Planes of at most [`SMALL_TILES`]
+/// tiles per row whose run fits [`SMALL_PLANE`] values go through a zero-padded copy of the
+/// run's rows on the stack, read without bounds (short segments otherwise cost more in their
+/// bounds than in their copies). Cost: alpha^2 count copies (and the rows' copy).
 #[inline(always)]
 fn gather_tiles_with<T: FloatScalar>(
     x: &[T],
@@ -471,7 +480,53 @@ fn gather_tiles_with<T: FloatScalar>(
     d: &mut [T],
 ) {
     let count = t1 - t0;
+    if count == 0 {
+        return;
+    }
     let (pad, width) = (dw.pad_begin, dw.input);
+    // Narrow planes (few tiles per row: short segments, each with its own bounds) go through
+    // a zero-padded copy of the run's rows on the stack, read without bounds.
+    let (th0, th1) = (t0 / tiles_w, (t1 - 1) / tiles_w + 1);
+    let (rows, padded_width) = (m * (th1 - th0) + alpha - m, m * tiles_w + alpha - m);
+    if tiles_w <= SMALL_TILES && rows * padded_width <= SMALL_PLANE {
+        let mut plane = [T::zero(); SMALL_PLANE];
+        for r in 0..rows {
+            let row = (m * th0 + r) as i64 - dh.pad_begin as i64;
+            if row < 0 || row >= dh.input as i64 {
+                continue;
+            }
+            let source = &x[row as usize * width..][..width];
+            let line = &mut plane[r * padded_width..][..padded_width];
+            let end = (pad + width).min(padded_width);
+            if pad < end {
+                line[pad..end].copy_from_slice(&source[..end - pad]);
+            }
+        }
+        let mut tile = t0;
+        while tile < t1 {
+            let (th, tw0) = (tile / tiles_w, tile % tiles_w);
+            let tw1 = tiles_w.min(tw0 + t1 - tile);
+            let k0 = tile - t0;
+            for i in 0..alpha {
+                let line = &plane[(m * (th - th0) + i) * padded_width..][..padded_width];
+                for j in 0..alpha {
+                    let out = &mut d[(i * alpha + j) * count + k0..][..tw1 - tw0];
+                    let source = &line[m * tw0 + j..];
+                    match m {
+                        2 => every::<T, 2>(source, out),
+                        4 => every::<T, 4>(source, out),
+                        _ => {
+                            for (o, &v) in out.iter_mut().zip(source.iter().step_by(m)) {
+                                *o = v;
+                            }
+                        }
+                    }
+                }
+            }
+            tile += tw1 - tw0;
+        }
+        return;
+    }
     let mut tile = t0;
     while tile < t1 {
         let (th, tw0) = (tile / tiles_w, tile % tiles_w);
