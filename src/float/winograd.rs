@@ -511,16 +511,7 @@ fn gather_tiles_with<T: FloatScalar>(
                 let line = &plane[(m * (th - th0) + i) * padded_width..][..padded_width];
                 for j in 0..alpha {
                     let out = &mut d[(i * alpha + j) * count + k0..][..tw1 - tw0];
-                    let source = &line[m * tw0 + j..];
-                    match m {
-                        2 => every::<T, 2>(source, out),
-                        4 => every::<T, 4>(source, out),
-                        _ => {
-                            for (o, &v) in out.iter_mut().zip(source.iter().step_by(m)) {
-                                *o = v;
-                            }
-                        }
-                    }
+                    every_m(m, &line[m * tw0 + j..], out);
                 }
             }
             tile += tw1 - tw0;
@@ -548,21 +539,25 @@ fn gather_tiles_with<T: FloatScalar>(
                 out[..lo - tw0].fill(T::zero());
                 out[hi - tw0..].fill(T::zero());
                 if lo < hi {
-                    let source = &source[m * lo + j - pad..];
-                    let out = &mut out[lo - tw0..hi - tw0];
-                    match m {
-                        2 => every::<T, 2>(source, out),
-                        4 => every::<T, 4>(source, out),
-                        _ => {
-                            for (o, &v) in out.iter_mut().zip(source.iter().step_by(m)) {
-                                *o = v;
-                            }
-                        }
-                    }
+                    every_m(m, &source[m * lo + j - pad..], &mut out[lo - tw0..hi - tw0]);
                 }
             }
         }
         tile += tw1 - tw0;
+    }
+}
+
+/// out[k] = source[k m], by [`every`] for m = 2 and 4.
+#[inline(always)]
+fn every_m<T: Copy>(m: usize, source: &[T], out: &mut [T]) {
+    match m {
+        2 => every::<T, 2>(source, out),
+        4 => every::<T, 4>(source, out),
+        _ => {
+            for (o, &v) in out.iter_mut().zip(source.iter().step_by(m)) {
+                *o = v;
+            }
+        }
     }
 }
 
