@@ -467,8 +467,6 @@ fn fft_bound_rejects_a_dropped_term_at_a_block_seam() {
     );
 }
 
-/// Winograd on layers of many tile runs (several jobs per image, ragged edges, groups, batch):
-/// the bound holds at every element and thread counts agree exactly.
 /// A layer of fewer runs of tiles than threads (one run of F(2x2)'s 12 or F(4x4)'s 4 tiles,
 /// 20 output channels in 3 panels): at two threads its input is transformed once, shared, and
 /// its output channels split; at one thread one job does everything. The outputs agree bit for
@@ -496,6 +494,8 @@ fn winograd_shares_a_run_among_threads() {
     }
 }
 
+/// Winograd on layers of many tile runs (several jobs per image, ragged edges, groups, batch):
+/// the bound holds at every element and thread counts agree exactly.
 #[test]
 fn winograd_meets_its_bound_over_many_tiles() {
     let geometry = ConvGeometry::new(2)
