@@ -18,8 +18,7 @@ pub(crate) fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, String> {
 /// machines: `PREEMPT_NONE`, a tick of 4 ms) leaves it there until the caller sleeps or the
 /// tick's balancing moves it, while the other processor idles, and the caller does the pool's
 /// first loops alone. In `convspec correlate` at two threads the new worker waited 0.8-3.7 ms
-/// in 5 runs of 10 (`perf sched timehist`); placed, the command's median went from 12.5 to
-/// 10.2 ms (40 paired runs).
+/// in 5 runs of 10 (`perf sched timehist`), and placed in none of 12.
 fn placed(
     threads: usize,
     use_current_thread: bool,
@@ -47,8 +46,15 @@ fn placed(
                     spawn = spawn.stack_size(size);
                 }
                 let place = thread.index() + first;
-                let handle = spawn.spawn(move || thread.run())?;
+                // The thread waits until it is placed: released by its start handler before
+                // that, it would stay on its place's processor alone.
+                let (placed, wait) = std::sync::mpsc::sync_channel::<()>(1);
+                let handle = spawn.spawn(move || {
+                    let _ = wait.recv();
+                    thread.run()
+                })?;
                 placement.start_on(&handle, place);
+                let _ = placed.send(());
                 Ok(())
             })
             .start_handler(move |_| start.release())
