@@ -4,10 +4,126 @@
 
 /// A rayon pool of exactly `threads` threads.
 pub(crate) fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, String> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .build()
-        .map_err(|e| format!("cannot start {threads} threads: {e}"))
+    placed(threads.max(1), false).map_err(|e| format!("cannot start {threads} threads: {e}"))
+}
+
+/// A rayon pool of `threads` threads, each started on a processor of its own: the calling
+/// thread counts as the pool's place 0 (its first thread when `use_current_thread`, else the
+/// one that sleeps while the pool works), and the thread of place p starts on the p-th
+/// processor after the caller's among those the process may use (cyclically). Only the start
+/// is placed: once running, a thread may run on any of them.
+///
+/// Without this, a new thread waits on a processor's queue chosen by the kernel, which may be
+/// its caller's busy one; a kernel that does not preempt at once (this project's virtual
+/// machines: `PREEMPT_NONE`, a tick of 4 ms) leaves it there until the caller sleeps or the
+/// tick's balancing moves it, while the other processor idles, and the caller does the pool's
+/// first loops alone. In `convspec correlate` at two threads the new worker waited 0.8-3.7 ms
+/// in 5 runs of 10 (`perf sched timehist`); placed, the command's median went from 12.5 to
+/// 10.2 ms (40 paired runs).
+fn placed(
+    threads: usize,
+    use_current_thread: bool,
+) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    let builder = rayon::ThreadPoolBuilder::new().num_threads(threads);
+    let builder = if use_current_thread {
+        builder.use_current_thread()
+    } else {
+        builder
+    };
+    #[cfg(target_os = "linux")]
+    {
+        let Some(placement) = Placement::of_caller() else {
+            return builder.build();
+        };
+        let start = placement.clone();
+        let first = usize::from(!use_current_thread);
+        builder
+            .spawn_handler(move |thread| {
+                let mut spawn = std::thread::Builder::new();
+                if let Some(name) = thread.name() {
+                    spawn = spawn.name(name.to_owned());
+                }
+                if let Some(size) = thread.stack_size() {
+                    spawn = spawn.stack_size(size);
+                }
+                let place = thread.index() + first;
+                let handle = spawn.spawn(move || thread.run())?;
+                placement.start_on(&handle, place);
+                Ok(())
+            })
+            .start_handler(move |_| start.release())
+            .build()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        builder.build()
+    }
+}
+
+/// The processors the calling thread may run on, and the one it runs on ([`placed`]).
+#[cfg(target_os = "linux")]
+#[derive(Clone)]
+struct Placement {
+    allowed: libc::cpu_set_t,
+    processors: Vec<usize>,
+    caller: usize,
+}
+
+#[cfg(target_os = "linux")]
+impl Placement {
+    /// The calling thread's; None when it may run on one processor only (nothing to place)
+    /// or the system does not say.
+    fn of_caller() -> Option<Placement> {
+        // SAFETY: cpu_set_t is plain bits (all-zero is the empty set); sched_getaffinity
+        // writes at most the size given; sched_getcpu reads nothing of ours.
+        let (allowed, current) = unsafe {
+            let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            if libc::sched_getaffinity(0, size, &mut allowed) != 0 {
+                return None;
+            }
+            (allowed, libc::sched_getcpu())
+        };
+        let processors: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            // SAFETY: c is below CPU_SETSIZE, within the set.
+            .filter(|&c| unsafe { libc::CPU_ISSET(c, &allowed) })
+            .collect();
+        let caller = usize::try_from(current)
+            .ok()
+            .and_then(|c| processors.iter().position(|&p| p == c))
+            .unwrap_or(0);
+        (processors.len() > 1).then_some(Placement {
+            allowed,
+            processors,
+            caller,
+        })
+    }
+
+    /// Puts the new thread `handle` on the processor of place `place`, until it runs
+    /// [`Placement::release`].
+    fn start_on<T>(&self, handle: &std::thread::JoinHandle<T>, place: usize) {
+        use std::os::unix::thread::JoinHandleExt;
+        let processor = self.processors[(self.caller + place) % self.processors.len()];
+        // SAFETY: a set of one processor, below CPU_SETSIZE; the thread is alive (joinable,
+        // its handle held), and a failure leaves it where the kernel put it.
+        unsafe {
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(processor, &mut one);
+            libc::pthread_setaffinity_np(
+                handle.as_pthread_t(),
+                std::mem::size_of::<libc::cpu_set_t>(),
+                &one,
+            );
+        }
+    }
+
+    /// Lets the calling thread run on every processor the caller could.
+    fn release(&self) {
+        // SAFETY: the set read by sched_getaffinity, of its size.
+        unsafe {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.allowed);
+        }
+    }
 }
 
 /// The process's pool of exactly `threads` threads (at least 1), started on first use and
@@ -85,11 +201,8 @@ pub fn join_pool(threads: usize) -> Result<(), String> {
     if JOINED.get().is_some() {
         return Err("a thread has joined a pool already".into());
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .use_current_thread()
-        .build()
-        .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
+    let pool =
+        placed(threads.max(1), true).map_err(|e| format!("cannot start {threads} threads: {e}"))?;
     JOINED
         .set(Box::leak(Box::new(pool)))
         .map_err(|_| "a thread has joined a pool already".to_string())
@@ -490,6 +603,62 @@ mod tests {
     /// again what it was after; more threads: the loop on the engine's pool (its workers,
     /// not the caller) and [`threads`] the pool's count, also for a one-thread call made
     /// inside it (which runs on that worker).
+    /// The processors the calling thread may run on.
+    #[cfg(target_os = "linux")]
+    fn affinity() -> Vec<usize> {
+        // SAFETY: as in `Placement::of_caller`.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(
+                libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+                0
+            );
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| libc::CPU_ISSET(c, &set))
+                .collect()
+        }
+    }
+
+    /// A placed thread starts on its place's processor alone, and runs anywhere once released;
+    /// the pools' threads (started, then released by their start handler) may all run wherever
+    /// their caller may.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn pool_threads_start_placed_then_run_anywhere() {
+        let caller = affinity();
+        for pool in [
+            thread_pool(3).expect("a pool"),
+            thread_pool(1).expect("a pool"),
+        ] {
+            for seen in pool.broadcast(|_| affinity()) {
+                assert_eq!(seen, caller, "a pool thread kept its start's processor");
+            }
+        }
+        let Some(placement) = Placement::of_caller() else {
+            return; // one processor: nothing is placed
+        };
+        for place in 1..=placement.processors.len() {
+            let (go, wait) = std::sync::mpsc::channel::<()>();
+            let released = placement.clone();
+            let handle = std::thread::spawn(move || {
+                wait.recv().expect("placed");
+                let placed = affinity();
+                released.release();
+                (placed, affinity())
+            });
+            placement.start_on(&handle, place);
+            go.send(()).expect("the thread waits");
+            let (placed, after) = handle.join().expect("no panic");
+            let n = placement.processors.len();
+            let expected = placement.processors[(placement.caller + place) % n];
+            // Negative control: before its release the thread may run on one processor only,
+            // which the check above would reject.
+            assert_eq!(placed, vec![expected]);
+            assert_ne!(placed, caller);
+            assert_eq!(after, caller);
+        }
+    }
+
     #[test]
     fn one_thread_runs_on_the_caller_and_more_on_the_pool() {
         let me = std::thread::current().id();

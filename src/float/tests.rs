@@ -467,6 +467,33 @@ fn fft_bound_rejects_a_dropped_term_at_a_block_seam() {
     );
 }
 
+/// A layer of fewer runs of tiles than threads (one run of F(2x2)'s 12 or F(4x4)'s 4 tiles,
+/// 20 output channels in 3 panels): at two threads its input is transformed once, shared, and
+/// its output channels split; at one thread one job does everything. The outputs agree bit for
+/// bit and meet the bound; a wrong channel split (the last output channel's values taken from
+/// its neighbour) fails it.
+#[test]
+fn winograd_shares_a_run_among_threads() {
+    let geometry = ConvGeometry::new(2).with_padding(Padding::Explicit(vec![(1, 1), (1, 1)]));
+    let (x_shape, w_shape) = (vec![1, 5, 7, 6], vec![20, 5, 3, 3]);
+    let x = values(&x_shape, 71, true);
+    let w = values(&w_shape, 72, true);
+    let b = values(&[20], 73, true);
+    for algorithm in [Algorithm::WINOGRAD, Algorithm::WINOGRAD4] {
+        let cast = |v: f64| v as f32;
+        let one = run(&FloatEngine::new(1), &x, &w, &b, &geometry, algorithm, cast);
+        let two = run(&FloatEngine::new(2), &x, &w, &b, &geometry, algorithm, cast);
+        assert_eq!(one, two, "{algorithm:?}: thread counts differ");
+        let report = judge_by(algorithm, &x, &w, &b, &geometry, &two);
+        assert!(report.passed(), "{algorithm:?}\n{}", report.render());
+        let mut values: Vec<f32> = two.iter().copied().collect();
+        let plane = 7 * 6;
+        values.copy_within(18 * plane..19 * plane, 19 * plane);
+        let wrong = ArrayD::from_shape_vec(two.raw_dim(), values).expect("the output's shape");
+        assert!(!judge_by(algorithm, &x, &w, &b, &geometry, &wrong).passed());
+    }
+}
+
 /// Winograd on layers of many tile runs (several jobs per image, ragged edges, groups, batch):
 /// the bound holds at every element and thread counts agree exactly.
 #[test]

@@ -489,11 +489,20 @@ fn inside_columns(dw: crate::geometry::DimGeometry, m: usize, alpha: usize) -> V
         .collect()
 }
 
+/// Tiles per row up to which [`gather_tiles_with`] reads through a padded copy of the rows.
+const SMALL_TILES: usize = 16;
+
+/// The most values of that copy (on the stack).
+const SMALL_PLANE: usize = 4096;
+
 /// d[(i alpha + j) count + k] = x[m th + i - p_h, m tw + j - p_w] for the tiles
 /// t0 + k = th tiles_w + tw of [t0, t1) (count = t1 - t0), zeros outside the input
 /// (`inside`: [`inside_columns`]): the
 /// alpha x alpha input tiles of one channel `x` (H x W, C order), a tile row at a time, each
-/// of d's rows copied from a row of x read at stride m. Cost: alpha^2 count copies.
+/// of d's rows copied from a row of x read at stride m. Planes of at most [`SMALL_TILES`]
+/// tiles per row whose run fits [`SMALL_PLANE`] values go through a zero-padded copy of the
+/// run's rows on the stack, read without bounds (short segments otherwise cost more in their
+/// bounds than in their copies). Cost: alpha^2 count copies (and the rows' copy).
 #[inline(always)]
 fn gather_tiles_with<T: FloatScalar>(
     x: &[T],
@@ -504,7 +513,51 @@ fn gather_tiles_with<T: FloatScalar>(
     d: &mut [T],
 ) {
     let count = t1 - t0;
+    if count == 0 {
+        return;
+    }
     let (pad, width) = (dw.pad_begin, dw.input);
+    // Narrow planes (few tiles per row: short segments, each with its own bounds) go through
+    // a zero-padded copy of the run's rows on the stack, read without bounds.
+    let (th0, th1) = (t0 / tiles_w, (t1 - 1) / tiles_w + 1);
+    let (rows, padded_width) = (m * (th1 - th0) + alpha - m, m * tiles_w + alpha - m);
+    if tiles_w <= SMALL_TILES && rows * padded_width <= SMALL_PLANE {
+        // Zeros in the part used only (not the whole array: conv4's runs use 324 values).
+        let mut storage = [std::mem::MaybeUninit::<T>::uninit(); SMALL_PLANE];
+        let plane = &mut storage[..rows * padded_width];
+        for cell in plane.iter_mut() {
+            cell.write(T::zero());
+        }
+        // SAFETY: every element of `plane` was written just above.
+        let plane = unsafe { &mut *(plane as *mut [std::mem::MaybeUninit<T>] as *mut [T]) };
+        for r in 0..rows {
+            let row = (m * th0 + r) as i64 - dh.pad_begin as i64;
+            if row < 0 || row >= dh.input as i64 {
+                continue;
+            }
+            let source = &x[row as usize * width..][..width];
+            let line = &mut plane[r * padded_width..][..padded_width];
+            let end = (pad + width).min(padded_width);
+            if pad < end {
+                line[pad..end].copy_from_slice(&source[..end - pad]);
+            }
+        }
+        let mut tile = t0;
+        while tile < t1 {
+            let (th, tw0) = (tile / tiles_w, tile % tiles_w);
+            let tw1 = tiles_w.min(tw0 + t1 - tile);
+            let k0 = tile - t0;
+            for i in 0..alpha {
+                let line = &plane[(m * (th - th0) + i) * padded_width..][..padded_width];
+                for j in 0..alpha {
+                    let out = &mut d[(i * alpha + j) * count + k0..][..tw1 - tw0];
+                    every_m(m, &line[m * tw0 + j..], out);
+                }
+            }
+            tile += tw1 - tw0;
+        }
+        return;
+    }
     let mut tile = t0;
     while tile < t1 {
         let (th, tw0) = (tile / tiles_w, tile % tiles_w);
@@ -526,21 +579,25 @@ fn gather_tiles_with<T: FloatScalar>(
                 out[..lo - tw0].fill(T::zero());
                 out[hi - tw0..].fill(T::zero());
                 if lo < hi {
-                    let source = &source[m * lo + j - pad..];
-                    let out = &mut out[lo - tw0..hi - tw0];
-                    match m {
-                        2 => every::<T, 2>(source, out),
-                        4 => every::<T, 4>(source, out),
-                        _ => {
-                            for (o, &v) in out.iter_mut().zip(source.iter().step_by(m)) {
-                                *o = v;
-                            }
-                        }
-                    }
+                    every_m(m, &source[m * lo + j - pad..], &mut out[lo - tw0..hi - tw0]);
                 }
             }
         }
         tile += tw1 - tw0;
+    }
+}
+
+/// out[k] = source[k m], by [`every`] for m = 2 and 4.
+#[inline(always)]
+fn every_m<T: Copy>(m: usize, source: &[T], out: &mut [T]) {
+    match m {
+        2 => every::<T, 2>(source, out),
+        4 => every::<T, 4>(source, out),
+        _ => {
+            for (o, &v) in out.iter_mut().zip(source.iter().step_by(m)) {
+                *o = v;
+            }
+        }
     }
 }
 
@@ -662,9 +719,9 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
     // near the caches, and as long as that allows (one run per thread: each run's alpha^2
     // matrix products are as wide as the run, and narrow products cost the GEMM more in
     // packing than in arithmetic). With fewer runs than threads (few tiles: a 14x14 layer
-    // has 16 of F(4x4)), the output channels are split among them instead, in whole panels
-    // of MR rows: each part transforms the run's input again and multiplies by its rows of
-    // U only.
+    // has 16 of F(4x4)), each run's V is made once, its input channels shared among the
+    // threads, and then its output channels are split among them, in whole panels of MR
+    // rows, each part multiplying by its rows of U only.
     let threads = crate::parallel::threads();
     let chunk = tiles.div_ceil(threads).clamp(16, 128);
     let runs = s.batch * s.groups * tiles.div_ceil(chunk);
@@ -687,47 +744,35 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
         })
         .filter(|&(.., o0, o1)| o0 < o1 || out_per_group == 0)
         .collect();
-    let scratch = || {
-        let most = chunk.min(tiles);
-        (
-            vec![T::zero(); area * in_per_group * most],
-            vec![T::zero(); area * most],
-            vec![T::zero(); area * most],
-            vec![T::zero(); area * most],
-            vec![T::zero(); area * out_per_group * most],
-            Vec::with_capacity(in_per_group),
-        )
+    let most = chunk.min(tiles);
+    // V[e][c] of the run [t0, t1) for channel c of image n and group g, its rows `count`
+    // values apart in `out` (blocks `stride` apart between positions e).
+    let transform_channel = |(n, g, c): (usize, usize, usize),
+                             (t0, t1): (usize, usize),
+                             (d, half): (&mut [T], &mut [T]),
+                             out: &mut [T],
+                             stride: usize| {
+        let count = t1 - t0;
+        let channel = &layer.input[(n * s.in_channels + g * in_per_group + c) * layer.spatial..]
+            [..layer.spatial];
+        let d = &mut d[..area * count];
+        gather_tiles(channel, (dh, dw), (m, alpha, tiles_w), &inside, (t0, t1), d);
+        let strides = (count, stride);
+        transform(&combiner, &b_t, &b_t, d, alpha, count, strides, half, out);
     };
-    jobs.into_par_iter().engine_threads().for_each_init(
-        scratch,
-        |buffers, (n, g, t0, t1, o0, o1)| {
-            let (v, d, half, vt, mm, offsets) = buffers;
+    // The outputs of channels o0..o1 of group g over the run [t0, t1) of image n from the
+    // run's V (`v`: V[e] at e C count, row c of it at c count): M[e] = U[e] V[e] for those
+    // rows, by the micro-kernel over U[e]'s panels o0 / MR.., then Y = A^T M A + b per
+    // channel, scattered.
+    let outputs =
+        |(n, g): (usize, usize),
+         (t0, t1): (usize, usize),
+         (o0, o1): (usize, usize),
+         v: &[T],
+         (mm, half, vt, offsets): (&mut [T], &mut [T], &mut [T], &mut Vec<usize>)| {
             let count = t1 - t0;
             let rows = o1 - o0;
-            let v = &mut v[..area * in_per_group * count];
-            let d = &mut d[..area * count];
-            let vt = &mut vt[..area * count];
             let mm = &mut mm[..area * rows * count];
-            for c in 0..in_per_group {
-                let channel = &layer.input
-                    [(n * s.in_channels + g * in_per_group + c) * layer.spatial..][..layer.spatial];
-                gather_tiles(channel, (dh, dw), (m, alpha, tiles_w), &inside, (t0, t1), d);
-                // V[e][c] straight into its place (blocks in_per_group count apart).
-                let strides = (count, in_per_group * count);
-                transform(
-                    &combiner,
-                    &b_t,
-                    &b_t,
-                    d,
-                    alpha,
-                    count,
-                    strides,
-                    half,
-                    &mut v[c * count..],
-                );
-            }
-            // M[e] = U[e] V[e] for the rows o0..o1: rows x count, for each e, by the
-            // micro-kernel over U[e]'s panels o0 / MR.. (row c of V[e] at c count).
             if in_per_group > 0 && rows > 0 && count > 0 {
                 offsets.clear();
                 offsets.extend((0..in_per_group).map(|c| c * count));
@@ -755,7 +800,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
                     }
                 }
             }
-            // Y = A^T M A per output channel, for the run of tiles at once (vt reused).
+            // Y = A^T M A per output channel, for the run of tiles at once.
             let y = &mut vt[..m * m * count];
             for o in o0..o1 {
                 // M[e][o] read in place (blocks rows count apart).
@@ -777,8 +822,82 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
                 let bias = layer.bias[channel];
                 scatter_tiles(y, (m, tiles_w), (t0, t1), plane, bias);
             }
-        },
-    );
+        };
+    if parts == 1 {
+        let scratch = || {
+            (
+                vec![T::zero(); area * in_per_group * most],
+                vec![T::zero(); area * most],
+                vec![T::zero(); area * most],
+                vec![T::zero(); area * most],
+                vec![T::zero(); area * out_per_group * most],
+                Vec::with_capacity(in_per_group),
+            )
+        };
+        jobs.into_par_iter().engine_threads().for_each_init(
+            scratch,
+            |buffers, (n, g, t0, t1, o0, o1)| {
+                let (v, d, half, vt, mm, offsets) = buffers;
+                let count = t1 - t0;
+                let v = &mut v[..area * in_per_group * count];
+                for c in 0..in_per_group {
+                    // V[e][c] straight into its place (blocks in_per_group count apart).
+                    let stride = in_per_group * count;
+                    transform_channel((n, g, c), (t0, t1), (d, half), &mut v[c * count..], stride);
+                }
+                outputs((n, g), (t0, t1), (o0, o1), v, (mm, half, vt, offsets));
+            },
+        );
+    } else {
+        // Fewer runs than threads: each run's V made once, its channels shared among the
+        // threads, then its output channels in parts (each part multiplies by its rows of U
+        // only), so that no thread transforms the input again.
+        let mut v = vec![T::zero(); area * in_per_group * most];
+        for &(n, g, t0, t1, ..) in jobs.iter().filter(|job| job.4 == 0) {
+            let count = t1 - t0;
+            {
+                let shared_v = SharedOutput::new(&mut v[..area * in_per_group * count]);
+                (0..in_per_group)
+                    .into_par_iter()
+                    .engine_threads()
+                    .for_each_init(
+                        || {
+                            let buffer = || vec![T::zero(); area * count];
+                            (buffer(), buffer(), buffer())
+                        },
+                        |(d, half, own), c| {
+                            transform_channel((n, g, c), (t0, t1), (d, half), own, count);
+                            for e in 0..area {
+                                // SAFETY: row c of V[e] is written by this channel's task only.
+                                let cells = unsafe {
+                                    shared_v.range((e * in_per_group + c) * count, count)
+                                };
+                                cells.copy_from_slice(&own[e * count..][..count]);
+                            }
+                        },
+                    );
+            }
+            let v = &v[..area * in_per_group * count];
+            let parts: Vec<(usize, usize)> = jobs
+                .iter()
+                .filter(|job| (job.0, job.1, job.2) == (n, g, t0))
+                .map(|job| (job.4, job.5))
+                .collect();
+            parts.into_par_iter().engine_threads().for_each_init(
+                || {
+                    (
+                        vec![T::zero(); area * out_per_group * count],
+                        vec![T::zero(); area * count],
+                        vec![T::zero(); area * count],
+                        Vec::with_capacity(in_per_group),
+                    )
+                },
+                |(mm, half, vt, offsets), (o0, o1)| {
+                    outputs((n, g), (t0, t1), (o0, o1), v, (mm, half, vt, offsets));
+                },
+            );
+        }
+    }
     out
 }
 
