@@ -651,11 +651,11 @@ fn scatter_tiles_with<T: FloatScalar>(
             let cells = unsafe { shared.range(first + row * out_w + c0, c1 - c0) };
             let sources = |q: usize| &y[(r * m + q) * count + k0..][..tw1 - tw0];
             match m {
-                2 => interleave::<T, 2>([sources(0), sources(1)], bias, cells),
+                2 => interleave::<T, 2>([sources(0), sources(1)], bias, as_cells(cells)),
                 4 => interleave::<T, 4>(
                     [sources(0), sources(1), sources(2), sources(3)],
                     bias,
-                    cells,
+                    as_cells(cells),
                 ),
                 _ => {
                     for (c, cell) in cells.iter_mut().enumerate() {
@@ -668,22 +668,30 @@ fn scatter_tiles_with<T: FloatScalar>(
     }
 }
 
-/// cells[k M + q] = sources[q][k] + b (M a constant: interleaved stores on the vector units).
+/// cells[k M + q] = sources[q][k] + b (M a constant: interleaved stores on the vector units),
+/// every cell written.
 #[inline(always)]
 pub(super) fn interleave<T: FloatScalar, const M: usize>(
     sources: [&[T]; M],
     bias: T,
-    cells: &mut [T],
+    cells: &mut [std::mem::MaybeUninit<T>],
 ) {
     let whole = cells.len() / M;
     for (k, group) in cells.chunks_exact_mut(M).enumerate() {
         for q in 0..M {
-            group[q] = sources[q][k] + bias;
+            group[q].write(sources[q][k] + bias);
         }
     }
     for (c, cell) in cells.iter_mut().enumerate().skip(whole * M) {
-        *cell = sources[c % M][c / M] + bias;
+        cell.write(sources[c % M][c / M] + bias);
     }
+}
+
+/// `cells` as cells that may be written (every value of T is one of MaybeUninit<T>).
+pub(super) fn as_cells<T>(cells: &mut [T]) -> &mut [std::mem::MaybeUninit<T>] {
+    // SAFETY: MaybeUninit<T> has T's layout, and only initialised values are written through
+    // the result.
+    unsafe { &mut *(cells as *mut [T] as *mut [std::mem::MaybeUninit<T>]) }
 }
 
 /// The layer's output (N, C_out, H_out, W_out) in C order by `variant` (the layer must
