@@ -20,7 +20,7 @@ use super::FloatScalar;
 pub const MOST_TERMS: usize = 8;
 
 /// A combination's implementation: (dst, terms (coefficient, offset in src), src).
-type Run<T> = unsafe fn(&mut [T], &[(T, usize)], &[T]);
+type Run<T> = unsafe fn(&mut [std::mem::MaybeUninit<T>], &[(T, usize)], &[T]);
 
 /// The combination for one format and instruction set.
 pub struct Combiner<T> {
@@ -76,12 +76,27 @@ impl<T: FloatScalar> Combiner<T> {
     /// If there are more than [`MOST_TERMS`] terms, or `src` does not reach
     /// terms\[i\].1 + dst.len() for every term.
     pub fn combine(&self, dst: &mut [T], terms: &[(T, usize)], src: &[T]) {
+        // SAFETY: MaybeUninit<T> has T's layout, and only values of T are written to it.
+        let dst = unsafe { &mut *(dst as *mut [T] as *mut [std::mem::MaybeUninit<T>]) };
+        self.combine_into(dst, terms, src);
+    }
+
+    /// [`Combiner::combine`] into cells not yet written, each written.
+    ///
+    /// # Panics
+    /// As [`Combiner::combine`].
+    pub fn combine_into(
+        &self,
+        dst: &mut [std::mem::MaybeUninit<T>],
+        terms: &[(T, usize)],
+        src: &[T],
+    ) {
         assert!(terms.len() <= MOST_TERMS, "at most {MOST_TERMS} terms");
         for &(_, offset) in terms {
             assert!(offset + dst.len() <= src.len(), "a term's row within src");
         }
         if terms.is_empty() {
-            dst.fill(T::zero());
+            dst.fill(std::mem::MaybeUninit::new(T::zero()));
             return;
         }
         // SAFETY: the rows lie within src (checked above); a vector combiner was made only
@@ -92,7 +107,11 @@ impl<T: FloatScalar> Combiner<T> {
 
 /// # Safety
 /// At least one term; every term's row lies within `src` (checked by [`Combiner::combine`]).
-unsafe fn portable<T: FloatScalar>(dst: &mut [T], terms: &[(T, usize)], src: &[T]) {
+unsafe fn portable<T: FloatScalar>(
+    dst: &mut [std::mem::MaybeUninit<T>],
+    terms: &[(T, usize)],
+    src: &[T],
+) {
     let count = dst.len();
     let (first, rest) = terms.split_first().expect("a term");
     let first_row = &src[first.1..][..count];
@@ -101,7 +120,7 @@ unsafe fn portable<T: FloatScalar>(dst: &mut [T], terms: &[(T, usize)], src: &[T
         for &(c, offset) in rest {
             sum += c * src[offset + k];
         }
-        *d = sum;
+        d.write(sum);
     }
 }
 
@@ -117,7 +136,11 @@ pub(crate) mod avx512 {
             /// # Safety
             /// AVX-512F is present; 1 to MOST_TERMS terms, every term's row within `src`.
             #[target_feature(enable = "avx512f")]
-            unsafe fn $name(dst: &mut [$T], terms: &[($T, usize)], src: &[$T]) {
+            unsafe fn $name(
+                dst: &mut [std::mem::MaybeUninit<$T>],
+                terms: &[($T, usize)],
+                src: &[$T],
+            ) {
                 match terms.len() {
                     1 => body::<1>(dst, terms, src),
                     2 => body::<2>(dst, terms, src),
@@ -132,12 +155,16 @@ pub(crate) mod avx512 {
                 /// $name with N terms: the coefficients in registers, the term loop unrolled.
                 #[target_feature(enable = "avx512f")]
                 #[inline]
-                unsafe fn body<const N: usize>(dst: &mut [$T], terms: &[($T, usize)], src: &[$T]) {
+                unsafe fn body<const N: usize>(
+                    dst: &mut [std::mem::MaybeUninit<$T>],
+                    terms: &[($T, usize)],
+                    src: &[$T],
+                ) {
                     let count = dst.len();
                     let c: [_; N] = std::array::from_fn(|i| $set1(terms[i].0));
                     let rows: [*const $T; N] =
                         std::array::from_fn(|i| src.as_ptr().add(terms[i].1));
-                    let d = dst.as_mut_ptr();
+                    let d = dst.as_mut_ptr().cast::<$T>();
                     let mut k = 0;
                     while k + $lanes <= count {
                         let mut sum = $mul(c[0], $load(rows[0].add(k)));
@@ -213,7 +240,11 @@ pub(crate) mod avx2 {
             /// # Safety
             /// AVX2 is present; 1 to MOST_TERMS terms, every term's row within `src`.
             #[target_feature(enable = "avx2")]
-            unsafe fn $name(dst: &mut [$T], terms: &[($T, usize)], src: &[$T]) {
+            unsafe fn $name(
+                dst: &mut [std::mem::MaybeUninit<$T>],
+                terms: &[($T, usize)],
+                src: &[$T],
+            ) {
                 match terms.len() {
                     1 => body::<1>(dst, terms, src),
                     2 => body::<2>(dst, terms, src),
@@ -228,12 +259,16 @@ pub(crate) mod avx2 {
                 /// $name with N terms: the coefficients in registers, the term loop unrolled.
                 #[target_feature(enable = "avx2")]
                 #[inline]
-                unsafe fn body<const N: usize>(dst: &mut [$T], terms: &[($T, usize)], src: &[$T]) {
+                unsafe fn body<const N: usize>(
+                    dst: &mut [std::mem::MaybeUninit<$T>],
+                    terms: &[($T, usize)],
+                    src: &[$T],
+                ) {
                     let count = dst.len();
                     let c: [_; N] = std::array::from_fn(|i| $set1(terms[i].0));
                     let rows: [*const $T; N] =
                         std::array::from_fn(|i| src.as_ptr().add(terms[i].1));
-                    let d = dst.as_mut_ptr();
+                    let d = dst.as_mut_ptr().cast::<$T>();
                     let mut k = 0;
                     while k + $lanes <= count {
                         let mut sum = $mul(c[0], $load(rows[0].add(k)));

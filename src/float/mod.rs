@@ -48,6 +48,7 @@ pub mod implicit;
 pub mod judged;
 pub mod kernel;
 pub mod packed;
+pub mod phases;
 pub mod prepared;
 pub mod winograd;
 
@@ -210,18 +211,22 @@ impl Algorithm {
     pub const WINOGRAD: Algorithm = Algorithm(&winograd::Winograd(&winograd::F2X2));
     /// Winograd F(4x4, 3x3) ([`winograd`]): the same layers, 6x6 input tiles.
     pub const WINOGRAD4: Algorithm = Algorithm(&winograd::Winograd(&winograd::F4X4));
+    /// Winograd on the four phases of a stride-2 layer ([`phases`]): F(3x3, 4x4) for 7x7 and
+    /// 8x8 kernels (ResNet's stem), F(4x4, 3x3) for 5x5 and 6x6; zero padding only.
+    pub const WINOGRAD_S2: Algorithm = Algorithm(&phases::PhasedWinograd);
     /// FFT correlation with overlap-add ([`fft`]): any geometry (strided layers compute every
     /// stride-1 output and keep the strided ones).
     pub const FFT: Algorithm = Algorithm(&fft::Fft);
 
     /// Every algorithm: the one table that the planner, `bench`, `check --algorithm` and the
     /// float tests iterate. A new algorithm is a file implementing [`Kernel`] and a line here.
-    pub const ALL: [Algorithm; 6] = [
+    pub const ALL: [Algorithm; 7] = [
         Algorithm::DIRECT,
         Algorithm::IM2COL,
         Algorithm::IMPLICIT,
         Algorithm::WINOGRAD,
         Algorithm::WINOGRAD4,
+        Algorithm::WINOGRAD_S2,
         Algorithm::FFT,
     ];
 
@@ -441,6 +446,9 @@ pub struct Layer<'a, T: Clone> {
     pub packed: Option<&'a packed::PackedWeights<T>>,
     /// The weight transformed for a Winograd variant, when a prepared layer holds it.
     pub transformed: Option<&'a winograd::TransformedWeights<T>>,
+    /// The weight transformed for Winograd on a stride-2 layer's phases, when a prepared
+    /// layer holds it.
+    pub phased: Option<&'a phases::PhaseWeights<T>>,
 }
 
 impl<T: FloatScalar> Layer<'_, T> {
@@ -757,6 +765,7 @@ impl<'a, T: FloatScalar> Layer<'a, T> {
             shape,
             packed: None,
             transformed: None,
+            phased: None,
         })
     }
 }

@@ -1088,3 +1088,35 @@ fn the_planner_gives_wide_3x3_layers_to_winograd() {
         assert!(!report.passed(), "a moved element passed, {x_shape:?}");
     }
 }
+
+#[test]
+fn scratch_phased_winograd() {
+    for (k, pad, size) in [
+        (7usize, 3usize, 20usize),
+        (8, 2, 17),
+        (5, 1, 13),
+        (6, 0, 16),
+        (7, 2, 9),
+    ] {
+        let geometry = ConvGeometry::new(2)
+            .with_stride(vec![2, 2])
+            .with_groups(2)
+            .with_padding(Padding::Explicit(vec![(pad, pad + 1), (pad, pad)]));
+        let (x_shape, w_shape) = (vec![2, 4, size, size + 3], vec![4, 2, k, k]);
+        let x = values(&x_shape, 61, true);
+        let w = values(&w_shape, 62, true);
+        let b = values(&[4], 63, true);
+        let algorithm = Algorithm::WINOGRAD_S2;
+        let cast = |v: f64| v as f32;
+        let one = run(&FloatEngine::new(1), &x, &w, &b, &geometry, algorithm, cast);
+        let report = judge_by(algorithm, &x, &w, &b, &geometry, &one);
+        assert!(report.passed(), "k={k}\n{}", report.render());
+        let shifted = ConvGeometry::new(2)
+            .with_stride(vec![2, 2])
+            .with_groups(2)
+            .with_padding(Padding::Explicit(vec![(pad + 1, pad), (pad, pad)]));
+        let wrong = run(&FloatEngine::new(1), &x, &w, &b, &shifted, algorithm, cast);
+        assert!(!judge_by(algorithm, &x, &w, &b, &geometry, &wrong).passed());
+        eprintln!("k={k} ok\n{}", report.render());
+    }
+}

@@ -54,15 +54,17 @@ use ndarray::{ArrayD, Dimension, IxDyn};
 use num_traits::{Signed, Zero};
 use rayon::prelude::*;
 
-/// One variant F(m x m, 3 x 3): its matrices, with G's entries as exact fractions
+/// One variant F(m x m, r x r): its matrices, with G's entries as exact fractions
 /// (numerator, denominator).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Variant {
     /// Outputs per tile side, m.
     pub outputs: usize,
+    /// Kernel taps per side, r.
+    pub taps: usize,
     /// B^T (alpha x alpha).
     pub b_t: &'static [&'static [i8]],
-    /// G (alpha x 3) as fractions.
+    /// G (alpha x r) as fractions.
     pub g: &'static [&'static [(i8, i8)]],
     /// A^T (m x alpha).
     pub a_t: &'static [&'static [i8]],
@@ -71,6 +73,7 @@ pub struct Variant {
 /// F(2x2, 3x3).
 pub const F2X2: Variant = Variant {
     outputs: 2,
+    taps: 3,
     b_t: &[
         &[1, 0, -1, 0],
         &[0, 1, 1, 0],
@@ -89,6 +92,7 @@ pub const F2X2: Variant = Variant {
 /// F(4x4, 3x3).
 pub const F4X4: Variant = Variant {
     outputs: 4,
+    taps: 3,
     b_t: &[
         &[4, 0, -5, 0, 1, 0],
         &[0, -4, -4, 1, 1, 0],
@@ -110,6 +114,29 @@ pub const F4X4: Variant = Variant {
         &[0, 1, -1, 2, -2, 0],
         &[0, 1, 1, 4, 4, 0],
         &[0, 1, -1, 8, -8, 1],
+    ],
+};
+
+/// F(3x3, 4x4), for the 4x4 kernels of a stride-2 layer's phases
+/// ([`super::phases`]): the points of F(4x4, 3x3) (0, 1, -1, 2, -2 and infinity), so the same
+/// B^T; G's row of point p is F(4x4, 3x3)'s factor times (1, p, p^2, p^3), A^T's rows are
+/// the powers p^0, p^1, p^2 (infinity in the last).
+pub const F3X3_4X4: Variant = Variant {
+    outputs: 3,
+    taps: 4,
+    b_t: F4X4.b_t,
+    g: &[
+        &[(1, 4), (0, 1), (0, 1), (0, 1)],
+        &[(-1, 6), (-1, 6), (-1, 6), (-1, 6)],
+        &[(-1, 6), (1, 6), (-1, 6), (1, 6)],
+        &[(1, 24), (1, 12), (1, 6), (1, 3)],
+        &[(1, 24), (-1, 12), (1, 6), (-1, 3)],
+        &[(0, 1), (0, 1), (0, 1), (1, 1)],
+    ],
+    a_t: &[
+        &[1, 1, 1, 1, 1, 0],
+        &[0, 1, -1, 2, -2, 0],
+        &[0, 1, 1, 4, 4, 1],
     ],
 };
 
@@ -139,17 +166,17 @@ fn row_roundings(row: impl Iterator<Item = (i64, i64)> + Clone) -> usize {
 }
 
 impl Variant {
-    /// alpha = m + 2, the input tile side.
+    /// alpha = m + r - 1, the input tile side.
     pub fn alpha(&self) -> usize {
-        self.outputs + 2
+        self.outputs + self.taps - 1
     }
 
     /// The command line's name of the variant.
     pub fn name(&self) -> &'static str {
-        if self.outputs == 2 {
-            "F(2x2, 3x3)"
-        } else {
-            "F(4x4, 3x3)"
+        match (self.outputs, self.taps) {
+            (2, 3) => "F(2x2, 3x3)",
+            (4, 3) => "F(4x4, 3x3)",
+            _ => "F(3x3, 4x4)",
         }
     }
 
@@ -157,11 +184,9 @@ impl Variant {
         rows.iter().map(each).max().unwrap_or(0)
     }
 
-    /// R, so that the bound is gamma_(C+R) S_W: one term meets 2 r_G roundings in U (both
-    /// sides), 2 r_B in V, 1 in the product, C - 1 in the channel sum, 2 r_A in Y and 1 in
-    /// the bias, where r is the most roundings of one row of the matrix (`row_roundings`);
-    /// so R = 2 r_G + 2 r_B + 2 r_A + 1.
-    pub fn roundings(&self) -> usize {
+    /// The most roundings one row of G, of B^T and of A^T gives a term, (r_G, r_B, r_A): each
+    /// row's coefficient roundings plus its additions (`row_roundings`).
+    pub fn side_roundings(&self) -> [usize; 3] {
         let integer = |rows: &[&[i8]]| {
             Self::max_rows(rows, |r| {
                 row_roundings(r.iter().map(|&v| (i64::from(v), 1)))
@@ -170,7 +195,15 @@ impl Variant {
         let r_g = Self::max_rows(self.g, |r| {
             row_roundings(r.iter().map(|&(n, d)| (i64::from(n), i64::from(d))))
         });
-        2 * r_g + 2 * integer(self.b_t) + 2 * integer(self.a_t) + 1
+        [r_g, integer(self.b_t), integer(self.a_t)]
+    }
+
+    /// R, so that the bound is gamma_(C+R) S_W: one term meets 2 r_G roundings in U (both
+    /// sides), 2 r_B in V, 1 in the product, C - 1 in the channel sum, 2 r_A in Y and 1 in
+    /// the bias ([`Variant::side_roundings`]); so R = 2 r_G + 2 r_B + 2 r_A + 1.
+    pub fn roundings(&self) -> usize {
+        let [r_g, r_b, r_a] = self.side_roundings();
+        2 * r_g + 2 * r_b + 2 * r_a + 1
     }
 
     /// The largest row sums of |A^T|, |B^T| and |G|, exactly (19, 10 and 1 for F(4x4, 3x3)).
@@ -242,9 +275,9 @@ impl Kernel for Winograd {
 }
 
 /// A matrix's rows as lists of nonzero coefficients (value, column).
-type Sparse<T> = Vec<Vec<(T, usize)>>;
+pub(super) type Sparse<T> = Vec<Vec<(T, usize)>>;
 
-fn sparse<T: FloatScalar>(rows: &[Vec<T>]) -> Sparse<T> {
+pub(super) fn sparse<T: FloatScalar>(rows: &[Vec<T>]) -> Sparse<T> {
     rows.iter()
         .map(|r| {
             r.iter()
@@ -257,14 +290,14 @@ fn sparse<T: FloatScalar>(rows: &[Vec<T>]) -> Sparse<T> {
 }
 
 /// The variant's matrices in T: B^T, G (each fraction divided in T: one rounding), A^T.
-struct Matrices<T> {
-    b_t: Vec<Vec<T>>,
-    g: Vec<Vec<T>>,
-    a_t: Vec<Vec<T>>,
+pub(super) struct Matrices<T> {
+    pub(super) b_t: Vec<Vec<T>>,
+    pub(super) g: Vec<Vec<T>>,
+    pub(super) a_t: Vec<Vec<T>>,
 }
 
 impl<T: FloatScalar> Matrices<T> {
-    fn new(v: &Variant) -> Matrices<T> {
+    pub(super) fn new(v: &Variant) -> Matrices<T> {
         let int = |rows: &[&[i8]]| -> Vec<Vec<T>> {
             rows.iter()
                 .map(|r| {
@@ -379,18 +412,18 @@ pub struct TransformedWeights<T> {
 }
 
 impl<T: FloatScalar> TransformedWeights<T> {
-    /// The 3x3 kernels of `weight` (C_out x C_in/G x 3 x 3 in C order, for `groups` groups)
-    /// transformed as vectors: the weight's (kernel, 3x3) layout transposed to (3x3, kernel)
-    /// in chunks, both sides of the transform run over whole rows of kernels; then each `U[e]`
-    /// packed. Cost: alpha^2 values per kernel, from about 3 alpha (3 + alpha) operations
-    /// each, and one copy to pack them.
+    /// The r x r kernels of `weight` (C_out x C_in/G x r x r in C order, for `groups` groups,
+    /// r the variant's taps) transformed as vectors: the weight's (kernel, r x r) layout
+    /// transposed to (r x r, kernel) in chunks, both sides of the transform run over whole
+    /// rows of kernels; then each `U[e]` packed. Cost: alpha^2 values per kernel, from about
+    /// r alpha (r + alpha) operations each, and one copy to pack them.
     pub fn new(
         weight: &[T],
         (out_channels, in_per_group, groups): (usize, usize, usize),
         variant: &Variant,
     ) -> TransformedWeights<T> {
         let kernels = out_channels * in_per_group;
-        let alpha = variant.alpha();
+        let (alpha, r) = (variant.alpha(), variant.taps);
         let area = alpha * alpha;
         let g_sparse = sparse(&Matrices::<T>::new(variant).g);
         let combiner = Combiner::detect();
@@ -404,17 +437,17 @@ impl<T: FloatScalar> TransformedWeights<T> {
                 .for_each(|piece| {
                     let (k0, k1) = (piece * CHUNK, ((piece + 1) * CHUNK).min(kernels));
                     let count = k1 - k0;
-                    let mut wt = vec![T::zero(); 9 * count];
-                    for (k, g) in weight[k0 * 9..k1 * 9].chunks(9).enumerate() {
+                    let mut wt = vec![T::zero(); r * r * count];
+                    for (k, g) in weight[k0 * r * r..k1 * r * r].chunks(r * r).enumerate() {
                         for (j, &v) in g.iter().enumerate() {
                             wt[j * count + k] = v;
                         }
                     }
-                    let mut half = vec![T::zero(); alpha * 3 * count];
+                    let mut half = vec![T::zero(); alpha * r * count];
                     let mut ut = vec![T::zero(); area * count];
                     let sizes = (count, count);
-                    transform_rows(&combiner, &g_sparse, &wt, (3, count), count, &mut half);
-                    transform_cols(&combiner, &g_sparse, &half, (alpha, 3), sizes, &mut ut);
+                    transform_rows(&combiner, &g_sparse, &wt, (r, count), count, &mut half);
+                    transform_cols(&combiner, &g_sparse, &half, (alpha, r), sizes, &mut ut);
                     for e in 0..area {
                         // SAFETY: kernels [k0, k1) of position e belong to this piece only.
                         let cells = unsafe { shared.range(e * kernels + k0, count) };
@@ -570,7 +603,7 @@ fn every_m<T: Copy>(m: usize, source: &[T], out: &mut [T]) {
 
 /// out[k] = source[k M] (M a constant: interleaved loads on the vector units).
 #[inline(always)]
-fn every<T: Copy, const M: usize>(source: &[T], out: &mut [T]) {
+pub(super) fn every<T: Copy, const M: usize>(source: &[T], out: &mut [T]) {
     let whole = (source.len() / M).min(out.len());
     for (o, group) in out[..whole].iter_mut().zip(source.chunks_exact(M)) {
         *o = group[0];
@@ -618,11 +651,11 @@ fn scatter_tiles_with<T: FloatScalar>(
             let cells = unsafe { shared.range(first + row * out_w + c0, c1 - c0) };
             let sources = |q: usize| &y[(r * m + q) * count + k0..][..tw1 - tw0];
             match m {
-                2 => interleave::<T, 2>([sources(0), sources(1)], bias, cells),
+                2 => interleave::<T, 2>([sources(0), sources(1)], bias, as_cells(cells)),
                 4 => interleave::<T, 4>(
                     [sources(0), sources(1), sources(2), sources(3)],
                     bias,
-                    cells,
+                    as_cells(cells),
                 ),
                 _ => {
                     for (c, cell) in cells.iter_mut().enumerate() {
@@ -635,18 +668,30 @@ fn scatter_tiles_with<T: FloatScalar>(
     }
 }
 
-/// cells[k M + q] = sources[q][k] + b (M a constant: interleaved stores on the vector units).
+/// cells[k M + q] = sources[q][k] + b (M a constant: interleaved stores on the vector units),
+/// every cell written.
 #[inline(always)]
-fn interleave<T: FloatScalar, const M: usize>(sources: [&[T]; M], bias: T, cells: &mut [T]) {
+pub(super) fn interleave<T: FloatScalar, const M: usize>(
+    sources: [&[T]; M],
+    bias: T,
+    cells: &mut [std::mem::MaybeUninit<T>],
+) {
     let whole = cells.len() / M;
     for (k, group) in cells.chunks_exact_mut(M).enumerate() {
         for q in 0..M {
-            group[q] = sources[q][k] + bias;
+            group[q].write(sources[q][k] + bias);
         }
     }
     for (c, cell) in cells.iter_mut().enumerate().skip(whole * M) {
-        *cell = sources[c % M][c / M] + bias;
+        cell.write(sources[c % M][c / M] + bias);
     }
+}
+
+/// `cells` as cells that may be written (every value of T is one of MaybeUninit<T>).
+pub(super) fn as_cells<T>(cells: &mut [T]) -> &mut [std::mem::MaybeUninit<T>] {
+    // SAFETY: MaybeUninit<T> has T's layout, and only initialised values are written through
+    // the result.
+    unsafe { &mut *(cells as *mut [T] as *mut [std::mem::MaybeUninit<T>]) }
 }
 
 /// The layer's output (N, C_out, H_out, W_out) in C order by `variant` (the layer must
@@ -864,8 +909,8 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
     out
 }
 
-/// The reference of Winograd's F(m x m, 3x3) (`crate::float::winograd`, `variant` F2X2 or
-/// F4X4): y exact as for [`Reference::correlate`], but the magnitude is the transforms'
+/// The reference of Winograd's F(m x m, r x r) (`crate::float::winograd`, `variant` F2X2,
+/// F4X4 or F3X3_4X4): y exact as for [`Reference::correlate`], but the magnitude is the transforms'
 /// S_W = |A^T| sum_c (|G||g_c||G^T|) (.) (|B^T||d_c||B|) |A| + |b| and
 /// n = C_in/G + R - 1 (R = [`Variant::roundings`]),
 /// so that the contract's gamma_(n+1) S_W is the bound of `proofs/exact.md` W1 and W2; the
@@ -875,7 +920,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>, variant: &Variant) -> Vec
 /// (`crate::float::winograd`), not of another library's Winograd kernels.
 ///
 /// Refused (a typed error) for layers the transforms do not apply to: anything but a 2-D
-/// correlation with a 3x3 kernel, stride 1, dilation 1 and zero padding.
+/// correlation with an r x r kernel, stride 1, dilation 1 and zero padding.
 ///
 /// S_W is computed exactly: for each output parity (r, s) of the m x m tiles,
 /// S_W[m t + r, m v + s] - |b| is a stride-m correlation of |x| (padded as the layer, and at
@@ -889,13 +934,13 @@ pub fn reference(
     let (input, weight, bias, geometry) = (layer.input, layer.weight, layer.bias, layer.geometry);
     use crate::geometry::{Padding, PaddingMode};
     let applies = weight.ndim() == 4
-        && weight.shape()[2..] == [3, 3]
+        && weight.shape()[2..] == [variant.taps, variant.taps]
         && geometry.stride.iter().all(|&s| s == 1)
         && geometry.dilation.iter().all(|&d| d == 1)
         && geometry.padding_mode == PaddingMode::Zeros;
     if !applies {
         return Err(crate::geometry::GeometryError::Unsupported(
-            "the winograd bound of convspec's F(m x m, 3x3) kernels applies to 2-D correlations with a 3x3 kernel, stride 1, dilation 1 and zero padding".into(),
+            format!("the winograd bound of convspec's {} kernel applies to 2-D correlations with a {r}x{r} kernel, stride 1, dilation 1 and zero padding", variant.name(), r = variant.taps),
         )
         .into());
     }
@@ -935,8 +980,8 @@ pub fn reference(
             for a in 0..alpha {
                 for b in 0..alpha {
                     let mut u = q(0);
-                    for kk in 0..3 {
-                        for l in 0..3 {
+                    for kk in 0..variant.taps {
+                        for l in 0..variant.taps {
                             if g_abs[a][kk].is_zero() || g_abs[b][l].is_zero() {
                                 continue;
                             }
