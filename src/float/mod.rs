@@ -305,10 +305,33 @@ impl FromStr for Algorithm {
 }
 
 /// The algorithm [`FloatEngine::correlate`] uses when none is given (the same at every
-/// thread count): Winograd's F(m x m, 3 x 3) where [`winograd_pays`] (judged by its own
-/// bound, not the direct sum's), else [`plan_direct`]'s choice.
+/// thread count): Winograd's F(m x m, 3 x 3) where [`winograd_pays`], Winograd on a stride-2
+/// layer's phases where [`phased_winograd_pays`] (both judged by their own bounds, not the
+/// direct sum's), else [`plan_direct`]'s choice.
 pub fn plan(problem: &Problem) -> Algorithm {
-    winograd_pays(problem).unwrap_or_else(|| plan_direct(problem))
+    winograd_pays(problem)
+        .or_else(|| phased_winograd_pays(problem))
+        .unwrap_or_else(|| plan_direct(problem))
+}
+
+/// Winograd on the phases of a stride-2 layer ([`Algorithm::WINOGRAD_S2`]) where it is
+/// expected to beat implicit GEMM: a layer it takes with a 7x7 or 8x8 kernel (F(3, 4) along
+/// the height: 96 products per output and channel pair against implicit GEMM's 147 for 7x7),
+/// at most 4 input and at least 32 output channels per group, and outputs of at least 56 x 56
+/// (the transforms' cost per output falls with the output channels, and a few input channels
+/// keep each tile row's V within the first caches). Measured on ResNet-50's stem only (f32,
+/// prepared layers, `convspec bench`, 8 to 12 rounds alternating, medians): 2.15-2.65 against
+/// implicit GEMM's 2.31-2.84 ms at one thread, 1.13-1.49 against 1.14-1.48 at two.
+pub fn phased_winograd_pays(problem: &Problem) -> Option<Algorithm> {
+    let shape = &problem.shape;
+    let groups = shape.groups.max(1);
+    let kernel = shape.kernel();
+    let applies = Algorithm::WINOGRAD_S2.accepts(problem).is_ok()
+        && kernel.iter().all(|&k| k == 7 || k == 8)
+        && shape.in_channels / groups <= 4
+        && shape.out_channels / groups >= 32
+        && problem.output.iter().all(|&o| o >= 56);
+    applies.then_some(Algorithm::WINOGRAD_S2)
 }
 
 /// The algorithm a call with `algorithm` runs: the one named, else [`plan`]'s choice, the

@@ -27,7 +27,7 @@
 //! and output channel (96 for the stem, against the direct sum's 147); the transforms of the
 //! input once per phase row and of M once per output.
 //!
-//! Error bound (the reference, [`reference`]): for every output, |y_hat - y| <= gamma_(K+R)
+//! Error bound (the reference, [`reference()`]): for every output, |y_hat - y| <= gamma_(K+R)
 //! S_W + (underflow), where S_W = |A^T| sum_((c, q), b) (|G| |w_(o,c,q,b)|) (.) (|B^T| |d|) +
 //! |b| (d the phase column's alpha values of the tile) and R = r_G + r_B + r_A + 1: a term
 //! meets r_G roundings in U, r_B in V, one in its product, K - 1 in the sum, r_A in y and one
@@ -145,7 +145,7 @@ impl Phasing {
 }
 
 /// A layer's weights transformed for [`PhasedWinograd`]: per transform position e, the
-/// C_out x K matrix U[e] packed for the micro-kernel, made once by a prepared layer
+/// C_out x K matrix U\[e\] packed for the micro-kernel, made once by a prepared layer
 /// ([`super::FloatEngine::prepare`]) or per call.
 #[derive(Debug, Clone)]
 pub struct PhaseWeights<T> {
@@ -155,7 +155,7 @@ pub struct PhaseWeights<T> {
 }
 
 impl<T: FloatScalar> PhaseWeights<T> {
-    /// U[e][o][((c, q_h, q_w), b)] = sum_a G[e, a] w[o, c, 2a + q_h, 2b + q_w] for `weight`
+    /// `U[e][o][((c, q_h, q_w), b)] = sum_a G[e, a] w[o, c, 2a + q_h, 2b + q_w]` for `weight`
     /// (C_out, C_in/G, k_h, k_w) in C order, each sum over G's nonzero coefficients from the
     /// first; None for a kernel height without a variant. Cost: alpha K r_h operations per
     /// output channel.

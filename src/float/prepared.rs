@@ -8,6 +8,7 @@
 //! geometry and algorithm, bit for bit (the same kernels in the same order).
 
 use super::packed::PackedWeights;
+use super::phases::PhaseWeights;
 use super::winograd::TransformedWeights;
 use super::{resolve, Algorithm, FloatEngine, FloatScalar, Layer};
 use crate::geometry::ConvGeometry;
@@ -28,6 +29,9 @@ pub struct PreparedConv<T: FloatScalar> {
     /// The weight transformed for F(2x2, 3x3) and for F(4x4, 3x3), each made at preparation
     /// when named, else on the first run the planner gives that variant.
     transformed: [OnceLock<TransformedWeights<T>>; 2],
+    /// The weight transformed for Winograd on a stride-2 layer's phases, made at preparation
+    /// when named, else on the first run the planner gives that algorithm.
+    phased: OnceLock<Option<PhaseWeights<T>>>,
 }
 
 /// Winograd's variants, in the order of [`PreparedConv`]'s transformed weights.
@@ -95,9 +99,13 @@ impl FloatEngine {
             algorithm,
             packed,
             transformed,
+            phased: OnceLock::new(),
         };
         if let Some(index) = VARIANTS.iter().position(|(a, _)| algorithm == Some(*a)) {
             prepared.transformed_for(index);
+        }
+        if algorithm == Some(Algorithm::WINOGRAD_S2) {
+            prepared.phased();
         }
         Ok(prepared)
     }
@@ -119,7 +127,21 @@ impl<T: FloatScalar> PreparedConv<T> {
         if let Some(index) = VARIANTS.iter().position(|(a, _)| used == *a) {
             layer.transformed = self.transformed_for(index);
         }
+        if used == Algorithm::WINOGRAD_S2 {
+            layer.phased = self.phased();
+        }
         self.engine.run(&layer, Some(used))
+    }
+
+    /// The weight transformed for [`Algorithm::WINOGRAD_S2`], made on first need; None for a
+    /// weight it does not take (the run refuses the layer).
+    fn phased(&self) -> Option<&PhaseWeights<T>> {
+        self.phased
+            .get_or_init(|| {
+                let values = self.weight.as_slice().expect("standard layout");
+                PhaseWeights::new(values, self.weight.shape(), self.geometry.groups)
+            })
+            .as_ref()
     }
 
     /// The weight transformed for the variant `VARIANTS[index]`, made on first need; None for

@@ -195,6 +195,38 @@ pub fn winograd_problem() -> impl Strategy<Value = LayerProblem> {
         .prop_flat_map(|(x_shape, w_shape, geometry)| problem_of(x_shape, w_shape, geometry))
 }
 
+/// 2-D layers at stride 2 and dilation 1 with zero padding and a kernel 5 to 8 high (the
+/// layers Winograd on a stride-2 layer's phases computes, [`crate::float::phases`]): batch 1-2,
+/// 1-2 channels per group in and out (groups 1-2), kernels 5-8 high and 1-8 wide, sides up to
+/// 13, padding 0-3 on each side.
+pub fn phased_layer() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, ConvGeometry)> {
+    let sizes = (1usize..=2, 1usize..=13, 1usize..=13, 5usize..=8, 1usize..=8);
+    let pads = prop::collection::vec(0usize..=3, 4);
+    (sizes, pads, 1usize..=2, 1usize..=2, 1usize..=2).prop_filter_map(
+        "the kernel fits",
+        |((batch, h, w, k_h, k_w), p, groups, cin, cout)| {
+            if h + p[0] + p[1] < k_h || w + p[2] + p[3] < k_w {
+                return None;
+            }
+            let geometry = ConvGeometry::new(2)
+                .with_stride(vec![2, 2])
+                .with_groups(groups)
+                .with_padding(Padding::Explicit(vec![(p[0], p[1]), (p[2], p[3])]));
+            let (x_shape, w_shape) = (
+                vec![batch, groups * cin, h, w],
+                vec![groups * cout, cin, k_h, k_w],
+            );
+            Some((x_shape, w_shape, geometry))
+        },
+    )
+}
+
+/// [`phased_layer`]'s layers with their operands.
+pub fn phased_problem() -> impl Strategy<Value = LayerProblem> {
+    phased_layer()
+        .prop_flat_map(|(x_shape, w_shape, geometry)| problem_of(x_shape, w_shape, geometry))
+}
+
 /// Two inputs and two weights of the given shapes under `geometry`.
 fn problem_of(
     x_shape: Vec<usize>,
