@@ -21,7 +21,7 @@ impl BenchArgs {
     pub fn define(cmd: Command) -> Command {
         cmd.args([
             text("threads", "Thread counts, a comma list (default 1,2)."),
-            text("algorithm", "direct | im2col | implicit | winograd | winograd4 | fft | all (default: each layer's planned algorithm; winograd only where it applies)."),
+            text("algorithm", "direct | im2col | implicit | winograd | winograd4 | winograd-s2 | fft | all (default: each layer's planned algorithm; winograd only where it applies)."),
             text("dtype", "float32 | float64 | all (default float32)."),
             text("shapes", "Only these layers, a comma list of names (default: every one)."),
             text("runs", "Timed runs per measurement after 3 warm-ups; the median is reported (default 10)."),
@@ -107,7 +107,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     };
     if !args.json {
         println!(
-            "{:<26} {:<8} {:<8} {:>7} {:>11} {:>9}",
+            "{:<26} {:<8} {:<11} {:>7} {:>11} {:>9}",
             "shape", "dtype", "algorithm", "threads", "ms (median)", "GFLOP/s"
         );
     }
@@ -145,7 +145,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                         );
                     } else {
                         println!(
-                            "{:<26} {:<8} {:<8} {:>7} {:>11.3} {:>9.1}",
+                            "{:<26} {:<8} {:<11} {:>7} {:>11.3} {:>9.1}",
                             layer.name,
                             dtype,
                             timing.algorithm.name(),

@@ -39,9 +39,9 @@ Mapping to other libraries (every result is exact; .npy outputs are correctly ro
   scipy.linalg.convolution_matrix(a, n, mode) convspec toeplitz --op convolve --kernel a.npy --input-shape n --mode full|same|valid (n >= len(a))
   the seed's doubly block Toeplitz matrix    convspec toeplitz --symbolic --kernel-shape 2,2 --input-shape 3,3 --mode full [--format latex]
 
-  check another library's output (oracle)    convspec check --input X --weight W [flags] --candidate Y.npy --precision fp64|fp32|tf32|fp16|bf16 [--round-inputs fp16|bf16] [--algorithm direct|winograd|winograd4|fft] [--report R.json]
+  check another library's output (oracle)    convspec check --input X --weight W [flags] --candidate Y.npy --precision fp64|fp32|tf32|fp16|bf16 [--round-inputs fp16|bf16] [--algorithm direct|winograd|winograd4|winograd-s2|fft] [--report R.json]
                                              convspec check pool|conv-transpose|grad ... (the flags of that command)
-  time the float kernels (f32/f64)           convspec bench [--threads 1,2] [--dtype float32|float64|all] [--algorithm direct|im2col|implicit|winograd|winograd4|fft|all] [--json]
+  time the float kernels (f32/f64)           convspec bench [--threads 1,2] [--dtype float32|float64|all] [--algorithm direct|im2col|implicit|winograd|winograd4|winograd-s2|fft|all] [--json]
   conformance suite (as ONNX's node tests)   convspec vectors --out DIR (manifest.json names each case's PyTorch/ONNX/NumPy/SciPy call)
 
 Exit codes: 0 success, 1 a check failed (convspec check, convspec prove), 2 unusable input.
