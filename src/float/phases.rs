@@ -41,8 +41,8 @@ use super::winograd::{self, every, sparse, Matrices, Sparse, Variant};
 use super::{FloatScalar, Layer};
 use crate::exact::ExactEngine;
 use crate::geometry::{ConvGeometry, DimGeometry, Padding, PaddingMode};
-use crate::oracle::reference::{absolute, batched_shape, largest, scaled, Magnitude};
-use crate::oracle::{Operands, Reduction, Reference};
+use crate::oracle::reference::{absolute, batched_shape, scaled};
+use crate::oracle::Operands;
 use crate::parallel::SharedOutput;
 use crate::scalar::Rational;
 use ndarray::{ArrayD, IxDyn};
@@ -457,7 +457,7 @@ pub fn correlate<T: FloatScalar>(layer: &Layer<'_, T>) -> Vec<T> {
     out
 }
 
-/// The reference of [`PhasedWinograd`]: y exact as for [`Reference::correlate`]; the
+/// The reference of [`PhasedWinograd`]: y exact as for [`Reference::correlate`](crate::oracle::Reference::correlate); the
 /// magnitude is S_W (the module's documentation), computed exactly: for each output row
 /// parity s < m, S_W[o, m u + s, v] - |b| is a correlation at stride (m, 1) of the phase
 /// planes |x_q| (4 C_in channels, (c, q) = 4c + 2q_h + q_w, zero-padded to (m U + alpha - m)
@@ -528,15 +528,7 @@ pub fn reference(engine: &ExactEngine, layer: Operands<'_>) -> Built {
             *cell = x_abs[[n, c, r, col]].clone();
         }
     }
-    let g_abs: Vec<Vec<Rational>> = variant
-        .g
-        .iter()
-        .map(|r| {
-            r.iter()
-                .map(|&(n, d)| Rational::new(i64::from(n).abs().into(), i64::from(d).into()))
-                .collect()
-        })
-        .collect();
+    let g_abs = variant.g_abs();
     let b_abs = |e: usize, i: usize| i64::from(variant.b_t[e][i]).abs();
     let a_abs = |s: usize, e: usize| i64::from(variant.a_t[s][e]).abs();
     // (|G||w_(o,c,q,b)|)[e] per (o, plane, b).
@@ -611,27 +603,11 @@ pub fn reference(engine: &ExactEngine, layer: Operands<'_>) -> Built {
     let depth = phasing.depth();
     let [r_g, r_b, r_a] = variant.side_roundings();
     let terms = depth + (r_g + r_b + r_a + 1) - 1;
-    let c = q(depth as i64);
-    let [a_sum, b_sum, g_sum] = variant.row_sums();
-    let (a2, b2) = (&a_sum * &a_sum, &b_sum * &b_sum);
-    let two = q(2);
-    let reach = &two * &a2 * &c * &b2 * &g_sum * &g_sum;
-    let (m_x, m_w) = (largest(input), largest(weight));
-    Ok(Reference {
+    Ok(winograd::transform_reference(
         exact,
-        magnitude: Magnitude::exact(scaled(&magnitude)),
-        reduction: Reduction {
-            terms,
-            factors: 2,
-            bias: bias.is_some(),
-            cut_weight: &reach * (&m_x + &m_w) + q(i64::from(bias.is_some())),
-            cut_products: reach,
-            underflow_ops: &two * &a2 * &c * (q(1) + q(24) * &b2 * &m_x),
-            matrix_unit: false,
-        },
-        selection: false,
-        inputs_in_format: crate::oracle::reference::formats_of(
-            &crate::oracle::reference::with_bias(input, weight, bias),
-        ),
-    })
+        &magnitude,
+        variant,
+        (depth, terms),
+        (input, weight, bias),
+    ))
 }

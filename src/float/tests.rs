@@ -1133,49 +1133,30 @@ fn phased_winograd_meets_its_bound() {
         ((7, 7), 2, 9),
         ((7, 3), 1, 12),
     ] {
-        let padding = |top: usize| Padding::Explicit(vec![(top, 2 * pad + 1 - top), (pad, pad)]);
+        // Padding `top` rows above and the rest of 2 pad + 1 below.
         let geometry = |top: usize| {
             ConvGeometry::new(2)
                 .with_stride(vec![2, 2])
                 .with_groups(2)
-                .with_padding(padding(top))
+                .with_padding(Padding::Explicit(vec![
+                    (top, 2 * pad + 1 - top),
+                    (pad, pad),
+                ]))
         };
         let (x_shape, w_shape) = (vec![2, 4, size, size + 3], vec![4, 2, k_h, k_w]);
         let x = values(&x_shape, 61, true);
         let w = values(&w_shape, 62, true);
         let b = values(&[4], 63, true);
         let algorithm = Algorithm::WINOGRAD_S2;
-        let cast = |v: f64| v as f32;
-        let one = run(
-            &FloatEngine::new(1),
-            &x,
-            &w,
-            &b,
-            &geometry(pad),
-            algorithm,
-            cast,
-        );
-        let two = run(
-            &FloatEngine::new(2),
-            &x,
-            &w,
-            &b,
-            &geometry(pad),
-            algorithm,
-            cast,
-        );
-        assert_eq!(one, two, "{k_h}x{k_w}: thread counts differ");
+        let at = |threads: usize, top: usize| {
+            let engine = FloatEngine::new(threads);
+            run(&engine, &x, &w, &b, &geometry(top), algorithm, |v| v as f32)
+        };
+        let one = at(1, pad);
+        assert_eq!(one, at(2, pad), "{k_h}x{k_w}: thread counts differ");
         let report = judge_by(algorithm, &x, &w, &b, &geometry(pad), &one);
         assert!(report.passed(), "{k_h}x{k_w}\n{}", report.render());
-        let wrong = run(
-            &FloatEngine::new(1),
-            &x,
-            &w,
-            &b,
-            &geometry(pad + 1),
-            algorithm,
-            cast,
-        );
+        let wrong = at(1, pad + 1);
         assert!(
             !judge_by(algorithm, &x, &w, &b, &geometry(pad), &wrong).passed(),
             "{k_h}x{k_w}: a shifted padding passed"

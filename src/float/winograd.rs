@@ -206,6 +206,19 @@ impl Variant {
         2 * r_g + 2 * r_b + 2 * r_a + 1
     }
 
+    /// |G|, exactly (the magnitudes of its fractions).
+    pub fn g_abs(&self) -> Vec<Vec<crate::scalar::Rational>> {
+        use crate::scalar::Rational;
+        self.g
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|&(n, d)| Rational::new(i64::from(n).abs().into(), i64::from(d).into()))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The largest row sums of |A^T|, |B^T| and |G|, exactly (19, 10 and 1 for F(4x4, 3x3)).
     pub fn row_sums(&self) -> [crate::scalar::Rational; 3] {
         use crate::scalar::Rational;
@@ -961,15 +974,7 @@ pub fn reference(
     let in_per_group = weight.shape()[1];
     let out_channels = weight.shape()[0];
     let q = |v: i64| Rational::from_integer(v.into());
-    let g_abs: Vec<Vec<Rational>> = variant
-        .g
-        .iter()
-        .map(|r| {
-            r.iter()
-                .map(|&(n, d)| Rational::new(i64::from(n).abs().into(), i64::from(d).into()))
-                .collect()
-        })
-        .collect();
+    let g_abs = variant.g_abs();
     let b_abs = |a: usize, i: usize| i64::from(variant.b_t[a][i]).abs();
 
     let a_abs = |r: usize, a: usize| i64::from(variant.a_t[r][a]).abs();
@@ -1056,20 +1061,42 @@ pub fn reference(
             *value += b[[index[channel_axis]]].abs();
         }
     }
-    let (c, terms) = (
-        q(in_per_group as i64),
-        in_per_group + variant.roundings() - 1,
-    );
+    let terms = in_per_group + variant.roundings() - 1;
+    Ok(transform_reference(
+        exact,
+        &magnitude,
+        variant,
+        (in_per_group, terms),
+        (input, weight, bias),
+    ))
+}
+
+/// The reference of a kernel by Winograd's transforms, from y exact, S_W and the roundings
+/// `terms` = C + R - 1 one term meets, C terms in each of its matrix products: the absolute
+/// terms of `proofs/oracle.md` O6 (errors in M reach an output through |A^T| (.) |A^T|, at
+/// most a_sum^2, the cut's through |B^T| and |G| on both sides; (1 + gamma) <= 2), which bound
+/// those of one-sided transforms too.
+pub(super) fn transform_reference(
+    exact: crate::exact::ScaledTensor,
+    magnitude: &ArrayD<Rational>,
+    variant: &Variant,
+    (channels, terms): (usize, usize),
+    (input, weight, bias): (
+        &ArrayD<Rational>,
+        &ArrayD<Rational>,
+        Option<&ArrayD<Rational>>,
+    ),
+) -> Reference {
+    let q = |v: i64| Rational::from_integer(v.into());
+    let c = q(channels as i64);
     let [a_sum, b_sum, g_sum] = variant.row_sums();
-    // proofs/oracle.md O6: errors in M reach an output through |A^T| (.) |A^T| (at most
-    // a_sum^2), the cut's through |B^T|, |G| on both sides; (1 + gamma) <= 2.
     let (a2, b2) = (&a_sum * &a_sum, &b_sum * &b_sum);
     let two = q(2);
     let reach = &two * &a2 * &c * &b2 * &g_sum * &g_sum;
     let (m_x, m_w) = (largest(input), largest(weight));
-    Ok(Reference {
+    Reference {
         exact,
-        magnitude: crate::oracle::reference::Magnitude::exact(scaled(&magnitude)),
+        magnitude: crate::oracle::reference::Magnitude::exact(scaled(magnitude)),
         reduction: Reduction {
             terms,
             factors: 2,
@@ -1081,5 +1108,5 @@ pub fn reference(
         },
         selection: false,
         inputs_in_format: formats_of(&with_bias(input, weight, bias)),
-    })
+    }
 }
