@@ -555,11 +555,7 @@ fn gather_tiles_with<T: FloatScalar>(
                 line[pad..end].copy_from_slice(&source[..end - pad]);
             }
         }
-        let mut tile = t0;
-        while tile < t1 {
-            let (th, tw0) = (tile / tiles_w, tile % tiles_w);
-            let tw1 = tiles_w.min(tw0 + t1 - tile);
-            let k0 = tile - t0;
+        for (th, (tw0, tw1), k0) in tile_rows((t0, t1), tiles_w) {
             for i in 0..alpha {
                 let line = &plane[(m * (th - th0) + i) * padded_width..][..padded_width];
                 for j in 0..alpha {
@@ -567,15 +563,10 @@ fn gather_tiles_with<T: FloatScalar>(
                     every_m(m, &line[m * tw0 + j..], out);
                 }
             }
-            tile += tw1 - tw0;
         }
         return;
     }
-    let mut tile = t0;
-    while tile < t1 {
-        let (th, tw0) = (tile / tiles_w, tile % tiles_w);
-        let tw1 = tiles_w.min(tw0 + t1 - tile);
-        let k0 = tile - t0;
+    for (th, (tw0, tw1), k0) in tile_rows((t0, t1), tiles_w) {
         for i in 0..alpha {
             let row = (m * th + i) as i64 - dh.pad_begin as i64;
             let source =
@@ -596,8 +587,25 @@ fn gather_tiles_with<T: FloatScalar>(
                 }
             }
         }
-        tile += tw1 - tw0;
     }
+}
+
+/// The tiles [t0, t1) (numbered th tiles_w + tw) by tile row: (th, its tiles [tw0, tw1) in
+/// the run, k0 = the first one's place in the run).
+fn tile_rows(
+    (t0, t1): (usize, usize),
+    tiles_w: usize,
+) -> impl Iterator<Item = (usize, (usize, usize), usize)> {
+    let mut tile = t0;
+    std::iter::from_fn(move || {
+        (tile < t1).then(|| {
+            let (th, tw0) = (tile / tiles_w, tile % tiles_w);
+            let tw1 = tiles_w.min(tw0 + t1 - tile);
+            let k0 = tile - t0;
+            tile += tw1 - tw0;
+            (th, (tw0, tw1), k0)
+        })
+    })
 }
 
 /// out[k] = source[k m], by [`every`] for m = 2 and 4.
@@ -651,11 +659,7 @@ fn scatter_tiles_with<T: FloatScalar>(
     bias: T,
 ) {
     let count = t1 - t0;
-    let mut tile = t0;
-    while tile < t1 {
-        let (th, tw0) = (tile / tiles_w, tile % tiles_w);
-        let tw1 = tiles_w.min(tw0 + t1 - tile);
-        let k0 = tile - t0;
+    for (th, (tw0, tw1), k0) in tile_rows((t0, t1), tiles_w) {
         for r in 0..m.min(out_h.saturating_sub(m * th)) {
             let row = m * th + r;
             let (c0, c1) = (m * tw0, (m * tw1).min(out_w));
@@ -677,7 +681,6 @@ fn scatter_tiles_with<T: FloatScalar>(
                 }
             }
         }
-        tile += tw1 - tw0;
     }
 }
 
